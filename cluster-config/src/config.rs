@@ -1,0 +1,443 @@
+//! The schema of a node's `config.toml`, with defaults and validation.
+//!
+//! Every field has a default except `node_id`, `data_dir` and the TLS files, so that a generated
+//! file stays short and an operator only writes what differs. Validation collects every problem
+//! instead of stopping at the first, and names each by its key path.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ConfigError, Problem};
+
+/// One node's configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// This node's id in the Raft cluster; unique, never reused, greater than zero.
+    pub node_id: u64,
+    /// Name of the cluster; becomes the JWT issuer and part of certificate names.
+    #[serde(default = "default_cluster_id")]
+    pub cluster_id: String,
+    /// Folder holding the Raft log, the catalog and (by default) the storage elements.
+    /// Absent in the file means "not configured", which validation reports.
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
+    /// `dev` relaxes production checks (text logs, wildcard CORS allowed); `production` is strict.
+    #[serde(default = "default_mode")]
+    pub mode: String,
+    /// Number of replicas of every chunk (capped by cluster size).
+    #[serde(default = "default_replication_factor")]
+    pub replication_factor: u32,
+    #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub quic: QuicConfig,
+    pub tls: TlsConfig,
+    /// The members the cluster is bootstrapped with. Empty for a node that joins an existing
+    /// cluster with `artstore cluster join`.
+    #[serde(default)]
+    pub peers: Vec<PeerConfig>,
+    #[serde(default)]
+    pub raft: RaftConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address the HTTP API listens on.
+    #[serde(default = "default_http_listen")]
+    pub listen: String,
+    /// Address other nodes and clients should use; defaults to `listen`.
+    #[serde(default)]
+    pub advertise: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QuicConfig {
+    /// UDP address of the cluster transport.
+    #[serde(default = "default_quic_listen")]
+    pub listen: String,
+    /// Address peers dial; defaults to `listen`.
+    #[serde(default)]
+    pub advertise: Option<String>,
+}
+
+/// Files of the node's identity in the cluster's mutual TLS.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The cluster CA certificate (PEM); peers must present a certificate it issued.
+    pub ca_cert: PathBuf,
+    /// This node's certificate (PEM), issued by the cluster CA.
+    pub cert: PathBuf,
+    /// This node's private key (PEM, PKCS#8).
+    pub key: PathBuf,
+}
+
+/// A bootstrap member.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    pub node_id: u64,
+    pub http_addr: String,
+    pub quic_addr: String,
+}
+
+/// Raft timing and log compaction.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RaftConfig {
+    #[serde(default = "default_heartbeat_ms")]
+    pub heartbeat_ms: u64,
+    #[serde(default = "default_election_min_ms")]
+    pub election_timeout_min_ms: u64,
+    #[serde(default = "default_election_max_ms")]
+    pub election_timeout_max_ms: u64,
+    /// Build a snapshot after this many log entries since the last one.
+    #[serde(default = "default_snapshot_every")]
+    pub snapshot_logs_since_last: u64,
+    /// Log entries kept behind the last snapshot, so slightly lagging followers avoid a snapshot.
+    #[serde(default = "default_logs_kept")]
+    pub logs_kept_after_snapshot: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    #[serde(default = "default_log_format")]
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `info,openraft=warn`.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// The node's storage elements. Empty means one `rw` element in `data_dir/elements/default`.
+    #[serde(default)]
+    pub elements: Vec<StorageElementConfig>,
+}
+
+/// Storage-element modes: `edit` is the temporary store; permanent elements move `rw` → `ro` → `ar`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum ElementMode {
+    Edit,
+    Rw,
+    Ro,
+    Ar,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StorageElementConfig {
+    pub name: String,
+    /// A local folder, or an `object_store` URL such as `s3://bucket/prefix`.
+    pub location: String,
+    #[serde(default = "default_element_mode")]
+    pub mode: ElementMode,
+    /// Lower fills first.
+    #[serde(default)]
+    pub priority: u32,
+}
+
+fn default_cluster_id() -> String {
+    "artstore".into()
+}
+fn default_mode() -> String {
+    "production".into()
+}
+fn default_replication_factor() -> u32 {
+    3
+}
+fn default_http_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_quic_listen() -> String {
+    "127.0.0.1:9080".into()
+}
+fn default_heartbeat_ms() -> u64 {
+    150
+}
+fn default_election_min_ms() -> u64 {
+    750
+}
+fn default_election_max_ms() -> u64 {
+    1500
+}
+fn default_snapshot_every() -> u64 {
+    10_000
+}
+fn default_logs_kept() -> u64 {
+    1_000
+}
+fn default_log_format() -> LogFormat {
+    LogFormat::Text
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+fn default_element_mode() -> ElementMode {
+    ElementMode::Rw
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { listen: default_http_listen(), advertise: None }
+    }
+}
+impl Default for QuicConfig {
+    fn default() -> Self {
+        Self { listen: default_quic_listen(), advertise: None }
+    }
+}
+impl Default for RaftConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_ms: default_heartbeat_ms(),
+            election_timeout_min_ms: default_election_min_ms(),
+            election_timeout_max_ms: default_election_max_ms(),
+            snapshot_logs_since_last: default_snapshot_every(),
+            logs_kept_after_snapshot: default_logs_kept(),
+        }
+    }
+}
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: default_log_format(), level: default_log_level() }
+    }
+}
+
+impl NodeConfig {
+    /// Reads, parses, resolves relative paths against the file's folder, and validates.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let mut config: NodeConfig = toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        let problems = config.validate();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid { path: path.to_path_buf(), problems })
+        }
+    }
+
+    /// Makes every relative path absolute against `base` (the folder of the config file).
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let abs = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+        if let Some(d) = &self.data_dir {
+            self.data_dir = Some(abs(d));
+        }
+        self.tls.ca_cert = abs(&self.tls.ca_cert);
+        self.tls.cert = abs(&self.tls.cert);
+        self.tls.key = abs(&self.tls.key);
+        for e in &mut self.storage.elements {
+            if !e.location.contains("://") {
+                e.location = abs(Path::new(&e.location)).to_string_lossy().into_owned();
+            }
+        }
+    }
+
+    /// The data folder; only call after validation.
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.as_deref().unwrap_or(Path::new("."))
+    }
+
+    pub fn http_advertise(&self) -> &str {
+        self.http.advertise.as_deref().unwrap_or(&self.http.listen)
+    }
+
+    pub fn quic_advertise(&self) -> &str {
+        self.quic.advertise.as_deref().unwrap_or(&self.quic.listen)
+    }
+
+    pub fn is_dev(&self) -> bool {
+        self.mode == "dev"
+    }
+
+    /// Checks every value that can be checked without binding sockets, and returns all problems.
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        if self.node_id == 0 {
+            p.push(Problem::new("node_id", "must be greater than zero"));
+        }
+        if self.cluster_id.trim().is_empty() {
+            p.push(Problem::new("cluster_id", "must not be empty"));
+        }
+        if self.mode != "dev" && self.mode != "production" {
+            p.push(Problem::new("mode", format!("must be \"dev\" or \"production\", not {:?}", self.mode)));
+        }
+        match &self.data_dir {
+            None => p.push(Problem::new("data_dir", "missing: set the folder for this node's data")),
+            Some(d) if d.exists() && !d.is_dir() => {
+                p.push(Problem::new("data_dir", format!("{} exists and is not a directory", d.display())))
+            }
+            Some(d) if !d.exists() && !d.parent().is_some_and(Path::is_dir) => p.push(Problem::new(
+                "data_dir",
+                format!("{} does not exist and neither does its parent folder", d.display()),
+            )),
+            Some(_) => {}
+        }
+        if self.replication_factor == 0 {
+            p.push(Problem::new("replication_factor", "must be at least 1"));
+        }
+        check_addr(&mut p, "http.listen", &self.http.listen);
+        if let Some(a) = &self.http.advertise {
+            check_addr(&mut p, "http.advertise", a);
+        }
+        check_addr(&mut p, "quic.listen", &self.quic.listen);
+        if let Some(a) = &self.quic.advertise {
+            check_addr(&mut p, "quic.advertise", a);
+        }
+        if self.http.listen == self.quic.listen {
+            p.push(Problem::new("quic.listen", "must differ from http.listen"));
+        }
+        for (key, path) in
+            [("tls.ca_cert", &self.tls.ca_cert), ("tls.cert", &self.tls.cert), ("tls.key", &self.tls.key)]
+        {
+            if let Err(e) = std::fs::File::open(path) {
+                p.push(Problem::new(key, format!("cannot read {}: {e}", path.display())));
+            }
+        }
+        let mut ids = BTreeSet::new();
+        for (i, peer) in self.peers.iter().enumerate() {
+            if peer.node_id == 0 {
+                p.push(Problem::new(format!("peers[{i}].node_id"), "must be greater than zero"));
+            }
+            if !ids.insert(peer.node_id) {
+                p.push(Problem::new(format!("peers[{i}].node_id"), format!("node {} is listed twice", peer.node_id)));
+            }
+            check_addr(&mut p, &format!("peers[{i}].http_addr"), &peer.http_addr);
+            check_addr(&mut p, &format!("peers[{i}].quic_addr"), &peer.quic_addr);
+        }
+        if !self.peers.is_empty() && !ids.contains(&self.node_id) {
+            p.push(Problem::new("peers", format!("this node ({}) must be one of the bootstrap peers", self.node_id)));
+        }
+        let r = &self.raft;
+        if r.heartbeat_ms == 0 {
+            p.push(Problem::new("raft.heartbeat_ms", "must be greater than zero"));
+        }
+        if r.election_timeout_min_ms <= r.heartbeat_ms {
+            p.push(Problem::new("raft.election_timeout_min_ms", "must be greater than raft.heartbeat_ms"));
+        }
+        if r.election_timeout_max_ms <= r.election_timeout_min_ms {
+            p.push(Problem::new("raft.election_timeout_max_ms", "must be greater than raft.election_timeout_min_ms"));
+        }
+        if r.snapshot_logs_since_last == 0 {
+            p.push(Problem::new("raft.snapshot_logs_since_last", "must be greater than zero"));
+        }
+        if let Err(e) = tracing_filter_syntax(&self.log.level) {
+            p.push(Problem::new("log.level", e));
+        }
+        let mut names = BTreeSet::new();
+        for (i, e) in self.storage.elements.iter().enumerate() {
+            let key = format!("storage.elements[{i}]");
+            if e.name.is_empty() || !e.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                p.push(Problem::new(format!("{key}.name"), "use letters, digits, '-' and '_' only"));
+            }
+            if !names.insert(e.name.clone()) {
+                p.push(Problem::new(format!("{key}.name"), format!("element {:?} is listed twice", e.name)));
+            }
+            if !e.location.contains("://") {
+                let path = Path::new(&e.location);
+                if path.exists() && !path.is_dir() {
+                    p.push(Problem::new(format!("{key}.location"), format!("{} is not a directory", path.display())));
+                }
+            }
+        }
+        p
+    }
+}
+
+fn check_addr(p: &mut Vec<Problem>, key: &str, value: &str) {
+    if value.parse::<SocketAddr>().is_err() {
+        p.push(Problem::new(key, format!("{value:?} is not an IP:port socket address")));
+    }
+}
+
+/// A light syntax check of a `tracing` filter so a typo is reported with its key, not as a panic.
+fn tracing_filter_syntax(level: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    for directive in level.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let lvl = directive.rsplit('=').next().unwrap_or(directive);
+        if directive.contains('=') || LEVELS.contains(&lvl.to_ascii_lowercase().as_str()) {
+            if !LEVELS.contains(&lvl.to_ascii_lowercase().as_str()) {
+                return Err(format!("unknown level {lvl:?} in {directive:?}"));
+            }
+        } else {
+            return Err(format!("{directive:?} is neither a level nor target=level"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(dir: &Path) -> NodeConfig {
+        for f in ["ca.pem", "node.pem", "node.key"] {
+            std::fs::write(dir.join(f), "x").unwrap();
+        }
+        let text = r#"
+            node_id = 1
+            data_dir = "data"
+            [tls]
+            ca_cert = "ca.pem"
+            cert = "node.pem"
+            key = "node.key"
+        "#;
+        let mut c: NodeConfig = toml::from_str(text).unwrap();
+        c.resolve_paths(dir);
+        c
+    }
+
+    #[test]
+    fn defaults_fill_a_minimal_file_and_it_validates() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = sample(dir.path());
+        assert_eq!(c.replication_factor, 3);
+        assert!(c.data_dir().is_absolute());
+        assert_eq!(c.validate(), vec![]);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = sample(dir.path());
+        c.data_dir = None;
+        c.http.listen = "nonsense".into();
+        c.tls.key = dir.path().join("missing.key");
+        c.raft.election_timeout_max_ms = 1;
+        c.log.level = "loud".into();
+        let keys: Vec<String> = c.validate().into_iter().map(|p| p.key).collect();
+        for k in ["data_dir", "http.listen", "tls.key", "raft.election_timeout_max_ms", "log.level"] {
+            assert!(keys.iter().any(|x| x == k), "{k} not reported in {keys:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = toml::from_str::<NodeConfig>("node_id = 1\nnode_idd = 2\n[tls]\nca_cert=''\ncert=''\nkey=''\n");
+        assert!(err.unwrap_err().to_string().contains("node_idd"));
+    }
+}

@@ -1,0 +1,24 @@
+//! ArtStore's configuration: the serde tree of one node's `config.toml`, its defaults, and the
+//! validation that runs once at start-up; plus the cluster's certificate authority and the files
+//! `artstore cluster init` writes.
+//!
+//! Invariant: a [`NodeConfig`] handed out by [`NodeConfig::load`] has passed [`NodeConfig::validate`]
+//! and has every relative path resolved against the folder of the file it came from, so the rest of
+//! the program never interprets paths relative to the working directory.
+
+#![forbid(unsafe_code)]
+
+mod config;
+mod credentials;
+mod error;
+mod pki;
+mod scaffold;
+
+pub use config::{
+    ElementMode, HttpConfig, LogConfig, LogFormat, NodeConfig, PeerConfig, QuicConfig, RaftConfig, StorageConfig,
+    StorageElementConfig, TlsConfig,
+};
+pub use credentials::AdminCredentials;
+pub use error::{ConfigError, Problem};
+pub use pki::{node_server_name, ClusterCa, NodeCertificate};
+pub use scaffold::{add_node, dev_node, init_cluster, ClusterLayout, InitOptions, NodeLayout};
