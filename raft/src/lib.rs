@@ -1,1 +1,20 @@
+//! ArtStore's replicated catalog: openraft with its log and state machine persisted in an embedded
+//! engine (sled), and the cluster transport (QUIC with mutual TLS, tarpc) that carries Raft RPCs and
+//! forwarded proposals between nodes.
+//!
+//! The entry point is [`RaftNode`]: open it on a data folder, then propose [`Command`]s from any node
+//! (they are forwarded to the leader), read the [`Catalog`], and change membership.
 
+#![forbid(unsafe_code)]
+
+mod catalog;
+mod error;
+mod node;
+pub mod store;
+pub mod transport;
+mod types;
+
+pub use catalog::Catalog;
+pub use error::Error;
+pub use node::{ClusterStatus, MemberStatus, RaftNode, RaftNodeOptions};
+pub use types::{ClusterNode, Command, CommandResult, NodeId, Raft, TypeConfig};

@@ -1,0 +1,504 @@
+//! [`RaftNode`]: one node's Raft instance wired to its stores and the cluster transport, with the
+//! operations the rest of ArtStore needs: propose a command from any node (forwarded to the
+//! leader), linearizable reads, membership changes, and a status snapshot.
+//!
+//! Invariant: callers never need to know who leads. Every leader-only operation first runs
+//! locally; on `ForwardToLeader` it is sent to the leader over the transport, retrying through
+//! elections until a deadline, after which the caller gets [`Error::NoLeader`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{ChangeMembers, ServerState};
+
+use crate::store::engine::Engine;
+use crate::store::{LogStore, StateMachineStore};
+use crate::transport::{ClusterRpcClient, NetworkFactory, RemoteError, Transport};
+use crate::types::{ClusterNode, Command, CommandResult, NodeId, Raft};
+use crate::{Catalog, Error};
+
+mod service;
+
+/// How long a proposal may take, elections and forwarding included.
+const PROPOSE_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a joining node may take to catch up before the join is abandoned.
+const JOIN_CATCH_UP: Duration = Duration::from_secs(60);
+
+/// Everything a [`RaftNode`] needs to start.
+pub struct RaftNodeOptions {
+    pub node_id: NodeId,
+    pub cluster_id: String,
+    /// Folder of the engine database (created if absent).
+    pub db_path: std::path::PathBuf,
+    pub http_addr: String,
+    pub quic_addr: String,
+    /// Members to bootstrap with; empty for a node that will be joined to an existing cluster.
+    pub bootstrap: BTreeMap<NodeId, ClusterNode>,
+    pub raft: artstore_cluster_config::RaftConfig,
+}
+
+/// One member as this node sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberStatus {
+    pub node_id: NodeId,
+    pub http_addr: String,
+    pub quic_addr: String,
+    pub voter: bool,
+    pub reachable: bool,
+}
+
+/// This node's view of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterStatus {
+    pub node_id: NodeId,
+    pub leader_id: Option<NodeId>,
+    pub state: String,
+    pub term: u64,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    pub last_log_index: u64,
+    pub snapshot_index: Option<u64>,
+    pub purged_index: Option<u64>,
+    pub members: Vec<MemberStatus>,
+}
+
+/// A running Raft node; cheap to clone.
+#[derive(Clone)]
+pub struct RaftNode {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: NodeId,
+    raft: Raft,
+    transport: Arc<Transport>,
+    log: LogStore,
+    catalog: Catalog,
+    engine: Engine,
+    reachability_window: Duration,
+    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// Outcome of a leader-only operation attempted locally.
+enum Local<T> {
+    Done(T),
+    NotLeader(Option<(NodeId, ClusterNode)>),
+}
+
+impl RaftNode {
+    /// Opens the stores, starts Raft and the transport's server, and bootstraps the cluster when
+    /// this node is one of the bootstrap members and has never been initialised.
+    pub async fn start(options: RaftNodeOptions, transport: Arc<Transport>) -> Result<Self, Error> {
+        let rc = &options.raft;
+        let config = openraft::Config {
+            cluster_name: options.cluster_id.clone(),
+            heartbeat_interval: rc.heartbeat_ms,
+            election_timeout_min: rc.election_timeout_min_ms,
+            election_timeout_max: rc.election_timeout_max_ms,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(rc.snapshot_logs_since_last),
+            max_in_snapshot_log_to_keep: rc.logs_kept_after_snapshot,
+            install_snapshot_timeout: 10_000,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| Error::Rejected(format!("raft: {e}")))?;
+
+        tracing::info!(path = %options.db_path.display(), "opening the raft log and catalog");
+        let engine = Engine::open(&options.db_path)?;
+        let log = LogStore::open(&engine)?;
+        let sm = StateMachineStore::open(&engine)?;
+        let catalog = sm.catalog();
+        let network = NetworkFactory::new(transport.clone());
+        let raft = Raft::new(options.node_id, Arc::new(config), network, log.clone(), sm)
+            .await
+            .map_err(|e| Error::Stopped(e.to_string()))?;
+
+        let node = RaftNode {
+            inner: Arc::new(Inner {
+                id: options.node_id,
+                raft: raft.clone(),
+                transport: transport.clone(),
+                log,
+                catalog,
+                engine,
+                reachability_window: Duration::from_millis(rc.election_timeout_max_ms.max(1000) * 2),
+                tasks: Default::default(),
+            }),
+        };
+        let server = transport.serve(service::handler(node.clone()));
+        let metrics = tokio::spawn(node.clone().publish_metrics());
+        let pinger = tokio::spawn(node.clone().ping_members());
+        node.inner
+            .tasks
+            .lock()
+            .map_err(|_| Error::Stopped("task list poisoned".into()))?
+            .extend([server, metrics, pinger]);
+
+        let initialized = raft.is_initialized().await.map_err(|e| Error::Stopped(e.to_string()))?;
+        if initialized {
+            let m = raft.metrics().borrow().clone();
+            tracing::info!(
+                node_id = options.node_id,
+                last_log_index = ?m.last_log_index,
+                applied_index = ?m.last_applied.map(|l| l.index),
+                "restarted from disk; catching up with the cluster"
+            );
+        } else if options.bootstrap.contains_key(&options.node_id) {
+            tracing::info!(members = ?options.bootstrap.keys().collect::<Vec<_>>(), "bootstrapping a new cluster");
+            match raft.initialize(options.bootstrap.clone()).await {
+                Ok(()) => {}
+                // Another bootstrap member got there first and already replicated to us.
+                Err(RaftError::APIError(e)) => tracing::info!(reason = %e, "cluster already initialised"),
+                Err(e) => return Err(Error::Stopped(e.to_string())),
+            }
+        } else {
+            tracing::info!("not a bootstrap member: waiting to be joined with `artstore cluster join`");
+        }
+        Ok(node)
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.inner.id
+    }
+
+    pub fn raft(&self) -> &Raft {
+        &self.inner.raft
+    }
+
+    /// The local catalog (reads may lag the leader; see [`RaftNode::read_barrier`]).
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
+    }
+
+    /// Proposes `command` and returns once it is committed and applied on the leader.
+    pub async fn propose(&self, command: Command) -> Result<CommandResult, Error> {
+        self.on_leader(
+            "propose",
+            PROPOSE_DEADLINE,
+            || self.propose_local(command.clone()),
+            |client, ctx| {
+                let command = command.clone();
+                async move { client.propose(ctx, command).await }
+            },
+        )
+        .await
+    }
+
+    /// Waits until this node's catalog reflects every write committed before the call (Raft read
+    /// index, asked of the leader when this node is a follower).
+    pub async fn read_barrier(&self) -> Result<(), Error> {
+        let index = self
+            .on_leader(
+                "read_index",
+                PROPOSE_DEADLINE,
+                || self.read_index_local(),
+                |client, ctx| async move { client.read_index(ctx).await },
+            )
+            .await?;
+        self.inner
+            .raft
+            .wait(Some(PROPOSE_DEADLINE))
+            .applied_index_at_least(Some(index), "read barrier")
+            .await
+            .map_err(|e| Error::Timeout(format!("catching up to index {index}: {e}")))?;
+        Ok(())
+    }
+
+    /// Adds `node_id` as a learner, waits until it has caught up, and promotes it to voter.
+    pub async fn add_member(&self, node_id: NodeId, node: ClusterNode) -> Result<(), Error> {
+        self.on_leader(
+            "add_member",
+            JOIN_CATCH_UP + PROPOSE_DEADLINE,
+            || self.add_member_local(node_id, node.clone()),
+            |client, ctx| {
+                let node = node.clone();
+                async move { client.add_member(ctx, node_id, node).await }
+            },
+        )
+        .await
+    }
+
+    /// Removes `node_id` from the cluster.
+    pub async fn remove_member(&self, node_id: NodeId) -> Result<(), Error> {
+        self.on_leader(
+            "remove_member",
+            PROPOSE_DEADLINE,
+            || self.remove_member_local(node_id),
+            |client, ctx| async move { client.remove_member(ctx, node_id).await },
+        )
+        .await
+    }
+
+    /// A consistent snapshot of this node's view of the cluster.
+    pub fn status(&self) -> ClusterStatus {
+        let m = self.inner.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let members = membership
+            .nodes()
+            .map(|(id, n)| MemberStatus {
+                node_id: *id,
+                http_addr: n.http_addr.clone(),
+                quic_addr: n.quic_addr.clone(),
+                voter: voters.contains(id),
+                reachable: *id == m.id || self.inner.transport.seen_within(*id, self.inner.reachability_window),
+            })
+            .collect();
+        let applied_index = m.last_applied.map(|l| l.index).unwrap_or(0);
+        ClusterStatus {
+            node_id: m.id,
+            leader_id: m.current_leader,
+            state: format!("{:?}", m.state),
+            term: m.current_term,
+            commit_index: self.inner.log.committed_index().max(applied_index),
+            applied_index,
+            last_log_index: m.last_log_index.unwrap_or(0),
+            snapshot_index: m.snapshot.map(|l| l.index),
+            purged_index: m.purged.map(|l| l.index),
+            members,
+        }
+    }
+
+    /// Ready to serve: a leader is known and the local catalog has applied everything this node
+    /// knows to be committed.
+    pub fn is_ready(&self) -> bool {
+        let s = self.status();
+        s.leader_id.is_some() && s.applied_index >= s.commit_index
+    }
+
+    /// Stops Raft, the transport and the background tasks, and flushes the engine.
+    pub async fn shutdown(&self) {
+        tracing::info!("stopping raft");
+        if let Err(e) = self.inner.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft did not stop cleanly");
+        }
+        if let Ok(mut tasks) = self.inner.tasks.lock() {
+            for t in tasks.drain(..) {
+                t.abort();
+            }
+        }
+        self.inner.transport.close().await;
+        if let Err(e) = self.inner.engine.flush_async().await {
+            tracing::error!(error = %e, "final flush of the raft store failed");
+        }
+    }
+
+    // ----- leader-side operations -----
+
+    fn not_leader<E>(e: &RaftError<NodeId, E>) -> Option<Local<()>>
+    where
+        E: openraft::TryAsRef<openraft::error::ForwardToLeader<NodeId, ClusterNode>> + std::fmt::Debug,
+    {
+        e.forward_to_leader().map(|f| Local::NotLeader(f.leader_id.zip(f.leader_node.clone())))
+    }
+
+    async fn propose_local(&self, command: Command) -> Result<Local<CommandResult>, Error> {
+        match self.inner.raft.client_write(command).await {
+            Ok(r) => Ok(Local::Done(r.data)),
+            Err(e) => match Self::not_leader(&e) {
+                Some(Local::NotLeader(l)) => Ok(Local::NotLeader(l)),
+                _ => Err(Error::Stopped(e.to_string())),
+            },
+        }
+    }
+
+    async fn read_index_local(&self) -> Result<Local<u64>, Error> {
+        match self.inner.raft.ensure_linearizable().await {
+            Ok(log_id) => Ok(Local::Done(log_id.map(|l| l.index).unwrap_or(0))),
+            Err(e) => match Self::not_leader(&e) {
+                Some(Local::NotLeader(l)) => Ok(Local::NotLeader(l)),
+                // Lost contact with a quorum: not a leader we can read through right now.
+                _ if e.fatal().is_none() => Ok(Local::NotLeader(None)),
+                _ => Err(Error::Stopped(e.to_string())),
+            },
+        }
+    }
+
+    fn map_membership_error(e: RaftError<NodeId, ClientWriteError<NodeId, ClusterNode>>) -> Result<Local<()>, Error> {
+        match Self::not_leader(&e) {
+            Some(l) => Ok(l),
+            None => match e {
+                RaftError::APIError(ClientWriteError::ChangeMembershipError(c)) => Err(Error::Rejected(c.to_string())),
+                other => Err(Error::Stopped(other.to_string())),
+            },
+        }
+    }
+
+    async fn add_member_local(&self, node_id: NodeId, node: ClusterNode) -> Result<Local<()>, Error> {
+        let raft = &self.inner.raft;
+        {
+            let m = raft.metrics().borrow().clone();
+            if m.current_leader != Some(self.inner.id) {
+                let leader = m
+                    .current_leader
+                    .and_then(|l| m.membership_config.membership().get_node(&l).cloned().map(|n| (l, n)));
+                return Ok(Local::NotLeader(leader));
+            }
+            if m.membership_config.membership().voter_ids().any(|v| v == node_id) {
+                tracing::info!(node_id, "node is already a voter");
+                return Ok(Local::Done(()));
+            }
+        }
+        tracing::info!(node_id, http = %node.http_addr, quic = %node.quic_addr, "adding node as learner");
+        if let Err(e) = raft.add_learner(node_id, node, false).await {
+            return Self::map_membership_error(e);
+        }
+        let target = raft.metrics().borrow().last_log_index;
+        let caught_up = raft
+            .wait(Some(JOIN_CATCH_UP))
+            .metrics(
+                |m| {
+                    let matched = m.replication.as_ref().and_then(|r| r.get(&node_id).cloned().flatten());
+                    matched.map(|l| l.index) >= target
+                },
+                "learner catch-up",
+            )
+            .await;
+        if caught_up.is_err() {
+            tracing::warn!(node_id, "joining node did not catch up; removing it again");
+            let _ = raft.change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([node_id])), false).await;
+            return Err(Error::Timeout(format!(
+                "node {node_id} did not catch up within {} s: check that it is running, reachable at its QUIC \
+                 address, and holds a certificate from this cluster's CA",
+                JOIN_CATCH_UP.as_secs()
+            )));
+        }
+        tracing::info!(node_id, "learner caught up; promoting to voter");
+        match raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([node_id])), false).await {
+            Ok(_) => Ok(Local::Done(())),
+            Err(e) => Self::map_membership_error(e),
+        }
+    }
+
+    async fn remove_member_local(&self, node_id: NodeId) -> Result<Local<()>, Error> {
+        let raft = &self.inner.raft;
+        let m = raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let is_learner = membership.learner_ids().any(|l| l == node_id);
+        if m.current_leader != Some(self.inner.id) {
+            let leader = m.current_leader.and_then(|l| membership.get_node(&l).cloned().map(|n| (l, n)));
+            return Ok(Local::NotLeader(leader));
+        }
+        let change = if voters.contains(&node_id) {
+            if voters.len() == 1 {
+                return Err(Error::Rejected(format!("node {node_id} is the last voter and cannot be removed")));
+            }
+            ChangeMembers::RemoveVoters(BTreeSet::from([node_id]))
+        } else if is_learner {
+            ChangeMembers::RemoveNodes(BTreeSet::from([node_id]))
+        } else {
+            return Err(Error::Rejected(format!("node {node_id} is not a member of this cluster")));
+        };
+        tracing::info!(node_id, "removing node from the cluster");
+        match raft.change_membership(change, false).await {
+            Ok(_) => Ok(Local::Done(())),
+            Err(e) => Self::map_membership_error(e),
+        }
+    }
+
+    /// Runs `local` here, or `remote` on the leader, retrying through elections until `deadline`.
+    async fn on_leader<T, LF, LFut, RF, RFut>(
+        &self,
+        what: &'static str,
+        deadline: Duration,
+        local: LF,
+        remote: RF,
+    ) -> Result<T, Error>
+    where
+        LF: Fn() -> LFut,
+        LFut: Future<Output = Result<Local<T>, Error>>,
+        RF: Fn(ClusterRpcClient, tarpc::context::Context) -> RFut,
+        RFut: Future<Output = Result<Result<T, RemoteError>, tarpc::client::RpcError>>,
+    {
+        let until = Instant::now() + deadline;
+        let mut last_problem = String::from("no leader is known");
+        loop {
+            match local().await? {
+                Local::Done(t) => return Ok(t),
+                Local::NotLeader(Some((leader, node))) if leader != self.inner.id => {
+                    let started = Instant::now();
+                    match self.inner.transport.client(leader, &node.quic_addr).await {
+                        Ok(client) => {
+                            let mut ctx = tarpc::context::current();
+                            ctx.deadline = until.max(Instant::now() + Duration::from_millis(100));
+                            let r = remote(client, ctx).await;
+                            crate::transport::observe_rpc(what, started, matches!(r, Ok(Ok(_))));
+                            match r {
+                                Ok(Ok(t)) => return Ok(t),
+                                Ok(Err(RemoteError::Rejected(m))) => return Err(Error::Rejected(m)),
+                                Ok(Err(e)) => last_problem = format!("leader {leader}: {e}"),
+                                Err(e) => {
+                                    self.inner.transport.invalidate(leader);
+                                    last_problem = format!("leader {leader}: {e}");
+                                }
+                            }
+                        }
+                        Err(e) => last_problem = e.to_string(),
+                    }
+                }
+                Local::NotLeader(_) => {}
+            }
+            if Instant::now() >= until {
+                return Err(Error::NoLeader(format!("{what}: {last_problem}")));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    // ----- background tasks -----
+
+    /// Mirrors Raft's metrics into Prometheus gauges.
+    async fn publish_metrics(self) {
+        let mut rx = self.inner.raft.metrics();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            let s = self.status();
+            metrics::gauge!("artstore_raft_term").set(s.term as f64);
+            metrics::gauge!("artstore_raft_leader_id").set(s.leader_id.unwrap_or(0) as f64);
+            metrics::gauge!("artstore_raft_is_leader").set(if s.leader_id == Some(s.node_id) { 1.0 } else { 0.0 });
+            metrics::gauge!("artstore_raft_commit_index").set(s.commit_index as f64);
+            metrics::gauge!("artstore_raft_applied_index").set(s.applied_index as f64);
+            metrics::gauge!("artstore_raft_last_log_index").set(s.last_log_index as f64);
+            metrics::gauge!("artstore_raft_snapshot_index").set(s.snapshot_index.unwrap_or(0) as f64);
+            metrics::gauge!("artstore_raft_members").set(s.members.len() as f64);
+            let leader_state = matches!(rx.borrow().state, ServerState::Leader);
+            metrics::gauge!("artstore_raft_state_leader").set(if leader_state { 1.0 } else { 0.0 });
+            tokio::select! {
+                r = rx.changed() => if r.is_err() { return },
+                _ = tick.tick() => {}
+            }
+        }
+    }
+
+    /// Pings every other member twice a second, so that status can say who is reachable.
+    async fn ping_members(self) {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tick.tick().await;
+            let peers: Vec<(NodeId, ClusterNode)> = {
+                let m = self.inner.raft.metrics().borrow().membership_config.clone();
+                m.membership().nodes().filter(|(id, _)| **id != self.inner.id).map(|(i, n)| (*i, n.clone())).collect()
+            };
+            for (id, node) in peers {
+                let transport = self.inner.transport.clone();
+                let me = self.inner.id;
+                tokio::spawn(async move {
+                    let Ok(client) = transport.client(id, &node.quic_addr).await else { return };
+                    let mut ctx = tarpc::context::current();
+                    ctx.deadline = Instant::now() + Duration::from_secs(1);
+                    match client.ping(ctx, me).await {
+                        Ok(answer) if answer == id => transport.mark_seen(id),
+                        Ok(answer) => {
+                            tracing::warn!(expected = id, answer, "a different node answered at this address")
+                        }
+                        Err(_) => transport.invalidate(id),
+                    }
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! The node's QUIC endpoint: serves incoming streams and keeps one connection and one tarpc client
+//! per peer, re-dialling after a failure.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tarpc::tokio_serde::formats::Bincode;
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
+
+use super::rpc::ClusterRpcClient;
+use super::tls::TlsMaterial;
+use super::STREAM_RPC;
+use crate::types::NodeId;
+use crate::Error;
+
+/// Largest tarpc frame (a snapshot chunk or a large append batch fits well within it).
+const MAX_FRAME: usize = 64 * 1024 * 1024;
+
+/// Serves one incoming RPC stream (spawns whatever it needs and returns at once).
+pub type RpcStreamHandler = Arc<dyn Fn(quinn::SendStream, quinn::RecvStream) + Send + Sync>;
+
+type PeerSlot = Arc<tokio::sync::Mutex<Option<(quinn::Connection, ClusterRpcClient)>>>;
+
+/// The QUIC endpoint plus per-peer connection state; shared as `Arc<Transport>`.
+pub struct Transport {
+    endpoint: quinn::Endpoint,
+    peers: Mutex<HashMap<NodeId, PeerSlot>>,
+    last_seen: Mutex<HashMap<NodeId, Instant>>,
+}
+
+fn framed<S: tokio::io::AsyncRead + tokio::io::AsyncWrite>(io: S) -> Framed<S, LengthDelimitedCodec> {
+    Framed::new(io, LengthDelimitedCodec::builder().max_frame_length(MAX_FRAME).new_codec())
+}
+
+impl Transport {
+    /// Binds the UDP socket. Fails (naming `quic.listen`) if the address is in use.
+    pub fn bind(addr: SocketAddr, tls: &TlsMaterial) -> Result<Arc<Self>, Error> {
+        let mut endpoint = quinn::Endpoint::server(tls.server_config()?, addr)
+            .map_err(|e| Error::Transport(format!("quic.listen: cannot bind {addr}: {e}")))?;
+        endpoint.set_default_client_config(tls.client_config()?);
+        Ok(Arc::new(Self { endpoint, peers: Mutex::default(), last_seen: Mutex::default() }))
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.endpoint.local_addr().ok()
+    }
+
+    /// Accepts connections and serves every RPC stream with `service`, until the endpoint closes.
+    /// `on_rpc_stream` receives each stream tagged [`STREAM_RPC`] and serves it.
+    pub fn serve(self: &Arc<Self>, on_rpc_stream: RpcStreamHandler) -> tokio::task::JoinHandle<()> {
+        let endpoint = self.endpoint.clone();
+        tokio::spawn(async move {
+            while let Some(incoming) = endpoint.accept().await {
+                let handler = on_rpc_stream.clone();
+                tokio::spawn(async move {
+                    let remote = incoming.remote_address();
+                    let conn = match incoming.await {
+                        Ok(c) => c,
+                        Err(e) => {
+                            // In TLS 1.3 this is where a peer without a cluster certificate ends up.
+                            tracing::warn!(%remote, error = %e, "refused cluster connection");
+                            metrics::counter!("artstore_transport_refused_connections_total").increment(1);
+                            return;
+                        }
+                    };
+                    let verified = conn.peer_identity().and_then(|id| {
+                        id.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>().ok().filter(|c| !c.is_empty())
+                    });
+                    if verified.is_none() {
+                        tracing::warn!(%remote, "refused cluster connection: no client certificate");
+                        conn.close(1u32.into(), b"client certificate required");
+                        return;
+                    }
+                    serve_connection(conn, handler).await;
+                });
+            }
+        })
+    }
+
+    /// A tarpc client for `target`, dialling `addr` if there is no live connection yet.
+    pub async fn client(&self, target: NodeId, addr: &str) -> Result<ClusterRpcClient, Error> {
+        let slot = self
+            .peers
+            .lock()
+            .map_err(|_| Error::Transport("peer table poisoned".into()))?
+            .entry(target)
+            .or_default()
+            .clone();
+        let mut guard = slot.lock().await;
+        if let Some((conn, client)) = guard.as_ref() {
+            if conn.close_reason().is_none() {
+                return Ok(client.clone());
+            }
+        }
+        let sock: SocketAddr =
+            addr.parse().map_err(|e| Error::Transport(format!("bad address {addr:?} of node {target}: {e}")))?;
+        let server_name = artstore_cluster_config::node_server_name(target);
+        let connecting = self
+            .endpoint
+            .connect(sock, &server_name)
+            .map_err(|e| Error::Transport(format!("cannot dial node {target} at {addr}: {e}")))?;
+        let conn = tokio::time::timeout(Duration::from_secs(3), connecting)
+            .await
+            .map_err(|_| Error::Transport(format!("node {target} at {addr}: handshake timed out")))?
+            .map_err(|e| Error::Transport(format!("node {target} at {addr}: {e}")))?;
+        let (mut send, recv) =
+            conn.open_bi().await.map_err(|e| Error::Transport(format!("node {target} at {addr}: {e}")))?;
+        // The tag byte also makes the (lazily opened) stream visible to the peer.
+        send.write_all(&[STREAM_RPC]).await.map_err(|e| Error::Transport(format!("node {target} at {addr}: {e}")))?;
+        let transport = rpc_transport(send, recv);
+        let client = ClusterRpcClient::new(tarpc::client::Config::default(), transport).spawn();
+        *guard = Some((conn, client.clone()));
+        Ok(client)
+    }
+
+    /// Forgets the connection to `target` after a failed call, so the next call re-dials. When the
+    /// connection was closed by the peer (e.g. it refused our certificate) the reason is logged.
+    pub fn invalidate(&self, target: NodeId) {
+        let slot = self.peers.lock().ok().and_then(|p| p.get(&target).cloned());
+        if let Some(slot) = slot {
+            if let Ok(mut guard) = slot.try_lock() {
+                if let Some((conn, _)) = guard.take() {
+                    if let Some(reason) = conn.close_reason() {
+                        tracing::debug!(target, %reason, "connection to peer closed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Notes that `node` answered just now.
+    pub fn mark_seen(&self, node: NodeId) {
+        if let Ok(mut m) = self.last_seen.lock() {
+            m.insert(node, Instant::now());
+        }
+    }
+
+    /// Whether `node` answered within `within`.
+    pub fn seen_within(&self, node: NodeId, within: Duration) -> bool {
+        self.last_seen.lock().ok().and_then(|m| m.get(&node).map(|t| t.elapsed() <= within)).unwrap_or(false)
+    }
+
+    /// Closes every connection and stops accepting.
+    pub async fn close(&self) {
+        self.endpoint.close(0u32.into(), b"node shutting down");
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+    }
+}
+
+async fn serve_connection(conn: quinn::Connection, handler: RpcStreamHandler) {
+    loop {
+        let (send, mut recv) = match conn.accept_bi().await {
+            Ok(s) => s,
+            Err(_) => return,
+        };
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let mut tag = [0u8; 1];
+            if recv.read_exact(&mut tag).await.is_err() {
+                return;
+            }
+            match tag[0] {
+                STREAM_RPC => handler(send, recv),
+                other => tracing::warn!(tag = other, "unknown cluster stream type"),
+            }
+        });
+    }
+}
+
+/// Builds the tarpc transport (length-delimited bincode frames) over one QUIC stream.
+pub fn rpc_transport<Item, SinkItem>(
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+) -> tarpc::serde_transport::Transport<
+    tokio::io::Join<quinn::RecvStream, quinn::SendStream>,
+    Item,
+    SinkItem,
+    Bincode<Item, SinkItem>,
+>
+where
+    Item: for<'de> serde::Deserialize<'de>,
+    SinkItem: serde::Serialize,
+{
+    tarpc::serde_transport::new(framed(tokio::io::join(recv, send)), Bincode::default())
+}
