@@ -191,7 +191,8 @@ fn default_log_format() -> LogFormat {
     LogFormat::Text
 }
 fn default_log_level() -> String {
-    "info".into()
+    // openraft narrates every election at info; its warnings are what an operator needs.
+    "info,openraft=warn".into()
 }
 fn default_element_mode() -> ElementMode {
     ElementMode::Rw

@@ -1,1 +1,92 @@
-fn main() {}
+//! `artstore`: the ArtStore node and its command line.
+//!
+//! The binary is thin: argument parsing and dispatch live here, start-up in [`server`], the HTTP
+//! API in [`http`], and the commands that talk to a running cluster in [`cli`].
+
+#![forbid(unsafe_code)]
+
+mod cli;
+mod http;
+mod server;
+mod telemetry;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "artstore", version, about = "ArtStore: a distributed archive for documents")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start an embedded single-node cluster with its data in a local folder.
+    Dev {
+        /// Folder for all data; created on first start.
+        #[arg(long, default_value = "artstore-data")]
+        data_dir: PathBuf,
+        /// HTTP listen address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: String,
+        /// QUIC (cluster transport) listen address; defaults to the HTTP port + 1000.
+        #[arg(long)]
+        quic: Option<String>,
+        #[arg(long, value_enum)]
+        log_format: Option<LogFormatArg>,
+    },
+    /// Start a node from its configuration file.
+    Start {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, value_enum)]
+        log_format: Option<LogFormatArg>,
+    },
+    /// Create and manage clusters.
+    #[command(subcommand)]
+    Cluster(cli::ClusterCommand),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Dev { data_dir, http, quic, log_format } => {
+                server::run_dev(data_dir, http, quic, log_format.map(Into::into)).await
+            }
+            Command::Start { config, log_format } => server::run_start(config, log_format.map(Into::into)).await,
+            Command::Cluster(c) => cli::run_cluster(c).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+impl From<LogFormatArg> for artstore_cluster_config::LogFormat {
+    fn from(f: LogFormatArg) -> Self {
+        match f {
+            LogFormatArg::Text => Self::Text,
+            LogFormatArg::Json => Self::Json,
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! `artstore cluster …`: create cluster files and manage a running cluster through any node.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use artstore_client::wire::{ClusterStatus, JoinRequest};
+use artstore_client::Client;
+use artstore_cluster_config::{InitOptions, NodeConfig};
+use clap::{Subcommand, ValueEnum};
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum ClusterCommand {
+    /// Generate the cluster CA, per-node certificates and configs, and the admin credentials.
+    Init {
+        #[arg(long, default_value_t = 3)]
+        nodes: u64,
+        #[arg(long)]
+        out: PathBuf,
+        /// Host or IP every node listens on and advertises.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Node i listens for HTTP on base-port + i - 1 and for QUIC on that + 1000.
+        #[arg(long, default_value_t = 8081)]
+        base_port: u16,
+        #[arg(long, default_value = "artstore")]
+        cluster_id: String,
+    },
+    /// Create the folder of one more node (signed by the CA in --out) for `cluster join`.
+    AddNode {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        node_id: u64,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long, default_value_t = 8081)]
+        base_port: u16,
+    },
+    /// Show the cluster as seen by the first reachable node.
+    Status {
+        #[command(flatten)]
+        conn: Connection,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Add a running node to the cluster (it joins as learner and is promoted once caught up).
+    Join {
+        #[command(flatten)]
+        conn: Connection,
+        /// The new node's config.toml (its id and addresses are read from it).
+        #[arg(long, conflicts_with_all = ["node_id", "http_addr", "quic_addr"])]
+        config: Option<PathBuf>,
+        #[arg(long, requires_all = ["http_addr", "quic_addr"])]
+        node_id: Option<u64>,
+        #[arg(long)]
+        http_addr: Option<String>,
+        #[arg(long)]
+        quic_addr: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Remove a node from the cluster.
+    Remove {
+        #[command(flatten)]
+        conn: Connection,
+        node_id: u64,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+}
+
+/// Where to reach the cluster.
+#[derive(clap::Args)]
+pub struct Connection {
+    /// Node URLs, comma separated; tried in order.
+    #[arg(long, env = "ARTSTORE_URL", value_delimiter = ',', default_value = "http://127.0.0.1:8080")]
+    url: Vec<String>,
+}
+
+impl Connection {
+    fn client(&self) -> anyhow::Result<Client> {
+        Client::new(self.url.clone()).context("--url")
+    }
+}
+
+pub async fn run_cluster(cmd: ClusterCommand) -> anyhow::Result<()> {
+    match cmd {
+        ClusterCommand::Init { nodes, out, host, base_port, cluster_id } => {
+            let layout =
+                artstore_cluster_config::init_cluster(&InitOptions { nodes, out, host, base_port, cluster_id })?;
+            println!("Cluster files written to {}", layout.out.display());
+            for n in &layout.nodes {
+                println!(
+                    "  node {}: artstore start --config {}   (http://{})",
+                    n.node_id,
+                    n.config.display(),
+                    n.http_addr
+                );
+            }
+            println!("Admin credentials: {} (keep it private)", layout.credentials.display());
+            println!("The CA key in {} is needed only to add nodes; keep it offline.", layout.out.join("ca").display());
+            Ok(())
+        }
+        ClusterCommand::AddNode { out, node_id, host, base_port } => {
+            let n = artstore_cluster_config::add_node(&out, node_id, &host, base_port)?;
+            println!(
+                "Node {} folder written: start it with `artstore start --config {}`,",
+                n.node_id,
+                n.config.display()
+            );
+            println!("then run `artstore cluster join --config {}` against any member.", n.config.display());
+            Ok(())
+        }
+        ClusterCommand::Status { conn, output } => {
+            let status = conn.client()?.cluster_status().await?;
+            print_status(&status, output)
+        }
+        ClusterCommand::Join { conn, config, node_id, http_addr, quic_addr, output } => {
+            let req = match (config, node_id, http_addr, quic_addr) {
+                (Some(path), ..) => {
+                    let c = NodeConfig::load(&path)?;
+                    JoinRequest {
+                        node_id: c.node_id,
+                        http_addr: c.http_advertise().to_string(),
+                        quic_addr: c.quic_advertise().to_string(),
+                    }
+                }
+                (None, Some(node_id), Some(http_addr), Some(quic_addr)) => {
+                    JoinRequest { node_id, http_addr, quic_addr }
+                }
+                _ => anyhow::bail!("give either --config FILE or --node-id, --http-addr and --quic-addr"),
+            };
+            eprintln!("Joining node {} (waits until it has caught up)...", req.node_id);
+            let status = conn.client()?.join(&req).await?;
+            print_status(&status, output)
+        }
+        ClusterCommand::Remove { conn, node_id, output } => {
+            let status = conn.client()?.remove(node_id).await?;
+            print_status(&status, output)
+        }
+    }
+}
+
+fn print_status(s: &ClusterStatus, output: Output) -> anyhow::Result<()> {
+    if output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(s)?);
+        return Ok(());
+    }
+    let leader = s.leader_id.map(|l| l.to_string()).unwrap_or_else(|| "none".into());
+    println!("node {} ({}), leader {leader}, term {}", s.node_id, s.state, s.term);
+    println!("commit index {}, applied index {}", s.commit_index, s.applied_index);
+    println!("{:>6}  {:<8} {:<10} {:<22} {:<22}", "NODE", "ROLE", "REACHABLE", "HTTP", "QUIC");
+    for m in &s.members {
+        let role = if m.voter { "voter" } else { "learner" };
+        let reach = if m.reachable { "yes" } else { "no" };
+        let mark = if Some(m.node_id) == s.leader_id { "*" } else { " " };
+        println!("{:>5}{mark}  {role:<8} {reach:<10} {:<22} {:<22}", m.node_id, m.http_addr, m.quic_addr);
+    }
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! Cluster status, membership and cluster-wide settings.
+//!
+//! Membership and settings writes go through Raft from whichever node receives them; reads of
+//! settings are local unless `consistent=true` asks for a read-index barrier first.
+
+use artstore_client::wire::{ClusterStatus, JoinRequest, Member, Setting, SettingValue, Settings};
+use artstore_raft::{ClusterNode, Command};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde::Deserialize;
+
+use super::{ApiError, AppState};
+
+const MAX_KEY_LEN: usize = 128;
+const MAX_VALUE_LEN: usize = 64 * 1024;
+
+fn wire_status(s: artstore_raft::ClusterStatus) -> ClusterStatus {
+    ClusterStatus {
+        node_id: s.node_id,
+        leader_id: s.leader_id,
+        term: s.term,
+        commit_index: s.commit_index,
+        applied_index: s.applied_index,
+        state: s.state,
+        last_log_index: s.last_log_index,
+        snapshot_index: s.snapshot_index,
+        purged_index: s.purged_index,
+        members: s
+            .members
+            .into_iter()
+            .map(|m| Member {
+                node_id: m.node_id,
+                http_addr: m.http_addr,
+                quic_addr: m.quic_addr,
+                voter: m.voter,
+                reachable: m.reachable,
+            })
+            .collect(),
+    }
+}
+
+pub async fn status(State(s): State<AppState>) -> Json<ClusterStatus> {
+    Json(wire_status(s.node.status()))
+}
+
+pub async fn join(
+    State(s): State<AppState>,
+    body: Result<Json<JoinRequest>, JsonRejection>,
+) -> Result<Json<ClusterStatus>, ApiError> {
+    let Json(req) = body?;
+    if req.node_id == 0 {
+        return Err(ApiError::bad_request("invalid_node_id", "node_id must be greater than zero"));
+    }
+    for (field, addr) in [("http_addr", &req.http_addr), ("quic_addr", &req.quic_addr)] {
+        if addr.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ApiError::bad_request(
+                "invalid_address",
+                format!("{field}: {addr:?} is not an IP:port address"),
+            ));
+        }
+    }
+    let node = ClusterNode { http_addr: req.http_addr, quic_addr: req.quic_addr };
+    s.node.add_member(req.node_id, node).await?;
+    Ok(Json(wire_status(s.node.status())))
+}
+
+pub async fn remove(
+    State(s): State<AppState>,
+    id: Result<Path<u64>, PathRejection>,
+) -> Result<Json<ClusterStatus>, ApiError> {
+    let Path(node_id) = id?;
+    s.node.remove_member(node_id).await?;
+    Ok(Json(wire_status(s.node.status())))
+}
+
+fn check_key(key: &str) -> Result<(), ApiError> {
+    let ok = !key.is_empty()
+        && key.len() <= MAX_KEY_LEN
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_key",
+            format!("setting key {key:?}: use 1 to {MAX_KEY_LEN} characters from A-Z, a-z, 0-9, '.', '-', '_'"),
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ReadOptions {
+    #[serde(default)]
+    consistent: bool,
+}
+
+pub async fn list_settings(
+    State(s): State<AppState>,
+    q: Result<Query<ReadOptions>, QueryRejection>,
+) -> Result<Json<Settings>, ApiError> {
+    let Query(q) = q?;
+    if q.consistent {
+        s.node.read_barrier().await?;
+    }
+    Ok(Json(Settings { settings: s.node.catalog().settings()? }))
+}
+
+pub async fn get_setting(
+    State(s): State<AppState>,
+    key: Result<Path<String>, PathRejection>,
+    q: Result<Query<ReadOptions>, QueryRejection>,
+) -> Result<Json<Setting>, ApiError> {
+    let Path(key) = key?;
+    let Query(q) = q?;
+    check_key(&key)?;
+    if q.consistent {
+        s.node.read_barrier().await?;
+    }
+    match s.node.catalog().setting(&key)? {
+        Some(value) => Ok(Json(Setting { key, value, log_index: None, previous: None })),
+        None => Err(ApiError::not_found(format!("no setting named {key:?}"))),
+    }
+}
+
+pub async fn put_setting(
+    State(s): State<AppState>,
+    key: Result<Path<String>, PathRejection>,
+    body: Result<Json<SettingValue>, JsonRejection>,
+) -> Result<Json<Setting>, ApiError> {
+    let Path(key) = key?;
+    let Json(body) = body?;
+    check_key(&key)?;
+    if body.value.len() > MAX_VALUE_LEN {
+        return Err(ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "value_too_large",
+            format!("value is {} bytes; the limit is {MAX_VALUE_LEN}", body.value.len()),
+        ));
+    }
+    let r = s.node.propose(Command::SetSetting { key: key.clone(), value: body.value.clone() }).await?;
+    Ok(Json(Setting { key, value: body.value, log_index: Some(r.log_index), previous: r.previous }))
+}
+
+pub async fn delete_setting(
+    State(s): State<AppState>,
+    key: Result<Path<String>, PathRejection>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let Path(key) = key?;
+    check_key(&key)?;
+    s.node.propose(Command::DeleteSetting { key }).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}

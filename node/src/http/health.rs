@@ -1,0 +1,35 @@
+//! Liveness, readiness and Prometheus metrics.
+
+use artstore_client::wire::Health;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+
+use super::{ApiError, AppState};
+
+/// The process is up and serving HTTP.
+pub async fn live(State(s): State<AppState>) -> Json<Health> {
+    Json(Health { status: "live".into(), node_id: s.node.id() })
+}
+
+/// A leader is known and this node's catalog has applied everything it knows to be committed.
+pub async fn ready(State(s): State<AppState>) -> Result<Json<Health>, ApiError> {
+    let st = s.node.status();
+    if st.leader_id.is_none() {
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "no leader is known yet"));
+    }
+    if st.applied_index < st.commit_index {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            format!("catching up: applied {} of {} committed entries", st.applied_index, st.commit_index),
+        ));
+    }
+    Ok(Json(Health { status: "ready".into(), node_id: st.node_id }))
+}
+
+/// Prometheus text exposition format.
+pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render())
+}

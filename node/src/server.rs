@@ -1,0 +1,149 @@
+//! Node start-up and shutdown.
+//!
+//! Order matters: the configuration is validated, the HTTP and QUIC sockets are bound and the TLS
+//! files are loaded *before* anything is written to the data folder, so a bad config or a port in
+//! use stops start-up with a message naming the key and leaves no state behind. SIGTERM (or
+//! Ctrl-C) drains HTTP requests, stops Raft and flushes the stores.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use artstore_cluster_config::{LogFormat, NodeConfig};
+use artstore_raft::transport::{TlsMaterial, Transport};
+use artstore_raft::{ClusterNode, RaftNode, RaftNodeOptions};
+
+use crate::{http, telemetry};
+
+/// `artstore dev`: prepare (on first start) and run a one-node cluster in `data_dir`.
+pub async fn run_dev(
+    data_dir: PathBuf,
+    http_addr: String,
+    quic_addr: Option<String>,
+    log_format: Option<LogFormat>,
+) -> anyhow::Result<()> {
+    let http_sock: SocketAddr =
+        http_addr.parse().with_context(|| format!("--http: {http_addr:?} is not an IP:port address"))?;
+    let quic_addr = match quic_addr {
+        Some(q) => q,
+        None => {
+            let port =
+                http_sock.port().checked_add(1000).context("--http: port too high to derive --quic; pass --quic")?;
+            SocketAddr::new(http_sock.ip(), port).to_string()
+        }
+    };
+    let quic_sock: SocketAddr =
+        quic_addr.parse().with_context(|| format!("--quic: {quic_addr:?} is not an IP:port address"))?;
+    // Check both ports before creating anything on disk.
+    let listener = bind_http(http_sock, "--http").await?;
+    std::net::UdpSocket::bind(quic_sock).with_context(|| format!("--quic: cannot listen on {quic_sock}"))?;
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("--data-dir: cannot create {}", data_dir.display()))?;
+    let data_dir = data_dir.canonicalize().with_context(|| format!("--data-dir: {}", data_dir.display()))?;
+    let (config, fresh) = artstore_cluster_config::dev_node(&data_dir, &http_addr, &quic_addr)
+        .with_context(|| format!("--data-dir: cannot prepare {}", data_dir.display()))?;
+    if let Some(c) = fresh {
+        println!(
+            "Bootstrap admin credentials (shown once; also in {}):",
+            data_dir.join("admin-credentials.json").display()
+        );
+        println!("  client_id:     {}", c.client_id);
+        println!("  client_secret: {}", c.client_secret);
+    }
+    println!("ArtStore dev node: http://{http_addr}  (data in {})", data_dir.display());
+    run(config, log_format, Some(listener)).await
+}
+
+/// `artstore start --config FILE`.
+pub async fn run_start(path: PathBuf, log_format: Option<LogFormat>) -> anyhow::Result<()> {
+    let config = NodeConfig::load(&path)?;
+    run(config, log_format, None).await
+}
+
+async fn bind_http(addr: SocketAddr, key: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.with_context(|| format!("{key}: cannot listen on {addr}"))
+}
+
+async fn run(
+    config: NodeConfig,
+    log_format: Option<LogFormat>,
+    listener: Option<tokio::net::TcpListener>,
+) -> anyhow::Result<()> {
+    telemetry::init_logging(log_format.unwrap_or(config.log.format), &config.log.level);
+    let http_sock: SocketAddr = config.http.listen.parse().context("http.listen")?;
+    let quic_sock: SocketAddr = config.quic.listen.parse().context("quic.listen")?;
+    let listener = match listener {
+        Some(l) => l,
+        None => bind_http(http_sock, "http.listen").await?,
+    };
+    let tls = TlsMaterial::load(&config.tls)?;
+    let transport = Transport::bind(quic_sock, &tls)?;
+
+    let data_dir = config.data_dir().to_path_buf();
+    if !data_dir.exists() {
+        std::fs::create_dir(&data_dir).with_context(|| format!("data_dir: cannot create {}", data_dir.display()))?;
+    }
+    let metrics = telemetry::init_metrics()?;
+    tracing::info!(
+        node_id = config.node_id,
+        cluster = %config.cluster_id,
+        http = %http_sock,
+        quic = %quic_sock,
+        data_dir = %data_dir.display(),
+        "starting ArtStore node"
+    );
+    let bootstrap: BTreeMap<u64, ClusterNode> = config
+        .peers
+        .iter()
+        .map(|p| (p.node_id, ClusterNode { http_addr: p.http_addr.clone(), quic_addr: p.quic_addr.clone() }))
+        .collect();
+    if !bootstrap.is_empty() && !bootstrap.contains_key(&config.node_id) {
+        bail!("peers: this node ({}) must be one of the bootstrap peers", config.node_id);
+    }
+    let node = RaftNode::start(
+        RaftNodeOptions {
+            node_id: config.node_id,
+            cluster_id: config.cluster_id.clone(),
+            db_path: data_dir.join("raft"),
+            http_addr: config.http_advertise().to_string(),
+            quic_addr: config.quic_advertise().to_string(),
+            bootstrap,
+            raft: config.raft.clone(),
+        },
+        transport,
+    )
+    .await
+    .context("cannot start raft")?;
+
+    let app = http::router(http::AppState::new(node.clone(), metrics));
+    tracing::info!(url = %format!("http://{http_sock}"), "HTTP API listening");
+    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    node.shutdown().await;
+    tracing::info!("node stopped");
+    served.context("HTTP server failed")
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested: draining requests");
+}
