@@ -51,6 +51,9 @@ pub struct JoinRequest {
     pub node_id: u64,
     pub http_addr: String,
     pub quic_addr: String,
+    /// How long the new node may take to catch up before the join is abandoned (default 60).
+    #[serde(default)]
+    pub catch_up_timeout_secs: Option<u64>,
 }
 
 /// `PUT /api/v1/cluster/settings/{key}` request body.

@@ -191,8 +191,9 @@ fn default_log_format() -> LogFormat {
     LogFormat::Text
 }
 fn default_log_level() -> String {
-    // openraft narrates every election at info; its warnings are what an operator needs.
-    "info,openraft=warn".into()
+    // openraft narrates every election at info and tarpc warns of every closed stream; ArtStore
+    // logs what an operator needs about both.
+    "info,openraft=warn,tarpc=error".into()
 }
 fn default_element_mode() -> ElementMode {
     ElementMode::Rw

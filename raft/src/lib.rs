@@ -16,5 +16,5 @@ mod types;
 
 pub use catalog::Catalog;
 pub use error::Error;
-pub use node::{ClusterStatus, MemberStatus, RaftNode, RaftNodeOptions};
+pub use node::{ClusterStatus, MemberStatus, RaftNode, RaftNodeOptions, DEFAULT_CATCH_UP};
 pub use types::{ClusterNode, Command, CommandResult, NodeId, Raft, TypeConfig};

@@ -24,8 +24,8 @@ mod service;
 
 /// How long a proposal may take, elections and forwarding included.
 const PROPOSE_DEADLINE: Duration = Duration::from_secs(10);
-/// How long a joining node may take to catch up before the join is abandoned.
-const JOIN_CATCH_UP: Duration = Duration::from_secs(60);
+/// How long a joining node may take to catch up by default before the join is abandoned.
+pub const DEFAULT_CATCH_UP: Duration = Duration::from_secs(60);
 
 /// Everything a [`RaftNode`] needs to start.
 pub struct RaftNodeOptions {
@@ -207,15 +207,16 @@ impl RaftNode {
         Ok(())
     }
 
-    /// Adds `node_id` as a learner, waits until it has caught up, and promotes it to voter.
-    pub async fn add_member(&self, node_id: NodeId, node: ClusterNode) -> Result<(), Error> {
+    /// Adds `node_id` as a learner, waits up to `catch_up` until it has caught up, and promotes it
+    /// to voter. If it does not catch up in time it is removed again and the call fails.
+    pub async fn add_member(&self, node_id: NodeId, node: ClusterNode, catch_up: Duration) -> Result<(), Error> {
         self.on_leader(
             "add_member",
-            JOIN_CATCH_UP + PROPOSE_DEADLINE,
-            || self.add_member_local(node_id, node.clone()),
+            catch_up + PROPOSE_DEADLINE,
+            || self.add_member_local(node_id, node.clone(), catch_up),
             |client, ctx| {
                 let node = node.clone();
-                async move { client.add_member(ctx, node_id, node).await }
+                async move { client.add_member(ctx, node_id, node, catch_up.as_millis() as u64).await }
             },
         )
         .await
@@ -327,7 +328,12 @@ impl RaftNode {
         }
     }
 
-    async fn add_member_local(&self, node_id: NodeId, node: ClusterNode) -> Result<Local<()>, Error> {
+    async fn add_member_local(
+        &self,
+        node_id: NodeId,
+        node: ClusterNode,
+        catch_up: Duration,
+    ) -> Result<Local<()>, Error> {
         let raft = &self.inner.raft;
         {
             let m = raft.metrics().borrow().clone();
@@ -348,7 +354,7 @@ impl RaftNode {
         }
         let target = raft.metrics().borrow().last_log_index;
         let caught_up = raft
-            .wait(Some(JOIN_CATCH_UP))
+            .wait(Some(catch_up))
             .metrics(
                 |m| {
                     let matched = m.replication.as_ref().and_then(|r| r.get(&node_id).cloned().flatten());
@@ -361,9 +367,9 @@ impl RaftNode {
             tracing::warn!(node_id, "joining node did not catch up; removing it again");
             let _ = raft.change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([node_id])), false).await;
             return Err(Error::Timeout(format!(
-                "node {node_id} did not catch up within {} s: check that it is running, reachable at its QUIC \
+                "node {node_id} did not catch up within {:.1} s: check that it is running, reachable at its QUIC \
                  address, and holds a certificate from this cluster's CA",
-                JOIN_CATCH_UP.as_secs()
+                catch_up.as_secs_f64()
             )));
         }
         tracing::info!(node_id, "learner caught up; promoting to voter");

@@ -62,6 +62,9 @@ pub enum ClusterCommand {
         http_addr: Option<String>,
         #[arg(long)]
         quic_addr: Option<String>,
+        /// Seconds the new node may take to catch up before the join is abandoned.
+        #[arg(long, default_value_t = 60)]
+        catch_up_timeout: u64,
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
@@ -121,7 +124,7 @@ pub async fn run_cluster(cmd: ClusterCommand) -> anyhow::Result<()> {
             let status = conn.client()?.cluster_status().await?;
             print_status(&status, output)
         }
-        ClusterCommand::Join { conn, config, node_id, http_addr, quic_addr, output } => {
+        ClusterCommand::Join { conn, config, node_id, http_addr, quic_addr, catch_up_timeout, output } => {
             let req = match (config, node_id, http_addr, quic_addr) {
                 (Some(path), ..) => {
                     let c = NodeConfig::load(&path)?;
@@ -129,10 +132,11 @@ pub async fn run_cluster(cmd: ClusterCommand) -> anyhow::Result<()> {
                         node_id: c.node_id,
                         http_addr: c.http_advertise().to_string(),
                         quic_addr: c.quic_advertise().to_string(),
+                        catch_up_timeout_secs: Some(catch_up_timeout),
                     }
                 }
                 (None, Some(node_id), Some(http_addr), Some(quic_addr)) => {
-                    JoinRequest { node_id, http_addr, quic_addr }
+                    JoinRequest { node_id, http_addr, quic_addr, catch_up_timeout_secs: Some(catch_up_timeout) }
                 }
                 _ => anyhow::bail!("give either --config FILE or --node-id, --http-addr and --quic-addr"),
             };

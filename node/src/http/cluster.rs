@@ -61,7 +61,12 @@ pub async fn join(
         }
     }
     let node = ClusterNode { http_addr: req.http_addr, quic_addr: req.quic_addr };
-    s.node.add_member(req.node_id, node).await?;
+    let catch_up = match req.catch_up_timeout_secs {
+        Some(0) => return Err(ApiError::bad_request("invalid_timeout", "catch_up_timeout_secs must be at least 1")),
+        Some(secs) => std::time::Duration::from_secs(secs.min(24 * 3600)),
+        None => artstore_raft::DEFAULT_CATCH_UP,
+    };
+    s.node.add_member(req.node_id, node, catch_up).await?;
     Ok(Json(wire_status(s.node.status())))
 }
 

@@ -66,8 +66,14 @@ impl ClusterRpc for ClusterService {
         remote(self.node.propose_local(command).await)
     }
 
-    async fn add_member(self, _: Context, node_id: NodeId, node: ClusterNode) -> Result<(), RemoteError> {
-        remote(self.node.add_member_local(node_id, node).await)
+    async fn add_member(
+        self,
+        _: Context,
+        node_id: NodeId,
+        node: ClusterNode,
+        catch_up_ms: u64,
+    ) -> Result<(), RemoteError> {
+        remote(self.node.add_member_local(node_id, node, std::time::Duration::from_millis(catch_up_ms)).await)
     }
 
     async fn remove_member(self, _: Context, node_id: NodeId) -> Result<(), RemoteError> {

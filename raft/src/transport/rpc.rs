@@ -33,8 +33,8 @@ pub trait ClusterRpc {
     ) -> Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>;
     /// Propose a command on the leader (sent by followers).
     async fn propose(command: Command) -> Result<CommandResult, RemoteError>;
-    /// Add a node as learner, wait until it has caught up, then promote it to voter.
-    async fn add_member(node_id: NodeId, node: ClusterNode) -> Result<(), RemoteError>;
+    /// Add a node as learner, wait (up to `catch_up_ms`) until it has caught up, then promote it.
+    async fn add_member(node_id: NodeId, node: ClusterNode, catch_up_ms: u64) -> Result<(), RemoteError>;
     /// Remove a node (voter or learner) from the cluster.
     async fn remove_member(node_id: NodeId) -> Result<(), RemoteError>;
     /// The leader's read index: the log index a linearizable read must wait for.
