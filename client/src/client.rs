@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::ClientError;
-use crate::wire::{ClusterStatus, ErrorResponse, JoinRequest, Setting, SettingValue, Settings};
+use crate::wire::{ClusterStatus, ErrorResponse, Health, JoinRequest, Setting, SettingValue, Settings};
 
 /// A handle on an ArtStore cluster; cheap to clone.
 #[derive(Clone, Debug)]
@@ -45,6 +45,11 @@ impl Client {
     /// The configured node URLs.
     pub fn urls(&self) -> &[String] {
         &self.urls
+    }
+
+    /// `GET /health/ready` of the first node that answers: Ok when it has a leader and is caught up.
+    pub async fn ready(&self) -> Result<Health, ClientError> {
+        self.send::<(), _>(Method::GET, "/health/ready", None).await
     }
 
     /// `GET /api/v1/cluster/status` of the first node that answers.

@@ -1,0 +1,296 @@
+//! [`LocalCluster`]: N `artstore` processes on a random 127.x.y.z address, each with its own data
+//! folder under one temporary directory that is removed (and every process killed) on drop.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use artstore_client::wire::ClusterStatus;
+use artstore_client::Client;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("`artstore {args}` failed: {stderr}")]
+    Command { args: String, stderr: String },
+    #[error("{0}")]
+    Config(String),
+    #[error("timed out: {0}")]
+    Timeout(String),
+}
+
+/// One node's files and, while running, its process.
+pub struct NodeProcess {
+    pub id: u64,
+    pub dir: PathBuf,
+    pub http: String,
+    pub quic: String,
+    child: Option<Child>,
+}
+
+/// A cluster of real node processes for tests, benchmarks and chaos scenarios.
+pub struct LocalCluster {
+    bin: PathBuf,
+    root: tempfile::TempDir,
+    host: String,
+    base_port: u16,
+    nodes: BTreeMap<u64, NodeProcess>,
+}
+
+fn free(host: &str, port: u16) -> bool {
+    let Ok(ip) = host.parse() else { return false };
+    let addr = SocketAddr::new(ip, port);
+    TcpListener::bind(addr).is_ok() && UdpSocket::bind(addr).is_ok()
+}
+
+/// A random loopback address (127.x.y.z) and base port such that `base..base+count` and
+/// `base+1000..base+1000+count` are free for TCP and UDP. Random addresses keep concurrent tests
+/// apart.
+pub fn free_loopback(count: u16) -> Result<(String, u16), HarnessError> {
+    (0..50)
+        .map(|_| {
+            let host = format!(
+                "127.{}.{}.{}",
+                rand::random_range(1..250),
+                rand::random_range(1..250),
+                rand::random_range(2..250)
+            );
+            (host, rand::random_range(20_000u16..40_000))
+        })
+        .find(|(h, p)| (0..count).all(|i| free(h, p + i) && free(h, p + 1000 + i)))
+        .ok_or_else(|| HarnessError::Config("no free loopback address and ports found".into()))
+}
+
+impl LocalCluster {
+    /// Runs `artstore cluster init --nodes N` into a fresh temporary folder, then lets `configure`
+    /// edit every node's `config.toml` (as a TOML table) before anything starts. Nodes are not
+    /// started; see [`LocalCluster::start_all`].
+    pub fn init(bin: &Path, nodes: u64, configure: impl Fn(&mut toml::Table)) -> Result<Self, HarnessError> {
+        let root = tempfile::Builder::new().prefix("artstore-cluster-").tempdir()?;
+        let (host, base_port) = free_loopback(nodes as u16 + 2)?;
+        let mut cluster = Self { bin: bin.to_path_buf(), root, host, base_port, nodes: BTreeMap::new() };
+        let out = cluster.root.path().to_string_lossy().into_owned();
+        cluster.run_cli(&[
+            "cluster",
+            "init",
+            "--nodes",
+            &nodes.to_string(),
+            "--out",
+            &out,
+            "--host",
+            &cluster.host.clone(),
+            "--base-port",
+            &base_port.to_string(),
+            "--cluster-id",
+            "test",
+        ])?;
+        for id in 1..=nodes {
+            cluster.register(id, &configure)?;
+        }
+        Ok(cluster)
+    }
+
+    /// Creates the folder of one more (non-bootstrap) node with `artstore cluster add-node`.
+    pub fn add_node(&mut self, id: u64, configure: impl Fn(&mut toml::Table)) -> Result<(), HarnessError> {
+        let out = self.root.path().to_string_lossy().into_owned();
+        let (host, port) = (self.host.clone(), self.base_port.to_string());
+        self.run_cli(&[
+            "cluster",
+            "add-node",
+            "--out",
+            &out,
+            "--node-id",
+            &id.to_string(),
+            "--host",
+            &host,
+            "--base-port",
+            &port,
+        ])?;
+        self.register(id, &configure)
+    }
+
+    fn register(&mut self, id: u64, configure: &impl Fn(&mut toml::Table)) -> Result<(), HarnessError> {
+        let dir = self.root.path().join(format!("node{id}"));
+        let path = dir.join("config.toml");
+        let mut table: toml::Table = std::fs::read_to_string(&path)?
+            .parse()
+            .map_err(|e: toml::de::Error| HarnessError::Config(e.to_string()))?;
+        // Test clusters elect quickly.
+        let raft = table.entry("raft").or_insert_with(|| toml::Value::Table(Default::default()));
+        if let Some(r) = raft.as_table_mut() {
+            r.insert("heartbeat_ms".into(), 100.into());
+            r.insert("election_timeout_min_ms".into(), 500.into());
+            r.insert("election_timeout_max_ms".into(), 1000.into());
+        }
+        configure(&mut table);
+        let http =
+            table.get("http").and_then(|h| h.get("listen")).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        let quic =
+            table.get("quic").and_then(|h| h.get("listen")).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        std::fs::write(&path, toml::to_string(&table).map_err(|e| HarnessError::Config(e.to_string()))?)?;
+        self.nodes.insert(id, NodeProcess { id, dir, http, quic, child: None });
+        Ok(())
+    }
+
+    /// Runs the `artstore` binary with `args` and returns its stdout.
+    pub fn run_cli(&self, args: &[&str]) -> Result<String, HarnessError> {
+        let out = Command::new(&self.bin).args(args).output()?;
+        if !out.status.success() {
+            return Err(HarnessError::Command {
+                args: args.join(" "),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The temporary folder holding the CA, node folders and admin credentials.
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    pub fn node(&self, id: u64) -> &NodeProcess {
+        &self.nodes[&id]
+    }
+
+    pub fn node_ids(&self) -> Vec<u64> {
+        self.nodes.keys().copied().collect()
+    }
+
+    pub fn config_path(&self, id: u64) -> PathBuf {
+        self.nodes[&id].dir.join("config.toml")
+    }
+
+    pub fn url(&self, id: u64) -> String {
+        format!("http://{}", self.nodes[&id].http)
+    }
+
+    /// A client that talks to node `id` only.
+    pub fn client(&self, id: u64) -> Client {
+        Client::new([self.url(id)]).expect("harness URLs are valid")
+    }
+
+    /// A client that fails over across the given nodes.
+    pub fn client_for(&self, ids: &[u64]) -> Client {
+        Client::new(ids.iter().map(|i| self.url(*i))).expect("harness URLs are valid")
+    }
+
+    /// Starts node `id` (its stderr goes to `node.log` in its folder, appended across restarts).
+    pub fn start(&mut self, id: u64) -> Result<(), HarnessError> {
+        let bin = self.bin.clone();
+        let node = self.nodes.get_mut(&id).ok_or_else(|| HarnessError::Config(format!("no node {id}")))?;
+        if node.child.is_some() {
+            return Ok(());
+        }
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(node.dir.join("node.log"))?;
+        let child = Command::new(bin)
+            .args(["start", "--config"])
+            .arg(node.dir.join("config.toml"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        node.child = Some(child);
+        Ok(())
+    }
+
+    pub fn start_all(&mut self) -> Result<(), HarnessError> {
+        for id in self.node_ids() {
+            self.start(id)?;
+        }
+        Ok(())
+    }
+
+    /// SIGKILL: the process gets no chance to flush or say goodbye.
+    pub fn kill(&mut self, id: u64) {
+        if let Some(mut child) = self.nodes.get_mut(&id).and_then(|n| n.child.take()) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a graceful exit; returns the exit status code.
+    pub fn terminate(&mut self, id: u64) -> Option<i32> {
+        let mut child = self.nodes.get_mut(&id).and_then(|n| n.child.take())?;
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    /// Whether node `id`'s process is still running.
+    pub fn is_running(&mut self, id: u64) -> bool {
+        self.nodes.get_mut(&id).and_then(|n| n.child.as_mut()).is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Everything node `id` has logged so far.
+    pub fn log(&self, id: u64) -> String {
+        std::fs::read_to_string(self.nodes[&id].dir.join("node.log")).unwrap_or_default()
+    }
+
+    /// Waits until `GET /health/ready` on node `id` answers 200.
+    pub async fn wait_ready(&self, id: u64, timeout: Duration) -> Result<(), HarnessError> {
+        let client = self.client(id);
+        let deadline = Instant::now() + timeout;
+        loop {
+            if client.ready().await.is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(HarnessError::Timeout(format!("node {id} not ready; log:\n{}", tail(&self.log(id), 30))));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until every node in `ids` reports the same leader, which is one of `ids`, and
+    /// returns it.
+    pub async fn wait_leader(&self, ids: &[u64], timeout: Duration) -> Result<u64, HarnessError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut leaders = Vec::new();
+            for id in ids {
+                leaders.push(self.client(*id).cluster_status().await.ok().and_then(|s| s.leader_id));
+            }
+            if let Some(Some(l)) = leaders.first() {
+                if ids.contains(l) && leaders.iter().all(|x| *x == Some(*l)) {
+                    return Ok(*l);
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(HarnessError::Timeout(format!("no agreed leader among {ids:?}: {leaders:?}")));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Status of node `id`.
+    pub async fn status(&self, id: u64) -> Result<ClusterStatus, artstore_client::ClientError> {
+        self.client(id).cluster_status().await
+    }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        for node in self.nodes.values_mut() {
+            if let Some(mut c) = node.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! Shared set-up for the node's integration tests: real `artstore` processes via the harness.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use artstore_chaos::LocalCluster;
+
+pub const READY: Duration = Duration::from_secs(30);
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_artstore"))
+}
+
+/// Sets a value in a node's config table, creating the section if needed.
+pub fn set(table: &mut toml::Table, section: &str, key: &str, value: impl Into<toml::Value>) {
+    let sec = table.entry(section).or_insert_with(|| toml::Value::Table(Default::default()));
+    if let Some(t) = sec.as_table_mut() {
+        t.insert(key.into(), value.into());
+    }
+}
+
+/// Starts an `n`-node cluster, waits until every node is ready and agrees on a leader.
+pub async fn started_cluster(n: u64, configure: impl Fn(&mut toml::Table)) -> (LocalCluster, u64) {
+    let mut c = LocalCluster::init(&bin(), n, configure).expect("cluster init");
+    c.start_all().expect("start nodes");
+    for id in c.node_ids() {
+        c.wait_ready(id, READY).await.expect("node ready");
+    }
+    let leader = c.wait_leader(&c.node_ids(), READY).await.expect("leader elected");
+    (c, leader)
+}
+
+/// Polls `f` until it returns `Some` or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, f: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(t) = f().await {
+            return t;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
