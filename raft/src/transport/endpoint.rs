@@ -1,7 +1,7 @@
 //! The node's QUIC endpoint: serves incoming streams and keeps one connection and one tarpc client
 //! per peer, re-dialling after a failure.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,6 +28,8 @@ pub struct Transport {
     endpoint: quinn::Endpoint,
     peers: Mutex<HashMap<NodeId, PeerSlot>>,
     last_seen: Mutex<HashMap<NodeId, Instant>>,
+    /// Peers whose last dial failed, so a failure streak is logged once, not on every retry.
+    failing: Mutex<HashSet<NodeId>>,
 }
 
 fn framed<S: tokio::io::AsyncRead + tokio::io::AsyncWrite>(io: S) -> Framed<S, LengthDelimitedCodec> {
@@ -40,7 +42,7 @@ impl Transport {
         let mut endpoint = quinn::Endpoint::server(tls.server_config()?, addr)
             .map_err(|e| Error::Transport(format!("quic.listen: cannot bind {addr}: {e}")))?;
         endpoint.set_default_client_config(tls.client_config()?);
-        Ok(Arc::new(Self { endpoint, peers: Mutex::default(), last_seen: Mutex::default() }))
+        Ok(Arc::new(Self { endpoint, peers: Mutex::default(), last_seen: Mutex::default(), failing: Mutex::default() }))
     }
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
@@ -94,6 +96,28 @@ impl Transport {
                 return Ok(client.clone());
             }
         }
+        let result = self.dial(target, addr).await;
+        let newly_failing = match &result {
+            Ok(_) => {
+                if self.failing.lock().is_ok_and(|mut f| f.remove(&target)) {
+                    tracing::info!(target, %addr, "connected to peer again");
+                }
+                false
+            }
+            Err(_) => self.failing.lock().is_ok_and(|mut f| f.insert(target)),
+        };
+        if let Err(e) = &result {
+            if newly_failing {
+                // Includes the refusal of a peer whose certificate is not from our cluster CA.
+                tracing::warn!(target, %addr, error = %e, "cannot connect to peer");
+            }
+        }
+        let (conn, client) = result?;
+        *guard = Some((conn, client.clone()));
+        Ok(client)
+    }
+
+    async fn dial(&self, target: NodeId, addr: &str) -> Result<(quinn::Connection, ClusterRpcClient), Error> {
         let sock: SocketAddr =
             addr.parse().map_err(|e| Error::Transport(format!("bad address {addr:?} of node {target}: {e}")))?;
         let server_name = artstore_cluster_config::node_server_name(target);
@@ -111,8 +135,7 @@ impl Transport {
         send.write_all(&[STREAM_RPC]).await.map_err(|e| Error::Transport(format!("node {target} at {addr}: {e}")))?;
         let transport = rpc_transport(send, recv);
         let client = ClusterRpcClient::new(tarpc::client::Config::default(), transport).spawn();
-        *guard = Some((conn, client.clone()));
-        Ok(client)
+        Ok((conn, client))
     }
 
     /// Forgets the connection to `target` after a failed call, so the next call re-dials. When the
