@@ -99,7 +99,7 @@ impl Client {
             let resp = match req.send().await {
                 Ok(r) => r,
                 Err(e) => {
-                    last = ClientError::Unavailable(format!("{base}: {e}"));
+                    last = ClientError::Unavailable(format!("{base}: {}", error_chain(&e)));
                     continue;
                 }
             };
@@ -121,4 +121,19 @@ impl Client {
         }
         Err(last)
     }
+}
+
+/// "outer: inner: root cause", so a connection failure says *why* (refused, timed out, DNS).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let msg = s.to_string();
+        if !out.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        cur = s.source();
+    }
+    out
 }

@@ -43,7 +43,7 @@ impl AdminCredentials {
     }
 
     pub fn read(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read { path: path.into(), error })?;
         serde_json::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })
     }
 
@@ -56,7 +56,7 @@ impl AdminCredentials {
 
 /// Creates `path` with mode 0600 (never replacing an existing file) and syncs it.
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ConfigError> {
-    let err = |source| ConfigError::Write { path: path.into(), source };
+    let err = |error| ConfigError::Write { path: path.into(), error };
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]

@@ -43,11 +43,11 @@ const CA_DIR: &str = "ca";
 const CLUSTER_ID_FILE: &str = "cluster_id";
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), ConfigError> {
-    std::fs::write(path, bytes).map_err(|source| ConfigError::Write { path: path.into(), source })
+    std::fs::write(path, bytes).map_err(|error| ConfigError::Write { path: path.into(), error })
 }
 
 fn mkdir(path: &Path) -> Result<(), ConfigError> {
-    std::fs::create_dir_all(path).map_err(|source| ConfigError::Write { path: path.into(), source })
+    std::fs::create_dir_all(path).map_err(|error| ConfigError::Write { path: path.into(), error })
 }
 
 fn node_addrs(host: &str, base_port: u16, node_id: u64) -> Result<(String, String), ConfigError> {
@@ -152,7 +152,7 @@ fn write_cluster(opts: &InitOptions) -> Result<ClusterLayout, ConfigError> {
 /// `artstore cluster join`. Its config lists no bootstrap peers.
 pub fn add_node(out: &Path, node_id: u64, host: &str, base_port: u16) -> Result<NodeLayout, ConfigError> {
     let ca_dir = out.join(CA_DIR);
-    let read = |p: PathBuf| std::fs::read_to_string(&p).map_err(|source| ConfigError::Read { path: p, source });
+    let read = |p: PathBuf| std::fs::read_to_string(&p).map_err(|error| ConfigError::Read { path: p, error });
     let cluster_id = read(ca_dir.join(CLUSTER_ID_FILE))?.trim().to_string();
     let ca = ClusterCa::load(&cluster_id, read(ca_dir.join("ca.pem"))?, &read(ca_dir.join("ca.key"))?)?;
     let dir = out.join(format!("node{node_id}"));

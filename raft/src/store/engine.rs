@@ -12,6 +12,9 @@ use std::path::Path;
 
 use crate::Error;
 
+/// One key and its value.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
 /// An open database: a set of named trees sharing one write-ahead log.
 #[derive(Clone)]
 pub struct Engine {
@@ -78,16 +81,16 @@ impl Tree {
         self.tree.apply_batch(batch.batch).map_err(engine_err)
     }
 
-    pub fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
+    pub fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, Error> {
         self.tree.scan_prefix(prefix).map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(engine_err)).collect()
     }
 
     /// Entries with keys in `range`, in key order.
-    pub fn range<R: RangeBounds<Vec<u8>>>(&self, range: R) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), Error>> {
+    pub fn range<R: RangeBounds<Vec<u8>>>(&self, range: R) -> impl Iterator<Item = Result<KeyValue, Error>> {
         self.tree.range(range).map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(engine_err))
     }
 
-    pub fn last(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>, Error> {
+    pub fn last(&self) -> Result<Option<KeyValue>, Error> {
         Ok(self.tree.last().map_err(engine_err)?.map(|(k, v)| (k.to_vec(), v.to_vec())))
     }
 

@@ -5,6 +5,10 @@
 //! catalog keys plus `_meta/` keys for the last applied log id and membership) and tree `snapshot`
 //! (the latest snapshot, kept until the next one).
 
+// openraft's `StorageError` is large, but it is the error type its storage traits require; our
+// helpers return it unboxed so `?` works inside the trait methods.
+#![allow(clippy::result_large_err)]
+
 pub mod engine;
 mod log_store;
 mod state_machine;
