@@ -1,1 +1,203 @@
-fn main() {}
+//! `artstore-bench`: drives a running (or self-spawned) ArtStore cluster the way applications do
+//! and reports throughput and latency.
+//!
+//! Workloads so far:
+//! - `raft-commit`: concurrent writes of cluster settings (each one Raft proposal, forwarded from
+//!   the node it reaches to the leader) at several concurrency levels; proposals/s, p50/p99/max.
+//! - `failover`: SIGKILL the leader of a spawned cluster and time until a write commits again.
+
+#![forbid(unsafe_code)]
+
+mod report;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use artstore_chaos::LocalCluster;
+use artstore_client::Client;
+use clap::{Parser, Subcommand};
+use report::{Latencies, Row};
+
+#[derive(Parser)]
+#[command(name = "artstore-bench", about = "Load generator and benchmarks for ArtStore")]
+struct Cli {
+    #[command(subcommand)]
+    workload: Workload,
+    /// Print results as JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum Workload {
+    /// Raft commit throughput and latency (cluster-setting writes).
+    RaftCommit {
+        #[command(flatten)]
+        target: Target,
+        /// Concurrency levels, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,16,128")]
+        concurrency: Vec<usize>,
+        /// Seconds per concurrency level.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Leader fail-over: SIGKILL the leader, time until a write commits again (needs --spawn).
+    Failover {
+        #[arg(long, default_value_t = 3)]
+        spawn: u64,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        #[arg(long)]
+        bin: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct Target {
+    /// Node URLs of a running cluster (comma separated); requests are spread over them.
+    #[arg(long, value_delimiter = ',', env = "ARTSTORE_URL")]
+    url: Vec<String>,
+    /// Instead of --url, start a local cluster of this many nodes in a temporary folder.
+    #[arg(long)]
+    spawn: Option<u64>,
+    /// The `artstore` binary for --spawn (default: next to this executable).
+    #[arg(long)]
+    bin: Option<PathBuf>,
+}
+
+fn artstore_bin(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(b) = given.or_else(|| std::env::var_os("ARTSTORE_BIN").map(PathBuf::from)) {
+        return Ok(b);
+    }
+    let exe = std::env::current_exe()?;
+    let sibling = exe.with_file_name("artstore");
+    if sibling.exists() {
+        Ok(sibling)
+    } else {
+        bail!("cannot find the artstore binary next to {}; pass --bin", exe.display())
+    }
+}
+
+async fn spawn(bin: Option<PathBuf>, nodes: u64) -> anyhow::Result<LocalCluster> {
+    let bin = artstore_bin(bin)?;
+    let mut cluster = LocalCluster::init(&bin, nodes, |_| {})?;
+    cluster.start_all()?;
+    for id in cluster.node_ids() {
+        cluster.wait_ready(id, Duration::from_secs(30)).await?;
+    }
+    cluster.wait_leader(&cluster.node_ids(), Duration::from_secs(30)).await?;
+    eprintln!("spawned a {nodes}-node cluster in {}", cluster.root().display());
+    Ok(cluster)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rows = match cli.workload {
+        Workload::RaftCommit { target, concurrency, seconds } => {
+            let (_cluster, urls) = match target.spawn {
+                Some(n) => {
+                    let c = spawn(target.bin, n).await?;
+                    let urls = c.node_ids().into_iter().map(|i| c.url(i)).collect::<Vec<_>>();
+                    (Some(c), urls)
+                }
+                None if !target.url.is_empty() => (None, target.url),
+                None => bail!("give --url or --spawn N"),
+            };
+            let mut rows = Vec::new();
+            for c in concurrency {
+                rows.push(raft_commit(&urls, c, Duration::from_secs(seconds)).await?);
+            }
+            rows
+        }
+        Workload::Failover { spawn: n, rounds, bin } => vec![failover(bin, n, rounds).await?],
+    };
+    report::print(&rows, cli.json);
+    Ok(())
+}
+
+/// `concurrency` workers, each bound to one node (round robin), writing settings for `duration`.
+async fn raft_commit(urls: &[String], concurrency: usize, duration: Duration) -> anyhow::Result<Row> {
+    let clients: Vec<Client> = urls.iter().map(|u| Client::new([u.clone()])).collect::<Result<_, _>>()?;
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    for w in 0..concurrency {
+        let client = clients[w % clients.len()].clone();
+        let errors = errors.clone();
+        workers.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                match client.put_setting(&format!("bench.w{w}.k{}", n % 64), &n.to_string()).await {
+                    Ok(_) => lat.push(t.elapsed()),
+                    Err(_) => {
+                        errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                n += 1;
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.context("worker panicked")?);
+    }
+    let elapsed = started.elapsed();
+    let lat = Latencies::new(all);
+    Ok(Row {
+        workload: "raft-commit".into(),
+        concurrency,
+        ops: lat.count(),
+        errors: errors.load(std::sync::atomic::Ordering::Relaxed),
+        ops_per_sec: lat.count() as f64 / elapsed.as_secs_f64(),
+        p50_ms: lat.percentile(50.0),
+        p99_ms: lat.percentile(99.0),
+        max_ms: lat.percentile(100.0),
+    })
+}
+
+/// For each round: kill the leader, then write through the survivors until one commits.
+async fn failover(bin: Option<PathBuf>, nodes: u64, rounds: usize) -> anyhow::Result<Row> {
+    let mut cluster = spawn(bin, nodes).await?;
+    let all = cluster.node_ids();
+    let mut samples = Vec::new();
+    for round in 0..rounds {
+        let leader = cluster.wait_leader(&all, Duration::from_secs(30)).await?;
+        let survivors: Vec<u64> = all.iter().copied().filter(|i| *i != leader).collect();
+        let clients: Vec<Client> = survivors.iter().map(|i| cluster.client(*i)).collect();
+        cluster.kill(leader);
+        let killed_at = Instant::now();
+        'commit: loop {
+            for c in &clients {
+                if c.put_setting("bench.failover", &round.to_string()).await.is_ok() {
+                    break 'commit;
+                }
+            }
+            if killed_at.elapsed() > Duration::from_secs(60) {
+                bail!("no commit within 60 s of killing leader {leader}");
+            }
+        }
+        let took = killed_at.elapsed();
+        eprintln!("round {round}: killed leader {leader}, a write committed after {took:?}");
+        samples.push(took);
+        cluster.start(leader)?;
+        cluster.wait_ready(leader, Duration::from_secs(30)).await?;
+    }
+    let lat = Latencies::new(samples);
+    Ok(Row {
+        workload: "failover".into(),
+        concurrency: 1,
+        ops: lat.count(),
+        errors: 0,
+        ops_per_sec: 0.0,
+        p50_ms: lat.percentile(50.0),
+        p99_ms: lat.percentile(99.0),
+        max_ms: lat.percentile(100.0),
+    })
+}
