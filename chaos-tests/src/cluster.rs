@@ -285,7 +285,13 @@ fn tail(s: &str, n: usize) -> String {
 }
 
 impl Drop for LocalCluster {
+    /// Kills every node; the folder is removed unless `ARTSTORE_KEEP_CLUSTER` is set (for
+    /// post-mortems of a failed test or benchmark).
     fn drop(&mut self) {
+        if std::env::var_os("ARTSTORE_KEEP_CLUSTER").is_some() {
+            self.root.disable_cleanup(true);
+            eprintln!("keeping cluster files in {}", self.root.path().display());
+        }
         for node in self.nodes.values_mut() {
             if let Some(mut c) = node.child.take() {
                 let _ = c.kill();

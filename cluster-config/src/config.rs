@@ -193,7 +193,7 @@ fn default_log_format() -> LogFormat {
 fn default_log_level() -> String {
     // openraft narrates every election at info and tarpc warns of every closed stream; ArtStore
     // logs what an operator needs about both.
-    "info,openraft=warn,tarpc=error".into()
+    "info,openraft=error,tarpc=off".into()
 }
 fn default_element_mode() -> ElementMode {
     ElementMode::Rw

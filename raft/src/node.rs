@@ -263,11 +263,27 @@ impl RaftNode {
         }
     }
 
-    /// Ready to serve: a leader is known and the local catalog has applied everything this node
-    /// knows to be committed.
-    pub fn is_ready(&self) -> bool {
-        let s = self.status();
-        s.leader_id.is_some() && s.applied_index >= s.commit_index
+    /// Whether this node is ready to serve, or why not: a leader is known, this node has applied
+    /// an entry of the leader's term (every new leader appends one, so this proves the node has
+    /// caught up with *this* leader rather than with what it had on disk), and it has applied
+    /// everything it knows to be committed.
+    pub fn readiness(&self) -> Result<(), String> {
+        let m = self.inner.raft.metrics().borrow().clone();
+        if m.current_leader.is_none() {
+            return Err("no leader is known yet".into());
+        }
+        let applied = m.last_applied.unwrap_or_default();
+        if applied.leader_id.term < m.current_term {
+            return Err(format!(
+                "catching up with the leader of term {}: applied index {} is from term {}",
+                m.current_term, applied.index, applied.leader_id.term
+            ));
+        }
+        let committed = self.inner.log.committed_index();
+        if applied.index < committed {
+            return Err(format!("catching up: applied {} of {committed} committed entries", applied.index));
+        }
+        Ok(())
     }
 
     /// Stops Raft, the transport and the background tasks, and flushes the engine.
@@ -431,15 +447,31 @@ impl RaftNode {
                         Ok(client) => {
                             let mut ctx = tarpc::context::current();
                             ctx.deadline = until.max(Instant::now() + Duration::from_millis(100));
-                            let r = remote(client, ctx).await;
-                            crate::transport::observe_rpc(what, started, matches!(r, Ok(Ok(_))));
+                            // A leader that dies mid-call is only noticed by the transport after its
+                            // idle timeout; this node's own election timer notices sooner. Stop
+                            // waiting as soon as this node stops believing in that leader.
+                            let wait = self.inner.raft.wait(Some(until.saturating_duration_since(Instant::now())));
+                            let leader_changed = wait.metrics(|m| m.current_leader != Some(leader), "leader change");
+                            let r = tokio::select! {
+                                r = remote(client, ctx) => Some(r),
+                                _ = leader_changed => None,
+                            };
                             match r {
-                                Ok(Ok(t)) => return Ok(t),
-                                Ok(Err(RemoteError::Rejected(m))) => return Err(Error::Rejected(m)),
-                                Ok(Err(e)) => last_problem = format!("leader {leader}: {e}"),
-                                Err(e) => {
-                                    self.inner.transport.invalidate(leader);
-                                    last_problem = format!("leader {leader}: {e}");
+                                None => {
+                                    crate::transport::observe_rpc(what, started, false);
+                                    last_problem = format!("leader {leader} was replaced during the call");
+                                }
+                                Some(r) => {
+                                    crate::transport::observe_rpc(what, started, matches!(r, Ok(Ok(_))));
+                                    match r {
+                                        Ok(Ok(t)) => return Ok(t),
+                                        Ok(Err(RemoteError::Rejected(m))) => return Err(Error::Rejected(m)),
+                                        Ok(Err(e)) => last_problem = format!("leader {leader}: {e}"),
+                                        Err(e) => {
+                                            self.inner.transport.invalidate(leader);
+                                            last_problem = format!("leader {leader}: {e}");
+                                        }
+                                    }
                                 }
                             }
                         }

@@ -13,20 +13,12 @@ pub async fn live(State(s): State<AppState>) -> Json<Health> {
     Json(Health { status: "live".into(), node_id: s.node.id() })
 }
 
-/// A leader is known and this node's catalog has applied everything it knows to be committed.
+/// A leader is known and this node's catalog has caught up with it (see `RaftNode::readiness`).
 pub async fn ready(State(s): State<AppState>) -> Result<Json<Health>, ApiError> {
-    let st = s.node.status();
-    if st.leader_id.is_none() {
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "no leader is known yet"));
+    match s.node.readiness() {
+        Ok(()) => Ok(Json(Health { status: "ready".into(), node_id: s.node.id() })),
+        Err(reason) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", reason)),
     }
-    if st.applied_index < st.commit_index {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            format!("catching up: applied {} of {} committed entries", st.applied_index, st.commit_index),
-        ));
-    }
-    Ok(Json(Health { status: "ready".into(), node_id: st.node_id }))
 }
 
 /// Prometheus text exposition format.
