@@ -44,7 +44,7 @@ fn model(commands: &[Command]) -> std::collections::BTreeMap<String, String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(32))]
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
     #[test]
     fn snapshots_reproduce_the_catalog(commands in proptest::collection::vec(command(), 0..40)) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();

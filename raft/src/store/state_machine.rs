@@ -19,6 +19,7 @@ use super::io_err;
 use crate::catalog::Catalog;
 use crate::types::{CommandResult, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 
+/// Stored as JSON `Option<LogId>` (`null` after installing an empty snapshot).
 const LAST_APPLIED: &[u8] = b"_meta/last_applied";
 const MEMBERSHIP: &[u8] = b"_meta/membership";
 const SNAPSHOT_META: &[u8] = b"meta";
@@ -89,7 +90,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         tokio::task::spawn_blocking(move || {
             // The catalog must be durable before logs covered by this snapshot may be purged.
             this.engine.flush().map_err(|e| sm_err(ErrorVerb::Write, e))?;
-            let last_log_id: Option<LogId> = this.get_json(LAST_APPLIED)?;
+            let last_log_id: Option<LogId> = this.get_json::<Option<LogId>>(LAST_APPLIED)?.flatten();
             let last_membership: StoredMembership = this.get_json(MEMBERSHIP)?.unwrap_or_default();
             let data = this.image()?;
             let seq = this.snapshot_seq.fetch_add(1, Ordering::Relaxed);
@@ -112,7 +113,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     type SnapshotBuilder = Self;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
-        Ok((self.get_json(LAST_APPLIED)?, self.get_json(MEMBERSHIP)?.unwrap_or_default()))
+        Ok((self.get_json::<Option<LogId>>(LAST_APPLIED)?.flatten(), self.get_json(MEMBERSHIP)?.unwrap_or_default()))
     }
 
     async fn apply<I>(&mut self, entries: I) -> Result<Vec<CommandResult>, StorageError>
