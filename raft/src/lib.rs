@@ -14,7 +14,9 @@ pub mod store;
 pub mod transport;
 mod types;
 
-pub use catalog::Catalog;
+pub use catalog::{
+    AccountChanges, AuditEvent, AuditRecord, AuditVerification, Catalog, KeyAlgorithm, Role, ServiceAccount, SigningKey,
+};
 pub use error::Error;
 pub use node::{ClusterStatus, MemberStatus, RaftNode, RaftNodeOptions, DEFAULT_CATCH_UP};
 pub use types::{ClusterNode, Command, CommandResult, NodeId, Raft, TypeConfig};

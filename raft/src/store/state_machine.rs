@@ -124,12 +124,12 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let mut results = Vec::new();
         for entry in entries {
             let mut batch = WriteBatch::default();
-            let mut result = CommandResult { log_index: entry.log_id.index, previous: None };
+            let mut result = CommandResult { log_index: entry.log_id.index, ..Default::default() };
             match &entry.payload {
                 EntryPayload::Blank => {}
                 EntryPayload::Normal(command) => {
                     let r = self.catalog.apply(command, &mut batch).map_err(|e| sm_err(ErrorVerb::Write, e))?;
-                    result.previous = r.previous;
+                    result = CommandResult { log_index: entry.log_id.index, ..r };
                 }
                 EntryPayload::Membership(m) => {
                     let stored = StoredMembership::new(Some(entry.log_id), m.clone());

@@ -1,0 +1,106 @@
+//! Service accounts and JWT signing keys as the catalog stores them.
+//!
+//! These records hold secrets (an argon2id hash, private keys); they never leave the server as
+//! they are. The HTTP layer maps them to wire types without those fields.
+
+use serde::{Deserialize, Serialize};
+
+/// What an account may do. `Admin` implies every other role; `Operator` runs the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Operator,
+    Writer,
+    Reader,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Operator, Role::Writer, Role::Reader];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Writer => "writer",
+            Role::Reader => "reader",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// An application's identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceAccount {
+    pub client_id: String,
+    pub name: String,
+    pub description: String,
+    pub roles: Vec<Role>,
+    pub enabled: bool,
+    /// The bootstrap admin: cannot be deleted or disabled.
+    pub builtin: bool,
+    /// argon2id PHC string of the current secret.
+    pub secret_hash: String,
+    /// The secret replaced by the last rotation, still accepted until `previous_valid_until`.
+    pub previous_secret_hash: Option<String>,
+    pub previous_valid_until: Option<i64>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub deleted_at: Option<i64>,
+}
+
+impl ServiceAccount {
+    /// Enabled and not deleted.
+    pub fn is_active(&self) -> bool {
+        self.enabled && self.deleted_at.is_none()
+    }
+
+    pub fn has_role(&self, needed: Role) -> bool {
+        self.roles.contains(&Role::Admin) || self.roles.contains(&needed)
+    }
+}
+
+/// Changes to an account; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub roles: Option<Vec<Role>>,
+    pub enabled: Option<bool>,
+}
+
+/// Signature algorithm of a signing key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyAlgorithm {
+    EdDSA,
+    RS256,
+}
+
+/// A JWT signing key. The newest key without `retired_at` signs; retired keys keep validating
+/// until `retired_at + grace`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningKey {
+    pub kid: String,
+    pub algorithm: KeyAlgorithm,
+    /// PKCS#8 DER of the private key, hex-encoded.
+    pub private_pkcs8_hex: String,
+    /// The public key as the JWK needs it: Ed25519 raw 32 bytes; RSA modulus (`n`), hex.
+    pub public_hex: String,
+    /// RSA public exponent (`e`), hex; empty for Ed25519.
+    pub public_exponent_hex: String,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+    /// Milliseconds a retired key keeps validating (at least the longest token lifetime).
+    pub grace_ms: i64,
+}
+
+impl SigningKey {
+    /// Whether tokens signed with this key are still accepted at `now` (unix ms).
+    pub fn validates_at(&self, now: i64) -> bool {
+        self.retired_at.is_none_or(|r| now < r + self.grace_ms)
+    }
+}

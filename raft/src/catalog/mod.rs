@@ -1,0 +1,278 @@
+//! The catalog: the replicated state of the cluster as seen by one node, stored in the state
+//! machine's key space.
+//!
+//! Only the state machine writes it (through [`Catalog::apply`], in log order); everyone else reads.
+//! Keys are namespaced by a prefix (`setting/`, `account/`, `key/`, `audit/`, …) so that a
+//! snapshot is simply every key of the tree. Applying is deterministic: time, randomness and
+//! hashing of secrets happen in the proposer and travel in the command.
+
+mod accounts;
+mod audit;
+
+use std::collections::BTreeMap;
+
+pub use accounts::{AccountChanges, KeyAlgorithm, Role, ServiceAccount, SigningKey};
+pub use audit::{AuditEvent, AuditRecord, AuditVerification};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::store::engine::{Tree, WriteBatch};
+use crate::types::{Command, CommandResult};
+use crate::Error;
+
+const SETTING: &str = "setting/";
+const ACCOUNT: &str = "account/";
+const KEY: &str = "key/";
+const AUDIT: &str = "audit/";
+const AUDIT_HEAD: &str = "_security/audit_head";
+const AUDIT_KEY: &str = "_security/audit_key";
+
+/// Position of the audit chain's last record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AuditHead {
+    seq: u64,
+    hash: String,
+}
+
+/// Read access to the catalog; cheap to clone.
+#[derive(Clone)]
+pub struct Catalog {
+    tree: Tree,
+}
+
+fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Storage(format!("catalog entry {key}: {e}")))
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+fn audit_key(seq: u64) -> String {
+    format!("{AUDIT}{seq:020}")
+}
+
+impl Catalog {
+    pub(crate) fn new(tree: Tree) -> Self {
+        Self { tree }
+    }
+
+    fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        match self.tree.get(key.as_bytes())? {
+            Some(v) => decode(key, &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn scan<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<T>, Error> {
+        self.tree.scan_prefix(prefix.as_bytes())?.iter().map(|(k, v)| decode(&String::from_utf8_lossy(k), v)).collect()
+    }
+
+    // ----- settings -----
+
+    /// One cluster setting.
+    pub fn setting(&self, key: &str) -> Result<Option<String>, Error> {
+        self.tree.get_string(&format!("{SETTING}{key}"))
+    }
+
+    /// Every cluster setting, ordered by key.
+    pub fn settings(&self) -> Result<BTreeMap<String, String>, Error> {
+        let mut out = BTreeMap::new();
+        for (k, v) in self.tree.scan_prefix(SETTING.as_bytes())? {
+            out.insert(String::from_utf8_lossy(&k[SETTING.len()..]).into_owned(), String::from_utf8_lossy(&v).into_owned());
+        }
+        Ok(out)
+    }
+
+    // ----- accounts and keys -----
+
+    /// Whether the security bootstrap (admin account, audit key, first signing key) happened.
+    pub fn security_initialized(&self) -> Result<bool, Error> {
+        Ok(self.tree.get(AUDIT_KEY.as_bytes())?.is_some())
+    }
+
+    pub fn account(&self, client_id: &str) -> Result<Option<ServiceAccount>, Error> {
+        self.get(&format!("{ACCOUNT}{client_id}"))
+    }
+
+    /// Every account, deleted ones included, ordered by `client_id`.
+    pub fn accounts(&self) -> Result<Vec<ServiceAccount>, Error> {
+        self.scan(ACCOUNT)
+    }
+
+    /// Every signing key, oldest first.
+    pub fn signing_keys(&self) -> Result<Vec<SigningKey>, Error> {
+        let mut keys: Vec<SigningKey> = self.scan(KEY)?;
+        keys.sort_by_key(|k| (k.created_at, k.kid.clone()));
+        Ok(keys)
+    }
+
+    /// The key that signs new tokens: the newest one not retired.
+    pub fn active_signing_key(&self) -> Result<Option<SigningKey>, Error> {
+        Ok(self.signing_keys()?.into_iter().rev().find(|k| k.retired_at.is_none()))
+    }
+
+    // ----- audit -----
+
+    /// Audit records with `seq >= from`, at most `limit`, in order.
+    pub fn audit_records(&self, from: u64, limit: usize) -> Result<Vec<AuditRecord>, Error> {
+        let start = audit_key(from.max(1)).into_bytes();
+        let end = format!("{AUDIT}~").into_bytes();
+        let mut out = Vec::new();
+        for item in self.tree.range(start..end) {
+            let (k, v) = item?;
+            out.push(decode(&String::from_utf8_lossy(&k), &v)?);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Recomputes the whole chain and names the first record that does not verify.
+    pub fn verify_audit(&self) -> Result<AuditVerification, Error> {
+        let key = self.audit_hmac_key()?;
+        let records: Vec<AuditRecord> = self.scan(AUDIT)?;
+        Ok(audit::verify(&key, &records))
+    }
+
+    fn audit_hmac_key(&self) -> Result<Vec<u8>, Error> {
+        let hex_key: Option<String> = self.get(AUDIT_KEY)?;
+        hex::decode(hex_key.unwrap_or_default()).map_err(|e| Error::Storage(format!("audit key: {e}")))
+    }
+
+    // ----- apply -----
+
+    /// Applies one command: records its writes in `batch` and returns its result. A command the
+    /// catalog refuses (e.g. deleting the bootstrap admin) writes nothing and reports why in
+    /// `rejected`; every node refuses it identically.
+    pub(crate) fn apply(&self, command: &Command, batch: &mut WriteBatch) -> Result<CommandResult, Error> {
+        let mut result = CommandResult::default();
+        match self.check_and_write(command, batch, &mut result) {
+            Ok(()) => {}
+            Err(Rejection(reason)) => {
+                *batch = WriteBatch::default();
+                result.rejected = Some(reason);
+            }
+        }
+        if let Command::Audited { event, .. } = command {
+            // The audit record is written whatever the outcome, after the rejection reset.
+            let mut event = event.clone();
+            if let Some(r) = &result.rejected {
+                event.outcome = format!("rejected: {r}");
+            }
+            self.append_audit(event, batch, &mut result)?;
+        }
+        Ok(result)
+    }
+
+    fn append_audit(&self, event: AuditEvent, batch: &mut WriteBatch, result: &mut CommandResult) -> Result<(), Error> {
+        let key = self.audit_hmac_key()?;
+        let head: AuditHead = self.get(AUDIT_HEAD)?.unwrap_or(AuditHead { seq: 0, hash: audit::GENESIS.into() });
+        let record = audit::seal(&key, head.seq, &head.hash, event);
+        batch.put(audit_key(record.seq).into_bytes(), encode(&record));
+        batch.put(AUDIT_HEAD.as_bytes().to_vec(), encode(&AuditHead { seq: record.seq, hash: record.hash.clone() }));
+        result.audit_seq = Some(record.seq);
+        Ok(())
+    }
+
+    fn check_and_write(&self, command: &Command, batch: &mut WriteBatch, result: &mut CommandResult) -> Result<(), Rejection> {
+        let store = |e: Error| Rejection(e.to_string());
+        match command {
+            Command::SetSetting { key, value } => {
+                result.previous = self.setting(key).map_err(store)?;
+                batch.put(format!("{SETTING}{key}").into_bytes(), value.clone().into_bytes());
+            }
+            Command::DeleteSetting { key } => {
+                result.previous = self.setting(key).map_err(store)?;
+                batch.delete(format!("{SETTING}{key}").into_bytes());
+            }
+            Command::InitSecurity { admin, audit_key_hex, key } => {
+                if self.security_initialized().map_err(store)? {
+                    return Err(Rejection("security is already initialised".into()));
+                }
+                batch.put(AUDIT_KEY.as_bytes().to_vec(), encode(audit_key_hex));
+                batch.put(format!("{ACCOUNT}{}", admin.client_id).into_bytes(), encode(admin));
+                batch.put(format!("{KEY}{}", key.kid).into_bytes(), encode(key));
+            }
+            Command::Audited { command, .. } => {
+                if matches!(**command, Command::Audited { .. } | Command::InitSecurity { .. }) {
+                    return Err(Rejection("this command cannot be audited".into()));
+                }
+                self.check_and_write(command, batch, result)?;
+            }
+            Command::AuditOnly => {}
+            Command::CreateAccount { account } => {
+                if self.account(&account.client_id).map_err(store)?.is_some() {
+                    return Err(Rejection(format!("account {:?} already exists", account.client_id)));
+                }
+                batch.put(format!("{ACCOUNT}{}", account.client_id).into_bytes(), encode(account));
+            }
+            Command::UpdateAccount { client_id, changes, at } => {
+                let mut a = self.live_account(client_id)?;
+                if a.builtin && (changes.enabled == Some(false) || changes.roles.as_ref().is_some_and(|r| !r.contains(&Role::Admin))) {
+                    return Err(Rejection("the bootstrap admin account cannot be disabled or lose the admin role".into()));
+                }
+                if let Some(n) = &changes.name {
+                    a.name = n.clone();
+                }
+                if let Some(d) = &changes.description {
+                    a.description = d.clone();
+                }
+                if let Some(r) = &changes.roles {
+                    a.roles = r.clone();
+                }
+                if let Some(e) = changes.enabled {
+                    a.enabled = e;
+                }
+                a.updated_at = *at;
+                batch.put(format!("{ACCOUNT}{client_id}").into_bytes(), encode(&a));
+            }
+            Command::RotateSecret { client_id, secret_hash, grace_until, at } => {
+                let mut a = self.live_account(client_id)?;
+                a.previous_secret_hash = grace_until.map(|_| a.secret_hash.clone());
+                a.previous_valid_until = *grace_until;
+                a.secret_hash = secret_hash.clone();
+                a.updated_at = *at;
+                batch.put(format!("{ACCOUNT}{client_id}").into_bytes(), encode(&a));
+            }
+            Command::DeleteAccount { client_id, at } => {
+                let mut a = self.live_account(client_id)?;
+                if a.builtin {
+                    return Err(Rejection("the bootstrap admin account cannot be deleted".into()));
+                }
+                a.deleted_at = Some(*at);
+                a.enabled = false;
+                a.updated_at = *at;
+                batch.put(format!("{ACCOUNT}{client_id}").into_bytes(), encode(&a));
+            }
+            Command::AddSigningKey { key } => {
+                for mut old in self.signing_keys().map_err(store)? {
+                    if old.retired_at.is_none() {
+                        old.retired_at = Some(key.created_at);
+                        batch.put(format!("{KEY}{}", old.kid).into_bytes(), encode(&old));
+                    }
+                }
+                batch.put(format!("{KEY}{}", key.kid).into_bytes(), encode(key));
+            }
+            Command::PruneSigningKeys { now } => {
+                for old in self.signing_keys().map_err(store)? {
+                    if !old.validates_at(*now) {
+                        batch.delete(format!("{KEY}{}", old.kid).into_bytes());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn live_account(&self, client_id: &str) -> Result<ServiceAccount, Rejection> {
+        match self.account(client_id).map_err(|e| Rejection(e.to_string()))? {
+            Some(a) if a.deleted_at.is_none() => Ok(a),
+            _ => Err(Rejection(format!("no account {client_id:?}"))),
+        }
+    }
+}
+
+/// Why the catalog refused a command.
+struct Rejection(String);
