@@ -46,6 +46,76 @@ pub struct NodeConfig {
     pub log: LogConfig,
     #[serde(default)]
     pub storage: StorageConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+}
+
+/// Service-account authentication and JWTs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Lifetime of issued access tokens.
+    #[serde(default = "default_token_ttl")]
+    pub token_ttl_secs: u64,
+    /// The `aud` claim tokens carry and validation requires.
+    #[serde(default = "default_audience")]
+    pub audience: String,
+    /// Signature algorithm of new signing keys: `EdDSA` (Ed25519).
+    #[serde(default = "default_key_algorithm")]
+    pub key_algorithm: String,
+    /// The leader rotates the signing key after this long.
+    #[serde(default = "default_key_rotation")]
+    pub key_rotation_secs: u64,
+    /// How long a replaced key keeps validating (never less than `token_ttl_secs`).
+    #[serde(default = "default_key_grace")]
+    pub previous_key_grace_secs: u64,
+    /// Token requests allowed per client per minute.
+    #[serde(default = "default_rate_per_client")]
+    pub token_requests_per_minute: u32,
+    /// Token requests allowed per source address per minute.
+    #[serde(default = "default_rate_per_source")]
+    pub token_requests_per_minute_per_source: u32,
+    /// argon2id hash of the bootstrap admin's secret, written by `cluster init` / `dev`. Used once,
+    /// by the first leader, to create the `admin` account.
+    #[serde(default)]
+    pub bootstrap_admin_hash: Option<String>,
+}
+
+fn default_token_ttl() -> u64 {
+    3600
+}
+fn default_audience() -> String {
+    "artstore".into()
+}
+fn default_key_algorithm() -> String {
+    "EdDSA".into()
+}
+fn default_key_rotation() -> u64 {
+    24 * 3600
+}
+fn default_key_grace() -> u64 {
+    3600
+}
+fn default_rate_per_client() -> u32 {
+    100
+}
+fn default_rate_per_source() -> u32 {
+    300
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            token_ttl_secs: default_token_ttl(),
+            audience: default_audience(),
+            key_algorithm: default_key_algorithm(),
+            key_rotation_secs: default_key_rotation(),
+            previous_key_grace_secs: default_key_grace(),
+            token_requests_per_minute: default_rate_per_client(),
+            token_requests_per_minute_per_source: default_rate_per_source(),
+            bootstrap_admin_hash: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -349,6 +419,30 @@ impl NodeConfig {
         }
         if let Err(e) = tracing_filter_syntax(&self.log.level) {
             p.push(Problem::new("log.level", e));
+        }
+        let a = &self.auth;
+        if a.token_ttl_secs < 60 || a.token_ttl_secs > 24 * 3600 {
+            p.push(Problem::new("auth.token_ttl_secs", "must be between 60 and 86400"));
+        }
+        if a.audience.is_empty() {
+            p.push(Problem::new("auth.audience", "must not be empty"));
+        }
+        if a.key_algorithm != "EdDSA" {
+            p.push(Problem::new(
+                "auth.key_algorithm",
+                format!("{:?} is not supported; use \"EdDSA\"", a.key_algorithm),
+            ));
+        }
+        if a.key_rotation_secs < 60 {
+            p.push(Problem::new("auth.key_rotation_secs", "must be at least 60"));
+        }
+        if a.token_requests_per_minute == 0 || a.token_requests_per_minute_per_source == 0 {
+            p.push(Problem::new("auth.token_requests_per_minute", "rate limits must be greater than zero"));
+        }
+        if let Some(h) = &a.bootstrap_admin_hash {
+            if !h.starts_with("$argon2id$") {
+                p.push(Problem::new("auth.bootstrap_admin_hash", "must be an argon2id PHC string"));
+            }
         }
         let mut names = BTreeSet::new();
         for (i, e) in self.storage.elements.iter().enumerate() {

@@ -5,13 +5,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use rand::distr::{Alphanumeric, SampleString};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
-
-/// Length of generated client secrets (at least 32 characters, per the account policy).
-const SECRET_LEN: usize = 48;
 
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AdminCredentials {
@@ -33,11 +29,9 @@ impl std::fmt::Debug for AdminCredentials {
 impl AdminCredentials {
     /// New credentials for the bootstrap `admin` account with a fresh random secret.
     pub fn generate(cluster_id: &str) -> Self {
-        // ThreadRng is a CSPRNG (ChaCha) reseeded from the operating system.
-        let mut rng = rand::rng();
         Self {
             client_id: "admin".into(),
-            client_secret: Alphanumeric.sample_string(&mut rng, SECRET_LEN),
+            client_secret: crate::secret::generate_secret(),
             cluster_id: cluster_id.into(),
         }
     }

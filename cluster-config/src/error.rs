@@ -35,7 +35,7 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("invalid configuration in {path}:\n{}", list(.problems))]
     Invalid { path: PathBuf, problems: Vec<Problem> },
-    #[error("certificate generation failed: {0}")]
+    #[error("key or certificate generation failed: {0}")]
     Certificate(String),
     #[error("{0}")]
     Layout(String),

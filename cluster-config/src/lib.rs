@@ -13,10 +13,11 @@ mod credentials;
 mod error;
 mod pki;
 mod scaffold;
+pub mod secret;
 
 pub use config::{
-    ElementMode, HttpConfig, LogConfig, LogFormat, NodeConfig, PeerConfig, QuicConfig, RaftConfig, StorageConfig,
-    StorageElementConfig, TlsConfig,
+    AuthConfig, ElementMode, HttpConfig, LogConfig, LogFormat, NodeConfig, PeerConfig, QuicConfig, RaftConfig,
+    StorageConfig, StorageElementConfig, TlsConfig,
 };
 pub use credentials::AdminCredentials;
 pub use error::{ConfigError, Problem};

@@ -25,26 +25,56 @@ pub struct ClusterNode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     /// Sets a cluster-wide setting (value is opaque text, usually JSON).
-    SetSetting { key: String, value: String },
+    SetSetting {
+        key: String,
+        value: String,
+    },
     /// Removes a cluster-wide setting; removing an absent key is not an error.
-    DeleteSetting { key: String },
+    DeleteSetting {
+        key: String,
+    },
     /// Once per cluster: the bootstrap admin account, the audit HMAC key and the first signing key.
-    InitSecurity { admin: ServiceAccount, audit_key_hex: String, key: SigningKey },
+    InitSecurity {
+        admin: ServiceAccount,
+        audit_key_hex: String,
+        key: SigningKey,
+    },
     /// Applies `command` and appends `event` to the audit chain in the same atomic step (with
     /// the outcome replaced by the rejection reason if the catalog refuses the command).
-    Audited { command: Box<Command>, event: AuditEvent },
+    Audited {
+        command: Box<Command>,
+        event: AuditEvent,
+    },
     /// Nothing to change; used inside `Audited` to record an event on its own.
     AuditOnly,
-    CreateAccount { account: ServiceAccount },
-    UpdateAccount { client_id: String, changes: AccountChanges, at: i64 },
+    CreateAccount {
+        account: ServiceAccount,
+    },
+    UpdateAccount {
+        client_id: String,
+        changes: AccountChanges,
+        at: i64,
+    },
     /// Replaces the secret hash; the old secret stays valid until `grace_until` when given.
-    RotateSecret { client_id: String, secret_hash: String, grace_until: Option<i64>, at: i64 },
+    RotateSecret {
+        client_id: String,
+        secret_hash: String,
+        grace_until: Option<i64>,
+        at: i64,
+    },
     /// Soft delete: the record stays, disabled, with `deleted_at`.
-    DeleteAccount { client_id: String, at: i64 },
+    DeleteAccount {
+        client_id: String,
+        at: i64,
+    },
     /// Adds a signing key and retires the current one (it keeps validating for its grace).
-    AddSigningKey { key: SigningKey },
+    AddSigningKey {
+        key: SigningKey,
+    },
     /// Drops keys that no longer validate any unexpired token.
-    PruneSigningKeys { now: i64 },
+    PruneSigningKeys {
+        now: i64,
+    },
 }
 
 /// What applying a `Command` produced.

@@ -79,7 +79,10 @@ impl Catalog {
     pub fn settings(&self) -> Result<BTreeMap<String, String>, Error> {
         let mut out = BTreeMap::new();
         for (k, v) in self.tree.scan_prefix(SETTING.as_bytes())? {
-            out.insert(String::from_utf8_lossy(&k[SETTING.len()..]).into_owned(), String::from_utf8_lossy(&v).into_owned());
+            out.insert(
+                String::from_utf8_lossy(&k[SETTING.len()..]).into_owned(),
+                String::from_utf8_lossy(&v).into_owned(),
+            );
         }
         Ok(out)
     }
@@ -176,7 +179,12 @@ impl Catalog {
         Ok(())
     }
 
-    fn check_and_write(&self, command: &Command, batch: &mut WriteBatch, result: &mut CommandResult) -> Result<(), Rejection> {
+    fn check_and_write(
+        &self,
+        command: &Command,
+        batch: &mut WriteBatch,
+        result: &mut CommandResult,
+    ) -> Result<(), Rejection> {
         let store = |e: Error| Rejection(e.to_string());
         match command {
             Command::SetSetting { key, value } => {
@@ -210,8 +218,13 @@ impl Catalog {
             }
             Command::UpdateAccount { client_id, changes, at } => {
                 let mut a = self.live_account(client_id)?;
-                if a.builtin && (changes.enabled == Some(false) || changes.roles.as_ref().is_some_and(|r| !r.contains(&Role::Admin))) {
-                    return Err(Rejection("the bootstrap admin account cannot be disabled or lose the admin role".into()));
+                if a.builtin
+                    && (changes.enabled == Some(false)
+                        || changes.roles.as_ref().is_some_and(|r| !r.contains(&Role::Admin)))
+                {
+                    return Err(Rejection(
+                        "the bootstrap admin account cannot be disabled or lose the admin role".into(),
+                    ));
                 }
                 if let Some(n) = &changes.name {
                     a.name = n.clone();
