@@ -1,0 +1,163 @@
+//! Service-account management on the admin handle: create (the secret is returned once), list,
+//! get, update, rotate the secret (with an optional grace period for the old one), soft delete.
+//! Every change is an audited Raft proposal; all of it needs the `admin` role.
+
+use std::net::IpAddr;
+
+use artstore_cluster_config::secret;
+use artstore_raft::{AccountChanges, Command, Role, ServiceAccount};
+
+use super::{now_ms, AdminHandle, Principal};
+use crate::AdminError;
+
+/// A request to create an account.
+#[derive(Debug, Clone, Default)]
+pub struct NewAccount {
+    /// Chosen by the caller, or generated (`sa-` + random hex).
+    pub client_id: Option<String>,
+    pub name: String,
+    pub description: String,
+    pub roles: Vec<Role>,
+    /// Operator-chosen secret (policy-checked); generated when absent.
+    pub secret: Option<String>,
+}
+
+/// A partial update of an account.
+#[derive(Debug, Clone, Default)]
+pub struct AccountUpdate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub roles: Option<Vec<Role>>,
+    pub enabled: Option<bool>,
+}
+
+fn check_client_id(id: &str) -> Result<(), AdminError> {
+    let ok = (3..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(AdminError::InvalidRequest(format!("client_id {id:?}: use 3 to 64 characters from A-Z, a-z, 0-9, '-', '_', '.'")))
+    }
+}
+
+fn check_roles(roles: &[Role]) -> Result<(), AdminError> {
+    if roles.is_empty() {
+        return Err(AdminError::InvalidRequest("roles: give at least one of admin, operator, writer, reader".into()));
+    }
+    Ok(())
+}
+
+async fn hash(secret: String) -> Result<String, AdminError> {
+    tokio::task::spawn_blocking(move || secret::hash_secret(&secret))
+        .await
+        .map_err(|e| AdminError::Internal(e.to_string()))?
+        .map_err(AdminError::Internal)
+}
+
+impl AdminHandle {
+    /// Creates an account and returns it with its secret — the only time the secret is shown.
+    pub async fn create_account(
+        &self,
+        actor: &Principal,
+        req: NewAccount,
+        source: Option<IpAddr>,
+    ) -> Result<(ServiceAccount, String), AdminError> {
+        actor.require(Role::Admin)?;
+        let client_id = req.client_id.unwrap_or_else(|| format!("sa-{}", hex::encode(rand::random::<[u8; 6]>())));
+        check_client_id(&client_id)?;
+        check_roles(&req.roles)?;
+        if req.name.trim().is_empty() {
+            return Err(AdminError::InvalidRequest("name must not be empty".into()));
+        }
+        let plain = match req.secret {
+            Some(s) => {
+                secret::check_secret_policy(&s).map_err(AdminError::InvalidRequest)?;
+                s
+            }
+            None => secret::generate_secret(),
+        };
+        let now = now_ms();
+        let account = ServiceAccount {
+            client_id: client_id.clone(),
+            name: req.name,
+            description: req.description,
+            roles: req.roles,
+            enabled: true,
+            builtin: false,
+            secret_hash: hash(plain.clone()).await?,
+            previous_secret_hash: None,
+            previous_valid_until: None,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        };
+        let event = Self::event(&actor.client_id, "account.create", &client_id, "ok", source);
+        self.audited(Command::CreateAccount { account: account.clone() }, event).await?;
+        Ok((account, plain))
+    }
+
+    /// Every account (deleted ones only when asked).
+    pub fn list_accounts(&self, actor: &Principal, include_deleted: bool) -> Result<Vec<ServiceAccount>, AdminError> {
+        actor.require(Role::Admin)?;
+        let mut all = self.node().catalog().accounts()?;
+        all.retain(|a| include_deleted || a.deleted_at.is_none());
+        Ok(all)
+    }
+
+    pub fn get_account(&self, actor: &Principal, client_id: &str) -> Result<ServiceAccount, AdminError> {
+        actor.require(Role::Admin)?;
+        self.node().catalog().account(client_id)?.ok_or_else(|| AdminError::NotFound(format!("no account {client_id:?}")))
+    }
+
+    pub async fn update_account(
+        &self,
+        actor: &Principal,
+        client_id: &str,
+        update: AccountUpdate,
+        source: Option<IpAddr>,
+    ) -> Result<ServiceAccount, AdminError> {
+        actor.require(Role::Admin)?;
+        if let Some(r) = &update.roles {
+            check_roles(r)?;
+        }
+        let changes =
+            AccountChanges { name: update.name, description: update.description, roles: update.roles, enabled: update.enabled };
+        let event = Self::event(&actor.client_id, "account.update", client_id, "ok", source);
+        let command = Command::UpdateAccount { client_id: client_id.to_string(), changes, at: now_ms() };
+        self.audited(command, event).await?;
+        self.get_account(actor, client_id)
+    }
+
+    /// Replaces the secret; with `grace_secs` the old one keeps working that long, else it stops
+    /// at once. Returns the new secret (shown once).
+    pub async fn rotate_secret(
+        &self,
+        actor: &Principal,
+        client_id: &str,
+        grace_secs: Option<u64>,
+        source: Option<IpAddr>,
+    ) -> Result<String, AdminError> {
+        actor.require(Role::Admin)?;
+        if grace_secs.is_some_and(|g| g > 7 * 24 * 3600) {
+            return Err(AdminError::InvalidRequest("grace_period_secs: at most 604800 (7 days)".into()));
+        }
+        let plain = secret::generate_secret();
+        let now = now_ms();
+        let command = Command::RotateSecret {
+            client_id: client_id.to_string(),
+            secret_hash: hash(plain.clone()).await?,
+            grace_until: grace_secs.map(|g| now + (g * 1000) as i64),
+            at: now,
+        };
+        let event = Self::event(&actor.client_id, "account.rotate_secret", client_id, "ok", source);
+        self.audited(command, event).await?;
+        Ok(plain)
+    }
+
+    /// Soft delete: the account stops authenticating at once on every node.
+    pub async fn delete_account(&self, actor: &Principal, client_id: &str, source: Option<IpAddr>) -> Result<(), AdminError> {
+        actor.require(Role::Admin)?;
+        let event = Self::event(&actor.client_id, "account.delete", client_id, "ok", source);
+        self.audited(Command::DeleteAccount { client_id: client_id.to_string(), at: now_ms() }, event).await
+    }
+}

@@ -1,0 +1,33 @@
+//! The error type of the actors crate.
+
+/// Why an admin operation failed. The HTTP layer maps each variant to one status.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// RFC 6749 `invalid_client`: unknown client, wrong secret, disabled or deleted account.
+    #[error("client authentication failed")]
+    InvalidClient,
+    /// The request is malformed (RFC 6749 `invalid_request` for the token endpoint).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Too many requests; retry after this many seconds.
+    #[error("too many token requests; retry in {0} s")]
+    RateLimited(u64),
+    /// Bearer token missing, malformed, expired, badly signed, or its account is no longer active.
+    #[error("{0}")]
+    InvalidToken(String),
+    /// Authenticated but lacking the role.
+    #[error("this needs the {0} role")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    NotFound(String),
+    /// The catalog refused the change (e.g. deleting the bootstrap admin).
+    #[error("{0}")]
+    Conflict(String),
+    /// Security is not initialised yet (no leader has bootstrapped it) or Raft is unavailable.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Raft(#[from] artstore_raft::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
