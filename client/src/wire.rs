@@ -85,3 +85,117 @@ pub struct Health {
     pub status: String,
     pub node_id: u64,
 }
+
+/// `POST /api/v1/auth/token` success body (RFC 6749 §5.1).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
+    pub scope: String,
+}
+
+/// A service account as the API shows it (never with a secret or its hash).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ServiceAccount {
+    pub client_id: String,
+    pub name: String,
+    pub description: String,
+    /// `admin`, `operator`, `writer`, `reader`.
+    pub roles: Vec<String>,
+    pub enabled: bool,
+    /// The bootstrap admin: cannot be deleted or disabled.
+    pub builtin: bool,
+    /// RFC 3339.
+    pub created_at: String,
+    pub updated_at: String,
+    pub deleted_at: Option<String>,
+}
+
+/// `POST /api/v1/service-accounts`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct CreateServiceAccount {
+    /// Generated (`sa-…`) when absent.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub roles: Vec<String>,
+    /// Operator-chosen secret (≥ 12 characters, mixed classes); generated when absent.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+}
+
+/// Response to creating an account or rotating its secret: the only time the secret is shown.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ServiceAccountWithSecret {
+    pub account: ServiceAccount,
+    pub client_secret: String,
+}
+
+/// `PATCH /api/v1/service-accounts/{client_id}`; absent fields stay as they are.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct UpdateServiceAccount {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub roles: Option<Vec<String>>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+/// `POST /api/v1/service-accounts/{client_id}/rotate-secret`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct RotateSecret {
+    /// Seconds the old secret keeps working; it stops at once when absent.
+    #[serde(default)]
+    pub grace_period_secs: Option<u64>,
+}
+
+/// `GET /api/v1/service-accounts`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ServiceAccounts {
+    pub accounts: Vec<ServiceAccount>,
+}
+
+/// `POST /api/v1/admin/keys/rotate`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyRotated {
+    pub kid: String,
+}
+
+/// One audit record.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub seq: u64,
+    /// RFC 3339.
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub source: String,
+    pub prev_hash: String,
+    pub hash: String,
+    pub hmac: String,
+}
+
+/// `GET /api/v1/audit`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuditPage {
+    pub records: Vec<AuditRecord>,
+    /// Pass as `from` for the next page; absent at the end.
+    pub next_from: Option<u64>,
+}
+
+/// `GET /api/v1/audit/verify`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuditVerification {
+    pub ok: bool,
+    pub entries: u64,
+    pub first_broken_seq: Option<u64>,
+    pub reason: Option<String>,
+}

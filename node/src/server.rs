@@ -115,7 +115,8 @@ async fn run(
     .await
     .context("cannot start raft")?;
 
-    let app = http::router(http::AppState::new(node.clone(), metrics));
+    let admin = artstore_actors::admin::AdminHandle::spawn(node.clone(), config.auth.clone(), &config.cluster_id);
+    let app = http::router(http::AppState::new(node.clone(), admin, metrics));
     tracing::info!(url = %format!("http://{http_sock}"), "HTTP API listening");
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())

@@ -32,11 +32,14 @@ pub struct AccountUpdate {
 }
 
 fn check_client_id(id: &str) -> Result<(), AdminError> {
-    let ok = (3..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    let ok =
+        (3..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if ok {
         Ok(())
     } else {
-        Err(AdminError::InvalidRequest(format!("client_id {id:?}: use 3 to 64 characters from A-Z, a-z, 0-9, '-', '_', '.'")))
+        Err(AdminError::InvalidRequest(format!(
+            "client_id {id:?}: use 3 to 64 characters from A-Z, a-z, 0-9, '-', '_', '.'"
+        )))
     }
 }
 
@@ -106,7 +109,10 @@ impl AdminHandle {
 
     pub fn get_account(&self, actor: &Principal, client_id: &str) -> Result<ServiceAccount, AdminError> {
         actor.require(Role::Admin)?;
-        self.node().catalog().account(client_id)?.ok_or_else(|| AdminError::NotFound(format!("no account {client_id:?}")))
+        self.node()
+            .catalog()
+            .account(client_id)?
+            .ok_or_else(|| AdminError::NotFound(format!("no account {client_id:?}")))
     }
 
     pub async fn update_account(
@@ -120,8 +126,12 @@ impl AdminHandle {
         if let Some(r) = &update.roles {
             check_roles(r)?;
         }
-        let changes =
-            AccountChanges { name: update.name, description: update.description, roles: update.roles, enabled: update.enabled };
+        let changes = AccountChanges {
+            name: update.name,
+            description: update.description,
+            roles: update.roles,
+            enabled: update.enabled,
+        };
         let event = Self::event(&actor.client_id, "account.update", client_id, "ok", source);
         let command = Command::UpdateAccount { client_id: client_id.to_string(), changes, at: now_ms() };
         self.audited(command, event).await?;
@@ -155,7 +165,12 @@ impl AdminHandle {
     }
 
     /// Soft delete: the account stops authenticating at once on every node.
-    pub async fn delete_account(&self, actor: &Principal, client_id: &str, source: Option<IpAddr>) -> Result<(), AdminError> {
+    pub async fn delete_account(
+        &self,
+        actor: &Principal,
+        client_id: &str,
+        source: Option<IpAddr>,
+    ) -> Result<(), AdminError> {
         actor.require(Role::Admin)?;
         let event = Self::event(&actor.client_id, "account.delete", client_id, "ok", source);
         self.audited(Command::DeleteAccount { client_id: client_id.to_string(), at: now_ms() }, event).await

@@ -16,7 +16,8 @@ use crate::AdminError;
 /// A fresh Ed25519 signing key with a random `kid`, created at `now` (unix ms).
 pub fn generate(now: i64, grace_ms: i64) -> Result<SigningKey, AdminError> {
     let rng = SystemRandom::new();
-    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| AdminError::Internal(format!("key generation: {e}")))?;
+    let pkcs8 =
+        Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| AdminError::Internal(format!("key generation: {e}")))?;
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|e| AdminError::Internal(format!("key: {e}")))?;
     Ok(SigningKey {
         kid: hex::encode(rand::random::<[u8; 8]>()),
@@ -105,7 +106,14 @@ pub fn jwks(keys: &[SigningKey], now: i64) -> Jwks {
         .filter(|k| k.validates_at(now) && k.algorithm == KeyAlgorithm::EdDSA)
         .filter_map(|k| {
             let x = hex::decode(&k.public_hex).ok()?;
-            Some(Jwk { kty: "OKP", crv: "Ed25519", x: URL_SAFE_NO_PAD.encode(x), kid: k.kid.clone(), alg: "EdDSA", use_: "sig" })
+            Some(Jwk {
+                kty: "OKP",
+                crv: "Ed25519",
+                x: URL_SAFE_NO_PAD.encode(x),
+                kid: k.kid.clone(),
+                alg: "EdDSA",
+                use_: "sig",
+            })
         })
         .collect();
     Jwks { keys }

@@ -134,7 +134,12 @@ impl AdminHandle {
 
     /// RFC 6749 §4.4: authenticates a client and issues an access token. Rate limits apply per
     /// source address and per client before the secret is checked.
-    pub async fn issue_token(&self, client_id: &str, secret: &str, source: Option<IpAddr>) -> Result<IssuedToken, AdminError> {
+    pub async fn issue_token(
+        &self,
+        client_id: &str,
+        secret: &str,
+        source: Option<IpAddr>,
+    ) -> Result<IssuedToken, AdminError> {
         let limited = |e: governor::NotUntil<_>| {
             let wait = e.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
             AdminError::RateLimited(wait.as_secs().max(1))
@@ -150,7 +155,8 @@ impl AdminHandle {
         let accepted = match &account {
             Some(a) if a.is_active() => {
                 let (secret, current) = (secret.to_string(), a.secret_hash.clone());
-                let previous = a.previous_secret_hash.clone().filter(|_| a.previous_valid_until.is_some_and(|u| now < u));
+                let previous =
+                    a.previous_secret_hash.clone().filter(|_| a.previous_valid_until.is_some_and(|u| now < u));
                 tokio::task::spawn_blocking(move || {
                     artstore_cluster_config::secret::verify_secret(&secret, &current)
                         || previous.is_some_and(|p| artstore_cluster_config::secret::verify_secret(&secret, &p))
@@ -232,7 +238,12 @@ impl AdminHandle {
 
     // ----- audit -----
 
-    pub fn audit(&self, actor: &Principal, from: u64, limit: usize) -> Result<Vec<artstore_raft::AuditRecord>, AdminError> {
+    pub fn audit(
+        &self,
+        actor: &Principal,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<artstore_raft::AuditRecord>, AdminError> {
         actor.require(Role::Operator)?;
         Ok(self.node().catalog().audit_records(from, limit)?)
     }

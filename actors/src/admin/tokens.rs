@@ -75,7 +75,8 @@ pub fn verify(ring: &KeyRing, token: &str, issuer: &str, audience: &str, now_ms:
     v.set_issuer(&[issuer]);
     v.set_audience(&[audience]);
     v.required_spec_claims = HashSet::from(["exp", "nbf", "iat", "iss", "aud", "sub"].map(String::from));
-    let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &v).map_err(|e| invalid(format!("invalid token: {e}")))?;
+    let data =
+        jsonwebtoken::decode::<Claims>(token, &key.decoding, &v).map_err(|e| invalid(format!("invalid token: {e}")))?;
     Ok(data.claims)
 }
 
@@ -86,7 +87,6 @@ mod tests {
 
     use super::*;
     use crate::admin::keys;
-
 
     fn claims(exp_offset: i64) -> Claims {
         let now = crate::admin::now_ms() / 1000;
@@ -126,7 +126,8 @@ mod tests {
         assert!(verify(&ring, &expired, "c", "artstore", crate::admin::now_ms()).is_err(), "expired");
 
         let parts: Vec<&str> = good.split('.').collect();
-        let mut payload: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        let mut payload: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
         payload["roles"] = serde_json::json!(["admin"]);
         let forged = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(payload.to_string()), parts[2]);
         assert!(verify(&ring, &forged, "c", "artstore", crate::admin::now_ms()).is_err(), "tampered payload");

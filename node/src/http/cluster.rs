@@ -1,7 +1,8 @@
 //! Cluster status, membership and cluster-wide settings.
 //!
-//! Membership and settings writes go through Raft from whichever node receives them; reads of
-//! settings are local unless `consistent=true` asks for a read-index barrier first.
+//! Reading needs the `reader` role, changing membership or settings `operator`. Membership and
+//! settings writes go through Raft from whichever node receives them; reads of settings are
+//! local unless `consistent=true` asks for a read-index barrier first.
 
 use artstore_client::wire::{ClusterStatus, JoinRequest, Member, Setting, SettingValue, Settings};
 use artstore_raft::{ClusterNode, Command};
@@ -10,7 +11,9 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::Deserialize;
 
+use super::auth::Caller;
 use super::{ApiError, AppState};
+use artstore_raft::Role;
 
 const MAX_KEY_LEN: usize = 128;
 const MAX_VALUE_LEN: usize = 64 * 1024;
@@ -40,14 +43,17 @@ fn wire_status(s: artstore_raft::ClusterStatus) -> ClusterStatus {
     }
 }
 
-pub async fn status(State(s): State<AppState>) -> Json<ClusterStatus> {
-    Json(wire_status(s.node.status()))
+pub async fn status(State(s): State<AppState>, caller: Caller) -> Result<Json<ClusterStatus>, ApiError> {
+    caller.principal.require(Role::Reader)?;
+    Ok(Json(wire_status(s.node.status())))
 }
 
 pub async fn join(
     State(s): State<AppState>,
+    caller: Caller,
     body: Result<Json<JoinRequest>, JsonRejection>,
 ) -> Result<Json<ClusterStatus>, ApiError> {
+    caller.principal.require(Role::Operator)?;
     let Json(req) = body?;
     if req.node_id == 0 {
         return Err(ApiError::bad_request("invalid_node_id", "node_id must be greater than zero"));
@@ -72,8 +78,10 @@ pub async fn join(
 
 pub async fn remove(
     State(s): State<AppState>,
+    caller: Caller,
     id: Result<Path<u64>, PathRejection>,
 ) -> Result<Json<ClusterStatus>, ApiError> {
+    caller.principal.require(Role::Operator)?;
     let Path(node_id) = id?;
     s.node.remove_member(node_id).await?;
     Ok(Json(wire_status(s.node.status())))
@@ -101,8 +109,10 @@ pub struct ReadOptions {
 
 pub async fn list_settings(
     State(s): State<AppState>,
+    caller: Caller,
     q: Result<Query<ReadOptions>, QueryRejection>,
 ) -> Result<Json<Settings>, ApiError> {
+    caller.principal.require(Role::Reader)?;
     let Query(q) = q?;
     if q.consistent {
         s.node.read_barrier().await?;
@@ -112,9 +122,11 @@ pub async fn list_settings(
 
 pub async fn get_setting(
     State(s): State<AppState>,
+    caller: Caller,
     key: Result<Path<String>, PathRejection>,
     q: Result<Query<ReadOptions>, QueryRejection>,
 ) -> Result<Json<Setting>, ApiError> {
+    caller.principal.require(Role::Reader)?;
     let Path(key) = key?;
     let Query(q) = q?;
     check_key(&key)?;
@@ -129,9 +141,11 @@ pub async fn get_setting(
 
 pub async fn put_setting(
     State(s): State<AppState>,
+    caller: Caller,
     key: Result<Path<String>, PathRejection>,
     body: Result<Json<SettingValue>, JsonRejection>,
 ) -> Result<Json<Setting>, ApiError> {
+    caller.principal.require(Role::Operator)?;
     let Path(key) = key?;
     let Json(body) = body?;
     check_key(&key)?;
@@ -148,8 +162,10 @@ pub async fn put_setting(
 
 pub async fn delete_setting(
     State(s): State<AppState>,
+    caller: Caller,
     key: Result<Path<String>, PathRejection>,
 ) -> Result<axum::http::StatusCode, ApiError> {
+    caller.principal.require(Role::Operator)?;
     let Path(key) = key?;
     check_key(&key)?;
     s.node.propose(Command::DeleteSetting { key }).await?;

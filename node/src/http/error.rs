@@ -11,11 +11,25 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// `WWW-Authenticate` challenge for 401 responses.
+    pub challenge: Option<String>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), challenge: None }
+    }
+
+    /// 401 with a Bearer challenge (RFC 6750 §3); `bearer_error` is its `error` attribute.
+    pub fn unauthorized(code: &'static str, message: impl Into<String>, bearer_error: Option<&str>) -> Self {
+        let message = message.into();
+        let challenge = match bearer_error {
+            Some(e) => {
+                format!("Bearer realm=\"artstore\", error=\"{e}\", error_description=\"{}\"", message.replace('"', "'"))
+            }
+            None => "Bearer realm=\"artstore\"".to_string(),
+        };
+        Self { status: StatusCode::UNAUTHORIZED, code, message, challenge: Some(challenge) }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -39,6 +53,24 @@ impl From<artstore_raft::Error> for ApiError {
             E::Storage(_) | E::Tls(..) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         Self::new(status, code, e.to_string())
+    }
+}
+
+impl From<artstore_actors::AdminError> for ApiError {
+    fn from(e: artstore_actors::AdminError) -> Self {
+        use artstore_actors::AdminError as E;
+        match e {
+            E::InvalidClient => Self::new(StatusCode::UNAUTHORIZED, "invalid_client", e.to_string()),
+            E::InvalidRequest(m) => Self::bad_request("invalid_request", m),
+            E::RateLimited(_) => Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", e.to_string()),
+            E::InvalidToken(m) => Self::unauthorized("invalid_token", m, Some("invalid_token")),
+            E::Forbidden(_) => Self::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
+            E::NotFound(m) => Self::not_found(m),
+            E::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            E::Unavailable(m) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m),
+            E::Raft(r) => r.into(),
+            E::Internal(m) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", m),
+        }
     }
 }
 
@@ -66,6 +98,10 @@ impl IntoResponse for ApiError {
             tracing::warn!(status = %self.status, code = self.code, message = %self.message, "request failed");
         }
         let body = ErrorResponse { error: ErrorBody { code: self.code.to_string(), message: self.message } };
-        (self.status, Json(body)).into_response()
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(c) = self.challenge.and_then(|c| axum::http::HeaderValue::from_str(&c).ok()) {
+            resp.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, c);
+        }
+        resp
     }
 }

@@ -1,12 +1,15 @@
 //! The HTTP API (axum): routes, shared state, and the layers every request passes through
 //! (request id generated or echoed in `X-Request-ID`, a tracing span carrying it, request metrics).
 
+mod admin;
+mod auth;
 mod cluster;
 mod error;
 mod health;
 
 use std::time::Instant;
 
+use artstore_actors::admin::AdminHandle;
 use artstore_raft::RaftNode;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
@@ -24,12 +27,13 @@ pub use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub node: RaftNode,
+    pub admin: AdminHandle,
     pub metrics: PrometheusHandle,
 }
 
 impl AppState {
-    pub fn new(node: RaftNode, metrics: PrometheusHandle) -> Self {
-        Self { node, metrics }
+    pub fn new(node: RaftNode, admin: AdminHandle, metrics: PrometheusHandle) -> Self {
+        Self { node, admin, metrics }
     }
 }
 
@@ -38,6 +42,14 @@ pub fn router(state: AppState) -> Router {
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
+        .route("/api/v1/auth/token", post(auth::token))
+        .route("/.well-known/jwks.json", get(auth::jwks))
+        .route("/api/v1/service-accounts", get(admin::list).post(admin::create))
+        .route("/api/v1/service-accounts/{client_id}", get(admin::get).patch(admin::update).delete(admin::delete))
+        .route("/api/v1/service-accounts/{client_id}/rotate-secret", post(admin::rotate_secret))
+        .route("/api/v1/admin/keys/rotate", post(admin::rotate_keys))
+        .route("/api/v1/audit", get(admin::audit))
+        .route("/api/v1/audit/verify", get(admin::verify_audit))
         .route("/api/v1/cluster/status", get(cluster::status))
         .route("/api/v1/cluster/members", post(cluster::join))
         .route("/api/v1/cluster/members/{node_id}", delete(cluster::remove))
