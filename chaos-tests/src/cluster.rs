@@ -38,6 +38,8 @@ pub struct LocalCluster {
     host: String,
     base_port: u16,
     nodes: BTreeMap<u64, NodeProcess>,
+    /// Admin client whose token cache every `client()` shares.
+    admin: Client,
 }
 
 fn free(host: &str, port: u16) -> bool {
@@ -71,7 +73,8 @@ impl LocalCluster {
     pub fn init(bin: &Path, nodes: u64, configure: impl Fn(&mut toml::Table)) -> Result<Self, HarnessError> {
         let root = tempfile::Builder::new().prefix("artstore-cluster-").tempdir()?;
         let (host, base_port) = free_loopback(nodes as u16 + 2)?;
-        let mut cluster = Self { bin: bin.to_path_buf(), root, host, base_port, nodes: BTreeMap::new() };
+        let admin = Client::new(["http://127.0.0.1:1"]).map_err(|e| HarnessError::Config(e.to_string()))?;
+        let mut cluster = Self { bin: bin.to_path_buf(), root, host, base_port, nodes: BTreeMap::new(), admin };
         let out = cluster.root.path().to_string_lossy().into_owned();
         cluster.run_cli(&[
             "cluster",
@@ -90,6 +93,8 @@ impl LocalCluster {
         for id in 1..=nodes {
             cluster.register(id, &configure)?;
         }
+        let (client_id, secret) = cluster.admin_credentials();
+        cluster.admin = cluster.admin.clone().with_credentials(client_id, secret);
         Ok(cluster)
     }
 
@@ -168,14 +173,27 @@ impl LocalCluster {
         format!("http://{}", self.nodes[&id].http)
     }
 
-    /// A client that talks to node `id` only.
-    pub fn client(&self, id: u64) -> Client {
-        Client::new([self.url(id)]).expect("harness URLs are valid")
+    /// The bootstrap admin's `(client_id, client_secret)` from `admin-credentials.json`.
+    pub fn admin_credentials(&self) -> (String, String) {
+        let text = std::fs::read_to_string(self.root.path().join("admin-credentials.json")).unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        (s("client_id"), s("client_secret"))
     }
 
-    /// A client that fails over across the given nodes.
+    /// An admin client for node `id` only (all admin clients share one cached token).
+    pub fn client(&self, id: u64) -> Client {
+        self.client_for(&[id])
+    }
+
+    /// An admin client that fails over across the given nodes.
     pub fn client_for(&self, ids: &[u64]) -> Client {
-        Client::new(ids.iter().map(|i| self.url(*i))).expect("harness URLs are valid")
+        self.admin.with_urls(ids.iter().map(|i| self.url(*i))).expect("harness URLs are valid")
+    }
+
+    /// A client without credentials, for node `id`.
+    pub fn anonymous(&self, id: u64) -> Client {
+        Client::new([self.url(id)]).expect("harness URLs are valid")
     }
 
     /// Starts node `id` (its stderr goes to `node.log` in its folder, appended across restarts).
@@ -239,7 +257,7 @@ impl LocalCluster {
 
     /// Waits until `GET /health/ready` on node `id` answers 200.
     pub async fn wait_ready(&self, id: u64, timeout: Duration) -> Result<(), HarnessError> {
-        let client = self.client(id);
+        let client = self.anonymous(id);
         let deadline = Instant::now() + timeout;
         loop {
             if client.ready().await.is_ok() {

@@ -1,20 +1,45 @@
-//! The HTTP client with fail-over across nodes.
+//! The HTTP client with fail-over across nodes and a cached, self-refreshing access token.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::ClientError;
-use crate::wire::{ClusterStatus, ErrorResponse, Health, JoinRequest, Setting, SettingValue, Settings};
+use crate::wire::{
+    AuditPage, AuditVerification, ClusterStatus, CreateServiceAccount, ErrorResponse, Health, JoinRequest, KeyRotated,
+    RotateSecret, ServiceAccount, ServiceAccountWithSecret, ServiceAccounts, Setting, SettingValue, Settings,
+    TokenResponse, UpdateServiceAccount,
+};
 
-/// A handle on an ArtStore cluster; cheap to clone.
-#[derive(Clone, Debug)]
+/// A handle on an ArtStore cluster; cheap to clone (clones share the token cache).
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     urls: Vec<String>,
+    credentials: Option<Arc<Credentials>>,
 }
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("urls", &self.urls)
+            .field("client_id", &self.credentials.as_ref().map(|c| c.client_id.as_str()))
+            .finish()
+    }
+}
+
+/// Service-account credentials and the token they last obtained.
+struct Credentials {
+    client_id: String,
+    client_secret: String,
+    token: tokio::sync::Mutex<Option<(String, Instant)>>,
+}
+
+/// A token is refreshed when less than this much of its lifetime is left.
+const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
 impl Client {
     /// A client for the nodes at `urls` (e.g. `http://10.0.0.1:8080`), tried in order.
@@ -39,7 +64,87 @@ impl Client {
             .timeout(Duration::from_secs(120))
             .build()
             .map_err(|e| ClientError::Invalid(e.to_string()))?;
-        Ok(Self { http, urls })
+        Ok(Self { http, urls, credentials: None })
+    }
+
+    /// The same client authenticating as a service account: it fetches an access token on first
+    /// use, caches it, refreshes it before it expires, and once more after a `401`.
+    pub fn with_credentials(mut self, client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
+        self.credentials = Some(Arc::new(Credentials {
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            token: tokio::sync::Mutex::new(None),
+        }));
+        self
+    }
+
+    /// A valid access token (cached, or fetched now).
+    pub async fn token(&self) -> Result<String, ClientError> {
+        self.bearer(false).await?.ok_or_else(|| ClientError::Invalid("this client has no credentials".into()))
+    }
+
+    async fn bearer(&self, force: bool) -> Result<Option<String>, ClientError> {
+        let Some(c) = &self.credentials else { return Ok(None) };
+        let mut cached = c.token.lock().await;
+        if let Some((token, refresh_at)) = cached.as_ref() {
+            if !force && Instant::now() < *refresh_at {
+                return Ok(Some(token.clone()));
+            }
+        }
+        let form =
+            [("grant_type", "client_credentials"), ("client_id", &c.client_id), ("client_secret", &c.client_secret)];
+        let mut last = ClientError::Unavailable("no node tried".into());
+        for base in &self.urls {
+            let resp = match self.http.post(format!("{base}/api/v1/auth/token")).form(&form).send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    last = ClientError::Unavailable(format!("{base}: {}", error_chain(&e)));
+                    continue;
+                }
+            };
+            let status = resp.status();
+            if status.is_success() {
+                let t: TokenResponse = resp.json().await.map_err(|e| ClientError::Server {
+                    status: status.as_u16(),
+                    code: "bad_body".into(),
+                    message: e.to_string(),
+                })?;
+                let lifetime = Duration::from_secs(t.expires_in);
+                let refresh_at = Instant::now() + lifetime.saturating_sub(REFRESH_MARGIN.min(lifetime / 2));
+                *cached = Some((t.access_token.clone(), refresh_at));
+                return Ok(Some(t.access_token));
+            }
+            // RFC 6749 §5.2 error body: {"error": "...", "error_description": "..."}.
+            let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok());
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            let code = body["error"].as_str().unwrap_or("unknown").to_string();
+            let message = body["error_description"].as_str().unwrap_or(&code).to_string();
+            let err = match status.as_u16() {
+                401 => ClientError::Unauthorized(format!("{code}: {message}")),
+                429 => ClientError::RateLimited { retry_after_secs: retry_after.unwrap_or(1), message },
+                400 => ClientError::BadRequest { code, message },
+                503 => ClientError::Unavailable(message),
+                s => ClientError::Server { status: s, code, message },
+            };
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                last = err;
+                continue;
+            }
+            return Err(err);
+        }
+        Err(last)
+    }
+
+    /// A client for other node URLs that shares this one's credentials and cached token.
+    pub fn with_urls<I, S>(&self, urls: I) -> Result<Self, ClientError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut c = Client::new(urls)?;
+        c.http = self.http.clone();
+        c.credentials = self.credentials.clone();
+        Ok(c)
     }
 
     /// The configured node URLs.
@@ -83,16 +188,106 @@ impl Client {
         self.send::<(), _>(Method::GET, "/api/v1/cluster/settings", None).await
     }
 
-    /// Sends to each node in turn until one gives an answer that is not "unavailable".
+    // ----- service accounts (admin role) -----
+
+    pub async fn create_account(
+        &self,
+        request: &CreateServiceAccount,
+    ) -> Result<ServiceAccountWithSecret, ClientError> {
+        self.send(Method::POST, "/api/v1/service-accounts", Some(request)).await
+    }
+
+    pub async fn list_accounts(&self, include_deleted: bool) -> Result<ServiceAccounts, ClientError> {
+        self.send::<(), _>(Method::GET, &format!("/api/v1/service-accounts?include_deleted={include_deleted}"), None)
+            .await
+    }
+
+    pub async fn get_account(&self, client_id: &str) -> Result<ServiceAccount, ClientError> {
+        self.send::<(), _>(Method::GET, &format!("/api/v1/service-accounts/{client_id}"), None).await
+    }
+
+    pub async fn update_account(
+        &self,
+        client_id: &str,
+        update: &UpdateServiceAccount,
+    ) -> Result<ServiceAccount, ClientError> {
+        self.send(Method::PATCH, &format!("/api/v1/service-accounts/{client_id}"), Some(update)).await
+    }
+
+    /// New secret for `client_id`; the old one keeps working for `grace_period_secs` if given.
+    pub async fn rotate_secret(
+        &self,
+        client_id: &str,
+        grace_period_secs: Option<u64>,
+    ) -> Result<ServiceAccountWithSecret, ClientError> {
+        let body = RotateSecret { grace_period_secs };
+        self.send(Method::POST, &format!("/api/v1/service-accounts/{client_id}/rotate-secret"), Some(&body)).await
+    }
+
+    pub async fn delete_account(&self, client_id: &str) -> Result<(), ClientError> {
+        self.send_empty(Method::DELETE, &format!("/api/v1/service-accounts/{client_id}")).await
+    }
+
+    // ----- keys and audit (operator role) -----
+
+    pub async fn rotate_keys(&self) -> Result<KeyRotated, ClientError> {
+        self.send::<(), _>(Method::POST, "/api/v1/admin/keys/rotate", None).await
+    }
+
+    /// The public signing keys (`/.well-known/jwks.json`), as JSON.
+    pub async fn jwks(&self) -> Result<serde_json::Value, ClientError> {
+        self.send::<(), _>(Method::GET, "/.well-known/jwks.json", None).await
+    }
+
+    /// Audit records from sequence `from`, at most `limit`, optionally of one `action` only.
+    pub async fn audit(&self, from: u64, limit: usize, action: Option<&str>) -> Result<AuditPage, ClientError> {
+        let mut path = format!("/api/v1/audit?from={from}&limit={limit}");
+        if let Some(a) = action {
+            path.push_str(&format!("&action={a}"));
+        }
+        self.send::<(), _>(Method::GET, &path, None).await
+    }
+
+    /// Recomputes the audit chain on the answering node and reports the first broken record.
+    pub async fn verify_audit(&self) -> Result<AuditVerification, ClientError> {
+        self.send::<(), _>(Method::GET, "/api/v1/audit/verify", None).await
+    }
+
+    /// Like `send`, for responses without a body (204).
+    async fn send_empty(&self, method: Method, path: &str) -> Result<(), ClientError> {
+        self.send::<(), serde_json::Value>(method, path, None).await.map(|_| ())
+    }
+
+    /// Sends to each node in turn until one gives an answer that is not "unavailable"; with
+    /// credentials, attaches the bearer token and retries once with a fresh one after a 401.
     async fn send<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         body: Option<&B>,
     ) -> Result<T, ClientError> {
+        match self.send_once(method.clone(), path, body, false).await {
+            Err(ClientError::Unauthorized(_)) if self.credentials.is_some() => {
+                self.send_once(method, path, body, true).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send_once<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        fresh_token: bool,
+    ) -> Result<T, ClientError> {
+        let bearer = self.bearer(fresh_token).await?;
         let mut last = ClientError::Unavailable("no node tried".into());
         for base in &self.urls {
             let mut req = self.http.request(method.clone(), format!("{base}{path}"));
+            if let Some(t) = &bearer {
+                req = req.bearer_auth(t);
+            }
             if let Some(b) = body {
                 req = req.json(b);
             }
@@ -104,6 +299,13 @@ impl Client {
                 }
             };
             let status = resp.status();
+            if status == StatusCode::NO_CONTENT {
+                return serde_json::from_value(serde_json::Value::Null).map_err(|e| ClientError::Server {
+                    status: 204,
+                    code: "bad_body".into(),
+                    message: e.to_string(),
+                });
+            }
             if status.is_success() {
                 return resp.json::<T>().await.map_err(|e| ClientError::Server {
                     status: status.as_u16(),

@@ -17,6 +17,9 @@ pub enum ClientError {
     NotFound(String),
     #[error("conflict: {reason}")]
     Conflict { reason: String },
+    /// Too many requests (the token endpoint's rate limit).
+    #[error("rate limited: {message} (retry after {retry_after_secs} s)")]
+    RateLimited { retry_after_secs: u64, message: String },
     /// No node could serve the request (all unreachable, or no leader).
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -37,6 +40,7 @@ impl ClientError {
             403 => ClientError::Forbidden(message),
             404 => ClientError::NotFound(message),
             409 => ClientError::Conflict { reason: message },
+            429 => ClientError::RateLimited { retry_after_secs: 1, message },
             503 => ClientError::Unavailable(message),
             _ => ClientError::Server { status, code, message },
         }

@@ -53,6 +53,15 @@ enum Command {
     /// Create and manage clusters.
     #[command(subcommand)]
     Cluster(cli::ClusterCommand),
+    /// Manage service accounts (admin role).
+    #[command(subcommand)]
+    Accounts(cli::admin::AccountsCommand),
+    /// Rotate JWT signing keys (operator role).
+    #[command(subcommand)]
+    Keys(cli::admin::KeysCommand),
+    /// Read and verify the audit log (operator role).
+    #[command(subcommand)]
+    Audit(cli::admin::AuditCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -71,6 +80,9 @@ fn main() -> std::process::ExitCode {
             }
             Command::Start { config, log_format } => server::run_start(config, log_format.map(Into::into)).await,
             Command::Cluster(c) => cli::run_cluster(c).await,
+            Command::Accounts(c) => cli::admin::run_accounts(c).await,
+            Command::Keys(c) => cli::admin::run_keys(c).await,
+            Command::Audit(c) => cli::admin::run_audit(c).await,
         }
     });
     match result {

@@ -20,8 +20,20 @@ async fn a_fourth_node_joins_through_the_cli_and_is_removed_again() {
 
     let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
     let config = cluster.config_path(4).to_string_lossy().into_owned();
+    let creds = cluster.root().join("admin-credentials.json").to_string_lossy().into_owned();
     let out = cluster
-        .run_cli(&["cluster", "join", "--url", &cluster.url(follower), "--config", &config, "--output", "json"])
+        .run_cli(&[
+            "cluster",
+            "join",
+            "--url",
+            &cluster.url(follower),
+            "--credentials",
+            &creds,
+            "--config",
+            &config,
+            "--output",
+            "json",
+        ])
         .unwrap();
     let joined: artstore_client::wire::ClusterStatus = serde_json::from_str(&out).unwrap();
     assert!(joined.members.iter().any(|m| m.node_id == 4 && m.voter), "{out}");
@@ -36,7 +48,8 @@ async fn a_fourth_node_joins_through_the_cli_and_is_removed_again() {
     cluster.wait_ready(4, READY).await.unwrap();
     assert_eq!(cluster.client(4).get_setting("written.before.join", false).await.unwrap().value, "yes");
 
-    let out = cluster.run_cli(&["cluster", "remove", "--url", &cluster.url(leader), "4"]).unwrap();
+    let out =
+        cluster.run_cli(&["cluster", "remove", "--url", &cluster.url(leader), "--credentials", &creds, "4"]).unwrap();
     assert!(out.contains("leader"), "{out}");
     for id in [1, 2, 3] {
         eventually(Duration::from_secs(10), "three members again", || async {

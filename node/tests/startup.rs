@@ -41,6 +41,10 @@ async fn dev_node_starts_leads_itself_and_keeps_its_state_across_restarts() {
     let first_out = tmp.path().join("first.out");
     let mut child = spawn_dev(&data, &http, &first_out);
     wait_ready(&client).await;
+    let creds: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("admin-credentials.json")).unwrap()).unwrap();
+    let secret = creds["client_secret"].as_str().unwrap().to_string();
+    let client = client.with_credentials("admin", secret.clone());
     let status = client.cluster_status().await.unwrap();
     assert_eq!(status.leader_id, Some(status.node_id));
     assert_eq!(status.members.len(), 1);
@@ -49,11 +53,8 @@ async fn dev_node_starts_leads_itself_and_keeps_its_state_across_restarts() {
 
     // The admin secret is printed once, and is the one in the 0600 credentials file.
     let printed = std::fs::read_to_string(&first_out).unwrap();
-    let creds: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("admin-credentials.json")).unwrap()).unwrap();
-    let secret = creds["client_secret"].as_str().unwrap();
     assert!(secret.len() >= 32);
-    assert!(printed.contains(secret));
+    assert!(printed.contains(&secret));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -66,7 +67,7 @@ async fn dev_node_starts_leads_itself_and_keeps_its_state_across_restarts() {
     wait_ready(&client).await;
     assert_eq!(client.get_setting("dev.kept", true).await.unwrap().value, "1");
     assert!(client.cluster_status().await.unwrap().term >= status.term);
-    assert!(!std::fs::read_to_string(&second_out).unwrap().contains(secret), "secret printed only once");
+    assert!(!std::fs::read_to_string(&second_out).unwrap().contains(&secret), "secret printed only once");
     terminate(&mut child);
 }
 

@@ -38,6 +38,7 @@ fn model(commands: &[Command]) -> std::collections::BTreeMap<String, String> {
             Command::DeleteSetting { key } => {
                 m.remove(key);
             }
+            other => unreachable!("the strategy generates only settings commands, not {other:?}"),
         }
     }
     m

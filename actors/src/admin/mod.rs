@@ -257,8 +257,19 @@ impl AdminHandle {
 
     async fn run(self) {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let mut raft = self.node().raft().metrics();
+        let mut last_run = Instant::now() - Duration::from_secs(1);
         loop {
-            tick.tick().await;
+            // Act on Raft state changes (so a new leader bootstraps at once) and twice a second,
+            // but at most ten times a second however busy the log is.
+            tokio::select! {
+                _ = tick.tick() => {}
+                r = raft.changed() => if r.is_err() { return },
+            }
+            if last_run.elapsed() < Duration::from_millis(100) {
+                continue;
+            }
+            last_run = Instant::now();
             let status = self.node().status();
             if status.leader_id != Some(status.node_id) {
                 continue;

@@ -1,4 +1,7 @@
-//! `artstore cluster …`: create cluster files and manage a running cluster through any node.
+//! The commands that create cluster files or talk to a running cluster through any node:
+//! `artstore cluster …` here, accounts, keys and audit in [`admin`].
+
+pub mod admin;
 
 use std::path::PathBuf;
 
@@ -78,17 +81,36 @@ pub enum ClusterCommand {
     },
 }
 
-/// Where to reach the cluster.
+/// Where to reach the cluster and who to be.
 #[derive(clap::Args)]
 pub struct Connection {
     /// Node URLs, comma separated; tried in order.
     #[arg(long, env = "ARTSTORE_URL", value_delimiter = ',', default_value = "http://127.0.0.1:8080")]
     url: Vec<String>,
+    /// A credentials file such as `admin-credentials.json` ({"client_id", "client_secret"}).
+    #[arg(long, env = "ARTSTORE_CREDENTIALS", conflicts_with_all = ["client_id", "client_secret"])]
+    credentials: Option<PathBuf>,
+    /// Service account id (with --client-secret).
+    #[arg(long, env = "ARTSTORE_CLIENT_ID", requires = "client_secret")]
+    client_id: Option<String>,
+    #[arg(long, env = "ARTSTORE_CLIENT_SECRET", hide_env_values = true, requires = "client_id")]
+    client_secret: Option<String>,
 }
 
 impl Connection {
-    fn client(&self) -> anyhow::Result<Client> {
-        Client::new(self.url.clone()).context("--url")
+    pub fn client(&self) -> anyhow::Result<Client> {
+        let client = Client::new(self.url.clone()).context("--url")?;
+        match (&self.credentials, &self.client_id, &self.client_secret) {
+            (Some(path), _, _) => {
+                let c = artstore_cluster_config::AdminCredentials::read(path).context("--credentials")?;
+                Ok(client.with_credentials(c.client_id, c.client_secret))
+            }
+            (None, Some(id), Some(secret)) => Ok(client.with_credentials(id.clone(), secret.clone())),
+            _ => anyhow::bail!(
+                "no credentials: give --credentials FILE, or --client-id and --client-secret (or set \
+                 ARTSTORE_CREDENTIALS, or ARTSTORE_CLIENT_ID and ARTSTORE_CLIENT_SECRET)"
+            ),
+        }
     }
 }
 

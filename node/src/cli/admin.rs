@@ -1,0 +1,213 @@
+//! `artstore accounts …`, `artstore keys rotate`, `artstore audit …`.
+
+use anyhow::bail;
+use artstore_client::wire::{CreateServiceAccount, ServiceAccount, UpdateServiceAccount};
+use clap::Subcommand;
+
+use super::{Connection, Output};
+
+#[derive(Subcommand)]
+pub enum AccountsCommand {
+    /// Create a service account; its secret is printed once.
+    Create {
+        #[command(flatten)]
+        conn: Connection,
+        #[arg(long)]
+        name: String,
+        /// Roles, comma separated: admin, operator, writer, reader.
+        #[arg(long, value_delimiter = ',', required = true)]
+        roles: Vec<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Chosen client id (generated when absent).
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    List {
+        #[command(flatten)]
+        conn: Connection,
+        #[arg(long)]
+        include_deleted: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    Get {
+        #[command(flatten)]
+        conn: Connection,
+        client_id: String,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Change name, description, roles, or enable/disable.
+    Update {
+        #[command(flatten)]
+        conn: Connection,
+        client_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long, value_delimiter = ',')]
+        roles: Option<Vec<String>>,
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        #[arg(long)]
+        disable: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Issue a new secret (printed once); the old one stops at once unless --grace-period is given.
+    RotateSecret {
+        #[command(flatten)]
+        conn: Connection,
+        client_id: String,
+        /// Seconds the old secret keeps working.
+        #[arg(long)]
+        grace_period: Option<u64>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Soft-delete an account: its tokens stop working on every node at once.
+    Delete {
+        #[command(flatten)]
+        conn: Connection,
+        client_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Generate a new JWT signing key now; the previous one keeps validating its tokens.
+    Rotate {
+        #[command(flatten)]
+        conn: Connection,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Print audit records.
+    List {
+        #[command(flatten)]
+        conn: Connection,
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long)]
+        action: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Check the audit hash chain; exits with status 1 and names the first broken record if any.
+    Verify {
+        #[command(flatten)]
+        conn: Connection,
+    },
+}
+
+fn print_account(a: &ServiceAccount, output: Output) -> anyhow::Result<()> {
+    if output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(a)?);
+    } else {
+        let state = if a.deleted_at.is_some() {
+            "deleted"
+        } else if a.enabled {
+            "enabled"
+        } else {
+            "disabled"
+        };
+        println!("{:<24} {:<9} {:<24} {}", a.client_id, state, a.roles.join(","), a.name);
+    }
+    Ok(())
+}
+
+pub async fn run_accounts(cmd: AccountsCommand) -> anyhow::Result<()> {
+    match cmd {
+        AccountsCommand::Create { conn, name, roles, description, id, output } => {
+            let req = CreateServiceAccount { client_id: id, name, description, roles, client_secret: None };
+            let created = conn.client()?.create_account(&req).await?;
+            if output == Output::Json {
+                println!("{}", serde_json::to_string_pretty(&created)?);
+            } else {
+                println!("client_id:     {}", created.account.client_id);
+                println!("client_secret: {}", created.client_secret);
+                eprintln!("The secret is shown only now; store it safely.");
+            }
+        }
+        AccountsCommand::List { conn, include_deleted, output } => {
+            let list = conn.client()?.list_accounts(include_deleted).await?;
+            if output == Output::Json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for a in &list.accounts {
+                    print_account(a, output)?;
+                }
+            }
+        }
+        AccountsCommand::Get { conn, client_id, output } => {
+            print_account(&conn.client()?.get_account(&client_id).await?, output)?
+        }
+        AccountsCommand::Update { conn, client_id, name, description, roles, enable, disable, output } => {
+            let enabled = match (enable, disable) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            };
+            if name.is_none() && description.is_none() && roles.is_none() && enabled.is_none() {
+                bail!("nothing to change: give --name, --description, --roles, --enable or --disable");
+            }
+            let update = UpdateServiceAccount { name, description, roles, enabled };
+            print_account(&conn.client()?.update_account(&client_id, &update).await?, output)?;
+        }
+        AccountsCommand::RotateSecret { conn, client_id, grace_period, output } => {
+            let r = conn.client()?.rotate_secret(&client_id, grace_period).await?;
+            if output == Output::Json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!("client_id:     {}", r.account.client_id);
+                println!("client_secret: {}", r.client_secret);
+            }
+        }
+        AccountsCommand::Delete { conn, client_id } => {
+            conn.client()?.delete_account(&client_id).await?;
+            eprintln!("account {client_id} deleted");
+        }
+    }
+    Ok(())
+}
+
+pub async fn run_keys(cmd: KeysCommand) -> anyhow::Result<()> {
+    match cmd {
+        KeysCommand::Rotate { conn } => {
+            let r = conn.client()?.rotate_keys().await?;
+            println!("new signing key: {}", r.kid);
+        }
+    }
+    Ok(())
+}
+
+pub async fn run_audit(cmd: AuditCommand) -> anyhow::Result<()> {
+    match cmd {
+        AuditCommand::List { conn, from, limit, action, output } => {
+            let page = conn.client()?.audit(from, limit, action.as_deref()).await?;
+            if output == Output::Json {
+                println!("{}", serde_json::to_string_pretty(&page)?);
+            } else {
+                for r in &page.records {
+                    println!("{:>6} {} {:<16} {:<22} {:<34} {}", r.seq, r.at, r.actor, r.action, r.target, r.outcome);
+                }
+            }
+        }
+        AuditCommand::Verify { conn } => {
+            let v = conn.client()?.verify_audit().await?;
+            match (v.first_broken_seq, v.reason) {
+                (None, _) => println!("audit chain intact: {} records verified", v.entries),
+                (Some(seq), reason) => bail!("audit chain broken at record {seq}: {}", reason.unwrap_or_default()),
+            }
+        }
+    }
+    Ok(())
+}
