@@ -72,9 +72,8 @@ pub(crate) fn seal(key: &[u8], prev_seq: u64, prev_hash: &str, event: AuditEvent
 /// Checks a run of records in order (starting at seq 1).
 pub(crate) fn verify<'a>(key: &[u8], records: impl IntoIterator<Item = &'a AuditRecord>) -> AuditVerification {
     let mut prev_hash = GENESIS.to_string();
-    let mut expected_seq = 1;
     let mut entries = 0;
-    for r in records {
+    for (expected_seq, r) in (1u64..).zip(records) {
         entries += 1;
         let problem = if r.seq != expected_seq {
             Some(format!("sequence {} where {expected_seq} was expected (a record is missing)", r.seq))
@@ -91,7 +90,6 @@ pub(crate) fn verify<'a>(key: &[u8], records: impl IntoIterator<Item = &'a Audit
             return AuditVerification { entries, first_broken: Some((r.seq, p)) };
         }
         prev_hash = r.hash.clone();
-        expected_seq += 1;
     }
     AuditVerification { entries, first_broken: None }
 }
