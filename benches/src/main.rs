@@ -5,9 +5,13 @@
 //! - `raft-commit`: concurrent writes of cluster settings (each one Raft proposal, forwarded from
 //!   the node it reaches to the leader) at several concurrency levels; proposals/s, p50/p99/max.
 //! - `failover`: SIGKILL the leader of a spawned cluster and time until a write commits again.
+//! - `token-issue`: `POST /api/v1/auth/token` (client credentials) at a given concurrency.
+//! - `auth-overhead`: latency of an unauthenticated trivial request (`/health/live`) next to an
+//!   authenticated one (`/api/v1/cluster/status` with a bearer token).
 
 #![forbid(unsafe_code)]
 
+mod auth;
 mod report;
 
 use std::path::PathBuf;
@@ -43,6 +47,24 @@ enum Workload {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// Token issue rate (each request verifies an argon2id hash and appends an audit record).
+    TokenIssue {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, value_delimiter = ',', default_value = "1,8")]
+        concurrency: Vec<usize>,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// What authentication adds to a trivial request.
+    AuthOverhead {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Leader fail-over: SIGKILL the leader, time until a write commits again (needs --spawn).
     Failover {
         #[arg(long, default_value_t = 3)]
@@ -65,6 +87,30 @@ struct Target {
     /// The `artstore` binary for --spawn (default: next to this executable).
     #[arg(long)]
     bin: Option<PathBuf>,
+    /// Credentials for --url: a file like `admin-credentials.json`.
+    #[arg(long, env = "ARTSTORE_CREDENTIALS")]
+    credentials: Option<PathBuf>,
+}
+
+impl Target {
+    /// The node URLs and admin credentials, spawning a cluster if asked (kept alive by the guard).
+    async fn resolve(self) -> anyhow::Result<(Option<LocalCluster>, Vec<String>, (String, String))> {
+        match self.spawn {
+            Some(n) => {
+                let c = spawn(self.bin, n).await?;
+                let urls = c.node_ids().into_iter().map(|i| c.url(i)).collect();
+                let creds = c.admin_credentials();
+                Ok((Some(c), urls, creds))
+            }
+            None if !self.url.is_empty() => {
+                let path = self.credentials.context("--url needs --credentials FILE (or ARTSTORE_CREDENTIALS)")?;
+                let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+                let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+                Ok((None, self.url, (s("client_id"), s("client_secret"))))
+            }
+            None => bail!("give --url or --spawn N"),
+        }
+    }
 }
 
 fn artstore_bin(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
@@ -82,7 +128,14 @@ fn artstore_bin(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 
 async fn spawn(bin: Option<PathBuf>, nodes: u64) -> anyhow::Result<LocalCluster> {
     let bin = artstore_bin(bin)?;
-    let mut cluster = LocalCluster::init(&bin, nodes, |_| {})?;
+    // Benchmarks measure throughput, not the token endpoint's abuse protection.
+    let mut cluster = LocalCluster::init(&bin, nodes, |t| {
+        let auth = t.entry("auth").or_insert_with(|| toml::Value::Table(Default::default()));
+        if let Some(a) = auth.as_table_mut() {
+            a.insert("token_requests_per_minute".into(), 10_000_000.into());
+            a.insert("token_requests_per_minute_per_source".into(), 10_000_000.into());
+        }
+    })?;
     cluster.start_all()?;
     for id in cluster.node_ids() {
         cluster.wait_ready(id, Duration::from_secs(30)).await?;
@@ -97,20 +150,24 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let rows = match cli.workload {
         Workload::RaftCommit { target, concurrency, seconds } => {
-            let (_cluster, urls) = match target.spawn {
-                Some(n) => {
-                    let c = spawn(target.bin, n).await?;
-                    let urls = c.node_ids().into_iter().map(|i| c.url(i)).collect::<Vec<_>>();
-                    (Some(c), urls)
-                }
-                None if !target.url.is_empty() => (None, target.url),
-                None => bail!("give --url or --spawn N"),
-            };
+            let (_cluster, urls, creds) = target.resolve().await?;
             let mut rows = Vec::new();
             for c in concurrency {
-                rows.push(raft_commit(&urls, c, Duration::from_secs(seconds)).await?);
+                rows.push(raft_commit(&urls, &creds, c, Duration::from_secs(seconds)).await?);
             }
             rows
+        }
+        Workload::TokenIssue { target, concurrency, seconds } => {
+            let (_cluster, urls, creds) = target.resolve().await?;
+            let mut rows = Vec::new();
+            for c in concurrency {
+                rows.push(auth::token_issue(&urls, &creds, c, Duration::from_secs(seconds)).await?);
+            }
+            rows
+        }
+        Workload::AuthOverhead { target, concurrency, seconds } => {
+            let (_cluster, urls, creds) = target.resolve().await?;
+            auth::overhead(&urls, &creds, concurrency, Duration::from_secs(seconds)).await?
         }
         Workload::Failover { spawn: n, rounds, bin } => vec![failover(bin, n, rounds).await?],
     };
@@ -119,8 +176,14 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// `concurrency` workers, each bound to one node (round robin), writing settings for `duration`.
-async fn raft_commit(urls: &[String], concurrency: usize, duration: Duration) -> anyhow::Result<Row> {
-    let clients: Vec<Client> = urls.iter().map(|u| Client::new([u.clone()])).collect::<Result<_, _>>()?;
+async fn raft_commit(
+    urls: &[String],
+    (id, secret): &(String, String),
+    concurrency: usize,
+    duration: Duration,
+) -> anyhow::Result<Row> {
+    let admin = Client::new(urls.to_vec())?.with_credentials(id.clone(), secret.clone());
+    let clients: Vec<Client> = urls.iter().map(|u| admin.with_urls([u.clone()])).collect::<Result<_, _>>()?;
     let deadline = Instant::now() + duration;
     let started = Instant::now();
     let mut workers = Vec::new();

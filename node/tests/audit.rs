@@ -39,7 +39,8 @@ async fn a_modified_audit_record_is_detected_and_named() {
         let engine = Engine::open(&cluster.node(2).dir.join("data").join("raft")).unwrap();
         let tree = engine.tree("catalog").unwrap();
         let key = format!("audit/{:020}", target.seq);
-        let mut record: serde_json::Value = serde_json::from_slice(&tree.get(key.as_bytes()).unwrap().unwrap()).unwrap();
+        let mut record: serde_json::Value =
+            serde_json::from_slice(&tree.get(key.as_bytes()).unwrap().unwrap()).unwrap();
         record["event"]["actor"] = "nobody".into();
         tree.insert(key.as_bytes(), &serde_json::to_vec(&record).unwrap()).unwrap();
         engine.flush().unwrap();

@@ -16,6 +16,7 @@ mod accounts;
 pub mod keys;
 pub mod tokens;
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, RwLock};
@@ -60,7 +61,14 @@ struct Inner {
     ring: RwLock<(Instant, Arc<KeyRing>)>,
     per_client: DefaultKeyedRateLimiter<String>,
     per_source: DefaultKeyedRateLimiter<IpAddr>,
+    /// Tokens whose signature already verified, with their claims and key id: a client presents
+    /// the same token for its whole lifetime, and the signature check is most of the cost.
+    /// Only valid tokens enter, so garbage cannot fill it; it is bounded and simply emptied.
+    verified: RwLock<HashMap<String, (Claims, String)>>,
 }
+
+/// Most verified tokens remembered at once.
+const VERIFIED_CACHE: usize = 10_000;
 
 /// How long the key ring may be reused before the catalog is looked at again.
 const RING_REFRESH: Duration = Duration::from_millis(500);
@@ -76,6 +84,7 @@ impl AdminHandle {
                 ring: RwLock::new((Instant::now() - RING_REFRESH * 2, Arc::new(KeyRing::default()))),
                 per_client: governor::RateLimiter::keyed(per_minute(config.token_requests_per_minute)),
                 per_source: governor::RateLimiter::keyed(per_minute(config.token_requests_per_minute_per_source)),
+                verified: RwLock::new(HashMap::new()),
                 config,
             }),
         };
@@ -197,13 +206,32 @@ impl AdminHandle {
     pub fn validate(&self, token: &str) -> Result<Principal, AdminError> {
         let now = now_ms();
         let ring = self.ring()?;
-        let claims = match tokens::verify(&ring, token, &self.inner.issuer, &self.inner.config.audience, now) {
-            // A key rotated in on another node moments ago: look again before refusing.
-            Err(AdminError::InvalidToken(m)) if m.starts_with("unknown signing key") => {
-                self.force_ring_refresh();
-                tokens::verify(&*self.ring()?, token, &self.inner.issuer, &self.inner.config.audience, now)?
+        let cached = self.inner.verified.read().ok().and_then(|c| c.get(token).cloned());
+        let claims = match cached {
+            // Verified before: still check time and that its key has not expired since.
+            Some((claims, kid))
+                if now / 1000 < claims.exp + tokens::LEEWAY_SECS as i64
+                    && ring.keys.get(&kid).is_some_and(|k| k.meta.validates_at(now)) =>
+            {
+                claims
             }
-            other => other?,
+            _ => {
+                let claims = match tokens::verify(&ring, token, &self.inner.issuer, &self.inner.config.audience, now) {
+                    // A key rotated in on another node moments ago: look again before refusing.
+                    Err(AdminError::InvalidToken(m)) if m.starts_with("unknown signing key") => {
+                        self.force_ring_refresh();
+                        tokens::verify(&*self.ring()?, token, &self.inner.issuer, &self.inner.config.audience, now)?
+                    }
+                    other => other?,
+                };
+                if let (Ok(mut cache), Ok(header)) = (self.inner.verified.write(), jsonwebtoken::decode_header(token)) {
+                    if cache.len() >= VERIFIED_CACHE {
+                        cache.clear();
+                    }
+                    cache.insert(token.to_string(), (claims.clone(), header.kid.unwrap_or_default()));
+                }
+                claims
+            }
         };
         let account = self
             .node()
