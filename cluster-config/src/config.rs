@@ -60,7 +60,7 @@ pub struct AuthConfig {
     /// The `aud` claim tokens carry and validation requires.
     #[serde(default = "default_audience")]
     pub audience: String,
-    /// Signature algorithm of new signing keys: `EdDSA` (Ed25519).
+    /// Signature algorithm of new signing keys: `EdDSA` (Ed25519, default) or `RS256` (RSA-2048).
     #[serde(default = "default_key_algorithm")]
     pub key_algorithm: String,
     /// The leader rotates the signing key after this long.
@@ -427,11 +427,8 @@ impl NodeConfig {
         if a.audience.is_empty() {
             p.push(Problem::new("auth.audience", "must not be empty"));
         }
-        if a.key_algorithm != "EdDSA" {
-            p.push(Problem::new(
-                "auth.key_algorithm",
-                format!("{:?} is not supported; use \"EdDSA\"", a.key_algorithm),
-            ));
+        if a.key_algorithm != "EdDSA" && a.key_algorithm != "RS256" {
+            p.push(Problem::new("auth.key_algorithm", format!("{:?}: use \"EdDSA\" or \"RS256\"", a.key_algorithm)));
         }
         if a.key_rotation_secs < 60 {
             p.push(Problem::new("auth.key_rotation_secs", "must be at least 60"));

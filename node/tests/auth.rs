@@ -249,3 +249,15 @@ async fn the_token_endpoint_follows_rfc_6749_and_rate_limits() {
     assert!(issued.iter().any(|r| r.outcome == "ok") && issued.iter().any(|r| r.outcome == "denied"));
     assert!(client.verify_audit().await.unwrap().ok);
 }
+
+#[tokio::test]
+async fn a_cluster_configured_for_rs256_issues_and_accepts_rs256_tokens() {
+    let (cluster, _) = started_cluster(2, |t| set(t, "auth", "key_algorithm", "RS256")).await;
+    let token = cluster.client(1).token().await.unwrap();
+    let header = URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap();
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&header).unwrap()["alg"], "RS256");
+    assert_eq!(status_with(&cluster.url(2), &token).await, 200);
+    let jwks = cluster.anonymous(2).jwks().await.unwrap();
+    assert_eq!(jwks["keys"][0]["kty"], "RSA");
+    assert_eq!(jwks["keys"][0]["e"], "AQAB");
+}

@@ -96,6 +96,23 @@ impl AdminHandle {
         &self.inner.node
     }
 
+    /// The algorithm new keys use (`auth.key_algorithm`, validated at start-up).
+    fn key_algorithm(&self) -> artstore_raft::KeyAlgorithm {
+        if self.inner.config.key_algorithm == "RS256" {
+            artstore_raft::KeyAlgorithm::RS256
+        } else {
+            artstore_raft::KeyAlgorithm::EdDSA
+        }
+    }
+
+    /// A new signing key, generated off the async reactor (RSA takes a while).
+    async fn new_key(&self, now: i64) -> Result<artstore_raft::SigningKey, AdminError> {
+        let (alg, grace) = (self.key_algorithm(), self.key_grace_ms());
+        tokio::task::spawn_blocking(move || keys::generate(alg, now, grace))
+            .await
+            .map_err(|e| AdminError::Internal(e.to_string()))?
+    }
+
     /// Grace of a retired key: the configured grace, never less than a token's lifetime.
     fn key_grace_ms(&self) -> i64 {
         let c = &self.inner.config;
@@ -256,7 +273,7 @@ impl AdminHandle {
     /// Generates a new signing key on the leader path (through Raft) and retires the current one.
     pub async fn rotate_keys(&self, actor: &Principal, source: Option<IpAddr>) -> Result<String, AdminError> {
         actor.require(Role::Operator)?;
-        let key = keys::generate(now_ms(), self.key_grace_ms())?;
+        let key = self.new_key(now_ms()).await?;
         let kid = key.kid.clone();
         let event = Self::event(&actor.client_id, "key.rotate", &kid, "ok", source);
         self.audited(Command::AddSigningKey { key }, event).await?;
@@ -333,7 +350,7 @@ impl AdminHandle {
                 updated_at: now,
                 deleted_at: None,
             };
-            let key = keys::generate(now, self.key_grace_ms())?;
+            let key = self.new_key(now).await?;
             let audit_key_hex = hex::encode(rand::random::<[u8; 32]>());
             let r = self.node().propose(Command::InitSecurity { admin, audit_key_hex, key }).await?;
             if r.rejected.is_none() {
@@ -350,7 +367,7 @@ impl AdminHandle {
             None => true,
         };
         if due {
-            let key = keys::generate(now, self.key_grace_ms())?;
+            let key = self.new_key(now).await?;
             tracing::info!(kid = %key.kid, "rotating the JWT signing key");
             let event = Self::event("-", "key.rotate", &key.kid, "ok", None);
             self.audited(Command::AddSigningKey { key }, event).await?;

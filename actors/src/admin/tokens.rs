@@ -8,7 +8,7 @@ use artstore_raft::Role;
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use super::keys::KeyRing;
+use super::keys::{self, KeyRing};
 use crate::AdminError;
 
 /// Seconds of clock skew tolerated on `exp` and `nbf`.
@@ -51,7 +51,7 @@ impl Principal {
 pub fn sign(ring: &KeyRing, claims: &Claims) -> Result<String, AdminError> {
     let kid = ring.active.as_ref().ok_or_else(|| AdminError::Unavailable("no signing key yet".into()))?;
     let key = ring.keys.get(kid).ok_or_else(|| AdminError::Internal("active signing key missing".into()))?;
-    let mut header = Header::new(Algorithm::EdDSA);
+    let mut header = Header::new(keys::jwt_algorithm(key.meta.algorithm));
     header.kid = Some(kid.clone());
     jsonwebtoken::encode(&header, claims, &key.encoding).map_err(|e| AdminError::Internal(format!("signing: {e}")))
 }
@@ -60,16 +60,21 @@ pub fn sign(ring: &KeyRing, claims: &Claims) -> Result<String, AdminError> {
 pub fn verify(ring: &KeyRing, token: &str, issuer: &str, audience: &str, now_ms: i64) -> Result<Claims, AdminError> {
     let invalid = |m: String| AdminError::InvalidToken(m);
     let header = jsonwebtoken::decode_header(token).map_err(|e| invalid(format!("malformed token: {e}")))?;
-    // Only EdDSA is ever issued; anything else (`none`, HS256 with a public key, …) is refused.
-    if header.alg != Algorithm::EdDSA {
+    // Allow-list: EdDSA and RS256 only (never `none`, never HMAC with a public key as secret).
+    if !matches!(header.alg, Algorithm::EdDSA | Algorithm::RS256) {
         return Err(invalid(format!("algorithm {:?} is not accepted", header.alg)));
     }
     let kid = header.kid.ok_or_else(|| invalid("token has no kid".into()))?;
     let key = ring.keys.get(&kid).ok_or_else(|| invalid(format!("unknown signing key {kid:?}")))?;
+    // The key decides the algorithm, not the token: no algorithm confusion.
+    let alg = keys::jwt_algorithm(key.meta.algorithm);
+    if header.alg != alg {
+        return Err(invalid(format!("token says {:?} but key {kid:?} is {alg:?}", header.alg)));
+    }
     if !key.meta.validates_at(now_ms) {
         return Err(invalid(format!("signing key {kid:?} is no longer valid")));
     }
-    let mut v = Validation::new(Algorithm::EdDSA);
+    let mut v = Validation::new(alg);
     v.leeway = LEEWAY_SECS;
     v.validate_nbf = true;
     v.set_issuer(&[issuer]);
@@ -85,8 +90,9 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
 
+    use artstore_raft::KeyAlgorithm;
+
     use super::*;
-    use crate::admin::keys;
 
     fn claims(exp_offset: i64) -> Claims {
         let now = crate::admin::now_ms() / 1000;
@@ -103,7 +109,20 @@ mod tests {
     }
 
     fn ring() -> KeyRing {
-        KeyRing::build(&[keys::generate(crate::admin::now_ms(), 3_600_000).unwrap()])
+        KeyRing::build(&[keys::generate(KeyAlgorithm::EdDSA, crate::admin::now_ms(), 3_600_000).unwrap()])
+    }
+
+    #[test]
+    fn rs256_keys_sign_and_verify_and_publish_n_and_e() {
+        let key = keys::generate(KeyAlgorithm::RS256, crate::admin::now_ms(), 3_600_000).unwrap();
+        let ring = KeyRing::build(std::slice::from_ref(&key));
+        let token = sign(&ring, &claims(10_000_000_000)).unwrap();
+        assert_eq!(jsonwebtoken::decode_header(&token).unwrap().alg, Algorithm::RS256);
+        assert_eq!(verify(&ring, &token, "c", "artstore", crate::admin::now_ms()).unwrap().sub, "app");
+        let jwks = serde_json::to_value(keys::jwks(&[key], crate::admin::now_ms())).unwrap();
+        assert_eq!(jwks["keys"][0]["kty"], "RSA");
+        assert!(jwks["keys"][0]["n"].as_str().unwrap().len() > 300);
+        assert_eq!(jwks["keys"][0]["e"], "AQAB");
     }
 
     #[test]
@@ -135,7 +154,7 @@ mod tests {
         let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
         let unsigned = format!("{none_header}.{}.", parts[1]);
         assert!(verify(&ring, &unsigned, "c", "artstore", crate::admin::now_ms()).is_err(), "alg none");
-        let other_ring = KeyRing::build(&[keys::generate(crate::admin::now_ms(), 1).unwrap()]);
+        let other_ring = KeyRing::build(&[keys::generate(KeyAlgorithm::EdDSA, crate::admin::now_ms(), 1).unwrap()]);
         assert!(verify(&other_ring, &good, "c", "artstore", crate::admin::now_ms()).is_err(), "unknown kid");
     }
 }
