@@ -7,7 +7,9 @@ use std::io::Cursor;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{AccountChanges, AuditEvent, ServiceAccount, SigningKey};
+use crate::catalog::{
+    AccountChanges, AuditEvent, ElementMode, FileChanges, FileRecord, ServiceAccount, SigningKey, StorageElement,
+};
 
 /// A node id in the Raft cluster (never reused).
 pub type NodeId = u64;
@@ -75,6 +77,16 @@ pub enum Command {
     PruneSigningKeys {
         now: i64,
     },
+    /// A node announces one of its storage elements (again at every start; the mode is kept).
+    RegisterElement { element: StorageElement },
+    /// Operator mode change; forward only.
+    SetElementMode { node_id: NodeId, name: String, mode: ElementMode },
+    /// Commits an uploaded file whose chunks are durable on a write quorum. With an idempotency
+    /// key `(client_id, key)` a repeat returns the first file's id in `existing` instead.
+    CreateFile { file: FileRecord, idempotency: Option<(String, String)> },
+    UpdateFile { id: String, changes: FileChanges, at: i64 },
+    /// Leaves a tombstone; refused before `retention_until` and for permanent files.
+    DeleteFile { id: String, at: i64 },
 }
 
 /// What applying a `Command` produced.
@@ -88,6 +100,8 @@ pub struct CommandResult {
     pub rejected: Option<String>,
     /// Sequence number of the audit record the command appended.
     pub audit_seq: Option<u64>,
+    /// For idempotent creation: the id of what an earlier identical request created.
+    pub existing: Option<String>,
 }
 
 openraft::declare_raft_types!(

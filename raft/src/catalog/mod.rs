@@ -8,22 +8,27 @@
 
 mod accounts;
 mod audit;
+mod files;
 
 use std::collections::BTreeMap;
 
 pub use accounts::{AccountChanges, KeyAlgorithm, Role, ServiceAccount, SigningKey};
 pub use audit::{AuditEvent, AuditRecord, AuditVerification};
+pub use files::{ChunkRef, ElementMode, FileChanges, FileRecord, Replica, RetentionPolicy, StorageElement};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::store::engine::{Tree, WriteBatch};
-use crate::types::{Command, CommandResult};
+use crate::types::{Command, CommandResult, NodeId};
 use crate::Error;
 
 const SETTING: &str = "setting/";
 const ACCOUNT: &str = "account/";
 const KEY: &str = "key/";
 const AUDIT: &str = "audit/";
+const FILE: &str = "file/";
+const ELEMENT: &str = "element/";
+const IDEMPOTENCY: &str = "idem/";
 const AUDIT_HEAD: &str = "_security/audit_head";
 const AUDIT_KEY: &str = "_security/audit_key";
 
@@ -113,6 +118,41 @@ impl Catalog {
     /// The key that signs new tokens: the newest one not retired.
     pub fn active_signing_key(&self) -> Result<Option<SigningKey>, Error> {
         Ok(self.signing_keys()?.into_iter().rev().find(|k| k.retired_at.is_none()))
+    }
+
+    // ----- files and storage elements -----
+
+    pub fn file(&self, id: &str) -> Result<Option<FileRecord>, Error> {
+        self.get(&format!("{FILE}{id}"))
+    }
+
+    /// Files with ids after `after` (ids are UUIDv7, so this is creation order), at most `limit`.
+    pub fn files_after(&self, after: &str, limit: usize) -> Result<Vec<FileRecord>, Error> {
+        let start = format!("{FILE}{after}\u{0}").into_bytes();
+        let end = format!("{FILE}~").into_bytes();
+        let mut out = Vec::new();
+        for item in self.tree.range(start..end) {
+            let (k, v) = item?;
+            out.push(decode(&String::from_utf8_lossy(&k), &v)?);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The file an earlier upload with this idempotency key created.
+    pub fn idempotent_file(&self, client_id: &str, key: &str) -> Result<Option<String>, Error> {
+        self.get(&format!("{IDEMPOTENCY}{client_id}/{key}"))
+    }
+
+    pub fn element(&self, node_id: NodeId, name: &str) -> Result<Option<StorageElement>, Error> {
+        self.get(&format!("{ELEMENT}{node_id:020}/{name}"))
+    }
+
+    /// Every storage element of every node, by node then name.
+    pub fn elements(&self) -> Result<Vec<StorageElement>, Error> {
+        self.scan(ELEMENT)
     }
 
     // ----- audit -----
@@ -268,6 +308,81 @@ impl Catalog {
                 }
                 batch.put(format!("{KEY}{}", key.kid).into_bytes(), encode(key));
             }
+            Command::RegisterElement { element } => {
+                let key = format!("{ELEMENT}{:020}/{}", element.node_id, element.name);
+                let merged = match self.element(element.node_id, &element.name).map_err(store)? {
+                    // Re-registration (a restart) refreshes capacity but never moves the mode back.
+                    Some(old) => StorageElement { mode: old.mode, ..element.clone() },
+                    None => element.clone(),
+                };
+                batch.put(key.into_bytes(), encode(&merged));
+            }
+            Command::SetElementMode { node_id, name, mode } => {
+                let Some(mut e) = self.element(*node_id, name).map_err(store)? else {
+                    return Err(Rejection(format!("no storage element {name:?} on node {node_id}")));
+                };
+                if !e.mode.may_become(*mode) {
+                    return Err(Rejection(format!(
+                        "element {name:?} is {}; modes move forward only (rw → ro → ar) and edit stays edit",
+                        e.mode.as_str()
+                    )));
+                }
+                e.mode = *mode;
+                batch.put(format!("{ELEMENT}{node_id:020}/{name}").into_bytes(), encode(&e));
+            }
+            Command::CreateFile { file, idempotency } => {
+                if let Some((client, key)) = idempotency {
+                    if let Some(existing) = self.idempotent_file(client, key).map_err(store)? {
+                        result.existing = Some(existing);
+                        return Ok(());
+                    }
+                    batch.put(format!("{IDEMPOTENCY}{client}/{key}").into_bytes(), encode(&file.id));
+                }
+                if self.file(&file.id).map_err(store)?.is_some() {
+                    return Err(Rejection(format!("file {} already exists", file.id)));
+                }
+                batch.put(format!("{FILE}{}", file.id).into_bytes(), encode(file));
+            }
+            Command::UpdateFile { id, changes, at } => {
+                let mut f = self.live_file(id)?;
+                if let Some(until) = f.retention_until {
+                    if changes.retention_until.is_some_and(|new| new < until) {
+                        return Err(Rejection("retention_until can only be extended".into()));
+                    }
+                }
+                if let Some(n) = &changes.name {
+                    f.name = n.clone();
+                }
+                if let Some(d) = &changes.description {
+                    f.description = d.clone();
+                }
+                if let Some(t) = &changes.tags {
+                    f.tags = t.clone();
+                }
+                if let Some(a) = &changes.attributes_json {
+                    f.attributes_json = a.clone();
+                }
+                if let Some(r) = changes.retention_until {
+                    f.retention_until = Some(r);
+                }
+                f.version += 1;
+                f.updated_at = *at;
+                batch.put(format!("{FILE}{id}").into_bytes(), encode(&f));
+            }
+            Command::DeleteFile { id, at } => {
+                let mut f = self.live_file(id)?;
+                if let Some(until) = f.retention_until {
+                    if *at < until {
+                        return Err(Rejection(format!("retention: the file may not be deleted before {until} (unix ms)")));
+                    }
+                }
+                if f.policy == RetentionPolicy::Permanent {
+                    return Err(Rejection("permanent files live on rw elements, which never delete".into()));
+                }
+                f.deleted_at = Some(*at);
+                f.updated_at = *at;
+                batch.put(format!("{FILE}{id}").into_bytes(), encode(&f));
+            }
             Command::PruneSigningKeys { now } => {
                 for old in self.signing_keys().map_err(store)? {
                     if !old.validates_at(*now) {
@@ -277,6 +392,13 @@ impl Catalog {
             }
         }
         Ok(())
+    }
+
+    fn live_file(&self, id: &str) -> Result<FileRecord, Rejection> {
+        match self.file(id).map_err(|e| Rejection(e.to_string()))? {
+            Some(f) if f.deleted_at.is_none() => Ok(f),
+            _ => Err(Rejection(format!("no file {id}"))),
+        }
     }
 
     fn live_account(&self, client_id: &str) -> Result<ServiceAccount, Rejection> {
