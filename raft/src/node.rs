@@ -128,7 +128,8 @@ impl RaftNode {
                 tasks: Default::default(),
             }),
         };
-        let server = transport.serve(service::handler(node.clone()));
+        transport.register(crate::transport::STREAM_RPC, service::handler(node.clone()));
+        let server = transport.serve();
         let metrics = tokio::spawn(node.clone().publish_metrics());
         let pinger = tokio::spawn(node.clone().ping_members());
         node.inner
@@ -162,6 +163,11 @@ impl RaftNode {
 
     pub fn id(&self) -> NodeId {
         self.inner.id
+    }
+
+    /// The cluster transport (other actors open their own streams on it).
+    pub fn transport(&self) -> &Arc<Transport> {
+        &self.inner.transport
     }
 
     pub fn raft(&self) -> &Raft {

@@ -18,8 +18,10 @@ use crate::Error;
 /// Largest tarpc frame (a snapshot chunk or a large append batch fits well within it).
 const MAX_FRAME: usize = 64 * 1024 * 1024;
 
-/// Serves one incoming RPC stream (spawns whatever it needs and returns at once).
+/// Serves one incoming stream of a given tag (spawns whatever it needs and returns at once).
 pub type RpcStreamHandler = Arc<dyn Fn(quinn::SendStream, quinn::RecvStream) + Send + Sync>;
+
+type Handlers = Arc<std::sync::RwLock<HashMap<u8, RpcStreamHandler>>>;
 
 type PeerSlot = Arc<tokio::sync::Mutex<Option<(quinn::Connection, ClusterRpcClient)>>>;
 
@@ -30,6 +32,8 @@ pub struct Transport {
     last_seen: Mutex<HashMap<NodeId, Instant>>,
     /// Peers whose last dial failed, so a failure streak is logged once, not on every retry.
     failing: Mutex<HashSet<NodeId>>,
+    /// Who serves each stream tag.
+    handlers: Handlers,
 }
 
 fn framed<S: tokio::io::AsyncRead + tokio::io::AsyncWrite>(io: S) -> Framed<S, LengthDelimitedCodec> {
@@ -42,7 +46,7 @@ impl Transport {
         let mut endpoint = quinn::Endpoint::server(tls.server_config()?, addr)
             .map_err(|e| Error::Transport(format!("quic.listen: cannot bind {addr}: {e}")))?;
         endpoint.set_default_client_config(tls.client_config()?);
-        Ok(Arc::new(Self { endpoint, peers: Mutex::default(), last_seen: Mutex::default(), failing: Mutex::default() }))
+        Ok(Arc::new(Self { endpoint, peers: Mutex::default(), last_seen: Mutex::default(), failing: Mutex::default(), handlers: Handlers::default() }))
     }
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
@@ -50,12 +54,20 @@ impl Transport {
     }
 
     /// Accepts connections and serves every RPC stream with `service`, until the endpoint closes.
-    /// `on_rpc_stream` receives each stream tagged [`STREAM_RPC`] and serves it.
-    pub fn serve(self: &Arc<Self>, on_rpc_stream: RpcStreamHandler) -> tokio::task::JoinHandle<()> {
+    /// Sets who serves incoming streams with `tag` (e.g. [`STREAM_RPC`]).
+    pub fn register(&self, tag: u8, handler: RpcStreamHandler) {
+        if let Ok(mut h) = self.handlers.write() {
+            h.insert(tag, handler);
+        }
+    }
+
+    /// Accepts connections and hands each stream to the handler registered for its tag.
+    pub fn serve(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let endpoint = self.endpoint.clone();
+        let handlers = self.handlers.clone();
         tokio::spawn(async move {
             while let Some(incoming) = endpoint.accept().await {
-                let handler = on_rpc_stream.clone();
+                let handler = handlers.clone();
                 tokio::spawn(async move {
                     let remote = incoming.remote_address();
                     let conn = match incoming.await {
@@ -79,6 +91,35 @@ impl Transport {
                 });
             }
         })
+    }
+
+    /// Opens a new stream of kind `tag` to `target` on the shared connection (dialling if needed).
+    pub async fn open_stream(
+        &self,
+        target: NodeId,
+        addr: &str,
+        tag: u8,
+    ) -> Result<(quinn::SendStream, quinn::RecvStream), Error> {
+        let conn = self.connection(target, addr).await?;
+        let (mut send, recv) = match conn.open_bi().await {
+            Ok(s) => s,
+            Err(e) => {
+                self.invalidate(target);
+                return Err(Error::Transport(format!("node {target} at {addr}: {e}")));
+            }
+        };
+        send.write_all(&[tag]).await.map_err(|e| Error::Transport(format!("node {target} at {addr}: {e}")))?;
+        Ok((send, recv))
+    }
+
+    async fn connection(&self, target: NodeId, addr: &str) -> Result<quinn::Connection, Error> {
+        self.client(target, addr).await?;
+        let slot = self.peers.lock().ok().and_then(|p| p.get(&target).cloned());
+        let guard = match &slot {
+            Some(s) => s.lock().await,
+            None => return Err(Error::Transport(format!("no connection to node {target}"))),
+        };
+        guard.as_ref().map(|(c, _)| c.clone()).ok_or_else(|| Error::Transport(format!("no connection to node {target}")))
     }
 
     /// A tarpc client for `target`, dialling `addr` if there is no live connection yet.
@@ -172,21 +213,22 @@ impl Transport {
     }
 }
 
-async fn serve_connection(conn: quinn::Connection, handler: RpcStreamHandler) {
+async fn serve_connection(conn: quinn::Connection, handlers: Handlers) {
     loop {
         let (send, mut recv) = match conn.accept_bi().await {
             Ok(s) => s,
             Err(_) => return,
         };
-        let handler = handler.clone();
+        let handlers = handlers.clone();
         tokio::spawn(async move {
             let mut tag = [0u8; 1];
             if recv.read_exact(&mut tag).await.is_err() {
                 return;
             }
-            match tag[0] {
-                STREAM_RPC => handler(send, recv),
-                other => tracing::warn!(tag = other, "unknown cluster stream type"),
+            let handler = handlers.read().ok().and_then(|h| h.get(&tag[0]).cloned());
+            match handler {
+                Some(h) => h(send, recv),
+                None => tracing::warn!(tag = tag[0], "no handler for this cluster stream type (yet)"),
             }
         });
     }

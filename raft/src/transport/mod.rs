@@ -17,6 +17,8 @@ pub use tls::TlsMaterial;
 
 /// Tag byte of a stream that carries a tarpc [`ClusterRpc`] channel.
 pub const STREAM_RPC: u8 = 1;
+/// Tag byte of a stream of the storage protocol (chunk bodies, sidecars).
+pub const STREAM_STORAGE: u8 = 2;
 
 /// Records the outcome and latency of one outgoing RPC.
 pub(crate) fn observe_rpc(rpc: &'static str, started: std::time::Instant, ok: bool) {
