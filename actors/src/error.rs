@@ -31,3 +31,29 @@ pub enum AdminError {
     #[error("internal error: {0}")]
     Internal(String),
 }
+
+/// Why a storage or ingest operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// No element can take the data (none writable for this retention policy, or all full).
+    #[error("insufficient storage: {0}")]
+    NoSpace(String),
+    /// Not enough replicas could be written to reach the write quorum.
+    #[error("replication failed: {0}")]
+    Quorum(String),
+    /// The client's digest does not match what arrived.
+    #[error("digest mismatch: {0}")]
+    DigestMismatch(String),
+    #[error("invalid upload: {0}")]
+    Invalid(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The catalog refused the change (mode, retention).
+    #[error("{0}")]
+    Conflict(String),
+    /// A chunk could not be read from any replica, or a disk failed.
+    #[error("storage I/O: {0}")]
+    Io(String),
+    #[error(transparent)]
+    Raft(#[from] artstore_raft::Error),
+}

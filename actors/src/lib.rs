@@ -7,6 +7,8 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod ingest;
+pub mod storage;
 mod error;
 
-pub use error::AdminError;
+pub use error::{AdminError, StorageError};

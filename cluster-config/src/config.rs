@@ -196,12 +196,60 @@ pub struct LogConfig {
     pub level: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
-    /// The node's storage elements. Empty means one `rw` element in `data_dir/elements/default`.
+    /// The node's storage elements. Empty means an `rw` element `default` and an `edit` element
+    /// `temp`, both under `data_dir/elements/`.
     #[serde(default)]
     pub elements: Vec<StorageElementConfig>,
+    /// Size of the chunks file bodies are cut into.
+    #[serde(default = "default_chunk_size")]
+    pub chunk_size_bytes: u64,
+    /// Largest accepted `custom_attributes` object, as JSON text.
+    #[serde(default = "default_attributes_limit")]
+    pub max_attributes_bytes: usize,
+}
+
+fn default_chunk_size() -> u64 {
+    4 * 1024 * 1024
+}
+fn default_attributes_limit() -> usize {
+    64 * 1024
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            elements: Vec::new(),
+            chunk_size_bytes: default_chunk_size(),
+            max_attributes_bytes: default_attributes_limit(),
+        }
+    }
+}
+
+impl NodeConfig {
+    /// The configured storage elements, or the default pair under `data_dir/elements/`.
+    pub fn storage_elements(&self) -> Vec<StorageElementConfig> {
+        if !self.storage.elements.is_empty() {
+            return self.storage.elements.clone();
+        }
+        let base = self.data_dir().join("elements");
+        vec![
+            StorageElementConfig {
+                name: "default".into(),
+                location: base.join("default").to_string_lossy().into_owned(),
+                mode: ElementMode::Rw,
+                priority: 0,
+            },
+            StorageElementConfig {
+                name: "temp".into(),
+                location: base.join("temp").to_string_lossy().into_owned(),
+                mode: ElementMode::Edit,
+                priority: 0,
+            },
+        ]
+    }
 }
 
 /// Storage-element modes: `edit` is the temporary store; permanent elements move `rw` → `ro` → `ar`.
@@ -441,6 +489,9 @@ impl NodeConfig {
                 p.push(Problem::new("auth.bootstrap_admin_hash", "must be an argon2id PHC string"));
             }
         }
+        if !(64 * 1024..=64 * 1024 * 1024).contains(&self.storage.chunk_size_bytes) {
+            p.push(Problem::new("storage.chunk_size_bytes", "must be between 65536 and 67108864"));
+        }
         let mut names = BTreeSet::new();
         for (i, e) in self.storage.elements.iter().enumerate() {
             let key = format!("storage.elements[{i}]");
@@ -450,7 +501,12 @@ impl NodeConfig {
             if !names.insert(e.name.clone()) {
                 p.push(Problem::new(format!("{key}.name"), format!("element {:?} is listed twice", e.name)));
             }
-            if !e.location.contains("://") {
+            if e.location.contains("://") {
+                p.push(Problem::new(
+                    format!("{key}.location"),
+                    "object-store elements are not supported yet; give a local folder",
+                ));
+            } else {
                 let path = Path::new(&e.location);
                 if path.exists() && !path.is_dir() {
                     p.push(Problem::new(format!("{key}.location"), format!("{} is not a directory", path.display())));

@@ -1,0 +1,284 @@
+//! The storage actor: this node's storage elements, and the storage protocol that moves chunk
+//! bodies and sidecars between nodes over the cluster transport.
+//!
+//! Shape: [`StorageHandle`] is the face other actors and the HTTP layer use; it serves local
+//! requests directly and remote ones by opening a storage stream to the peer, whose handle serves
+//! it. The actor's standing duty is to register its elements in the catalog (and keep their usage
+//! current). Invariant: a chunk is acknowledged only once it is fsynced under its SHA-256 name, and
+//! every chunk read is re-hashed.
+
+mod disk;
+mod protocol;
+pub mod sidecar;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use artstore_cluster_config::StorageElementConfig;
+use artstore_raft::transport::STREAM_STORAGE;
+use artstore_raft::{Command, ElementMode, FileRecord, NodeId, RaftNode, Replica, RetentionPolicy, StorageElement};
+use bytes::Bytes;
+pub use disk::sha256_hex;
+use disk::Element;
+use protocol::{read_frame, write_frame, Request, Response};
+
+use crate::StorageError;
+
+/// Largest chunk accepted from a peer.
+const MAX_CHUNK: u64 = 64 * 1024 * 1024;
+
+/// The storage actor's handle; cheap to clone.
+#[derive(Clone)]
+pub struct StorageHandle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    node: RaftNode,
+    /// Local elements, lowest priority value first.
+    elements: Vec<Element>,
+}
+
+fn io(e: impl std::fmt::Display) -> StorageError {
+    StorageError::Io(e.to_string())
+}
+
+impl StorageHandle {
+    /// Opens (creating) the node's element folders, serves the storage protocol, and starts
+    /// registering the elements in the catalog.
+    pub fn spawn(node: RaftNode, configs: &[StorageElementConfig]) -> Result<Self, StorageError> {
+        let mut elements = Vec::new();
+        for c in configs {
+            std::fs::create_dir_all(&c.location).map_err(|e| io(format!("storage element {}: {}: {e}", c.name, c.location)))?;
+            elements.push((c.clone(), Element { name: c.name.clone(), root: c.location.clone().into(), priority: c.priority }));
+        }
+        elements.sort_by_key(|(_, e)| (e.priority, e.name.clone()));
+        let initial: Vec<StorageElementConfig> = elements.iter().map(|(c, _)| c.clone()).collect();
+        let handle = Self { inner: Arc::new(Inner { node, elements: elements.into_iter().map(|(_, e)| e).collect() }) };
+        let server = handle.clone();
+        handle.inner.node.transport().register(
+            STREAM_STORAGE,
+            Arc::new(move |send, recv| {
+                let server = server.clone();
+                tokio::spawn(async move { server.serve(send, recv).await });
+            }),
+        );
+        tokio::spawn(handle.clone().register_elements(initial));
+        Ok(handle)
+    }
+
+    fn node_id(&self) -> NodeId {
+        self.inner.node.id()
+    }
+
+    /// Announces every element (mode from config the first time; the catalog's mode after) and
+    /// refreshes usage every minute.
+    async fn register_elements(self, configs: Vec<StorageElementConfig>) {
+        loop {
+            let mut all_ok = true;
+            for (c, e) in configs.iter().zip(&self.inner.elements) {
+                let used = {
+                    let e = e.clone();
+                    tokio::task::spawn_blocking(move || e.used_bytes()).await.unwrap_or(0)
+                };
+                let mode = match c.mode {
+                    artstore_cluster_config::ElementMode::Edit => ElementMode::Edit,
+                    artstore_cluster_config::ElementMode::Rw => ElementMode::Rw,
+                    artstore_cluster_config::ElementMode::Ro => ElementMode::Ro,
+                    artstore_cluster_config::ElementMode::Ar => ElementMode::Ar,
+                };
+                let element = StorageElement {
+                    node_id: self.node_id(),
+                    name: c.name.clone(),
+                    mode,
+                    priority: c.priority,
+                    capacity_bytes: 0,
+                    used_bytes: used,
+                };
+                metrics::gauge!("artstore_storage_element_used_bytes", "element" => c.name.clone()).set(used as f64);
+                if let Err(e) = self.inner.node.propose(Command::RegisterElement { element }).await {
+                    tracing::debug!(element = %c.name, error = %e, "cannot register storage element yet");
+                    all_ok = false;
+                }
+            }
+            tokio::time::sleep(if all_ok { Duration::from_secs(60) } else { Duration::from_secs(1) }).await;
+        }
+    }
+
+    /// The mode a retention policy's files are written to.
+    pub fn mode_for(policy: RetentionPolicy) -> ElementMode {
+        match policy {
+            RetentionPolicy::Temporary => ElementMode::Edit,
+            RetentionPolicy::Permanent => ElementMode::Rw,
+        }
+    }
+
+    /// This node's element that takes new `policy` data: the first by priority whose catalog mode
+    /// accepts it.
+    fn writable_element(&self, policy: RetentionPolicy) -> Result<&Element, StorageError> {
+        let want = Self::mode_for(policy);
+        let catalog = self.inner.node.catalog();
+        for e in &self.inner.elements {
+            if catalog.element(self.node_id(), &e.name)?.is_some_and(|r| r.mode == want) {
+                return Ok(e);
+            }
+        }
+        Err(StorageError::NoSpace(format!("node {} has no {} element accepting uploads", self.node_id(), want.as_str())))
+    }
+
+    fn local_element(&self, name: &str) -> Result<Element, StorageError> {
+        self.inner
+            .elements
+            .iter()
+            .find(|e| e.name == name)
+            .cloned()
+            .ok_or_else(|| StorageError::NotFound(format!("no storage element {name:?} on node {}", self.node_id())))
+    }
+
+    /// Stores a chunk on this node; returns the element that holds it.
+    pub async fn put_chunk_local(&self, policy: RetentionPolicy, sha256: &str, bytes: Bytes) -> Result<String, StorageError> {
+        let element = self.writable_element(policy)?.clone();
+        let hash = sha256.to_string();
+        let started = std::time::Instant::now();
+        let name = tokio::task::spawn_blocking(move || element.put_chunk(&hash, &bytes).map(|_| element.name.clone()))
+            .await
+            .map_err(io)?
+            .map_err(StorageError::Io)?;
+        metrics::counter!("artstore_storage_chunks_written_total").increment(1);
+        metrics::histogram!("artstore_storage_chunk_write_seconds").record(started.elapsed().as_secs_f64());
+        Ok(name)
+    }
+
+    /// Reads and verifies a chunk from a local element.
+    pub async fn get_chunk_local(&self, element: &str, sha256: &str) -> Result<Bytes, StorageError> {
+        let element = self.local_element(element)?;
+        let hash = sha256.to_string();
+        let bytes = tokio::task::spawn_blocking(move || element.read_chunk(&hash)).await.map_err(io)?.map_err(StorageError::Io)?;
+        Ok(Bytes::from(bytes))
+    }
+
+    /// Writes the file's sidecar into each local element that holds one of its chunks.
+    pub async fn put_sidecar_local(&self, file: &FileRecord) -> Result<(), StorageError> {
+        let me = self.node_id();
+        let mut names: Vec<&str> =
+            file.chunks.iter().flat_map(|c| c.replicas.iter()).filter(|r| r.node_id == me).map(|r| r.element.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        if names.is_empty() && file.chunks.is_empty() {
+            // An empty file has no chunks; its sidecar goes where a new file of its kind would.
+            names.push(self.writable_element(file.policy)?.name.as_str());
+        }
+        let json = serde_json::to_vec_pretty(&sidecar::Sidecar::from_record(file)).map_err(io)?;
+        let relative = sidecar::Sidecar::relative_path(file);
+        for name in names {
+            let element = self.local_element(name)?;
+            let (json, relative) = (json.clone(), relative.clone());
+            tokio::task::spawn_blocking(move || element.put_sidecar(&relative, &json)).await.map_err(io)?.map_err(StorageError::Io)?;
+        }
+        Ok(())
+    }
+
+    // ----- the same, on any node -----
+
+    fn addr_of(&self, node: NodeId) -> Result<String, StorageError> {
+        self.inner
+            .node
+            .status()
+            .members
+            .into_iter()
+            .find(|m| m.node_id == node)
+            .map(|m| m.quic_addr)
+            .ok_or_else(|| StorageError::Io(format!("node {node} is not a member")))
+    }
+
+    async fn call(&self, node: NodeId, request: &Request, body: Option<&[u8]>) -> Result<(Response, quinn::RecvStream), StorageError> {
+        let addr = self.addr_of(node)?;
+        let (mut send, mut recv) = self.inner.node.transport().open_stream(node, &addr, STREAM_STORAGE).await?;
+        write_frame(&mut send, request).await.map_err(io)?;
+        if let Some(b) = body {
+            send.write_all(b).await.map_err(io)?;
+        }
+        send.finish().map_err(io)?;
+        let response: Response = read_frame(&mut recv).await.map_err(|e| io(format!("node {node}: {e}")))?;
+        if let Some(e) = response.error {
+            return Err(StorageError::Io(format!("node {node}: {e}")));
+        }
+        Ok((response, recv))
+    }
+
+    /// Stores a chunk on `node` (this one or a peer); returns the element that holds it.
+    pub async fn put_chunk(&self, node: NodeId, policy: RetentionPolicy, sha256: &str, bytes: Bytes) -> Result<String, StorageError> {
+        if node == self.node_id() {
+            return self.put_chunk_local(policy, sha256, bytes).await;
+        }
+        let req = Request::PutChunk { policy, sha256: sha256.to_string(), size: bytes.len() as u64 };
+        let (resp, _) = self.call(node, &req, Some(&bytes)).await?;
+        resp.element.ok_or_else(|| io(format!("node {node} did not say where it stored the chunk")))
+    }
+
+    /// Reads a chunk from a replica (this node or a peer) and verifies its hash.
+    pub async fn get_chunk(&self, replica: &Replica, sha256: &str) -> Result<Bytes, StorageError> {
+        if replica.node_id == self.node_id() {
+            return self.get_chunk_local(&replica.element, sha256).await;
+        }
+        let req = Request::GetChunk { element: replica.element.clone(), sha256: sha256.to_string() };
+        let (resp, mut recv) = self.call(replica.node_id, &req, None).await?;
+        let size = resp.size.unwrap_or(0);
+        if size > MAX_CHUNK {
+            return Err(io(format!("chunk of {size} bytes is too large")));
+        }
+        let mut buf = vec![0; size as usize];
+        recv.read_exact(&mut buf).await.map_err(io)?;
+        let actual = tokio::task::spawn_blocking(move || (disk::sha256_hex(&buf), buf)).await.map_err(io)?;
+        if actual.0 != sha256 {
+            return Err(io(format!("chunk {sha256} from node {} is corrupt", replica.node_id)));
+        }
+        Ok(Bytes::from(actual.1))
+    }
+
+    /// Writes the file's sidecar on `node`.
+    pub async fn put_sidecar(&self, node: NodeId, file: &FileRecord) -> Result<(), StorageError> {
+        if node == self.node_id() {
+            return self.put_sidecar_local(file).await;
+        }
+        self.call(node, &Request::PutSidecar { file: Box::new(file.clone()) }, None).await.map(|_| ())
+    }
+
+    /// Serves one storage stream from a peer.
+    async fn serve(self, mut send: quinn::SendStream, mut recv: quinn::RecvStream) {
+        let result: Result<(Response, Option<Bytes>), StorageError> = async {
+            match read_frame::<_, Request>(&mut recv).await.map_err(io)? {
+                Request::PutChunk { policy, sha256, size } => {
+                    if size > MAX_CHUNK {
+                        return Err(StorageError::Invalid(format!("chunk of {size} bytes is too large")));
+                    }
+                    let mut buf = vec![0; size as usize];
+                    recv.read_exact(&mut buf).await.map_err(io)?;
+                    let element = self.put_chunk_local(policy, &sha256, Bytes::from(buf)).await?;
+                    Ok((Response { element: Some(element), ..Default::default() }, None))
+                }
+                Request::GetChunk { element, sha256 } => {
+                    let bytes = self.get_chunk_local(&element, &sha256).await?;
+                    Ok((Response { size: Some(bytes.len() as u64), ..Default::default() }, Some(bytes)))
+                }
+                Request::PutSidecar { file } => {
+                    self.put_sidecar_local(&file).await?;
+                    Ok((Response::default(), None))
+                }
+            }
+        }
+        .await;
+        let (response, body) = match result {
+            Ok(r) => r,
+            Err(e) => (Response { error: Some(e.to_string()), ..Default::default() }, None),
+        };
+        if write_frame(&mut send, &response).await.is_ok() {
+            if let Some(b) = body {
+                let _ = send.write_all(&b).await;
+            }
+            let _ = send.finish();
+        }
+        // Let the peer read the answer before the stream is dropped.
+        let _ = send.stopped().await;
+    }
+}

@@ -1,0 +1,124 @@
+//! Sidecars: the `<file>.attr.json` every replica holder keeps next to its chunks, so the archive
+//! on disk describes itself. Schema version "2.0"; version 1 sidecars of the original system are
+//! read and migrated (`metadata` becomes `custom_attributes`).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, UNIX_EPOCH};
+
+use artstore_raft::FileRecord;
+use serde::{Deserialize, Serialize};
+
+/// Schema 2.0.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Sidecar {
+    pub schema_version: String,
+    pub id: String,
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+    pub content_type: String,
+    pub chunks: Vec<SidecarChunk>,
+    pub created_at: String,
+    pub created_by: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub retention_until: Option<String>,
+    pub version: u64,
+    pub custom_attributes: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SidecarChunk {
+    pub sha256: String,
+    pub size: u64,
+}
+
+fn rfc3339(ms: i64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)).to_string()
+}
+
+impl Sidecar {
+    pub fn from_record(f: &FileRecord) -> Self {
+        Sidecar {
+            schema_version: "2.0".into(),
+            id: f.id.clone(),
+            name: f.name.clone(),
+            size: f.size,
+            sha256: f.sha256.clone(),
+            content_type: f.content_type.clone(),
+            chunks: f.chunks.iter().map(|c| SidecarChunk { sha256: c.sha256.clone(), size: c.size }).collect(),
+            created_at: rfc3339(f.created_at),
+            created_by: f.created_by.clone(),
+            description: f.description.clone(),
+            tags: f.tags.clone(),
+            retention_until: f.retention_until.map(rfc3339),
+            version: f.version,
+            custom_attributes: f.attributes(),
+        }
+    }
+
+    /// Reads either schema: 2.0 as is, version 1 (no `schema_version`) migrated.
+    pub fn parse(json: &[u8]) -> Result<Self, String> {
+        let v: serde_json::Value = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+        if v.get("schema_version").is_some() {
+            return serde_json::from_value(v).map_err(|e| e.to_string());
+        }
+        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_string();
+        let custom_attributes = match v.get("metadata") {
+            Some(serde_json::Value::Object(m)) => m.clone().into_iter().collect(),
+            _ => BTreeMap::new(),
+        };
+        Ok(Sidecar {
+            schema_version: "2.0".into(),
+            id: s("file_id"),
+            name: s("original_filename"),
+            size: v.get("file_size").and_then(|x| x.as_u64()).unwrap_or(0),
+            sha256: s("checksum"),
+            content_type: s("content_type"),
+            chunks: Vec::new(),
+            created_at: s("created_at"),
+            created_by: s("created_by_username"),
+            description: s("description"),
+            tags: Vec::new(),
+            retention_until: None,
+            version: v.get("version").and_then(|x| x.as_u64()).unwrap_or(1),
+            custom_attributes,
+        })
+    }
+
+    /// `YYYY/MM/DD/HH/{stem}_{account}_{YYYYMMDDTHHMMSS}_{id}.attr.json`, readable by an operator:
+    /// unsafe characters replaced, the file name at most 200 characters.
+    pub fn relative_path(f: &FileRecord) -> String {
+        let ts = rfc3339(f.created_at); // 2026-11-29T00:32:42.199Z
+        let digits: String = ts.chars().filter(|c| c.is_ascii_digit()).collect();
+        let (y, mo, d, h) = (&digits[0..4], &digits[4..6], &digits[6..8], &digits[8..10]);
+        let stamp = format!("{}T{}", &digits[0..8], &digits[8..14]);
+        let stem = f.name.rsplit_once('.').map(|(s, _)| s).unwrap_or(&f.name);
+        let safe = |s: &str| -> String {
+            s.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect()
+        };
+        let tail = format!("_{}_{stamp}_{}.attr.json", safe(&f.created_by), f.id);
+        let budget = 200usize.saturating_sub(tail.chars().count());
+        let stem: String = safe(stem).chars().take(budget).collect();
+        format!("{y}/{mo}/{d}/{h}/{stem}{tail}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_1_sidecars_migrate_metadata_into_custom_attributes() {
+        let v1 = br#"{"file_id":"f1","original_filename":"report.pdf","storage_filename":"x","file_size":42,
+            "content_type":"application/pdf","created_at":"2020-01-01T00:00:00Z","updated_at":"2020-01-02T00:00:00Z",
+            "created_by_id":"7","created_by_username":"legacy","description":"old","version":3,
+            "storage_path":"/a/b","checksum":"abc","metadata":{"dept":"finance","year":2020}}"#;
+        let s = Sidecar::parse(v1).unwrap();
+        assert_eq!(s.schema_version, "2.0");
+        assert_eq!((s.id.as_str(), s.name.as_str(), s.size, s.version), ("f1", "report.pdf", 42, 3));
+        assert_eq!(s.custom_attributes["dept"], "finance");
+        assert_eq!(s.custom_attributes["year"], 2020);
+        assert_eq!(s.sha256, "abc");
+    }
+}
