@@ -1,1 +1,302 @@
-//! placeholder
+//! The ingest actor: streaming uploads. A body given to any node is cut into fixed-size chunks,
+//! each hashed and sent to the replicas rendezvous hashing picks among live nodes with a writable
+//! element; the file record is committed through Raft only when every chunk is durable on a write
+//! quorum, and only then is the upload acknowledged.
+//!
+//! Memory stays bounded: at most [`IN_FLIGHT`] chunks are buffered or being replicated at once,
+//! whatever the file size. Hashing runs off the reactor.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use artstore_raft::{ChunkRef, Command, FileRecord, NodeId, RaftNode, Replica, RetentionPolicy};
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::admin::now_ms;
+use crate::storage::StorageHandle;
+use crate::StorageError;
+
+/// Chunks buffered or in replication at once, per upload.
+pub const IN_FLIGHT: usize = 4;
+
+/// What the uploader says about the file.
+#[derive(Debug, Clone)]
+pub struct UploadMeta {
+    pub name: String,
+    pub content_type: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    /// A JSON object, already validated and size-checked.
+    pub attributes_json: String,
+    pub policy: RetentionPolicy,
+    /// For temporary files, 1–365.
+    pub ttl_days: u32,
+    pub retention_until: Option<i64>,
+    /// Expected SHA-256 of the whole body (hex), from `X-Checksum-SHA256` or `Content-Digest`.
+    pub expected_sha256: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub created_by: String,
+}
+
+/// The ingest actor's handle; cheap to clone.
+#[derive(Clone)]
+pub struct IngestHandle {
+    node: RaftNode,
+    storage: StorageHandle,
+    chunk_size: usize,
+    replication_factor: usize,
+}
+
+/// Outcome of an upload: the record, and whether it was created now or by an earlier request
+/// with the same idempotency key.
+pub struct Uploaded {
+    pub file: FileRecord,
+    pub replayed: bool,
+}
+
+/// Highest-random-weight placement: the `r` nodes with the largest hash of (chunk, node).
+pub fn place(chunk_sha256: &str, candidates: &[NodeId], r: usize) -> Vec<NodeId> {
+    let mut scored: Vec<([u8; 32], NodeId)> = candidates
+        .iter()
+        .map(|n| {
+            let mut h = Sha256::new();
+            h.update(chunk_sha256.as_bytes());
+            h.update(n.to_be_bytes());
+            (h.finalize().into(), *n)
+        })
+        .collect();
+    scored.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    scored.into_iter().take(r).map(|(_, n)| n).collect()
+}
+
+impl IngestHandle {
+    pub fn new(node: RaftNode, storage: StorageHandle, chunk_size: u64, replication_factor: u32) -> Self {
+        Self { node, storage, chunk_size: chunk_size as usize, replication_factor: replication_factor.max(1) as usize }
+    }
+
+    /// Live nodes with an element that takes `policy` uploads.
+    fn candidates(&self, policy: RetentionPolicy) -> Result<Vec<NodeId>, StorageError> {
+        let want = StorageHandle::mode_for(policy);
+        let status = self.node.status();
+        let elements = self.node.catalog().elements()?;
+        Ok(status
+            .members
+            .iter()
+            .filter(|m| m.reachable)
+            .filter(|m| elements.iter().any(|e| e.node_id == m.node_id && e.mode == want))
+            .map(|m| m.node_id)
+            .collect())
+    }
+
+    /// Streams `body` into the archive. Nothing is committed unless every chunk reached a write
+    /// quorum and the digest (if given) matches.
+    pub async fn upload<S, E>(&self, meta: UploadMeta, mut body: S) -> Result<Uploaded, StorageError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        if let Some(key) = &meta.idempotency_key {
+            if let Some(id) = self.node.catalog().idempotent_file(&meta.created_by, key)? {
+                if let Some(file) = self.node.catalog().file(&id)? {
+                    return Ok(Uploaded { file, replayed: true });
+                }
+            }
+        }
+        let candidates = self.candidates(meta.policy)?;
+        if candidates.is_empty() {
+            return Err(StorageError::NoSpace(format!(
+                "no reachable node has a {} storage element accepting uploads",
+                StorageHandle::mode_for(meta.policy).as_str()
+            )));
+        }
+        let r = self.replication_factor.min(candidates.len());
+        let quorum = r / 2 + 1;
+        let started = Instant::now();
+
+        let permits = Arc::new(Semaphore::new(IN_FLIGHT));
+        let mut tasks: JoinSet<Result<(usize, ChunkRef), StorageError>> = JoinSet::new();
+        let mut file_hash = Some(Sha256::new());
+        let mut buffer = BytesMut::with_capacity(self.chunk_size);
+        let mut size = 0u64;
+        let mut index = 0usize;
+        let mut finished = false;
+        while !finished {
+            // Fill one chunk (or reach the end of the body).
+            let permit = permits.clone().acquire_owned().await.map_err(|e| StorageError::Io(e.to_string()))?;
+            while buffer.len() < self.chunk_size {
+                match body.next().await {
+                    Some(Ok(piece)) => buffer.extend_from_slice(&piece),
+                    Some(Err(e)) => {
+                        tasks.abort_all();
+                        return Err(StorageError::Invalid(format!("the upload stream failed: {e}")));
+                    }
+                    None => {
+                        finished = true;
+                        break;
+                    }
+                }
+                // Fail fast if a replication already failed.
+                if let Some(Ok(Err(e))) = tasks.try_join_next() {
+                    tasks.abort_all();
+                    return Err(e);
+                }
+            }
+            let take = buffer.len().min(self.chunk_size);
+            if take == 0 {
+                break;
+            }
+            let chunk = buffer.split_to(take).freeze();
+            size += chunk.len() as u64;
+            let mut hasher = file_hash.take().ok_or_else(|| StorageError::Io("hasher lost".into()))?;
+            let (hasher, chunk_sha, chunk) = tokio::task::spawn_blocking(move || {
+                hasher.update(&chunk);
+                let h = hex::encode(Sha256::digest(&chunk));
+                (hasher, h, chunk)
+            })
+            .await
+            .map_err(|e| StorageError::Io(e.to_string()))?;
+            file_hash = Some(hasher);
+            let (storage, targets, policy, i) = (self.storage.clone(), place(&chunk_sha, &candidates, r), meta.policy, index);
+            tasks.spawn(async move {
+                let _permit = permit;
+                let sends = targets.iter().map(|n| {
+                    let (storage, chunk, sha) = (storage.clone(), chunk.clone(), chunk_sha.clone());
+                    async move { (*n, storage.put_chunk(*n, policy, &sha, chunk).await) }
+                });
+                let mut replicas = Vec::new();
+                let mut missing = Vec::new();
+                let mut problems = Vec::new();
+                for (n, r) in futures::future::join_all(sends).await {
+                    match r {
+                        Ok(element) => replicas.push(Replica { node_id: n, element }),
+                        Err(e) => {
+                            problems.push(format!("node {n}: {e}"));
+                            missing.push(n);
+                        }
+                    }
+                }
+                if replicas.len() < quorum {
+                    return Err(StorageError::Quorum(format!(
+                        "chunk {i} reached {} of {quorum} required replicas ({})",
+                        replicas.len(),
+                        problems.join("; ")
+                    )));
+                }
+                if !missing.is_empty() {
+                    tracing::warn!(chunk = i, missing = ?missing, "chunk stored below its replication factor; queued for repair");
+                    metrics::counter!("artstore_ingest_under_replicated_chunks_total").increment(1);
+                }
+                Ok((i, ChunkRef { sha256: chunk_sha, size: chunk.len() as u64, replicas, missing }))
+            });
+            index += 1;
+        }
+        let mut chunks: Vec<Option<ChunkRef>> = vec![None; index];
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(Ok((i, c))) => chunks[i] = Some(c),
+                Ok(Err(e)) => {
+                    tasks.abort_all();
+                    return Err(e);
+                }
+                Err(e) => return Err(StorageError::Io(e.to_string())),
+            }
+        }
+        let chunks: Vec<ChunkRef> = chunks.into_iter().collect::<Option<_>>().ok_or_else(|| StorageError::Io("a chunk went missing".into()))?;
+        let sha256 = hex::encode(file_hash.ok_or_else(|| StorageError::Io("hasher lost".into()))?.finalize());
+        if let Some(expected) = &meta.expected_sha256 {
+            if !expected.eq_ignore_ascii_case(&sha256) {
+                return Err(StorageError::DigestMismatch(format!("the client said {expected}, the body hashes to {sha256}")));
+            }
+        }
+
+        let now = now_ms();
+        let file = FileRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            name: meta.name,
+            content_type: meta.content_type,
+            size,
+            sha256,
+            chunk_size: self.chunk_size as u64,
+            chunks,
+            description: meta.description,
+            tags: meta.tags,
+            attributes_json: meta.attributes_json,
+            policy: meta.policy,
+            expires_at: (meta.policy == RetentionPolicy::Temporary).then(|| now + i64::from(meta.ttl_days) * 86_400_000),
+            retention_until: meta.retention_until,
+            created_at: now,
+            created_by: meta.created_by.clone(),
+            updated_at: now,
+            version: 1,
+            deleted_at: None,
+        };
+        let idempotency = meta.idempotency_key.map(|k| (meta.created_by.clone(), k));
+        let result = self.node.propose(Command::CreateFile { file: file.clone(), idempotency }).await?;
+        if let Some(reason) = result.rejected {
+            return Err(StorageError::Conflict(reason));
+        }
+        if let Some(existing) = result.existing {
+            let file = self.node.catalog().file(&existing)?.ok_or_else(|| StorageError::NotFound(existing))?;
+            return Ok(Uploaded { file, replayed: true });
+        }
+        metrics::counter!("artstore_ingest_files_total").increment(1);
+        metrics::counter!("artstore_ingest_bytes_total").increment(size);
+        metrics::histogram!("artstore_ingest_upload_seconds").record(started.elapsed().as_secs_f64());
+        self.write_sidecars(&file).await;
+        Ok(Uploaded { file, replayed: false })
+    }
+
+    /// Writes the sidecar on every node holding a chunk of `file` (best effort: a missing sidecar
+    /// is logged; the catalog is the authority while it exists).
+    pub async fn write_sidecars(&self, file: &FileRecord) {
+        let mut holders = file.holders();
+        if holders.is_empty() {
+            holders.push(self.node.id());
+        }
+        let writes = holders.into_iter().map(|n| {
+            let storage = self.storage.clone();
+            async move { (n, storage.put_sidecar(n, file).await) }
+        });
+        for (n, r) in futures::future::join_all(writes).await {
+            if let Err(e) = r {
+                tracing::warn!(node = n, file = %file.id, error = %e, "sidecar not written");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placement_is_deterministic_distinct_and_spread() {
+        let nodes = [1, 2, 3, 4, 5];
+        let a = place("abc", &nodes, 3);
+        assert_eq!(a, place("abc", &nodes, 3));
+        assert_eq!(a.len(), 3);
+        let mut d = a.clone();
+        d.dedup();
+        assert_eq!(d.len(), 3);
+        // Over many chunks every node gets some.
+        let mut counts = [0; 6];
+        for i in 0..300 {
+            for n in place(&format!("chunk{i}"), &nodes, 3) {
+                counts[n as usize] += 1;
+            }
+        }
+        assert!(counts[1..].iter().all(|c| *c > 100), "{counts:?}");
+        // Removing a node only moves the chunks it held (rendezvous property).
+        let fewer = [1, 2, 3, 4];
+        for i in 0..100 {
+            let before = place(&format!("c{i}"), &nodes, 3);
+            if !before.contains(&5) {
+                assert_eq!(before, place(&format!("c{i}"), &fewer, 3));
+            }
+        }
+    }
+}
