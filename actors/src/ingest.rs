@@ -124,6 +124,7 @@ impl IngestHandle {
         let mut size = 0u64;
         let mut index = 0usize;
         let mut finished = false;
+        let mut done: Vec<(usize, ChunkRef)> = Vec::new();
         while !finished {
             // Fill one chunk (or reach the end of the body).
             let permit = permits.clone().acquire_owned().await.map_err(|e| StorageError::Io(e.to_string()))?;
@@ -139,10 +140,16 @@ impl IngestHandle {
                         break;
                     }
                 }
-                // Fail fast if a replication already failed.
-                if let Some(Ok(Err(e))) = tasks.try_join_next() {
-                    tasks.abort_all();
-                    return Err(e);
+                // Collect finished chunks; fail fast if a replication already failed.
+                while let Some(joined) = tasks.try_join_next() {
+                    match joined {
+                        Ok(Ok((i, c))) => done.push((i, c)),
+                        Ok(Err(e)) => {
+                            tasks.abort_all();
+                            return Err(e);
+                        }
+                        Err(e) => return Err(StorageError::Io(e.to_string())),
+                    }
                 }
             }
             let take = buffer.len().min(self.chunk_size);
@@ -160,7 +167,8 @@ impl IngestHandle {
             .await
             .map_err(|e| StorageError::Io(e.to_string()))?;
             file_hash = Some(hasher);
-            let (storage, targets, policy, i) = (self.storage.clone(), place(&chunk_sha, &candidates, r), meta.policy, index);
+            let (storage, targets, policy, i) =
+                (self.storage.clone(), place(&chunk_sha, &candidates, r), meta.policy, index);
             tasks.spawn(async move {
                 let _permit = permit;
                 let sends = targets.iter().map(|n| {
@@ -195,6 +203,9 @@ impl IngestHandle {
             index += 1;
         }
         let mut chunks: Vec<Option<ChunkRef>> = vec![None; index];
+        for (i, c) in done {
+            chunks[i] = Some(c);
+        }
         while let Some(joined) = tasks.join_next().await {
             match joined {
                 Ok(Ok((i, c))) => chunks[i] = Some(c),
@@ -205,11 +216,14 @@ impl IngestHandle {
                 Err(e) => return Err(StorageError::Io(e.to_string())),
             }
         }
-        let chunks: Vec<ChunkRef> = chunks.into_iter().collect::<Option<_>>().ok_or_else(|| StorageError::Io("a chunk went missing".into()))?;
+        let chunks: Vec<ChunkRef> =
+            chunks.into_iter().collect::<Option<_>>().ok_or_else(|| StorageError::Io("a chunk went missing".into()))?;
         let sha256 = hex::encode(file_hash.ok_or_else(|| StorageError::Io("hasher lost".into()))?.finalize());
         if let Some(expected) = &meta.expected_sha256 {
             if !expected.eq_ignore_ascii_case(&sha256) {
-                return Err(StorageError::DigestMismatch(format!("the client said {expected}, the body hashes to {sha256}")));
+                return Err(StorageError::DigestMismatch(format!(
+                    "the client said {expected}, the body hashes to {sha256}"
+                )));
             }
         }
 
@@ -226,7 +240,8 @@ impl IngestHandle {
             tags: meta.tags,
             attributes_json: meta.attributes_json,
             policy: meta.policy,
-            expires_at: (meta.policy == RetentionPolicy::Temporary).then(|| now + i64::from(meta.ttl_days) * 86_400_000),
+            expires_at: (meta.policy == RetentionPolicy::Temporary)
+                .then(|| now + i64::from(meta.ttl_days) * 86_400_000),
             retention_until: meta.retention_until,
             created_at: now,
             created_by: meta.created_by.clone(),

@@ -7,8 +7,8 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+mod error;
 pub mod ingest;
 pub mod storage;
-mod error;
 
 pub use error::{AdminError, StorageError};

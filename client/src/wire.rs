@@ -199,3 +199,80 @@ pub struct AuditVerification {
     pub first_broken_seq: Option<u64>,
     pub reason: Option<String>,
 }
+
+/// A file's metadata (`GET /api/v1/files/{id}`, and the 201 of an upload).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FileInfo {
+    /// UUIDv7.
+    pub id: String,
+    pub name: String,
+    pub size: u64,
+    /// SHA-256 of the whole body, hex.
+    pub sha256: String,
+    pub content_type: String,
+    pub version: u64,
+    /// RFC 3339.
+    pub created_at: String,
+    pub updated_at: String,
+    pub created_by: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub custom_attributes: serde_json::Map<String, serde_json::Value>,
+    /// `temporary` or `permanent`.
+    pub retention_policy: String,
+    /// Temporary files: when they expire (RFC 3339).
+    pub expires_at: Option<String>,
+    /// Write-once until (RFC 3339).
+    pub retention_until: Option<String>,
+    /// Nodes holding replicas of the file's chunks.
+    pub replicas: Vec<u64>,
+    pub chunks: u64,
+    /// Replicas placement wanted but did not get, queued for repair.
+    pub missing_replicas: u64,
+}
+
+/// `GET /api/v1/files`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FileList {
+    pub files: Vec<FileInfo>,
+    /// Pass as `after` for the next page; absent at the end.
+    pub next_cursor: Option<String>,
+}
+
+/// `PATCH /api/v1/files/{id}`; absent fields stay as they are.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct UpdateFile {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub custom_attributes: Option<serde_json::Map<String, serde_json::Value>>,
+    /// RFC 3339; can only be extended.
+    #[serde(default)]
+    pub retention_until: Option<String>,
+}
+
+/// A storage element (`GET /api/v1/storage-elements`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StorageElementInfo {
+    pub node_id: u64,
+    pub name: String,
+    /// `edit`, `rw`, `ro`, `ar`.
+    pub mode: String,
+    pub priority: u32,
+    pub used_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StorageElements {
+    pub elements: Vec<StorageElementInfo>,
+}
+
+/// `PATCH /api/v1/storage-elements/{node_id}/{name}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ElementModeChange {
+    pub mode: String,
+}

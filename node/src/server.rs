@@ -116,7 +116,21 @@ async fn run(
     .context("cannot start raft")?;
 
     let admin = artstore_actors::admin::AdminHandle::spawn(node.clone(), config.auth.clone(), &config.cluster_id);
-    let app = http::router(http::AppState::new(node.clone(), admin, metrics));
+    let storage = artstore_actors::storage::StorageHandle::spawn(node.clone(), &config.storage_elements())
+        .context("storage.elements")?;
+    let ingest = artstore_actors::ingest::IngestHandle::new(
+        node.clone(),
+        storage,
+        config.storage.chunk_size_bytes,
+        config.replication_factor,
+    );
+    let app = http::router(http::AppState {
+        node: node.clone(),
+        admin,
+        ingest,
+        metrics,
+        max_attributes_bytes: config.storage.max_attributes_bytes,
+    });
     tracing::info!(url = %format!("http://{http_sock}"), "HTTP API listening");
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())

@@ -15,8 +15,8 @@ pub mod transport;
 mod types;
 
 pub use catalog::{
-    AccountChanges, AuditEvent, AuditRecord, AuditVerification, Catalog, ChunkRef, ElementMode, FileChanges, FileRecord,
-    KeyAlgorithm, Replica, RetentionPolicy, Role, ServiceAccount, SigningKey, StorageElement,
+    AccountChanges, AuditEvent, AuditRecord, AuditVerification, Catalog, ChunkRef, ElementMode, FileChanges,
+    FileRecord, KeyAlgorithm, Replica, RetentionPolicy, Role, ServiceAccount, SigningKey, StorageElement,
 };
 pub use error::Error;
 pub use node::{ClusterStatus, MemberStatus, RaftNode, RaftNodeOptions, DEFAULT_CATCH_UP};

@@ -78,15 +78,31 @@ pub enum Command {
         now: i64,
     },
     /// A node announces one of its storage elements (again at every start; the mode is kept).
-    RegisterElement { element: StorageElement },
+    RegisterElement {
+        element: StorageElement,
+    },
     /// Operator mode change; forward only.
-    SetElementMode { node_id: NodeId, name: String, mode: ElementMode },
+    SetElementMode {
+        node_id: NodeId,
+        name: String,
+        mode: ElementMode,
+    },
     /// Commits an uploaded file whose chunks are durable on a write quorum. With an idempotency
     /// key `(client_id, key)` a repeat returns the first file's id in `existing` instead.
-    CreateFile { file: FileRecord, idempotency: Option<(String, String)> },
-    UpdateFile { id: String, changes: FileChanges, at: i64 },
+    CreateFile {
+        file: FileRecord,
+        idempotency: Option<(String, String)>,
+    },
+    UpdateFile {
+        id: String,
+        changes: FileChanges,
+        at: i64,
+    },
     /// Leaves a tombstone; refused before `retention_until` and for permanent files.
-    DeleteFile { id: String, at: i64 },
+    DeleteFile {
+        id: String,
+        at: i64,
+    },
 }
 
 /// What applying a `Command` produced.

@@ -31,7 +31,11 @@ fn chunk_path(root: &Path, hash: &str) -> PathBuf {
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().ok_or_else(|| std::io::Error::other("path has no parent"))?;
     fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("x"), rand::random::<u64>()));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("x"),
+        rand::random::<u64>()
+    ));
     let result = (|| {
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -66,7 +70,9 @@ impl Element {
     pub fn read_chunk(&self, hash: &str) -> Result<Vec<u8>, String> {
         let path = chunk_path(&self.root, hash);
         let mut bytes = Vec::new();
-        File::open(&path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| format!("{}: {e}", path.display()))?;
+        File::open(&path)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         let actual = sha256_hex(&bytes);
         if actual != hash {
             return Err(format!("chunk {hash} on disk is corrupt (hashes to {actual})"));

@@ -49,8 +49,12 @@ impl StorageHandle {
     pub fn spawn(node: RaftNode, configs: &[StorageElementConfig]) -> Result<Self, StorageError> {
         let mut elements = Vec::new();
         for c in configs {
-            std::fs::create_dir_all(&c.location).map_err(|e| io(format!("storage element {}: {}: {e}", c.name, c.location)))?;
-            elements.push((c.clone(), Element { name: c.name.clone(), root: c.location.clone().into(), priority: c.priority }));
+            std::fs::create_dir_all(&c.location)
+                .map_err(|e| io(format!("storage element {}: {}: {e}", c.name, c.location)))?;
+            elements.push((
+                c.clone(),
+                Element { name: c.name.clone(), root: c.location.clone().into(), priority: c.priority },
+            ));
         }
         elements.sort_by_key(|(_, e)| (e.priority, e.name.clone()));
         let initial: Vec<StorageElementConfig> = elements.iter().map(|(c, _)| c.clone()).collect();
@@ -123,7 +127,11 @@ impl StorageHandle {
                 return Ok(e);
             }
         }
-        Err(StorageError::NoSpace(format!("node {} has no {} element accepting uploads", self.node_id(), want.as_str())))
+        Err(StorageError::NoSpace(format!(
+            "node {} has no {} element accepting uploads",
+            self.node_id(),
+            want.as_str()
+        )))
     }
 
     fn local_element(&self, name: &str) -> Result<Element, StorageError> {
@@ -136,7 +144,12 @@ impl StorageHandle {
     }
 
     /// Stores a chunk on this node; returns the element that holds it.
-    pub async fn put_chunk_local(&self, policy: RetentionPolicy, sha256: &str, bytes: Bytes) -> Result<String, StorageError> {
+    pub async fn put_chunk_local(
+        &self,
+        policy: RetentionPolicy,
+        sha256: &str,
+        bytes: Bytes,
+    ) -> Result<String, StorageError> {
         let element = self.writable_element(policy)?.clone();
         let hash = sha256.to_string();
         let started = std::time::Instant::now();
@@ -153,15 +166,23 @@ impl StorageHandle {
     pub async fn get_chunk_local(&self, element: &str, sha256: &str) -> Result<Bytes, StorageError> {
         let element = self.local_element(element)?;
         let hash = sha256.to_string();
-        let bytes = tokio::task::spawn_blocking(move || element.read_chunk(&hash)).await.map_err(io)?.map_err(StorageError::Io)?;
+        let bytes = tokio::task::spawn_blocking(move || element.read_chunk(&hash))
+            .await
+            .map_err(io)?
+            .map_err(StorageError::Io)?;
         Ok(Bytes::from(bytes))
     }
 
     /// Writes the file's sidecar into each local element that holds one of its chunks.
     pub async fn put_sidecar_local(&self, file: &FileRecord) -> Result<(), StorageError> {
         let me = self.node_id();
-        let mut names: Vec<&str> =
-            file.chunks.iter().flat_map(|c| c.replicas.iter()).filter(|r| r.node_id == me).map(|r| r.element.as_str()).collect();
+        let mut names: Vec<&str> = file
+            .chunks
+            .iter()
+            .flat_map(|c| c.replicas.iter())
+            .filter(|r| r.node_id == me)
+            .map(|r| r.element.as_str())
+            .collect();
         names.sort_unstable();
         names.dedup();
         if names.is_empty() && file.chunks.is_empty() {
@@ -173,7 +194,10 @@ impl StorageHandle {
         for name in names {
             let element = self.local_element(name)?;
             let (json, relative) = (json.clone(), relative.clone());
-            tokio::task::spawn_blocking(move || element.put_sidecar(&relative, &json)).await.map_err(io)?.map_err(StorageError::Io)?;
+            tokio::task::spawn_blocking(move || element.put_sidecar(&relative, &json))
+                .await
+                .map_err(io)?
+                .map_err(StorageError::Io)?;
         }
         Ok(())
     }
@@ -191,7 +215,12 @@ impl StorageHandle {
             .ok_or_else(|| StorageError::Io(format!("node {node} is not a member")))
     }
 
-    async fn call(&self, node: NodeId, request: &Request, body: Option<&[u8]>) -> Result<(Response, quinn::RecvStream), StorageError> {
+    async fn call(
+        &self,
+        node: NodeId,
+        request: &Request,
+        body: Option<&[u8]>,
+    ) -> Result<(Response, quinn::RecvStream), StorageError> {
         let addr = self.addr_of(node)?;
         let (mut send, mut recv) = self.inner.node.transport().open_stream(node, &addr, STREAM_STORAGE).await?;
         write_frame(&mut send, request).await.map_err(io)?;
@@ -207,7 +236,13 @@ impl StorageHandle {
     }
 
     /// Stores a chunk on `node` (this one or a peer); returns the element that holds it.
-    pub async fn put_chunk(&self, node: NodeId, policy: RetentionPolicy, sha256: &str, bytes: Bytes) -> Result<String, StorageError> {
+    pub async fn put_chunk(
+        &self,
+        node: NodeId,
+        policy: RetentionPolicy,
+        sha256: &str,
+        bytes: Bytes,
+    ) -> Result<String, StorageError> {
         if node == self.node_id() {
             return self.put_chunk_local(policy, sha256, bytes).await;
         }

@@ -74,6 +74,22 @@ impl From<artstore_actors::AdminError> for ApiError {
     }
 }
 
+impl From<artstore_actors::StorageError> for ApiError {
+    fn from(e: artstore_actors::StorageError) -> Self {
+        use artstore_actors::StorageError as E;
+        match e {
+            E::NoSpace(m) => Self::new(StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage", m),
+            E::Quorum(m) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "replication_failed", m),
+            E::DigestMismatch(m) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "digest_mismatch", m),
+            E::Invalid(m) => Self::bad_request("invalid_upload", m),
+            E::NotFound(m) => Self::not_found(m),
+            E::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            E::Io(m) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "storage_io", m),
+            E::Raft(r) => r.into(),
+        }
+    }
+}
+
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(e: axum::extract::rejection::JsonRejection) -> Self {
         Self::new(e.status(), "invalid_body", e.body_text())

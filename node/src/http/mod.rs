@@ -4,12 +4,15 @@
 mod admin;
 mod auth;
 mod cluster;
+mod elements;
 mod error;
+mod files;
 mod health;
 
 use std::time::Instant;
 
 use artstore_actors::admin::AdminHandle;
+use artstore_actors::ingest::IngestHandle;
 use artstore_raft::RaftNode;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
@@ -28,13 +31,9 @@ pub use error::ApiError;
 pub struct AppState {
     pub node: RaftNode,
     pub admin: AdminHandle,
+    pub ingest: IngestHandle,
     pub metrics: PrometheusHandle,
-}
-
-impl AppState {
-    pub fn new(node: RaftNode, admin: AdminHandle, metrics: PrometheusHandle) -> Self {
-        Self { node, admin, metrics }
-    }
+    pub max_attributes_bytes: usize,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -50,6 +49,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/admin/keys/rotate", post(admin::rotate_keys))
         .route("/api/v1/audit", get(admin::audit))
         .route("/api/v1/audit/verify", get(admin::verify_audit))
+        .route("/api/v1/files", get(files::list).post(files::upload))
+        .route("/api/v1/files/{id}", get(files::get).patch(files::update).delete(files::delete))
+        .route("/api/v1/storage-elements", get(elements::list))
+        .route("/api/v1/storage-elements/{node_id}/{name}", axum::routing::patch(elements::set_mode))
         .route("/api/v1/cluster/status", get(cluster::status))
         .route("/api/v1/cluster/members", post(cluster::join))
         .route("/api/v1/cluster/members/{node_id}", delete(cluster::remove))

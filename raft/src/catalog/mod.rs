@@ -373,7 +373,9 @@ impl Catalog {
                 let mut f = self.live_file(id)?;
                 if let Some(until) = f.retention_until {
                     if *at < until {
-                        return Err(Rejection(format!("retention: the file may not be deleted before {until} (unix ms)")));
+                        return Err(Rejection(format!(
+                            "retention: the file may not be deleted before {until} (unix ms)"
+                        )));
                     }
                 }
                 if f.policy == RetentionPolicy::Permanent {

@@ -46,7 +46,13 @@ impl Transport {
         let mut endpoint = quinn::Endpoint::server(tls.server_config()?, addr)
             .map_err(|e| Error::Transport(format!("quic.listen: cannot bind {addr}: {e}")))?;
         endpoint.set_default_client_config(tls.client_config()?);
-        Ok(Arc::new(Self { endpoint, peers: Mutex::default(), last_seen: Mutex::default(), failing: Mutex::default(), handlers: Handlers::default() }))
+        Ok(Arc::new(Self {
+            endpoint,
+            peers: Mutex::default(),
+            last_seen: Mutex::default(),
+            failing: Mutex::default(),
+            handlers: Handlers::default(),
+        }))
     }
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
@@ -119,7 +125,10 @@ impl Transport {
             Some(s) => s.lock().await,
             None => return Err(Error::Transport(format!("no connection to node {target}"))),
         };
-        guard.as_ref().map(|(c, _)| c.clone()).ok_or_else(|| Error::Transport(format!("no connection to node {target}")))
+        guard
+            .as_ref()
+            .map(|(c, _)| c.clone())
+            .ok_or_else(|| Error::Transport(format!("no connection to node {target}")))
     }
 
     /// A tarpc client for `target`, dialling `addr` if there is no live connection yet.

@@ -1,0 +1,55 @@
+//! Storage elements: list (reader) and forward-only mode changes (operator, audited).
+
+use artstore_client::wire::{ElementModeChange, StorageElementInfo, StorageElements};
+use artstore_raft::{AuditEvent, Command, ElementMode, Role};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+
+use super::auth::Caller;
+use super::{ApiError, AppState};
+
+fn wire(e: artstore_raft::StorageElement) -> StorageElementInfo {
+    StorageElementInfo {
+        node_id: e.node_id,
+        name: e.name,
+        mode: e.mode.as_str().into(),
+        priority: e.priority,
+        used_bytes: e.used_bytes,
+    }
+}
+
+pub async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<StorageElements>, ApiError> {
+    caller.principal.require(Role::Reader)?;
+    Ok(Json(StorageElements { elements: s.node.catalog().elements()?.into_iter().map(wire).collect() }))
+}
+
+pub async fn set_mode(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((node_id, name)): Path<(u64, String)>,
+    body: Result<Json<ElementModeChange>, JsonRejection>,
+) -> Result<Json<StorageElementInfo>, ApiError> {
+    caller.principal.require(Role::Operator)?;
+    let Json(req) = body?;
+    let mode = ElementMode::parse(&req.mode)
+        .ok_or_else(|| ApiError::bad_request("invalid_mode", format!("mode {:?}: use edit, rw, ro or ar", req.mode)))?;
+    let event = AuditEvent {
+        at: artstore_actors::admin::now_ms(),
+        actor: caller.principal.client_id.clone(),
+        action: "element.mode".into(),
+        target: format!("{node_id}/{name}→{}", mode.as_str()),
+        outcome: "ok".into(),
+        source: caller.source.map(|s| s.to_string()).unwrap_or_default(),
+    };
+    let command = Command::SetElementMode { node_id, name: name.clone(), mode };
+    let r = s.node.propose(Command::Audited { command: Box::new(command), event }).await?;
+    if let Some(reason) = r.rejected {
+        let status =
+            if reason.starts_with("no storage element") { StatusCode::NOT_FOUND } else { StatusCode::CONFLICT };
+        return Err(ApiError::new(status, "conflict", reason));
+    }
+    let e = s.node.catalog().element(node_id, &name)?.ok_or_else(|| ApiError::not_found("element vanished"))?;
+    Ok(Json(wire(e)))
+}

@@ -1,0 +1,320 @@
+//! Files: streaming upload, metadata read, list, update and delete. Upload needs `writer`,
+//! reads need `reader`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use artstore_actors::ingest::UploadMeta;
+use artstore_client::wire::{FileInfo, FileList, UpdateFile};
+use artstore_raft::{AuditEvent, Command, FileChanges, FileRecord, RetentionPolicy, Role};
+use axum::body::Body;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::Deserialize;
+
+use super::admin::rfc3339;
+use super::auth::Caller;
+use super::{ApiError, AppState};
+
+pub fn wire(f: FileRecord) -> FileInfo {
+    let replicas = f.holders();
+    let missing = f.chunks.iter().map(|c| c.missing.len() as u64).sum();
+    let custom_attributes = match serde_json::from_str(&f.attributes_json) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => Default::default(),
+    };
+    FileInfo {
+        chunks: f.chunks.len() as u64,
+        id: f.id,
+        name: f.name,
+        size: f.size,
+        sha256: f.sha256,
+        content_type: f.content_type,
+        version: f.version,
+        created_at: rfc3339(f.created_at),
+        updated_at: rfc3339(f.updated_at),
+        created_by: f.created_by,
+        description: f.description,
+        tags: f.tags,
+        custom_attributes,
+        retention_policy: match f.policy {
+            RetentionPolicy::Temporary => "temporary".into(),
+            RetentionPolicy::Permanent => "permanent".into(),
+        },
+        expires_at: f.expires_at.map(rfc3339),
+        retention_until: f.retention_until.map(rfc3339),
+        replicas,
+        missing_replicas: missing,
+    }
+}
+
+fn parse_time(field: &str, value: &str) -> Result<i64, ApiError> {
+    let t = humantime::parse_rfc3339_weak(value).map_err(|e| {
+        ApiError::bad_request("invalid_time", format!("{field}: {value:?} is not an RFC 3339 time: {e}"))
+    })?;
+    Ok(t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_millis() as i64)
+}
+
+fn check_attributes(s: &AppState, json: &str) -> Result<String, ApiError> {
+    if json.len() > s.max_attributes_bytes {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "attributes_too_large",
+            format!("custom attributes are {} bytes; the limit is {}", json.len(), s.max_attributes_bytes),
+        ));
+    }
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(v @ serde_json::Value::Object(_)) => Ok(v.to_string()),
+        _ => Err(ApiError::bad_request("invalid_attributes", "custom attributes must be a JSON object")),
+    }
+}
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    if name.trim().is_empty() || name.chars().count() > 1024 || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("invalid_name", "name: 1 to 1024 characters, no control characters"));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+pub struct UploadQuery {
+    name: Option<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    tags: Option<String>,
+    #[serde(default)]
+    retention_until: Option<String>,
+    /// `permanent` (default) or `temporary`.
+    #[serde(default)]
+    retention_policy: Option<String>,
+    #[serde(default)]
+    ttl_days: Option<u32>,
+}
+
+/// The hex SHA-256 a client declared, from `X-Checksum-SHA256` or `Content-Digest: sha-256=:…:`.
+fn expected_digest(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    if let Some(v) = headers.get("x-checksum-sha256") {
+        let hex = v.to_str().unwrap_or_default().trim().to_ascii_lowercase();
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ApiError::bad_request("invalid_digest", "X-Checksum-SHA256 must be 64 hex digits"));
+        }
+        return Ok(Some(hex));
+    }
+    if let Some(v) = headers.get("content-digest") {
+        let text = v.to_str().unwrap_or_default();
+        for item in text.split(',') {
+            if let Some((alg, value)) = item.trim().split_once('=') {
+                if alg.trim().eq_ignore_ascii_case("sha-256") {
+                    let b64 = value.trim().trim_matches(':');
+                    let raw = STANDARD
+                        .decode(b64)
+                        .map_err(|_| ApiError::bad_request("invalid_digest", "Content-Digest sha-256 is not base64"))?;
+                    return Ok(Some(hex::encode(raw)));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// `POST /api/v1/files`: the raw body is the file; metadata comes in the query and headers.
+pub async fn upload(
+    State(s): State<AppState>,
+    caller: Caller,
+    q: Result<Query<UploadQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    caller.principal.require(Role::Writer)?;
+    let Query(q) = q?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_string();
+    if content_type.starts_with("multipart/") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "multipart_not_supported",
+            "multipart uploads are not supported yet; send the file as the raw body with metadata in the query",
+        ));
+    }
+    let name = q.name.ok_or_else(|| ApiError::bad_request("missing_name", "the query parameter `name` is required"))?;
+    check_name(&name)?;
+    let policy = match q.retention_policy.as_deref() {
+        None | Some("permanent") => RetentionPolicy::Permanent,
+        Some("temporary") => RetentionPolicy::Temporary,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_policy",
+                format!("retention_policy {other:?}: use permanent or temporary"),
+            ))
+        }
+    };
+    let ttl_days = q.ttl_days.unwrap_or(30);
+    if !(1..=365).contains(&ttl_days) {
+        return Err(ApiError::bad_request("invalid_ttl", "ttl_days must be between 1 and 365"));
+    }
+    let attributes_json = match headers.get("x-artstore-attributes") {
+        // Header values are bytes; UTF-8 (Russian attribute values, say) is accepted as sent.
+        Some(v) => check_attributes(
+            &s,
+            std::str::from_utf8(v.as_bytes())
+                .map_err(|_| ApiError::bad_request("invalid_attributes", "X-Artstore-Attributes is not UTF-8"))?,
+        )?,
+        None => "{}".to_string(),
+    };
+    let tags: Vec<String> =
+        q.tags.unwrap_or_default().split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect();
+    let idempotency_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(String::from);
+    if idempotency_key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 255) {
+        return Err(ApiError::bad_request("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters"));
+    }
+    let meta = UploadMeta {
+        name,
+        content_type,
+        description: q.description,
+        tags,
+        attributes_json,
+        policy,
+        ttl_days,
+        retention_until: q.retention_until.as_deref().map(|t| parse_time("retention_until", t)).transpose()?,
+        expected_sha256: expected_digest(&headers)?,
+        idempotency_key,
+        created_by: caller.principal.client_id.clone(),
+    };
+    let uploaded = s.ingest.upload(meta, body.into_data_stream()).await?;
+    let status = if uploaded.replayed { StatusCode::OK } else { StatusCode::CREATED };
+    let location = format!("/api/v1/files/{}", uploaded.file.id);
+    let mut resp = (status, Json(wire(uploaded.file))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    if uploaded.replayed {
+        resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(resp)
+}
+
+fn live(s: &AppState, id: &str) -> Result<FileRecord, ApiError> {
+    match s.node.catalog().file(id)? {
+        Some(f) if f.deleted_at.is_none() => Ok(f),
+        Some(_) => Err(ApiError::not_found(format!("file {id} was deleted"))),
+        None => Err(ApiError::not_found(format!("no file {id}"))),
+    }
+}
+
+/// `GET /api/v1/files/{id}`: read-after-write from any node (Raft read index first).
+pub async fn get(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<FileInfo>, ApiError> {
+    caller.principal.require(Role::Reader)?;
+    s.node.read_barrier().await?;
+    Ok(Json(wire(live(&s, &id)?)))
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    after: String,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/files?after=ID&limit=N`: in creation order, deleted files left out.
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<FileList>, ApiError> {
+    caller.principal.require(Role::Reader)?;
+    let Query(q) = q?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let page = s.node.catalog().files_after(&q.after, limit)?;
+    let next_cursor = (page.len() == limit).then(|| page.last().map(|f| f.id.clone())).flatten();
+    let files = page.into_iter().filter(|f| f.deleted_at.is_none()).map(wire).collect();
+    Ok(Json(FileList { files, next_cursor }))
+}
+
+/// `PATCH /api/v1/files/{id}`: metadata only; bumps `version` and rewrites the sidecars.
+pub async fn update(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Json<UpdateFile>, JsonRejection>,
+) -> Result<Json<FileInfo>, ApiError> {
+    caller.principal.require(Role::Writer)?;
+    let Json(req) = body?;
+    if let Some(n) = &req.name {
+        check_name(n)?;
+    }
+    let current = live(&s, &id)?;
+    check_mutable(&s, &current)?;
+    let changes = FileChanges {
+        name: req.name,
+        description: req.description,
+        tags: req.tags,
+        attributes_json: req
+            .custom_attributes
+            .map(|m| serde_json::Value::Object(m).to_string())
+            .map(|j| check_attributes(&s, &j))
+            .transpose()?,
+        retention_until: req.retention_until.as_deref().map(|t| parse_time("retention_until", t)).transpose()?,
+    };
+    let r = s.node.propose(Command::UpdateFile { id: id.clone(), changes, at: now_ms() }).await?;
+    if let Some(reason) = r.rejected {
+        return Err(ApiError::new(StatusCode::CONFLICT, "conflict", reason));
+    }
+    let file = live(&s, &id)?;
+    s.ingest.write_sidecars(&file).await;
+    Ok(Json(wire(file)))
+}
+
+/// Metadata may change while every element holding the file is `edit` or `rw`.
+fn check_mutable(s: &AppState, f: &FileRecord) -> Result<(), ApiError> {
+    let catalog = s.node.catalog();
+    for r in f.chunks.iter().flat_map(|c| c.replicas.iter()) {
+        if let Some(e) = catalog.element(r.node_id, &r.element)? {
+            if !e.mode.accepts_uploads() {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "read_only",
+                    format!("the file lives on element {} of node {}, which is {}", e.name, e.node_id, e.mode.as_str()),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `DELETE /api/v1/files/{id}`: temporary files only, never before `retention_until`. Audited.
+pub async fn delete(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    caller.principal.require(Role::Writer)?;
+    let file = live(&s, &id)?;
+    check_mutable(&s, &file)?;
+    let event = AuditEvent {
+        at: now_ms(),
+        actor: caller.principal.client_id.clone(),
+        action: "file.delete".into(),
+        target: id.clone(),
+        outcome: "ok".into(),
+        source: caller.source.map(|s| s.to_string()).unwrap_or_default(),
+    };
+    let command = Command::Audited { command: Box::new(Command::DeleteFile { id, at: now_ms() }), event };
+    let r = s.node.propose(command).await?;
+    match r.rejected {
+        Some(reason) => Err(ApiError::new(StatusCode::CONFLICT, "conflict", reason)),
+        None => Ok(StatusCode::NO_CONTENT),
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
