@@ -78,18 +78,19 @@ impl IngestHandle {
         Self { node, storage, chunk_size: chunk_size as usize, replication_factor: replication_factor.max(1) as usize }
     }
 
-    /// Live nodes with an element that takes `policy` uploads.
-    fn candidates(&self, policy: RetentionPolicy) -> Result<Vec<NodeId>, StorageError> {
+    /// Nodes with an element that takes `policy` uploads, and which of them are reachable now.
+    fn candidates(&self, policy: RetentionPolicy) -> Result<(Vec<NodeId>, Vec<NodeId>), StorageError> {
         let want = StorageHandle::mode_for(policy);
         let status = self.node.status();
         let elements = self.node.catalog().elements()?;
-        Ok(status
+        let writable: Vec<&artstore_raft::MemberStatus> = status
             .members
             .iter()
-            .filter(|m| m.reachable)
             .filter(|m| elements.iter().any(|e| e.node_id == m.node_id && e.mode == want))
-            .map(|m| m.node_id)
-            .collect())
+            .collect();
+        let all = writable.iter().map(|m| m.node_id).collect();
+        let live = writable.iter().filter(|m| m.reachable).map(|m| m.node_id).collect();
+        Ok((all, live))
     }
 
     /// Streams `body` into the archive. Nothing is committed unless every chunk reached a write
@@ -106,8 +107,11 @@ impl IngestHandle {
                 }
             }
         }
-        let candidates = self.candidates(meta.policy)?;
-        if candidates.is_empty() {
+        // Placement is over every node with a writable element, so a node that is down still gets
+        // its share: those replicas are recorded as missing (queued for repair) instead of silently
+        // lowering the replication factor. Down nodes are not even tried.
+        let (candidates, live) = self.candidates(meta.policy)?;
+        if live.is_empty() {
             return Err(StorageError::NoSpace(format!(
                 "no reachable node has a {} storage element accepting uploads",
                 StorageHandle::mode_for(meta.policy).as_str()
@@ -115,6 +119,7 @@ impl IngestHandle {
         }
         let r = self.replication_factor.min(candidates.len());
         let quorum = r / 2 + 1;
+        let live = Arc::new(live);
         let started = Instant::now();
 
         let permits = Arc::new(Semaphore::new(IN_FLIGHT));
@@ -169,11 +174,17 @@ impl IngestHandle {
             file_hash = Some(hasher);
             let (storage, targets, policy, i) =
                 (self.storage.clone(), place(&chunk_sha, &candidates, r), meta.policy, index);
+            let live = live.clone();
             tasks.spawn(async move {
                 let _permit = permit;
                 let sends = targets.iter().map(|n| {
-                    let (storage, chunk, sha) = (storage.clone(), chunk.clone(), chunk_sha.clone());
-                    async move { (*n, storage.put_chunk(*n, policy, &sha, chunk).await) }
+                    let (storage, chunk, sha, live) = (storage.clone(), chunk.clone(), chunk_sha.clone(), live.clone());
+                    async move {
+                        if !live.contains(n) {
+                            return (*n, Err(StorageError::Io(format!("node {n} is unreachable"))));
+                        }
+                        (*n, storage.put_chunk(*n, policy, &sha, chunk).await)
+                    }
                 });
                 let mut replicas = Vec::new();
                 let mut missing = Vec::new();
@@ -263,6 +274,33 @@ impl IngestHandle {
         metrics::histogram!("artstore_ingest_upload_seconds").record(started.elapsed().as_secs_f64());
         self.write_sidecars(&file).await;
         Ok(Uploaded { file, replayed: false })
+    }
+
+    /// The file's body as a stream of verified chunks, in order. Each chunk comes from a local
+    /// replica when there is one, else from the first peer replica that answers with the right
+    /// bytes; a bad or unreachable replica is skipped (and logged for repair).
+    pub fn read(&self, file: FileRecord) -> impl Stream<Item = Result<Bytes, StorageError>> + Send + 'static {
+        let storage = self.storage.clone();
+        let me = self.node.id();
+        futures::stream::iter(file.chunks).then(move |chunk| {
+            let storage = storage.clone();
+            async move {
+                let mut replicas = chunk.replicas.clone();
+                replicas.sort_by_key(|r| r.node_id != me);
+                let mut problems = Vec::new();
+                for r in &replicas {
+                    match storage.get_chunk(r, &chunk.sha256).await {
+                        Ok(b) => return Ok(b),
+                        Err(e) => {
+                            tracing::warn!(node = r.node_id, chunk = %chunk.sha256, error = %e, "replica unreadable; trying the next");
+                            metrics::counter!("artstore_read_replica_failures_total").increment(1);
+                            problems.push(e.to_string());
+                        }
+                    }
+                }
+                Err(StorageError::Io(format!("no replica of chunk {} could be read: {}", chunk.sha256, problems.join("; "))))
+            }
+        })
     }
 
     /// Writes the sidecar on every node holding a chunk of `file` (best effort: a missing sidecar

@@ -13,6 +13,7 @@ use crate::wire::{
     RotateSecret, ServiceAccount, ServiceAccountWithSecret, ServiceAccounts, Setting, SettingValue, Settings,
     TokenResponse, UpdateServiceAccount,
 };
+use crate::wire::{ElementModeChange, FileInfo, FileList, StorageElementInfo, StorageElements, UpdateFile};
 
 /// A handle on an ArtStore cluster; cheap to clone (clones share the token cache).
 #[derive(Clone)]
@@ -36,6 +37,23 @@ struct Credentials {
     client_id: String,
     client_secret: String,
     token: tokio::sync::Mutex<Option<(String, Instant)>>,
+}
+
+/// Options of an upload; every field may be left at its default.
+#[derive(Debug, Clone, Default)]
+pub struct UploadOptions {
+    pub content_type: Option<String>,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+    /// `permanent` (default) or `temporary`.
+    pub retention_policy: Option<String>,
+    pub ttl_days: Option<u32>,
+    /// RFC 3339.
+    pub retention_until: Option<String>,
+    pub idempotency_key: Option<String>,
+    /// Expected SHA-256 (hex) of the body; the server refuses a mismatch with 422.
+    pub sha256: Option<String>,
 }
 
 /// A token is refreshed when less than this much of its lifetime is left.
@@ -186,6 +204,143 @@ impl Client {
     /// Every setting as the answering node knows it.
     pub async fn settings(&self) -> Result<Settings, ClientError> {
         self.send::<(), _>(Method::GET, "/api/v1/cluster/settings", None).await
+    }
+
+    // ----- files -----
+
+    /// Uploads `body` as a new file (writer role). With `options.idempotency_key`, a retry
+    /// returns the first upload's record instead of creating a duplicate.
+    pub async fn upload(&self, name: &str, body: Vec<u8>, options: &UploadOptions) -> Result<FileInfo, ClientError> {
+        let mut query: Vec<(&str, String)> = vec![("name", name.to_string())];
+        if let Some(d) = &options.description {
+            query.push(("description", d.clone()));
+        }
+        if !options.tags.is_empty() {
+            query.push(("tags", options.tags.join(",")));
+        }
+        if let Some(p) = &options.retention_policy {
+            query.push(("retention_policy", p.clone()));
+        }
+        if let Some(t) = options.ttl_days {
+            query.push(("ttl_days", t.to_string()));
+        }
+        if let Some(r) = &options.retention_until {
+            query.push(("retention_until", r.clone()));
+        }
+        let body = bytes::Bytes::from(body);
+        let mut last = ClientError::Unavailable("no node tried".into());
+        for attempt in 0..2 {
+            let bearer = self.bearer(attempt > 0).await?;
+            for base in &self.urls {
+                let mut req = self
+                    .http
+                    .post(format!("{base}/api/v1/files"))
+                    .query(&query)
+                    .header("content-type", options.content_type.as_deref().unwrap_or("application/octet-stream"))
+                    .body(body.clone());
+                if let Some(t) = &bearer {
+                    req = req.bearer_auth(t);
+                }
+                if let Some(a) = &options.attributes {
+                    req = req.header("x-artstore-attributes", serde_json::Value::Object(a.clone()).to_string());
+                }
+                if let Some(k) = &options.idempotency_key {
+                    req = req.header("idempotency-key", k);
+                }
+                if let Some(h) = &options.sha256 {
+                    req = req.header("x-checksum-sha256", h);
+                }
+                let resp = match req.send().await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        last = ClientError::Unavailable(format!("{base}: {}", error_chain(&e)));
+                        continue;
+                    }
+                };
+                let status = resp.status();
+                if status.is_success() {
+                    return resp.json().await.map_err(|e| ClientError::Server {
+                        status: status.as_u16(),
+                        code: "bad_body".into(),
+                        message: e.to_string(),
+                    });
+                }
+                let err =
+                    ClientError::from_status(status.as_u16(), resp.json::<ErrorResponse>().await.ok().map(|e| e.error));
+                match err {
+                    ClientError::Unavailable(_) => last = err,
+                    ClientError::Unauthorized(_) if attempt == 0 && self.credentials.is_some() => {
+                        last = err;
+                        break;
+                    }
+                    other => return Err(other),
+                }
+            }
+            if !matches!(last, ClientError::Unauthorized(_)) {
+                break;
+            }
+        }
+        Err(last)
+    }
+
+    /// A file's metadata (read-after-write from any node).
+    pub async fn get_file(&self, id: &str) -> Result<FileInfo, ClientError> {
+        self.send::<(), _>(Method::GET, &format!("/api/v1/files/{id}"), None).await
+    }
+
+    /// Files in creation order after `after` (empty for the first page).
+    pub async fn list_files(&self, after: &str, limit: usize) -> Result<FileList, ClientError> {
+        self.send::<(), _>(Method::GET, &format!("/api/v1/files?after={after}&limit={limit}"), None).await
+    }
+
+    pub async fn update_file(&self, id: &str, update: &UpdateFile) -> Result<FileInfo, ClientError> {
+        self.send(Method::PATCH, &format!("/api/v1/files/{id}"), Some(update)).await
+    }
+
+    pub async fn delete_file(&self, id: &str) -> Result<(), ClientError> {
+        self.send_empty(Method::DELETE, &format!("/api/v1/files/{id}")).await
+    }
+
+    /// The whole body of a file, in memory (for large files stream instead).
+    pub async fn download(&self, id: &str) -> Result<Vec<u8>, ClientError> {
+        let bearer = self.bearer(false).await?;
+        let mut last = ClientError::Unavailable("no node tried".into());
+        for base in &self.urls {
+            let mut req = self.http.get(format!("{base}/api/v1/files/{id}/content"));
+            if let Some(t) = &bearer {
+                req = req.bearer_auth(t);
+            }
+            match req.send().await {
+                Ok(r) if r.status().is_success() => {
+                    return r.bytes().await.map(|b| b.to_vec()).map_err(|e| ClientError::Unavailable(e.to_string()))
+                }
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let err = ClientError::from_status(status, r.json::<ErrorResponse>().await.ok().map(|e| e.error));
+                    if status != 503 {
+                        return Err(err);
+                    }
+                    last = err;
+                }
+                Err(e) => last = ClientError::Unavailable(format!("{base}: {}", error_chain(&e))),
+            }
+        }
+        Err(last)
+    }
+
+    pub async fn storage_elements(&self) -> Result<StorageElements, ClientError> {
+        self.send::<(), _>(Method::GET, "/api/v1/storage-elements", None).await
+    }
+
+    /// Moves an element to `mode` (forward only: rw → ro → ar).
+    pub async fn set_element_mode(
+        &self,
+        node_id: u64,
+        name: &str,
+        mode: &str,
+    ) -> Result<StorageElementInfo, ClientError> {
+        let body = ElementModeChange { mode: mode.to_string() };
+        self.send(Method::PATCH, &format!("/api/v1/storage-elements/{node_id}/{name}"), Some(&body)).await
     }
 
     // ----- service accounts (admin role) -----

@@ -20,6 +20,9 @@ pub enum ClientError {
     /// Too many requests (the token endpoint's rate limit).
     #[error("rate limited: {message} (retry after {retry_after_secs} s)")]
     RateLimited { retry_after_secs: u64, message: String },
+    /// No storage element can take the upload (HTTP 507).
+    #[error("insufficient storage: {0}")]
+    InsufficientStorage(String),
     /// No node could serve the request (all unreachable, or no leader).
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -42,6 +45,7 @@ impl ClientError {
             409 => ClientError::Conflict { reason: message },
             429 => ClientError::RateLimited { retry_after_secs: 1, message },
             503 => ClientError::Unavailable(message),
+            507 => ClientError::InsufficientStorage(message),
             _ => ClientError::Server { status, code, message },
         }
     }

@@ -18,5 +18,5 @@ mod client;
 mod error;
 pub mod wire;
 
-pub use client::Client;
+pub use client::{Client, UploadOptions};
 pub use error::ClientError;

@@ -220,6 +220,54 @@ pub async fn get(
     Ok(Json(wire(live(&s, &id)?)))
 }
 
+/// `GET /api/v1/files/{id}/content`: the whole body, streamed chunk by chunk with every chunk
+/// verified; `ETag` is the SHA-256. (Byte ranges arrive with the query actor.)
+pub async fn content(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    caller.principal.require(Role::Reader)?;
+    s.node.read_barrier().await?;
+    let file = live(&s, &id)?;
+    let etag = format!("\"{}\"", file.sha256);
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+    {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    let disposition = format!("attachment; filename*=UTF-8''{}", percent_encode(&file.name));
+    let (size, content_type) = (file.size, file.content_type.clone());
+    let body = Body::from_stream(s.ingest.read(file));
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    for (name, value) in
+        [(header::CONTENT_TYPE, content_type), (header::ETAG, etag), (header::CONTENT_DISPOSITION, disposition)]
+    {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
+    Ok(resp)
+}
+
+/// RFC 8187 `attr-char` percent-encoding (non-ASCII names intact after decoding).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[derive(Deserialize)]
 pub struct ListQuery {
     #[serde(default)]
