@@ -69,7 +69,7 @@ pub fn place(chunk_sha256: &str, candidates: &[NodeId], r: usize) -> Vec<NodeId>
             (h.finalize().into(), *n)
         })
         .collect();
-    scored.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    scored.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
     scored.into_iter().take(r).map(|(_, n)| n).collect()
 }
 
@@ -266,7 +266,7 @@ impl IngestHandle {
             return Err(StorageError::Conflict(reason));
         }
         if let Some(existing) = result.existing {
-            let file = self.node.catalog().file(&existing)?.ok_or_else(|| StorageError::NotFound(existing))?;
+            let file = self.node.catalog().file(&existing)?.ok_or(StorageError::NotFound(existing))?;
             return Ok(Uploaded { file, replayed: true });
         }
         metrics::counter!("artstore_ingest_files_total").increment(1);

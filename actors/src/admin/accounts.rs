@@ -135,6 +135,7 @@ impl AdminHandle {
         let event = Self::event(&actor.client_id, "account.update", client_id, "ok", source);
         let command = Command::UpdateAccount { client_id: client_id.to_string(), changes, at: now_ms() };
         self.audited(command, event).await?;
+        self.node().read_barrier().await?;
         self.get_account(actor, client_id)
     }
 

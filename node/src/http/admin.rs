@@ -113,6 +113,7 @@ pub async fn rotate_secret(
 ) -> Result<Json<ServiceAccountWithSecret>, ApiError> {
     let grace = body.and_then(|Json(b)| b.grace_period_secs);
     let secret = s.admin.rotate_secret(&caller.principal, &id, grace, caller.source).await?;
+    s.node.read_barrier().await?;
     let account = wire(s.admin.get_account(&caller.principal, &id)?);
     Ok(Json(ServiceAccountWithSecret { account, client_secret: secret }))
 }

@@ -50,6 +50,8 @@ pub async fn set_mode(
             if reason.starts_with("no storage element") { StatusCode::NOT_FOUND } else { StatusCode::CONFLICT };
         return Err(ApiError::new(status, "conflict", reason));
     }
+    // Read our own write even when this node is a follower.
+    s.node.read_barrier().await?;
     let e = s.node.catalog().element(node_id, &name)?.ok_or_else(|| ApiError::not_found("element vanished"))?;
     Ok(Json(wire(e)))
 }

@@ -320,6 +320,7 @@ pub async fn update(
     if let Some(reason) = r.rejected {
         return Err(ApiError::new(StatusCode::CONFLICT, "conflict", reason));
     }
+    s.node.read_barrier().await?;
     let file = live(&s, &id)?;
     s.ingest.write_sidecars(&file).await;
     Ok(Json(wire(file)))

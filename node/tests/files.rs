@@ -1,0 +1,230 @@
+//! Uploads on a real 3-node cluster (R = 3): chunk-boundary sizes land byte-exact on every chosen
+//! replica with the right hashes and sidecars, Unicode names survive, digests and idempotency
+//! keys are honoured, quorum is enforced when nodes die, and element modes and retention rules
+//! hold.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use artstore_client::wire::{FileInfo, UpdateFile};
+use artstore_client::{ClientError, UploadOptions};
+use common::*;
+use sha2::{Digest, Sha256};
+
+const CHUNK: usize = 64 * 1024;
+
+fn small_chunks(t: &mut toml::Table) {
+    set(t, "storage", "chunk_size_bytes", CHUNK as i64);
+}
+
+fn data(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed).rotate_left((i % 7) as u32)).collect()
+}
+
+fn sha(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+/// Every sidecar file under a node's element folders.
+fn sidecars(node_dir: &Path) -> Vec<PathBuf> {
+    fn walk(p: &Path, out: &mut Vec<PathBuf>) {
+        if let Ok(rd) = std::fs::read_dir(p) {
+            for e in rd.flatten() {
+                let path = e.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.to_string_lossy().ends_with(".attr.json") {
+                    out.push(path);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&node_dir.join("data").join("elements"), &mut out);
+    out
+}
+
+/// Checks node `dir` holds a sidecar for `file` listing chunks that are on its disk, intact.
+fn assert_replica(dir: &Path, file: &FileInfo, body: &[u8]) {
+    let sidecar = sidecars(dir)
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains(&file.id))
+        .unwrap_or_else(|| panic!("no sidecar for {} in {}", file.id, dir.display()));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
+    assert_eq!(v["schema_version"], "2.0");
+    assert_eq!(v["sha256"], file.sha256);
+    assert_eq!(v["name"], file.name);
+    let element_dir = sidecar.ancestors().nth(6).unwrap(); // element/files/YYYY/MM/DD/HH/name
+    let mut offset = 0;
+    for c in v["chunks"].as_array().unwrap() {
+        let hash = c["sha256"].as_str().unwrap();
+        let size = c["size"].as_u64().unwrap() as usize;
+        let on_disk = std::fs::read(element_dir.join("chunks").join(&hash[..2]).join(hash)).unwrap();
+        assert_eq!(sha(&on_disk), hash);
+        assert_eq!(on_disk, body[offset..offset + size]);
+        offset += size;
+    }
+    assert_eq!(offset, body.len());
+}
+
+#[tokio::test]
+async fn uploads_of_every_boundary_size_are_byte_exact_on_every_replica() {
+    let (cluster, _) = started_cluster(3, small_chunks).await;
+    let writer = cluster.client(2);
+    for (i, len) in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 17].into_iter().enumerate() {
+        let body = data(len, i as u8);
+        let file = writer.upload(&format!("size-{len}.bin"), body.clone(), &UploadOptions::default()).await.unwrap();
+        assert_eq!((file.size, file.sha256.clone()), (len as u64, sha(&body)), "size {len}");
+        assert_eq!(file.chunks as usize, len.div_ceil(CHUNK));
+        assert_eq!(file.missing_replicas, 0);
+        // Read back through another node.
+        assert_eq!(cluster.client(3).download(&file.id).await.unwrap(), body, "size {len}");
+        if len > 0 {
+            assert_eq!(file.replicas, vec![1, 2, 3]);
+            for id in [1, 2, 3] {
+                assert_replica(&cluster.node(id).dir, &file, &body);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn unicode_names_digests_idempotency_and_metadata_updates() {
+    let (cluster, _) = started_cluster(3, small_chunks).await;
+    let client = cluster.client(1);
+    let body = data(200_000, 7);
+
+    // Russian and emoji names survive in the record, the sidecar and the download headers.
+    let name = "Отчёт за 2026 год 📄.pdf";
+    let mut attrs = serde_json::Map::new();
+    attrs.insert("отдел".into(), "бухгалтерия".into());
+    let opts = UploadOptions {
+        content_type: Some("application/pdf".into()),
+        tags: vec!["финансы".into(), "2026".into()],
+        attributes: Some(attrs.clone()),
+        ..Default::default()
+    };
+    let file = client.upload(name, body.clone(), &opts).await.unwrap();
+    assert_eq!(file.name, name);
+    assert_eq!(file.custom_attributes, attrs);
+    let got = cluster.client(3).get_file(&file.id).await.unwrap();
+    assert_eq!(got, file);
+    assert!(sidecars(&cluster.node(2).dir).iter().any(|p| p.to_string_lossy().contains("Отчёт_за_2026_год")));
+    let token = client.token().await.unwrap();
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/v1/files/{}/content", cluster.url(2), file.id))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let disposition = resp.headers()["content-disposition"].to_str().unwrap().to_string();
+    assert!(disposition.contains("UTF-8''%D0%9E%D1%82%D1%87%D1%91%D1%82"), "{disposition}");
+    assert_eq!(resp.headers()["etag"].to_str().unwrap(), format!("\"{}\"", file.sha256));
+
+    // A digest that does not match: 422 and nothing committed.
+    let before = client.list_files("", 1000).await.unwrap().files.len();
+    let wrong = UploadOptions { sha256: Some(sha(b"something else")), ..Default::default() };
+    let err = client.upload("bad.bin", body.clone(), &wrong).await.unwrap_err();
+    assert!(matches!(err, ClientError::BadRequest { ref code, .. } if code == "digest_mismatch"), "{err}");
+    let right = UploadOptions { sha256: Some(sha(&body)), ..Default::default() };
+    client.upload("good.bin", body.clone(), &right).await.unwrap();
+    assert_eq!(client.list_files("", 1000).await.unwrap().files.len(), before + 1);
+
+    // A retried upload with the same Idempotency-Key returns the first record.
+    let idem = UploadOptions { idempotency_key: Some("order-42".into()), ..Default::default() };
+    let first = client.upload("once.bin", body.clone(), &idem).await.unwrap();
+    let again = cluster.client(3).upload("once.bin", body.clone(), &idem).await.unwrap();
+    assert_eq!(first.id, again.id);
+    assert_eq!(client.list_files("", 1000).await.unwrap().files.len(), before + 2);
+
+    // Metadata update bumps the version and rewrites the sidecars.
+    let update = UpdateFile { description: Some("годовой отчёт".into()), ..Default::default() };
+    let updated = client.update_file(&file.id, &update).await.unwrap();
+    assert_eq!(updated.version, 2);
+    let sidecar = sidecars(&cluster.node(3).dir).into_iter().find(|p| p.to_string_lossy().contains(&file.id)).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(sidecar).unwrap()).unwrap();
+    assert_eq!((v["version"].as_u64(), v["description"].as_str()), (Some(2), Some("годовой отчёт")));
+}
+
+#[tokio::test]
+async fn a_dead_replica_node_is_recorded_as_missing_and_two_dead_nodes_fail_cleanly() {
+    let (mut cluster, leader) = started_cluster(3, small_chunks).await;
+    let victim = [1, 2, 3].into_iter().find(|n| *n != leader).unwrap();
+    let survivor = [1, 2, 3].into_iter().find(|n| *n != leader && *n != victim).unwrap();
+    cluster.kill(victim);
+    // Wait until the leader no longer sees the victim.
+    eventually(Duration::from_secs(10), "victim unreachable", || async {
+        let s = cluster.status(leader).await.ok()?;
+        s.members.iter().any(|m| m.node_id == victim && !m.reachable).then_some(())
+    })
+    .await;
+    let body = data(5 * CHUNK, 3);
+    let file = cluster.client(leader).upload("degraded.bin", body.clone(), &UploadOptions::default()).await.unwrap();
+    assert!(file.missing_replicas > 0, "the dead node's replicas are recorded as missing: {file:?}");
+    assert!(!file.replicas.contains(&victim));
+    assert_eq!(cluster.client(survivor).download(&file.id).await.unwrap(), body);
+
+    // With a second node gone there is no write quorum (and no Raft majority): a clean failure.
+    cluster.kill(survivor);
+    let before = cluster.client(leader).list_files("", 1000).await.unwrap().files.len();
+    let err = cluster.client(leader).upload("doomed.bin", body.clone(), &UploadOptions::default()).await.unwrap_err();
+    assert!(matches!(err, ClientError::Unavailable(_) | ClientError::Server { .. }), "{err}");
+    assert_eq!(cluster.client(leader).list_files("", 1000).await.unwrap().files.len(), before, "nothing committed");
+}
+
+#[tokio::test]
+async fn element_modes_and_retention_rules() {
+    let (cluster, _) = started_cluster(3, small_chunks).await;
+    let c = cluster.client(1);
+    let body = data(1000, 1);
+
+    // Temporary files go to edit elements and may be deleted; permanent ones may not.
+    let temp = c
+        .upload(
+            "draft.txt",
+            body.clone(),
+            &UploadOptions { retention_policy: Some("temporary".into()), ttl_days: Some(2), ..Default::default() },
+        )
+        .await
+        .unwrap();
+    assert!(temp.expires_at.is_some());
+    c.delete_file(&temp.id).await.unwrap();
+    assert!(matches!(c.get_file(&temp.id).await, Err(ClientError::NotFound(_))));
+    let permanent = c.upload("contract.pdf", body.clone(), &UploadOptions::default()).await.unwrap();
+    let err = c.delete_file(&permanent.id).await.unwrap_err();
+    assert!(matches!(err, ClientError::Conflict { .. }), "{err}");
+
+    // retention_until blocks deletion even of a temporary file.
+    let locked = c
+        .upload(
+            "locked.txt",
+            body.clone(),
+            &UploadOptions {
+                retention_policy: Some("temporary".into()),
+                retention_until: Some("2099-01-01T00:00:00Z".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let err = c.delete_file(&locked.id).await.unwrap_err();
+    assert!(matches!(err, ClientError::Conflict { ref reason } if reason.contains("retention")), "{err}");
+
+    // Modes move forward only; edit stays edit; ro refuses uploads (507 when nothing is writable).
+    assert!(matches!(c.set_element_mode(1, "default", "edit").await, Err(ClientError::Conflict { .. })));
+    assert!(matches!(c.set_element_mode(1, "temp", "rw").await, Err(ClientError::Conflict { .. })));
+    for n in [1, 2, 3] {
+        assert_eq!(c.set_element_mode(n, "default", "ro").await.unwrap().mode, "ro");
+    }
+    assert!(matches!(c.set_element_mode(2, "default", "rw").await, Err(ClientError::Conflict { .. })));
+    let err = c.upload("late.pdf", body.clone(), &UploadOptions::default()).await.unwrap_err();
+    assert!(matches!(err, ClientError::InsufficientStorage(_)), "{err}");
+    // Metadata of files on ro elements is frozen too.
+    let update = UpdateFile { description: Some("x".into()), ..Default::default() };
+    assert!(matches!(c.update_file(&permanent.id, &update).await, Err(ClientError::Conflict { .. })));
+    // Mode changes are audited.
+    let audited = c.audit(1, 1000, Some("element.mode")).await.unwrap().records;
+    assert!(audited.iter().filter(|r| r.outcome == "ok").count() >= 3);
+}
