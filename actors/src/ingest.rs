@@ -86,7 +86,7 @@ impl IngestHandle {
         let writable: Vec<&artstore_raft::MemberStatus> = status
             .members
             .iter()
-            .filter(|m| elements.iter().any(|e| e.node_id == m.node_id && e.mode == want))
+            .filter(|m| elements.iter().any(|e| e.node_id == m.node_id && e.mode == want && !e.full))
             .collect();
         let all = writable.iter().map(|m| m.node_id).collect();
         let live = writable.iter().filter(|m| m.reachable).map(|m| m.node_id).collect();

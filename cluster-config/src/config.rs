@@ -209,6 +209,65 @@ pub struct StorageConfig {
     /// Largest accepted `custom_attributes` object, as JSON text.
     #[serde(default = "default_attributes_limit")]
     pub max_attributes_bytes: usize,
+    /// Capacity thresholds of `rw` elements.
+    #[serde(default = "Thresholds::rw")]
+    pub rw_thresholds: Thresholds,
+    /// Capacity thresholds of `edit` elements.
+    #[serde(default = "Thresholds::edit")]
+    pub edit_thresholds: Thresholds,
+}
+
+/// Free-space thresholds; each level is reached when free space falls below the larger of its
+/// percentage of the element's size and its fixed number of bytes.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    pub warning_percent: f64,
+    pub warning_free_bytes: u64,
+    pub critical_percent: f64,
+    pub critical_free_bytes: u64,
+    pub full_percent: f64,
+    pub full_free_bytes: u64,
+}
+
+const GB: u64 = 1_000_000_000;
+
+impl Thresholds {
+    pub fn rw() -> Self {
+        Self {
+            warning_percent: 15.0,
+            warning_free_bytes: 150 * GB,
+            critical_percent: 8.0,
+            critical_free_bytes: 80 * GB,
+            full_percent: 2.0,
+            full_free_bytes: 20 * GB,
+        }
+    }
+
+    pub fn edit() -> Self {
+        Self {
+            warning_percent: 10.0,
+            warning_free_bytes: 100 * GB,
+            critical_percent: 5.0,
+            critical_free_bytes: 50 * GB,
+            full_percent: 1.0,
+            full_free_bytes: 10 * GB,
+        }
+    }
+
+    /// `ok`, `warning`, `critical` or `full` for an element of `total` bytes with `free` left.
+    pub fn status(&self, total: u64, free: u64) -> &'static str {
+        let below = |pct: f64, fixed: u64| (free as f64) < (pct / 100.0 * total as f64).max(fixed as f64);
+        if below(self.full_percent, self.full_free_bytes) {
+            "full"
+        } else if below(self.critical_percent, self.critical_free_bytes) {
+            "critical"
+        } else if below(self.warning_percent, self.warning_free_bytes) {
+            "warning"
+        } else {
+            "ok"
+        }
+    }
 }
 
 fn default_chunk_size() -> u64 {
@@ -224,6 +283,8 @@ impl Default for StorageConfig {
             elements: Vec::new(),
             chunk_size_bytes: default_chunk_size(),
             max_attributes_bytes: default_attributes_limit(),
+            rw_thresholds: Thresholds::rw(),
+            edit_thresholds: Thresholds::edit(),
         }
     }
 }
@@ -241,12 +302,14 @@ impl NodeConfig {
                 location: base.join("default").to_string_lossy().into_owned(),
                 mode: ElementMode::Rw,
                 priority: 0,
+                capacity_bytes: None,
             },
             StorageElementConfig {
                 name: "temp".into(),
                 location: base.join("temp").to_string_lossy().into_owned(),
                 mode: ElementMode::Edit,
                 priority: 0,
+                capacity_bytes: None,
             },
         ]
     }
@@ -273,6 +336,9 @@ pub struct StorageElementConfig {
     /// Lower fills first.
     #[serde(default)]
     pub priority: u32,
+    /// Size of the element; absent means the size of the file system it is on.
+    #[serde(default)]
+    pub capacity_bytes: Option<u64>,
 }
 
 fn default_cluster_id() -> String {

@@ -17,7 +17,7 @@ pub mod secret;
 
 pub use config::{
     AuthConfig, ElementMode, HttpConfig, LogConfig, LogFormat, NodeConfig, PeerConfig, QuicConfig, RaftConfig,
-    StorageConfig, StorageElementConfig, TlsConfig,
+    StorageConfig, StorageElementConfig, Thresholds, TlsConfig,
 };
 pub use credentials::AdminCredentials;
 pub use error::{ConfigError, Problem};

@@ -116,8 +116,9 @@ async fn run(
     .context("cannot start raft")?;
 
     let admin = artstore_actors::admin::AdminHandle::spawn(node.clone(), config.auth.clone(), &config.cluster_id);
-    let storage = artstore_actors::storage::StorageHandle::spawn(node.clone(), &config.storage_elements())
-        .context("storage.elements")?;
+    let storage =
+        artstore_actors::storage::StorageHandle::spawn(node.clone(), &config.storage_elements(), &config.storage)
+            .context("storage.elements")?;
     let ingest = artstore_actors::ingest::IngestHandle::new(
         node.clone(),
         storage,

@@ -228,3 +228,91 @@ async fn element_modes_and_retention_rules() {
     let audited = c.audit(1, 1000, Some("element.mode")).await.unwrap().records;
     assert!(audited.iter().filter(|r| r.outcome == "ok").count() >= 3);
 }
+
+/// Elements `a` (small, filled first) and `b` (after it), plus the edit element `temp`; thresholds
+/// scaled down so that `a` is full once less than a tenth of it is free.
+fn two_rw_elements(a_capacity: i64) -> impl Fn(&mut toml::Table) {
+    move |t: &mut toml::Table| {
+        small_chunks(t);
+        let data = t["data_dir"].as_str().unwrap().to_string();
+        let element = |name: &str, mode: &str, priority: i64, cap: Option<i64>| {
+            let mut e = toml::Table::new();
+            e.insert("name".into(), name.into());
+            e.insert("location".into(), format!("{data}/elements/{name}").into());
+            e.insert("mode".into(), mode.into());
+            e.insert("priority".into(), priority.into());
+            if let Some(c) = cap {
+                e.insert("capacity_bytes".into(), c.into());
+            }
+            toml::Value::Table(e)
+        };
+        let storage = t["storage"].as_table_mut().unwrap();
+        storage.insert(
+            "elements".into(),
+            toml::Value::Array(vec![
+                element("a", "rw", 0, Some(a_capacity)),
+                element("b", "rw", 1, None),
+                element("temp", "edit", 0, None),
+            ]),
+        );
+        let mut th = toml::Table::new();
+        for (k, v) in [("warning", 30.0), ("critical", 20.0), ("full", 10.0)] {
+            th.insert(format!("{k}_percent"), v.into());
+            th.insert(format!("{k}_free_bytes"), 0.into());
+        }
+        storage.insert("rw_thresholds".into(), toml::Value::Table(th));
+    }
+}
+
+#[tokio::test]
+async fn a_full_rw_element_turns_ro_and_uploads_move_to_the_next_by_priority() {
+    let (cluster, _) = started_cluster(3, two_rw_elements(400_000)).await;
+    let c = cluster.client(1);
+    let first = c.upload("first.bin", data(380_000, 1), &UploadOptions::default()).await.unwrap();
+    let holds = |file: &FileInfo, element: &str| {
+        sidecars(&cluster.node(2).dir).iter().any(|p| {
+            p.to_string_lossy().contains(&file.id) && p.to_string_lossy().contains(&format!("elements/{element}/"))
+        })
+    };
+    assert!(holds(&first, "a"), "the first element by priority fills first");
+    eventually(Duration::from_secs(15), "element a turned ro everywhere", || async {
+        let els = c.storage_elements().await.ok()?.elements;
+        els.iter().filter(|e| e.name == "a").all(|e| e.mode == "ro").then_some(())
+    })
+    .await;
+    let second = c.upload("second.bin", data(1000, 2), &UploadOptions::default()).await.unwrap();
+    assert!(holds(&second, "b"), "uploads moved on to element b");
+    assert_eq!(c.download(&first.id).await.unwrap(), data(380_000, 1), "files on the ro element stay readable");
+}
+
+#[tokio::test]
+async fn when_no_element_has_room_uploads_get_507_before_any_byte_is_stored() {
+    let (cluster, _) = started_cluster(1, |t| {
+        two_rw_elements(1)(t);
+        // Make b tiny too.
+        let els = t["storage"]["elements"].as_array().cloned().unwrap();
+        let els: Vec<toml::Value> = els
+            .into_iter()
+            .map(|mut e| {
+                if e["name"].as_str() == Some("b") {
+                    e.as_table_mut().unwrap().insert("capacity_bytes".into(), 1.into());
+                }
+                e
+            })
+            .collect();
+        t["storage"].as_table_mut().unwrap().insert("elements".into(), toml::Value::Array(els));
+    })
+    .await;
+    let c = cluster.client(1);
+    let err = eventually(Duration::from_secs(15), "uploads refused with 507", || async {
+        match c.upload("x.bin", data(10, 0), &UploadOptions::default()).await {
+            Err(e @ ClientError::InsufficientStorage(_)) => Some(e),
+            _ => None,
+        }
+    })
+    .await;
+    assert!(err.to_string().contains("rw"), "{err}");
+    // Temporary uploads still go to the edit element.
+    let temp = UploadOptions { retention_policy: Some("temporary".into()), ..Default::default() };
+    c.upload("t.bin", data(10, 0), &temp).await.unwrap();
+}

@@ -51,7 +51,8 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 impl Element {
     /// Stores a chunk after checking its hash; a chunk already present (same content) is kept.
-    pub fn put_chunk(&self, hash: &str, bytes: &[u8]) -> Result<(), String> {
+    /// Returns whether new bytes were written.
+    pub fn put_chunk(&self, hash: &str, bytes: &[u8]) -> Result<bool, String> {
         if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(format!("{hash:?} is not a SHA-256 hex digest"));
         }
@@ -61,9 +62,10 @@ impl Element {
         }
         let path = chunk_path(&self.root, hash);
         if fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64) {
-            return Ok(());
+            return Ok(false);
         }
-        write_atomic(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+        write_atomic(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(true)
     }
 
     /// Reads a chunk and checks it against its name.

@@ -11,12 +11,15 @@ mod disk;
 mod protocol;
 pub mod sidecar;
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use artstore_cluster_config::StorageElementConfig;
+use artstore_cluster_config::{StorageConfig, StorageElementConfig, Thresholds};
 use artstore_raft::transport::STREAM_STORAGE;
-use artstore_raft::{Command, ElementMode, FileRecord, NodeId, RaftNode, Replica, RetentionPolicy, StorageElement};
+use artstore_raft::{
+    AuditEvent, Command, ElementMode, FileRecord, NodeId, RaftNode, Replica, RetentionPolicy, StorageElement,
+};
 use bytes::Bytes;
 pub use disk::sha256_hex;
 use disk::Element;
@@ -35,8 +38,18 @@ pub struct StorageHandle {
 
 struct Inner {
     node: RaftNode,
-    /// Local elements, lowest priority value first.
+    /// Local elements, lowest priority value first, with their configuration and live state.
     elements: Vec<Element>,
+    configs: Vec<StorageElementConfig>,
+    state: Vec<ElementState>,
+    thresholds: (Thresholds, Thresholds),
+}
+
+/// What the actor tracks of each local element between capacity checks.
+#[derive(Default)]
+struct ElementState {
+    used: AtomicU64,
+    full: AtomicBool,
 }
 
 fn io(e: impl std::fmt::Display) -> StorageError {
@@ -45,8 +58,12 @@ fn io(e: impl std::fmt::Display) -> StorageError {
 
 impl StorageHandle {
     /// Opens (creating) the node's element folders, serves the storage protocol, and starts
-    /// registering the elements in the catalog.
-    pub fn spawn(node: RaftNode, configs: &[StorageElementConfig]) -> Result<Self, StorageError> {
+    /// the capacity monitor that registers the elements in the catalog.
+    pub fn spawn(
+        node: RaftNode,
+        configs: &[StorageElementConfig],
+        storage: &StorageConfig,
+    ) -> Result<Self, StorageError> {
         let mut elements = Vec::new();
         for c in configs {
             std::fs::create_dir_all(&c.location)
@@ -57,8 +74,21 @@ impl StorageHandle {
             ));
         }
         elements.sort_by_key(|(_, e)| (e.priority, e.name.clone()));
-        let initial: Vec<StorageElementConfig> = elements.iter().map(|(c, _)| c.clone()).collect();
-        let handle = Self { inner: Arc::new(Inner { node, elements: elements.into_iter().map(|(_, e)| e).collect() }) };
+        let mut state = Vec::new();
+        for (c, e) in &elements {
+            let used = e.used_bytes();
+            tracing::info!(element = %c.name, location = %c.location, used_bytes = used, "storage element opened");
+            state.push(ElementState { used: AtomicU64::new(used), full: AtomicBool::new(false) });
+        }
+        let handle = Self {
+            inner: Arc::new(Inner {
+                node,
+                configs: elements.iter().map(|(c, _)| c.clone()).collect(),
+                elements: elements.into_iter().map(|(_, e)| e).collect(),
+                state,
+                thresholds: (storage.rw_thresholds, storage.edit_thresholds),
+            }),
+        };
         let server = handle.clone();
         handle.inner.node.transport().register(
             STREAM_STORAGE,
@@ -67,7 +97,7 @@ impl StorageHandle {
                 tokio::spawn(async move { server.serve(send, recv).await });
             }),
         );
-        tokio::spawn(handle.clone().register_elements(initial));
+        tokio::spawn(handle.clone().monitor());
         Ok(handle)
     }
 
@@ -75,37 +105,89 @@ impl StorageHandle {
         self.inner.node.id()
     }
 
-    /// Announces every element (mode from config the first time; the catalog's mode after) and
-    /// refreshes usage every minute.
-    async fn register_elements(self, configs: Vec<StorageElementConfig>) {
+    /// Every few seconds: measure each element against its thresholds (metrics, and a log line
+    /// when the status changes), take full ones out of placement, turn a full `rw` element `ro`,
+    /// and keep the catalog's view (usage, full flag) current.
+    async fn monitor(self) {
+        let mut last_status = vec![""; self.inner.elements.len()];
+        let mut last_registered: Vec<Option<(bool, Instant)>> = vec![None; self.inner.elements.len()];
         loop {
-            let mut all_ok = true;
-            for (c, e) in configs.iter().zip(&self.inner.elements) {
-                let used = {
-                    let e = e.clone();
-                    tokio::task::spawn_blocking(move || e.used_bytes()).await.unwrap_or(0)
+            for (i, (c, e)) in self.inner.configs.iter().zip(&self.inner.elements).enumerate() {
+                let used = self.inner.state[i].used.load(Ordering::Relaxed);
+                let (total, free) = match c.capacity_bytes {
+                    Some(cap) => (cap, cap.saturating_sub(used)),
+                    None => (fs2::total_space(&e.root).unwrap_or(0), fs2::available_space(&e.root).unwrap_or(0)),
                 };
-                let mode = match c.mode {
-                    artstore_cluster_config::ElementMode::Edit => ElementMode::Edit,
-                    artstore_cluster_config::ElementMode::Rw => ElementMode::Rw,
-                    artstore_cluster_config::ElementMode::Ro => ElementMode::Ro,
-                    artstore_cluster_config::ElementMode::Ar => ElementMode::Ar,
+                let catalog_mode =
+                    self.inner.node.catalog().element(self.node_id(), &c.name).ok().flatten().map(|r| r.mode);
+                let status = match catalog_mode {
+                    Some(ElementMode::Rw) => self.inner.thresholds.0.status(total, free),
+                    Some(ElementMode::Edit) => self.inner.thresholds.1.status(total, free),
+                    _ => "ok",
                 };
-                let element = StorageElement {
-                    node_id: self.node_id(),
-                    name: c.name.clone(),
-                    mode,
-                    priority: c.priority,
-                    capacity_bytes: 0,
-                    used_bytes: used,
-                };
+                let full = status == "full";
+                self.inner.state[i].full.store(full, Ordering::Relaxed);
                 metrics::gauge!("artstore_storage_element_used_bytes", "element" => c.name.clone()).set(used as f64);
-                if let Err(e) = self.inner.node.propose(Command::RegisterElement { element }).await {
-                    tracing::debug!(element = %c.name, error = %e, "cannot register storage element yet");
-                    all_ok = false;
+                metrics::gauge!("artstore_storage_element_free_bytes", "element" => c.name.clone()).set(free as f64);
+                metrics::gauge!("artstore_storage_element_full", "element" => c.name.clone()).set(if full {
+                    1.0
+                } else {
+                    0.0
+                });
+                if last_status[i] != status {
+                    match status {
+                        "ok" => tracing::info!(element = %c.name, free, total, "storage element capacity ok"),
+                        _ => {
+                            tracing::warn!(element = %c.name, free, total, status, "storage element capacity {status}")
+                        }
+                    }
+                    last_status[i] = status;
+                }
+                if full && catalog_mode == Some(ElementMode::Rw) {
+                    tracing::warn!(element = %c.name, "rw element is full: switching it to ro");
+                    let event = AuditEvent {
+                        at: crate::admin::now_ms(),
+                        actor: "-".into(),
+                        action: "element.mode".into(),
+                        target: format!("{}/{}→ro (full)", self.node_id(), c.name),
+                        outcome: "ok".into(),
+                        source: String::new(),
+                    };
+                    let command = Command::SetElementMode {
+                        node_id: self.node_id(),
+                        name: c.name.clone(),
+                        mode: ElementMode::Ro,
+                    };
+                    let _ = self.inner.node.propose(Command::Audited { command: Box::new(command), event }).await;
+                }
+                let due = match last_registered[i] {
+                    Some((was_full, at)) => {
+                        was_full != full || at.elapsed() > Duration::from_secs(30) || catalog_mode.is_none()
+                    }
+                    None => true,
+                };
+                if due {
+                    let element = StorageElement {
+                        node_id: self.node_id(),
+                        name: c.name.clone(),
+                        mode: match c.mode {
+                            artstore_cluster_config::ElementMode::Edit => ElementMode::Edit,
+                            artstore_cluster_config::ElementMode::Rw => ElementMode::Rw,
+                            artstore_cluster_config::ElementMode::Ro => ElementMode::Ro,
+                            artstore_cluster_config::ElementMode::Ar => ElementMode::Ar,
+                        },
+                        priority: c.priority,
+                        capacity_bytes: total,
+                        used_bytes: used,
+                        full,
+                    };
+                    match self.inner.node.propose(Command::RegisterElement { element }).await {
+                        Ok(_) => last_registered[i] = Some((full, Instant::now())),
+                        Err(e) => tracing::debug!(element = %c.name, error = %e, "cannot register storage element yet"),
+                    }
                 }
             }
-            tokio::time::sleep(if all_ok { Duration::from_secs(60) } else { Duration::from_secs(1) }).await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
         }
     }
 
@@ -122,8 +204,11 @@ impl StorageHandle {
     fn writable_element(&self, policy: RetentionPolicy) -> Result<&Element, StorageError> {
         let want = Self::mode_for(policy);
         let catalog = self.inner.node.catalog();
-        for e in &self.inner.elements {
-            if catalog.element(self.node_id(), &e.name)?.is_some_and(|r| r.mode == want) {
+        // Sequential fill: the first element by priority that is writable and not full.
+        for (e, state) in self.inner.elements.iter().zip(&self.inner.state) {
+            if !state.full.load(Ordering::Relaxed)
+                && catalog.element(self.node_id(), &e.name)?.is_some_and(|r| r.mode == want)
+            {
                 return Ok(e);
             }
         }
@@ -151,12 +236,19 @@ impl StorageHandle {
         bytes: Bytes,
     ) -> Result<String, StorageError> {
         let element = self.writable_element(policy)?.clone();
+        let index = self.inner.elements.iter().position(|e| e.name == element.name).unwrap_or(0);
         let hash = sha256.to_string();
-        let started = std::time::Instant::now();
-        let name = tokio::task::spawn_blocking(move || element.put_chunk(&hash, &bytes).map(|_| element.name.clone()))
-            .await
-            .map_err(io)?
-            .map_err(StorageError::Io)?;
+        let started = Instant::now();
+        let len = bytes.len() as u64;
+        let (name, written) =
+            tokio::task::spawn_blocking(move || element.put_chunk(&hash, &bytes).map(|w| (element.name.clone(), w)))
+                .await
+                .map_err(io)?
+                .map_err(StorageError::Io)?;
+        if written {
+            self.inner.state[index].used.fetch_add(len, Ordering::Relaxed);
+            metrics::counter!("artstore_storage_bytes_written_total").increment(len);
+        }
         metrics::counter!("artstore_storage_chunks_written_total").increment(1);
         metrics::histogram!("artstore_storage_chunk_write_seconds").record(started.elapsed().as_secs_f64());
         Ok(name)

@@ -58,6 +58,9 @@ pub struct StorageElement {
     pub priority: u32,
     pub capacity_bytes: u64,
     pub used_bytes: u64,
+    /// Below its `full` threshold: out of placement.
+    #[serde(default)]
+    pub full: bool,
 }
 
 /// Temporary files live on `edit` elements and expire; permanent ones live on `rw` elements.
