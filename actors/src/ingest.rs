@@ -33,8 +33,8 @@ pub struct UploadMeta {
     /// A JSON object, already validated and size-checked.
     pub attributes_json: String,
     pub policy: RetentionPolicy,
-    /// For temporary files, 1–365.
-    pub ttl_days: u32,
+    /// For temporary files: lifetime in seconds (the API takes days, 1–365, or seconds).
+    pub ttl_secs: u64,
     pub retention_until: Option<i64>,
     /// Expected SHA-256 of the whole body (hex), from `X-Checksum-SHA256` or `Content-Digest`.
     pub expected_sha256: Option<String>,
@@ -71,6 +71,56 @@ pub fn place(chunk_sha256: &str, candidates: &[NodeId], r: usize) -> Vec<NodeId>
         .collect();
     scored.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
     scored.into_iter().take(r).map(|(_, n)| n).collect()
+}
+
+/// Sends one chunk to its `targets`, skipping those not `live`, and returns its record once at
+/// least `quorum` replicas are durable.
+#[allow(clippy::too_many_arguments)]
+async fn replicate(
+    storage: &StorageHandle,
+    policy: RetentionPolicy,
+    chunk_sha: String,
+    chunk: Bytes,
+    targets: &[NodeId],
+    live: &[NodeId],
+    quorum: usize,
+    index: usize,
+) -> Result<ChunkRef, StorageError> {
+    let started = Instant::now();
+    let sends = targets.iter().map(|n| {
+        let (chunk, sha) = (chunk.clone(), chunk_sha.clone());
+        async move {
+            if !live.contains(n) {
+                return (*n, Err(StorageError::Io(format!("node {n} is unreachable"))));
+            }
+            (*n, storage.put_chunk(*n, policy, &sha, chunk).await)
+        }
+    });
+    let mut replicas = Vec::new();
+    let mut missing = Vec::new();
+    let mut problems = Vec::new();
+    for (n, r) in futures::future::join_all(sends).await {
+        match r {
+            Ok(element) => replicas.push(Replica { node_id: n, element }),
+            Err(e) => {
+                problems.push(format!("node {n}: {e}"));
+                missing.push(n);
+            }
+        }
+    }
+    metrics::histogram!("artstore_ingest_replication_seconds").record(started.elapsed().as_secs_f64());
+    if replicas.len() < quorum {
+        return Err(StorageError::Quorum(format!(
+            "chunk {index} reached {} of {quorum} required replicas ({})",
+            replicas.len(),
+            problems.join("; ")
+        )));
+    }
+    if !missing.is_empty() {
+        tracing::warn!(chunk = index, missing = ?missing, "chunk stored below its replication factor; queued for repair");
+        metrics::counter!("artstore_ingest_under_replicated_chunks_total").increment(1);
+    }
+    Ok(ChunkRef { sha256: chunk_sha, size: chunk.len() as u64, replicas, missing })
 }
 
 impl IngestHandle {
@@ -177,39 +227,8 @@ impl IngestHandle {
             let live = live.clone();
             tasks.spawn(async move {
                 let _permit = permit;
-                let sends = targets.iter().map(|n| {
-                    let (storage, chunk, sha, live) = (storage.clone(), chunk.clone(), chunk_sha.clone(), live.clone());
-                    async move {
-                        if !live.contains(n) {
-                            return (*n, Err(StorageError::Io(format!("node {n} is unreachable"))));
-                        }
-                        (*n, storage.put_chunk(*n, policy, &sha, chunk).await)
-                    }
-                });
-                let mut replicas = Vec::new();
-                let mut missing = Vec::new();
-                let mut problems = Vec::new();
-                for (n, r) in futures::future::join_all(sends).await {
-                    match r {
-                        Ok(element) => replicas.push(Replica { node_id: n, element }),
-                        Err(e) => {
-                            problems.push(format!("node {n}: {e}"));
-                            missing.push(n);
-                        }
-                    }
-                }
-                if replicas.len() < quorum {
-                    return Err(StorageError::Quorum(format!(
-                        "chunk {i} reached {} of {quorum} required replicas ({})",
-                        replicas.len(),
-                        problems.join("; ")
-                    )));
-                }
-                if !missing.is_empty() {
-                    tracing::warn!(chunk = i, missing = ?missing, "chunk stored below its replication factor; queued for repair");
-                    metrics::counter!("artstore_ingest_under_replicated_chunks_total").increment(1);
-                }
-                Ok((i, ChunkRef { sha256: chunk_sha, size: chunk.len() as u64, replicas, missing }))
+                let c = replicate(&storage, policy, chunk_sha, chunk, &targets, &live, quorum, i).await?;
+                Ok((i, c))
             });
             index += 1;
         }
@@ -251,8 +270,7 @@ impl IngestHandle {
             tags: meta.tags,
             attributes_json: meta.attributes_json,
             policy: meta.policy,
-            expires_at: (meta.policy == RetentionPolicy::Temporary)
-                .then(|| now + i64::from(meta.ttl_days) * 86_400_000),
+            expires_at: (meta.policy == RetentionPolicy::Temporary).then(|| now + (meta.ttl_secs as i64) * 1000),
             retention_until: meta.retention_until,
             created_at: now,
             created_by: meta.created_by.clone(),
@@ -274,6 +292,89 @@ impl IngestHandle {
         metrics::histogram!("artstore_ingest_upload_seconds").record(started.elapsed().as_secs_f64());
         self.write_sidecars(&file).await;
         Ok(Uploaded { file, replayed: false })
+    }
+
+    /// Makes a temporary file permanent under the same id: every chunk is copied (and
+    /// re-verified) to `rw` elements chosen by placement, then the record is switched in one Raft
+    /// entry. The temporary copies become unreferenced and are collected after the grace period.
+    pub async fn finalize(&self, id: &str) -> Result<FileRecord, StorageError> {
+        let file = match self.node.catalog().file(id)? {
+            Some(f) if f.deleted_at.is_none() => f,
+            _ => return Err(StorageError::NotFound(format!("no file {id}"))),
+        };
+        if file.policy == RetentionPolicy::Permanent {
+            return Ok(file);
+        }
+        let (candidates, live) = self.candidates(RetentionPolicy::Permanent)?;
+        if live.is_empty() {
+            return Err(StorageError::NoSpace("no reachable node has an rw storage element accepting uploads".into()));
+        }
+        let r = self.replication_factor.min(candidates.len());
+        let quorum = r / 2 + 1;
+        let mut chunks = Vec::new();
+        let mut body = std::pin::pin!(self.read(file.clone()));
+        let mut i = 0;
+        while let Some(bytes) = body.next().await {
+            let bytes = bytes?;
+            let sha = file.chunks[i].sha256.clone();
+            let targets = place(&sha, &candidates, r);
+            chunks.push(
+                replicate(&self.storage, RetentionPolicy::Permanent, sha, bytes, &targets, &live, quorum, i).await?,
+            );
+            i += 1;
+        }
+        let r = self.node.propose(Command::FinalizeFile { id: id.to_string(), chunks, at: now_ms() }).await?;
+        if let Some(reason) = r.rejected {
+            return Err(StorageError::Conflict(reason));
+        }
+        self.node.read_barrier().await?;
+        let file = self.node.catalog().file(id)?.ok_or_else(|| StorageError::NotFound(id.to_string()))?;
+        self.write_sidecars(&file).await;
+        tracing::info!(file = %id, "temporary file finalized as permanent");
+        Ok(file)
+    }
+
+    /// On the leader, every `interval`: delete temporary files whose TTL has ended (audited as
+    /// `file.expire`; a `retention_until` still in the future wins and the file stays).
+    pub fn spawn_collector(&self, interval: std::time::Duration) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let status = this.node.status();
+                if status.leader_id != Some(status.node_id) {
+                    continue;
+                }
+                let now = now_ms();
+                let expired = match this.node.catalog().expired_files(now, 1000) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "collector cannot read the catalog");
+                        continue;
+                    }
+                };
+                for id in expired {
+                    let event = artstore_raft::AuditEvent {
+                        at: now,
+                        actor: "-".into(),
+                        action: "file.expire".into(),
+                        target: id.clone(),
+                        outcome: "ok".into(),
+                        source: String::new(),
+                    };
+                    let command =
+                        Command::Audited { command: Box::new(Command::DeleteFile { id: id.clone(), at: now }), event };
+                    match this.node.propose(command).await {
+                        Ok(r) if r.rejected.is_none() => {
+                            tracing::info!(file = %id, "expired temporary file removed");
+                            metrics::counter!("artstore_collector_files_expired_total").increment(1);
+                        }
+                        Ok(r) => tracing::debug!(file = %id, reason = ?r.rejected, "expired file kept"),
+                        Err(e) => tracing::warn!(file = %id, error = %e, "cannot remove expired file yet"),
+                    }
+                }
+            }
+        });
     }
 
     /// The file's body as a stream of verified chunks, in order. Each chunk comes from a local

@@ -49,6 +49,8 @@ pub struct UploadOptions {
     /// `permanent` (default) or `temporary`.
     pub retention_policy: Option<String>,
     pub ttl_days: Option<u32>,
+    /// Alternative to `ttl_days`.
+    pub ttl_seconds: Option<u64>,
     /// RFC 3339.
     pub retention_until: Option<String>,
     pub idempotency_key: Option<String>,
@@ -224,6 +226,9 @@ impl Client {
         if let Some(t) = options.ttl_days {
             query.push(("ttl_days", t.to_string()));
         }
+        if let Some(t) = options.ttl_seconds {
+            query.push(("ttl_seconds", t.to_string()));
+        }
         if let Some(r) = &options.retention_until {
             query.push(("retention_until", r.clone()));
         }
@@ -295,6 +300,11 @@ impl Client {
 
     pub async fn update_file(&self, id: &str, update: &UpdateFile) -> Result<FileInfo, ClientError> {
         self.send(Method::PATCH, &format!("/api/v1/files/{id}"), Some(update)).await
+    }
+
+    /// Makes a temporary file permanent (same id).
+    pub async fn finalize_file(&self, id: &str) -> Result<FileInfo, ClientError> {
+        self.send::<(), _>(Method::POST, &format!("/api/v1/files/{id}/finalize"), None).await
     }
 
     pub async fn delete_file(&self, id: &str) -> Result<(), ClientError> {

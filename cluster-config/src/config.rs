@@ -209,6 +209,15 @@ pub struct StorageConfig {
     /// Largest accepted `custom_attributes` object, as JSON text.
     #[serde(default = "default_attributes_limit")]
     pub max_attributes_bytes: usize,
+    /// How often the leader removes temporary files whose TTL has ended.
+    #[serde(default = "default_collector_interval")]
+    pub collector_interval_secs: u64,
+    /// How often each node deletes chunk files no live file references…
+    #[serde(default = "default_gc_interval")]
+    pub gc_interval_secs: u64,
+    /// …once they are at least this old (so uploads in flight are never touched).
+    #[serde(default = "default_gc_grace")]
+    pub gc_grace_secs: u64,
     /// Capacity thresholds of `rw` elements.
     #[serde(default = "Thresholds::rw")]
     pub rw_thresholds: Thresholds,
@@ -276,6 +285,15 @@ fn default_chunk_size() -> u64 {
 fn default_attributes_limit() -> usize {
     64 * 1024
 }
+fn default_collector_interval() -> u64 {
+    60
+}
+fn default_gc_interval() -> u64 {
+    600
+}
+fn default_gc_grace() -> u64 {
+    3600
+}
 
 impl Default for StorageConfig {
     fn default() -> Self {
@@ -283,6 +301,9 @@ impl Default for StorageConfig {
             elements: Vec::new(),
             chunk_size_bytes: default_chunk_size(),
             max_attributes_bytes: default_attributes_limit(),
+            collector_interval_secs: default_collector_interval(),
+            gc_interval_secs: default_gc_interval(),
+            gc_grace_secs: default_gc_grace(),
             rw_thresholds: Thresholds::rw(),
             edit_thresholds: Thresholds::edit(),
         }

@@ -119,12 +119,17 @@ async fn run(
     let storage =
         artstore_actors::storage::StorageHandle::spawn(node.clone(), &config.storage_elements(), &config.storage)
             .context("storage.elements")?;
+    storage.spawn_gc(
+        std::time::Duration::from_secs(config.storage.gc_interval_secs),
+        std::time::Duration::from_secs(config.storage.gc_grace_secs),
+    );
     let ingest = artstore_actors::ingest::IngestHandle::new(
         node.clone(),
         storage,
         config.storage.chunk_size_bytes,
         config.replication_factor,
     );
+    ingest.spawn_collector(std::time::Duration::from_secs(config.storage.collector_interval_secs.max(1)));
     let app = http::router(http::AppState {
         node: node.clone(),
         admin,

@@ -316,3 +316,68 @@ async fn when_no_element_has_room_uploads_get_507_before_any_byte_is_stored() {
     let temp = UploadOptions { retention_policy: Some("temporary".into()), ..Default::default() };
     c.upload("t.bin", data(10, 0), &temp).await.unwrap();
 }
+
+fn chunk_files(node_dir: &Path, element: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(dirs) = std::fs::read_dir(node_dir.join("data/elements").join(element).join("chunks")) {
+        for d in dirs.flatten() {
+            out.extend(std::fs::read_dir(d.path()).unwrap().flatten().map(|e| e.path()));
+        }
+    }
+    out
+}
+
+fn fast_collection(t: &mut toml::Table) {
+    small_chunks(t);
+    set(t, "storage", "collector_interval_secs", 1);
+    set(t, "storage", "gc_interval_secs", 1);
+    set(t, "storage", "gc_grace_secs", 1);
+}
+
+#[tokio::test]
+async fn temporary_files_expire_and_their_chunks_are_collected() {
+    let (cluster, _) = started_cluster(3, fast_collection).await;
+    let c = cluster.client(1);
+    let opts = UploadOptions { retention_policy: Some("temporary".into()), ttl_seconds: Some(2), ..Default::default() };
+    let file = c.upload("scratch.bin", data(3 * CHUNK, 9), &opts).await.unwrap();
+    assert_eq!(chunk_files(&cluster.node(2).dir, "temp").len(), 3);
+    eventually(Duration::from_secs(20), "the file expired", || async {
+        matches!(c.get_file(&file.id).await, Err(ClientError::NotFound(_))).then_some(())
+    })
+    .await;
+    let expired = c.audit(1, 1000, Some("file.expire")).await.unwrap().records;
+    assert!(expired.iter().any(|r| r.target == file.id));
+    for n in [1, 2, 3] {
+        eventually(Duration::from_secs(20), "chunks collected", || async {
+            chunk_files(&cluster.node(n).dir, "temp").is_empty().then_some(())
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn finalize_makes_a_temporary_file_permanent_under_the_same_id() {
+    let (cluster, _) = started_cluster(3, fast_collection).await;
+    let c = cluster.client(2);
+    let body = data(2 * CHUNK + 5, 4);
+    let opts = UploadOptions { retention_policy: Some("temporary".into()), ..Default::default() };
+    let temp = c.upload("draft.docx", body.clone(), &opts).await.unwrap();
+    let done = cluster.client(3).finalize_file(&temp.id).await.unwrap();
+    assert_eq!(
+        (done.id.clone(), done.sha256.clone(), done.retention_policy.as_str()),
+        (temp.id.clone(), temp.sha256.clone(), "permanent")
+    );
+    assert!(done.expires_at.is_none());
+    assert_eq!(c.download(&temp.id).await.unwrap(), body);
+    assert!(
+        matches!(c.delete_file(&temp.id).await, Err(ClientError::Conflict { .. })),
+        "permanent files are not deleted"
+    );
+    for n in [1, 2, 3] {
+        assert_eq!(chunk_files(&cluster.node(n).dir, "default").len(), 3, "node {n} holds the permanent copy");
+        eventually(Duration::from_secs(20), "temporary copy collected", || async {
+            chunk_files(&cluster.node(n).dir, "temp").is_empty().then_some(())
+        })
+        .await;
+    }
+}

@@ -8,7 +8,8 @@ use std::io::Cursor;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{
-    AccountChanges, AuditEvent, ElementMode, FileChanges, FileRecord, ServiceAccount, SigningKey, StorageElement,
+    AccountChanges, AuditEvent, ChunkRef, ElementMode, FileChanges, FileRecord, ServiceAccount, SigningKey,
+    StorageElement,
 };
 
 /// A node id in the Raft cluster (never reused).
@@ -101,6 +102,12 @@ pub enum Command {
     /// Leaves a tombstone; refused before `retention_until` and for permanent files.
     DeleteFile {
         id: String,
+        at: i64,
+    },
+    /// A temporary file becomes permanent: same id, same chunks, now on `rw` elements.
+    FinalizeFile {
+        id: String,
+        chunks: Vec<ChunkRef>,
         at: i64,
     },
 }

@@ -92,6 +92,27 @@ impl Element {
         Ok(path)
     }
 
+    /// Deletes chunk files (and leftover temporary files) older than `grace` that `keep` rejects;
+    /// returns (files, bytes) removed.
+    pub fn collect_garbage(&self, grace: std::time::Duration, keep: &dyn Fn(&str) -> bool) -> (u64, u64) {
+        let (mut files, mut bytes) = (0, 0);
+        let Ok(dirs) = fs::read_dir(self.root.join("chunks")) else { return (0, 0) };
+        for dir in dirs.flatten() {
+            let Ok(entries) = fs::read_dir(dir.path()) else { continue };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Ok(meta) = entry.metadata() else { continue };
+                let old = meta.modified().ok().and_then(|m| m.elapsed().ok()).is_some_and(|age| age >= grace);
+                let leftover = name.starts_with('.') && name.contains(".tmp-");
+                if old && (leftover || !keep(&name)) && fs::remove_file(entry.path()).is_ok() {
+                    files += 1;
+                    bytes += meta.len();
+                }
+            }
+        }
+        (files, bytes)
+    }
+
     /// Bytes used by chunk files (a walk; called at start-up and periodically).
     pub fn used_bytes(&self) -> u64 {
         fn walk(p: &Path) -> u64 {

@@ -191,6 +191,54 @@ impl StorageHandle {
         }
     }
 
+    /// Every `interval`: delete local chunk files that no live file references and that are older
+    /// than `grace` — chunks of deleted or expired files, of finalized temporary copies, and of
+    /// uploads that failed before commit. The grace keeps chunks of uploads in flight safe.
+    pub fn spawn_gc(&self, interval: Duration, grace: Duration) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let me = this.node_id();
+                let files = match this.inner.node.catalog().all_files() {
+                    Ok(f) => f,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "garbage collection cannot read the catalog");
+                        continue;
+                    }
+                };
+                let mut referenced: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
+                for f in files.iter().filter(|f| f.deleted_at.is_none()) {
+                    for c in &f.chunks {
+                        for r in c.replicas.iter().filter(|r| r.node_id == me) {
+                            referenced.insert((r.element.clone(), c.sha256.clone()));
+                        }
+                    }
+                }
+                for (i, element) in this.inner.elements.iter().enumerate() {
+                    let (element, referenced) = (element.clone(), referenced.clone());
+                    let name = element.name.clone();
+                    let removed = tokio::task::spawn_blocking(move || {
+                        element.collect_garbage(grace, &|hash| {
+                            referenced.contains(&(element.name.clone(), hash.to_string()))
+                        })
+                    })
+                    .await
+                    .unwrap_or((0, 0));
+                    if removed.0 > 0 {
+                        this.inner.state[i].used.fetch_sub(
+                            removed.1.min(this.inner.state[i].used.load(Ordering::Relaxed)),
+                            Ordering::Relaxed,
+                        );
+                        tracing::info!(element = %name, chunks = removed.0, bytes = removed.1, "collected unreferenced chunks");
+                        metrics::counter!("artstore_gc_chunks_removed_total").increment(removed.0);
+                        metrics::counter!("artstore_gc_bytes_removed_total").increment(removed.1);
+                    }
+                }
+            }
+        });
+    }
+
     /// The mode a retention policy's files are written to.
     pub fn mode_for(policy: RetentionPolicy) -> ElementMode {
         match policy {

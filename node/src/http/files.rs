@@ -94,6 +94,9 @@ pub struct UploadQuery {
     retention_policy: Option<String>,
     #[serde(default)]
     ttl_days: Option<u32>,
+    /// Finer-grained alternative to `ttl_days` (1 s to 365 days).
+    #[serde(default)]
+    ttl_seconds: Option<u64>,
 }
 
 /// The hex SHA-256 a client declared, from `X-Checksum-SHA256` or `Content-Digest: sha-256=:…:`.
@@ -160,6 +163,13 @@ pub async fn upload(
     if !(1..=365).contains(&ttl_days) {
         return Err(ApiError::bad_request("invalid_ttl", "ttl_days must be between 1 and 365"));
     }
+    let ttl_secs = match q.ttl_seconds {
+        Some(secs) if !(1..=365 * 86_400).contains(&secs) => {
+            return Err(ApiError::bad_request("invalid_ttl", "ttl_seconds must be between 1 and 31536000"))
+        }
+        Some(secs) => secs,
+        None => u64::from(ttl_days) * 86_400,
+    };
     let attributes_json = match headers.get("x-artstore-attributes") {
         // Header values are bytes; UTF-8 (Russian attribute values, say) is accepted as sent.
         Some(v) => check_attributes(
@@ -182,7 +192,7 @@ pub async fn upload(
         tags,
         attributes_json,
         policy,
-        ttl_days,
+        ttl_secs,
         retention_until: q.retention_until.as_deref().map(|t| parse_time("retention_until", t)).transpose()?,
         expected_sha256: expected_digest(&headers)?,
         idempotency_key,
@@ -341,6 +351,34 @@ fn check_mutable(s: &AppState, f: &FileRecord) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+/// `POST /api/v1/files/{id}/finalize`: a temporary file becomes permanent (writer).
+pub async fn finalize(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<FileInfo>, ApiError> {
+    caller.principal.require(Role::Writer)?;
+    s.node.read_barrier().await?;
+    live(&s, &id)?;
+    Ok(Json(wire(s.ingest.finalize(&id).await?)))
+}
+
+/// `GET /api/v1/files/{id}/finalize`: `{"id", "state": "temporary" | "permanent"}`.
+pub async fn finalize_state(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.principal.require(Role::Reader)?;
+    s.node.read_barrier().await?;
+    let f = live(&s, &id)?;
+    let state = match f.policy {
+        RetentionPolicy::Temporary => "temporary",
+        RetentionPolicy::Permanent => "permanent",
+    };
+    Ok(Json(serde_json::json!({"id": f.id, "state": state, "expires_at": f.expires_at.map(rfc3339)})))
 }
 
 /// `DELETE /api/v1/files/{id}`: temporary files only, never before `retention_until`. Audited.

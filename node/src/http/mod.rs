@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/files", get(files::list).post(files::upload))
         .route("/api/v1/files/{id}", get(files::get).patch(files::update).delete(files::delete))
         .route("/api/v1/files/{id}/content", get(files::content))
+        .route("/api/v1/files/{id}/finalize", get(files::finalize_state).post(files::finalize))
         .route("/api/v1/storage-elements", get(elements::list))
         .route("/api/v1/storage-elements/{node_id}/{name}", axum::routing::patch(elements::set_mode))
         .route("/api/v1/cluster/status", get(cluster::status))

@@ -29,6 +29,7 @@ const AUDIT: &str = "audit/";
 const FILE: &str = "file/";
 const ELEMENT: &str = "element/";
 const IDEMPOTENCY: &str = "idem/";
+const EXPIRY: &str = "expiry/";
 const AUDIT_HEAD: &str = "_security/audit_head";
 const AUDIT_KEY: &str = "_security/audit_key";
 
@@ -144,6 +145,29 @@ impl Catalog {
     /// The file an earlier upload with this idempotency key created.
     pub fn idempotent_file(&self, client_id: &str, key: &str) -> Result<Option<String>, Error> {
         self.get(&format!("{IDEMPOTENCY}{client_id}/{key}"))
+    }
+
+    /// Ids of live temporary files whose TTL ended before `now` (unix ms), oldest first.
+    pub fn expired_files(&self, now: i64, limit: usize) -> Result<Vec<String>, Error> {
+        let start = EXPIRY.as_bytes().to_vec();
+        let end = format!("{EXPIRY}{now:020}").into_bytes();
+        let mut out = Vec::new();
+        for item in self.tree.range(start..end) {
+            let (k, _) = item?;
+            let key = String::from_utf8_lossy(&k).into_owned();
+            if let Some(id) = key.rsplit('/').next() {
+                out.push(id.to_string());
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every file record (deleted ones included), for scans such as garbage collection.
+    pub fn all_files(&self) -> Result<Vec<FileRecord>, Error> {
+        self.scan(FILE)
     }
 
     pub fn element(&self, node_id: NodeId, name: &str) -> Result<Option<StorageElement>, Error> {
@@ -341,6 +365,9 @@ impl Catalog {
                 if self.file(&file.id).map_err(store)?.is_some() {
                     return Err(Rejection(format!("file {} already exists", file.id)));
                 }
+                if let Some(at) = file.expires_at {
+                    batch.put(format!("{EXPIRY}{at:020}/{}", file.id).into_bytes(), Vec::new());
+                }
                 batch.put(format!("{FILE}{}", file.id).into_bytes(), encode(file));
             }
             Command::UpdateFile { id, changes, at } => {
@@ -381,7 +408,28 @@ impl Catalog {
                 if f.policy == RetentionPolicy::Permanent {
                     return Err(Rejection("permanent files live on rw elements, which never delete".into()));
                 }
+                if let Some(exp) = f.expires_at {
+                    batch.delete(format!("{EXPIRY}{exp:020}/{id}").into_bytes());
+                }
                 f.deleted_at = Some(*at);
+                f.updated_at = *at;
+                batch.put(format!("{FILE}{id}").into_bytes(), encode(&f));
+            }
+            Command::FinalizeFile { id, chunks, at } => {
+                let mut f = self.live_file(id)?;
+                if f.policy != RetentionPolicy::Temporary {
+                    return Err(Rejection(format!("file {id} is already permanent")));
+                }
+                if chunks.len() != f.chunks.len() || chunks.iter().zip(&f.chunks).any(|(a, b)| a.sha256 != b.sha256) {
+                    return Err(Rejection("the permanent copy does not match the file's chunks".into()));
+                }
+                if let Some(exp) = f.expires_at {
+                    batch.delete(format!("{EXPIRY}{exp:020}/{id}").into_bytes());
+                }
+                f.policy = RetentionPolicy::Permanent;
+                f.expires_at = None;
+                f.chunks = chunks.clone();
+                f.version += 1;
                 f.updated_at = *at;
                 batch.put(format!("{FILE}{id}").into_bytes(), encode(&f));
             }
