@@ -169,7 +169,6 @@ impl IngestHandle {
         }
         let r = self.replication_factor.min(candidates.len());
         let quorum = r / 2 + 1;
-        let live = Arc::new(live);
         let started = Instant::now();
 
         let permits = Arc::new(Semaphore::new(IN_FLIGHT));
@@ -222,9 +221,10 @@ impl IngestHandle {
             .await
             .map_err(|e| StorageError::Io(e.to_string()))?;
             file_hash = Some(hasher);
+            // Liveness is re-read for every chunk: a node that dies mid-upload is skipped at once.
+            let live = Arc::new(self.candidates(meta.policy)?.1);
             let (storage, targets, policy, i) =
                 (self.storage.clone(), place(&chunk_sha, &candidates, r), meta.policy, index);
-            let live = live.clone();
             tasks.spawn(async move {
                 let _permit = permit;
                 let c = replicate(&storage, policy, chunk_sha, chunk, &targets, &live, quorum, i).await?;

@@ -381,3 +381,53 @@ async fn finalize_makes_a_temporary_file_permanent_under_the_same_id() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn a_replica_node_killed_mid_stream_leaves_a_committed_file_with_missing_replicas() {
+    let (mut cluster, leader) = started_cluster(3, small_chunks).await;
+    let victim = [1, 2, 3].into_iter().find(|n| *n != leader).unwrap();
+    let url = cluster.url(leader);
+    let token = cluster.client(leader).token().await.unwrap();
+    let piece = data(CHUNK, 5);
+    let pieces = 30;
+    // A body that trickles in, so the victim dies while chunks are still being replicated.
+    let body = futures::stream::unfold(0, move |i| {
+        let piece = piece.clone();
+        async move {
+            if i == pieces {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            Some((Ok::<_, std::io::Error>(piece), i + 1))
+        }
+    });
+    let upload = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(format!("{url}/api/v1/files?name=trickle.bin"))
+            .bearer_auth(token)
+            .body(reqwest::Body::wrap_stream(body))
+            .send()
+            .await
+            .unwrap()
+    });
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    cluster.kill(victim);
+    let resp = upload.await.unwrap();
+    assert_eq!(resp.status(), 201);
+    let file: FileInfo = resp.json().await.unwrap();
+    assert_eq!(file.size, (pieces * CHUNK) as u64);
+    assert!(file.missing_replicas > 0, "{file:?}");
+    let expected: Vec<u8> = (0..pieces).flat_map(|_| data(CHUNK, 5)).collect();
+    assert_eq!(cluster.client(leader).download(&file.id).await.unwrap(), expected);
+}
+
+#[tokio::test]
+async fn a_100_mib_upload_is_streamed_and_reads_back_identically() {
+    let (cluster, _) = started_cluster(3, |_| {}).await;
+    let body = data(100 * 1024 * 1024, 11);
+    let file = cluster.client(1).upload("big.bin", body.clone(), &UploadOptions::default()).await.unwrap();
+    assert_eq!((file.size, file.chunks), (body.len() as u64, 25));
+    assert_eq!(file.sha256, sha(&body));
+    let back = cluster.client(3).download(&file.id).await.unwrap();
+    assert!(back == body, "download differs");
+}

@@ -1,7 +1,7 @@
 //! The node's QUIC endpoint: serves incoming streams and keeps one connection and one tarpc client
 //! per peer, re-dialling after a failure.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,6 +14,9 @@ use super::tls::TlsMaterial;
 use super::STREAM_RPC;
 use crate::types::NodeId;
 use crate::Error;
+
+/// How long after a failed dial new calls to that peer fail at once.
+const REDIAL_BACKOFF: Duration = Duration::from_millis(1000);
 
 /// Largest tarpc frame (a snapshot chunk or a large append batch fits well within it).
 const MAX_FRAME: usize = 64 * 1024 * 1024;
@@ -30,8 +33,10 @@ pub struct Transport {
     endpoint: quinn::Endpoint,
     peers: Mutex<HashMap<NodeId, PeerSlot>>,
     last_seen: Mutex<HashMap<NodeId, Instant>>,
-    /// Peers whose last dial failed, so a failure streak is logged once, not on every retry.
-    failing: Mutex<HashSet<NodeId>>,
+    /// Peers whose last dial failed, and when: a failure streak is logged once, and for
+    /// [`REDIAL_BACKOFF`] after a failure callers fail fast instead of queueing behind new
+    /// handshakes that would time out too.
+    failing: Mutex<HashMap<NodeId, Instant>>,
     /// Who serves each stream tag.
     handlers: Handlers,
 }
@@ -140,21 +145,35 @@ impl Transport {
             .entry(target)
             .or_default()
             .clone();
+        let recently_failed = || {
+            self.failing
+                .lock()
+                .ok()
+                .and_then(|f| f.get(&target).copied())
+                .is_some_and(|at| at.elapsed() < REDIAL_BACKOFF)
+        };
+        if recently_failed() {
+            return Err(Error::Transport(format!("node {target} at {addr} is unreachable (retrying shortly)")));
+        }
         let mut guard = slot.lock().await;
         if let Some((conn, client)) = guard.as_ref() {
             if conn.close_reason().is_none() {
                 return Ok(client.clone());
             }
         }
+        // Someone else's dial failed while we waited for the slot.
+        if recently_failed() {
+            return Err(Error::Transport(format!("node {target} at {addr} is unreachable (retrying shortly)")));
+        }
         let result = self.dial(target, addr).await;
         let newly_failing = match &result {
             Ok(_) => {
-                if self.failing.lock().is_ok_and(|mut f| f.remove(&target)) {
+                if self.failing.lock().is_ok_and(|mut f| f.remove(&target).is_some()) {
                     tracing::info!(target, %addr, "connected to peer again");
                 }
                 false
             }
-            Err(_) => self.failing.lock().is_ok_and(|mut f| f.insert(target)),
+            Err(_) => self.failing.lock().is_ok_and(|mut f| f.insert(target, Instant::now()).is_none()),
         };
         if let Err(e) = &result {
             if newly_failing {
