@@ -21,7 +21,7 @@ use crate::storage::StorageHandle;
 use crate::StorageError;
 
 /// Chunks buffered or in replication at once, per upload.
-pub const IN_FLIGHT: usize = 4;
+pub const IN_FLIGHT: usize = 3;
 
 /// What the uploader says about the file.
 #[derive(Debug, Clone)]

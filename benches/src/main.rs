@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+mod files;
 mod report;
 
 use std::path::PathBuf;
@@ -64,6 +65,30 @@ enum Workload {
         concurrency: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// Small uploads (default 4 KiB) at several concurrencies.
+    PutSmall {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 4096)]
+        size: u64,
+        #[arg(long, value_delimiter = ',', default_value = "1,32")]
+        concurrency: Vec<usize>,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Large streamed uploads (default 256 MiB) against the disk's fdatasync bandwidth ÷ R, and
+    /// the nodes' peak RSS after a 1 GiB upload (with --spawn).
+    PutLarge {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 256 * 1024 * 1024)]
+        size: u64,
+        #[arg(long, default_value_t = 3)]
+        count: usize,
+        /// Also stream one 1 GiB file and report each node's peak RSS.
+        #[arg(long)]
+        rss: bool,
     },
     /// Leader fail-over: SIGKILL the leader, time until a write commits again (needs --spawn).
     Failover {
@@ -170,6 +195,49 @@ async fn main() -> anyhow::Result<()> {
             auth::overhead(&urls, &creds, concurrency, Duration::from_secs(seconds)).await?
         }
         Workload::Failover { spawn: n, rounds, bin } => vec![failover(bin, n, rounds).await?],
+        Workload::PutSmall { target, size, concurrency, seconds } => {
+            let (_cluster, urls, creds) = target.resolve().await?;
+            let mut rows = Vec::new();
+            for c in concurrency {
+                rows.push(files::put("put-small", &urls, &creds, size, c, Duration::from_secs(seconds)).await?);
+            }
+            rows
+        }
+        Workload::PutLarge { target, size, count, rss } => {
+            let (cluster, urls, creds) = target.resolve().await?;
+            let disk_dir = cluster.as_ref().map(|c| c.root().to_path_buf()).unwrap_or_else(std::env::temp_dir);
+            let disk = files::disk_write_mib_s(&disk_dir, 512)?;
+            let r = urls.len().min(3) as f64;
+            let mut speeds = Vec::new();
+            for i in 0..count {
+                let s = files::one_large(&urls[i % urls.len()], &creds, size).await?;
+                eprintln!("upload {i}: {s:.1} MiB/s");
+                speeds.push(s);
+            }
+            let mean = speeds.iter().sum::<f64>() / speeds.len().max(1) as f64;
+            eprintln!(
+                "put-large: {mean:.1} MiB/s; disk fdatasync write {disk:.1} MiB/s ÷ R={r} = {:.1} MiB/s → {:.0} % of the limit",
+                disk / r,
+                100.0 * mean / (disk / r)
+            );
+            if let (true, Some(c)) = (rss, cluster.as_ref()) {
+                files::one_large(&urls[0], &creds, 1 << 30).await?;
+                for id in c.node_ids() {
+                    let peak = c.pid(id).and_then(files::peak_rss_mib).unwrap_or(0.0);
+                    eprintln!("node {id}: peak RSS {peak:.1} MiB (after a 1 GiB upload through node 1)");
+                }
+            }
+            vec![Row {
+                workload: "put-large".into(),
+                concurrency: 1,
+                ops: speeds.len() as u64,
+                errors: 0,
+                ops_per_sec: mean,
+                p50_ms: 0.0,
+                p99_ms: 0.0,
+                max_ms: 0.0,
+            }]
+        }
     };
     report::print(&rows, cli.json);
     Ok(())

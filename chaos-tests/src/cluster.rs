@@ -245,6 +245,11 @@ impl LocalCluster {
         None
     }
 
+    /// The process id of node `id`, while it runs.
+    pub fn pid(&self, id: u64) -> Option<u32> {
+        self.nodes.get(&id).and_then(|n| n.child.as_ref()).map(|c| c.id())
+    }
+
     /// Whether node `id`'s process is still running.
     pub fn is_running(&mut self, id: u64) -> bool {
         self.nodes.get_mut(&id).and_then(|n| n.child.as_mut()).is_some_and(|c| matches!(c.try_wait(), Ok(None)))

@@ -41,7 +41,13 @@ fn engine_err(e: sled::Error) -> Error {
 impl Engine {
     pub fn open(path: &Path) -> Result<Self, Error> {
         // sled's own timer flush stays on as a safety net; correctness relies on explicit flushes.
-        let db = sled::Config::new().path(path).flush_every_ms(Some(1000)).open().map_err(engine_err)?;
+        // A bounded page cache: the catalog is small per entry and the node has other work for memory.
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(64 * 1024 * 1024)
+            .flush_every_ms(Some(1000))
+            .open()
+            .map_err(engine_err)?;
         Ok(Self { db })
     }
 
