@@ -78,6 +78,7 @@ pub async fn put(
     let elapsed = started.elapsed();
     let lat = Latencies::new(all);
     let ops = lat.count();
+    eprintln!("{workload}: {:.1} MiB/s of file data", ops as f64 * size as f64 / elapsed.as_secs_f64() / 1048576.0);
     Ok(Row {
         workload: workload.into(),
         concurrency,
@@ -87,10 +88,6 @@ pub async fn put(
         p50_ms: lat.percentile(50.0),
         p99_ms: lat.percentile(99.0),
         max_ms: lat.percentile(100.0),
-    })
-    .map(|row| {
-        eprintln!("{workload}: {:.1} MiB/s of file data", ops as f64 * size as f64 / elapsed.as_secs_f64() / 1048576.0);
-        row
     })
 }
 
