@@ -431,3 +431,50 @@ async fn a_100_mib_upload_is_streamed_and_reads_back_identically() {
     let back = cluster.client(3).download(&file.id).await.unwrap();
     assert!(back == body, "download differs");
 }
+
+#[tokio::test]
+async fn multipart_and_batch_uploads() {
+    let (cluster, _) = started_cluster(3, small_chunks).await;
+    let c = cluster.client(1);
+    let token = c.token().await.unwrap();
+    let http = reqwest::Client::new();
+    let big = data(3 * 1024 * 1024 + 1, 8); // above the 2 MB limit JSON bodies have
+    let meta = serde_json::json!({"name": "скан.tiff", "tags": ["scan"], "custom_attributes": {"pages": 12}});
+    let form = reqwest::multipart::Form::new().text("metadata", meta.to_string()).part(
+        "file",
+        reqwest::multipart::Part::bytes(big.clone()).file_name("ignored.tiff").mime_str("image/tiff").unwrap(),
+    );
+    let resp =
+        http.post(format!("{}/api/v1/files", cluster.url(2))).bearer_auth(&token).multipart(form).send().await.unwrap();
+    assert_eq!(resp.status(), 201);
+    let file: FileInfo = resp.json().await.unwrap();
+    assert_eq!(
+        (file.name.as_str(), file.content_type.as_str(), file.size),
+        ("скан.tiff", "image/tiff", big.len() as u64)
+    );
+    assert_eq!(file.custom_attributes["pages"], 12);
+    assert_eq!(c.download(&file.id).await.unwrap(), big);
+
+    // A batch: each file is committed or refused on its own.
+    let form = reqwest::multipart::Form::new()
+        .text("metadata", serde_json::json!({"name": "a.txt"}).to_string())
+        .part("file", reqwest::multipart::Part::bytes(b"first".to_vec()))
+        .text("metadata", serde_json::json!({"name": "b.txt", "retention_policy": "forever"}).to_string())
+        .part("file", reqwest::multipart::Part::bytes(b"second".to_vec()))
+        .part("file", reqwest::multipart::Part::bytes(b"third".to_vec()).file_name("c.txt"));
+    let resp = http
+        .post(format!("{}/api/v1/files/batch", cluster.url(3)))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    let statuses: Vec<u64> = v["results"].as_array().unwrap().iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, vec![201, 400, 201]);
+    assert_eq!(v["results"][1]["error"]["code"], "invalid_policy");
+    assert_eq!(v["results"][2]["file"]["name"], "c.txt");
+    let id = v["results"][0]["file"]["id"].as_str().unwrap();
+    assert_eq!(c.download(id).await.unwrap(), b"first");
+}

@@ -8,7 +8,7 @@ use artstore_client::wire::{FileInfo, FileList, UpdateFile};
 use artstore_raft::{AuditEvent, Command, FileChanges, FileRecord, RetentionPolicy, Role};
 use axum::body::Body;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -130,22 +130,26 @@ pub async fn upload(
     State(s): State<AppState>,
     caller: Caller,
     q: Result<Query<UploadQuery>, QueryRejection>,
-    headers: HeaderMap,
-    body: Body,
+    req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     caller.principal.require(Role::Writer)?;
     let Query(q) = q?;
+    let headers = req.headers().clone();
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/octet-stream")
         .to_string();
     if content_type.starts_with("multipart/") {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "multipart_not_supported",
-            "multipart uploads are not supported yet; send the file as the raw body with metadata in the query",
-        ));
+        let multipart = axum::extract::Multipart::from_request(req, &s)
+            .await
+            .map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?;
+        let mut results = upload_parts(&s, &caller, multipart, false).await?;
+        return match results.pop() {
+            Some(Ok(u)) => Ok(created(u)),
+            Some(Err(e)) => Err(e),
+            None => Err(ApiError::bad_request("missing_file", "the multipart body has no `file` part")),
+        };
     }
     let name = q.name.ok_or_else(|| ApiError::bad_request("missing_name", "the query parameter `name` is required"))?;
     check_name(&name)?;
@@ -198,7 +202,12 @@ pub async fn upload(
         idempotency_key,
         created_by: caller.principal.client_id.clone(),
     };
-    let uploaded = s.ingest.upload(meta, body.into_data_stream()).await?;
+    let uploaded = s.ingest.upload(meta, req.into_body().into_data_stream()).await?;
+    Ok(created(uploaded))
+}
+
+/// 201 (or 200 for an idempotent replay) with the record and its `Location`.
+fn created(uploaded: artstore_actors::ingest::Uploaded) -> Response {
     let status = if uploaded.replayed { StatusCode::OK } else { StatusCode::CREATED };
     let location = format!("/api/v1/files/{}", uploaded.file.id);
     let mut resp = (status, Json(wire(uploaded.file))).into_response();
@@ -208,7 +217,164 @@ pub async fn upload(
     if uploaded.replayed {
         resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
-    Ok(resp)
+    resp
+}
+
+/// The JSON `metadata` part of a multipart upload.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataPart {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    content_type: Option<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    custom_attributes: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    retention_policy: Option<String>,
+    #[serde(default)]
+    ttl_days: Option<u32>,
+    #[serde(default)]
+    ttl_seconds: Option<u64>,
+    #[serde(default)]
+    retention_until: Option<String>,
+    #[serde(default)]
+    sha256: Option<String>,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+}
+
+fn meta_from_part(
+    s: &AppState,
+    caller: &Caller,
+    part: MetadataPart,
+    file_name: Option<String>,
+    file_type: Option<String>,
+) -> Result<UploadMeta, ApiError> {
+    let name = part.name.or(file_name).ok_or_else(|| {
+        ApiError::bad_request("missing_name", "give `name` in the metadata part or a filename on the file part")
+    })?;
+    check_name(&name)?;
+    let policy = match part.retention_policy.as_deref() {
+        None | Some("permanent") => RetentionPolicy::Permanent,
+        Some("temporary") => RetentionPolicy::Temporary,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_policy",
+                format!("retention_policy {other:?}: use permanent or temporary"),
+            ))
+        }
+    };
+    let ttl_secs = match (part.ttl_seconds, part.ttl_days) {
+        (Some(secs), _) if (1..=365 * 86_400).contains(&secs) => secs,
+        (None, None) => 30 * 86_400,
+        (None, Some(d)) if (1..=365).contains(&d) => u64::from(d) * 86_400,
+        _ => return Err(ApiError::bad_request("invalid_ttl", "ttl_days 1–365 or ttl_seconds 1–31536000")),
+    };
+    let attributes_json = match part.custom_attributes {
+        Some(m) => check_attributes(s, &serde_json::Value::Object(m).to_string())?,
+        None => "{}".into(),
+    };
+    if let Some(h) = &part.sha256 {
+        if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ApiError::bad_request("invalid_digest", "sha256 must be 64 hex digits"));
+        }
+    }
+    Ok(UploadMeta {
+        name,
+        content_type: part.content_type.or(file_type).unwrap_or_else(|| "application/octet-stream".into()),
+        description: part.description,
+        tags: part.tags,
+        attributes_json,
+        policy,
+        ttl_secs,
+        retention_until: part.retention_until.as_deref().map(|t| parse_time("retention_until", t)).transpose()?,
+        expected_sha256: part.sha256.map(|h| h.to_ascii_lowercase()),
+        idempotency_key: part.idempotency_key,
+        created_by: caller.principal.client_id.clone(),
+    })
+}
+
+/// Reads `metadata` / `file` part pairs; each file is streamed into the archive as it arrives.
+/// With `batch`, every pair gets its own result; otherwise only one file is accepted.
+async fn upload_parts(
+    s: &AppState,
+    caller: &Caller,
+    mut multipart: axum::extract::Multipart,
+    batch: bool,
+) -> Result<Vec<Result<artstore_actors::ingest::Uploaded, ApiError>>, ApiError> {
+    let mut results = Vec::new();
+    let mut pending: Option<MetadataPart> = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(ApiError::bad_request("invalid_multipart", e.body_text())),
+        };
+        match field.name() {
+            Some("metadata") => {
+                let text = field.text().await.map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?;
+                let part: MetadataPart = serde_json::from_str(&text)
+                    .map_err(|e| ApiError::bad_request("invalid_metadata", format!("metadata part: {e}")))?;
+                pending = Some(part);
+            }
+            Some("file") => {
+                if !batch && !results.is_empty() {
+                    return Err(ApiError::bad_request(
+                        "too_many_files",
+                        "one file per request; use /api/v1/files/batch",
+                    ));
+                }
+                let file_name = field.file_name().map(String::from);
+                let file_type = field.content_type().map(String::from);
+                let result = match meta_from_part(s, caller, pending.take().unwrap_or_default(), file_name, file_type) {
+                    Ok(meta) => s.ingest.upload(meta, field).await.map_err(ApiError::from),
+                    Err(e) => {
+                        // Drain the refused file so the next part can be read.
+                        let mut field = field;
+                        while let Ok(Some(_)) = field.chunk().await {}
+                        Err(e)
+                    }
+                };
+                results.push(result);
+            }
+            Some(other) => {
+                return Err(ApiError::bad_request(
+                    "invalid_multipart",
+                    format!("unexpected part {other:?}; use `metadata` and `file`"),
+                ))
+            }
+            None => return Err(ApiError::bad_request("invalid_multipart", "every part needs a name")),
+        }
+    }
+    Ok(results)
+}
+
+/// `POST /api/v1/files/batch`: many files in one multipart request, each committed or refused
+/// on its own: `{"results": [{"index", "status", "file" | "error"}]}`.
+pub async fn batch(
+    State(s): State<AppState>,
+    caller: Caller,
+    req: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    caller.principal.require(Role::Writer)?;
+    let multipart = axum::extract::Multipart::from_request(req, &s)
+        .await
+        .map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?;
+    let results = upload_parts(&s, &caller, multipart, true).await?;
+    let items: Vec<serde_json::Value> = results
+        .into_iter()
+        .enumerate()
+        .map(|(index, r)| match r {
+            Ok(u) => serde_json::json!({"index": index, "status": if u.replayed { 200 } else { 201 }, "file": wire(u.file)}),
+            Err(e) => serde_json::json!({"index": index, "status": e.status.as_u16(), "error": {"code": e.code, "message": e.message}}),
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "results": items })).into_response())
 }
 
 fn live(s: &AppState, id: &str) -> Result<FileRecord, ApiError> {

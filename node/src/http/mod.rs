@@ -14,7 +14,7 @@ use std::time::Instant;
 use artstore_actors::admin::AdminHandle;
 use artstore_actors::ingest::IngestHandle;
 use artstore_raft::RaftNode;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
@@ -49,7 +49,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/admin/keys/rotate", post(admin::rotate_keys))
         .route("/api/v1/audit", get(admin::audit))
         .route("/api/v1/audit/verify", get(admin::verify_audit))
-        .route("/api/v1/files", get(files::list).post(files::upload))
+        // Bodies of any size stream through these two; the 2 MB default limit is for JSON bodies.
+        .route("/api/v1/files", get(files::list).post(files::upload).layer(DefaultBodyLimit::disable()))
+        .route("/api/v1/files/batch", post(files::batch).layer(DefaultBodyLimit::disable()))
         .route("/api/v1/files/{id}", get(files::get).patch(files::update).delete(files::delete))
         .route("/api/v1/files/{id}/content", get(files::content))
         .route("/api/v1/files/{id}/finalize", get(files::finalize_state).post(files::finalize))
