@@ -40,6 +40,8 @@ pub struct UploadMeta {
     pub expected_sha256: Option<String>,
     pub idempotency_key: Option<String>,
     pub created_by: String,
+    /// Store chunks zstd-compressed (only those that shrink); reads are unaffected.
+    pub compress: bool,
 }
 
 /// The ingest actor's handle; cheap to clone.
@@ -120,7 +122,7 @@ async fn replicate(
         tracing::warn!(chunk = index, missing = ?missing, "chunk stored below its replication factor; queued for repair");
         metrics::counter!("artstore_ingest_under_replicated_chunks_total").increment(1);
     }
-    Ok(ChunkRef { sha256: chunk_sha, size: chunk.len() as u64, replicas, missing })
+    Ok(ChunkRef { sha256: chunk_sha, size: chunk.len() as u64, compressed: false, replicas, missing })
 }
 
 impl IngestHandle {
@@ -213,10 +215,17 @@ impl IngestHandle {
             let chunk = buffer.split_to(take).freeze();
             size += chunk.len() as u64;
             let mut hasher = file_hash.take().ok_or_else(|| StorageError::Io("hasher lost".into()))?;
-            let (hasher, chunk_sha, chunk) = tokio::task::spawn_blocking(move || {
+            let compress = meta.compress;
+            let (hasher, chunk_sha, stored, raw_len, compressed) = tokio::task::spawn_blocking(move || {
                 hasher.update(&chunk);
-                let h = hex::encode(Sha256::digest(&chunk));
-                (hasher, h, chunk)
+                // A compressed chunk is named (and verified) by the hash of what is stored.
+                let packed =
+                    compress.then(|| zstd::bulk::compress(&chunk, 3).ok()).flatten().filter(|p| p.len() < chunk.len());
+                let raw_len = chunk.len() as u64;
+                match packed {
+                    Some(p) => (hasher, hex::encode(Sha256::digest(&p)), Bytes::from(p), raw_len, true),
+                    None => (hasher, hex::encode(Sha256::digest(&chunk)), chunk, raw_len, false),
+                }
             })
             .await
             .map_err(|e| StorageError::Io(e.to_string()))?;
@@ -227,7 +236,9 @@ impl IngestHandle {
                 (self.storage.clone(), place(&chunk_sha, &candidates, r), meta.policy, index);
             tasks.spawn(async move {
                 let _permit = permit;
-                let c = replicate(&storage, policy, chunk_sha, chunk, &targets, &live, quorum, i).await?;
+                let mut c = replicate(&storage, policy, chunk_sha, stored, &targets, &live, quorum, i).await?;
+                c.size = raw_len;
+                c.compressed = compressed;
                 Ok((i, c))
             });
             index += 1;
@@ -312,15 +323,18 @@ impl IngestHandle {
         let r = self.replication_factor.min(candidates.len());
         let quorum = r / 2 + 1;
         let mut chunks = Vec::new();
-        let mut body = std::pin::pin!(self.read(file.clone()));
+        // Stored bytes are copied as they are (compressed chunks stay compressed).
+        let mut body = std::pin::pin!(self.read_chunks(file.clone(), false));
         let mut i = 0;
         while let Some(bytes) = body.next().await {
             let bytes = bytes?;
             let sha = file.chunks[i].sha256.clone();
             let targets = place(&sha, &candidates, r);
-            chunks.push(
-                replicate(&self.storage, RetentionPolicy::Permanent, sha, bytes, &targets, &live, quorum, i).await?,
-            );
+            let mut c =
+                replicate(&self.storage, RetentionPolicy::Permanent, sha, bytes, &targets, &live, quorum, i).await?;
+            c.size = file.chunks[i].size;
+            c.compressed = file.chunks[i].compressed;
+            chunks.push(c);
             i += 1;
         }
         let r = self.node.propose(Command::FinalizeFile { id: id.to_string(), chunks, at: now_ms() }).await?;
@@ -381,6 +395,15 @@ impl IngestHandle {
     /// replica when there is one, else from the first peer replica that answers with the right
     /// bytes; a bad or unreachable replica is skipped (and logged for repair).
     pub fn read(&self, file: FileRecord) -> impl Stream<Item = Result<Bytes, StorageError>> + Send + 'static {
+        self.read_chunks(file, true)
+    }
+
+    /// The chunks as stored (`decompress: false`) or as file content.
+    fn read_chunks(
+        &self,
+        file: FileRecord,
+        decompress: bool,
+    ) -> impl Stream<Item = Result<Bytes, StorageError>> + Send + 'static {
         let storage = self.storage.clone();
         let me = self.node.id();
         futures::stream::iter(file.chunks).then(move |chunk| {
@@ -391,6 +414,14 @@ impl IngestHandle {
                 let mut problems = Vec::new();
                 for r in &replicas {
                     match storage.get_chunk(r, &chunk.sha256).await {
+                        Ok(b) if decompress && chunk.compressed => {
+                            let size = chunk.size as usize;
+                            let raw = tokio::task::spawn_blocking(move || zstd::bulk::decompress(&b, size))
+                                .await
+                                .map_err(|e| StorageError::Io(e.to_string()))?
+                                .map_err(|e| StorageError::Io(format!("chunk {}: {e}", chunk.sha256)))?;
+                            return Ok(Bytes::from(raw));
+                        }
                         Ok(b) => return Ok(b),
                         Err(e) => {
                             tracing::warn!(node = r.node_id, chunk = %chunk.sha256, error = %e, "replica unreadable; trying the next");

@@ -56,6 +56,8 @@ pub struct UploadOptions {
     pub idempotency_key: Option<String>,
     /// Expected SHA-256 (hex) of the body; the server refuses a mismatch with 422.
     pub sha256: Option<String>,
+    /// Store the chunks zstd-compressed (downloads are unaffected).
+    pub compress: bool,
 }
 
 /// A token is refreshed when less than this much of its lifetime is left.
@@ -228,6 +230,9 @@ impl Client {
         }
         if let Some(t) = options.ttl_seconds {
             query.push(("ttl_seconds", t.to_string()));
+        }
+        if options.compress {
+            query.push(("compression", "zstd".to_string()));
         }
         if let Some(r) = &options.retention_until {
             query.push(("retention_until", r.clone()));

@@ -478,3 +478,25 @@ async fn multipart_and_batch_uploads() {
     let id = v["results"][0]["file"]["id"].as_str().unwrap();
     assert_eq!(c.download(id).await.unwrap(), b"first");
 }
+
+#[tokio::test]
+async fn compressed_uploads_are_stored_smaller_and_download_byte_exact() {
+    let (cluster, _) = started_cluster(3, small_chunks).await;
+    let c = cluster.client(1);
+    let text: Vec<u8> = "Архив документов — archive of documents. ".repeat(20_000).into_bytes();
+    let opts = UploadOptions { compress: true, retention_policy: Some("temporary".into()), ..Default::default() };
+    let file = c.upload("log.txt", text.clone(), &opts).await.unwrap();
+    assert_eq!((file.size, file.sha256.clone()), (text.len() as u64, sha(&text)));
+    let stored: u64 =
+        chunk_files(&cluster.node(2).dir, "temp").iter().map(|p| std::fs::metadata(p).unwrap().len()).sum();
+    assert!(stored * 4 < text.len() as u64, "stored {stored} bytes for {} of text", text.len());
+    assert_eq!(cluster.client(3).download(&file.id).await.unwrap(), text);
+    // Incompressible data is stored as it is.
+    let noise: Vec<u8> = (0..100_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let plain = c.upload("noise.bin", noise.clone(), &opts).await.unwrap();
+    assert_eq!(c.download(&plain.id).await.unwrap(), noise);
+    // Finalizing copies the compressed chunks as they are.
+    let done = c.finalize_file(&file.id).await.unwrap();
+    assert_eq!(done.retention_policy, "permanent");
+    assert_eq!(cluster.client(2).download(&file.id).await.unwrap(), text);
+}

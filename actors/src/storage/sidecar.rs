@@ -31,6 +31,8 @@ pub struct Sidecar {
 pub struct SidecarChunk {
     pub sha256: String,
     pub size: u64,
+    #[serde(default)]
+    pub compressed: bool,
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -46,7 +48,11 @@ impl Sidecar {
             size: f.size,
             sha256: f.sha256.clone(),
             content_type: f.content_type.clone(),
-            chunks: f.chunks.iter().map(|c| SidecarChunk { sha256: c.sha256.clone(), size: c.size }).collect(),
+            chunks: f
+                .chunks
+                .iter()
+                .map(|c| SidecarChunk { sha256: c.sha256.clone(), size: c.size, compressed: c.compressed })
+                .collect(),
             created_at: rfc3339(f.created_at),
             created_by: f.created_by.clone(),
             description: f.description.clone(),

@@ -97,6 +97,9 @@ pub struct UploadQuery {
     /// Finer-grained alternative to `ttl_days` (1 s to 365 days).
     #[serde(default)]
     ttl_seconds: Option<u64>,
+    /// `zstd` stores chunks compressed.
+    #[serde(default)]
+    compression: Option<String>,
 }
 
 /// The hex SHA-256 a client declared, from `X-Checksum-SHA256` or `Content-Digest: sha-256=:…:`.
@@ -201,9 +204,20 @@ pub async fn upload(
         expected_sha256: expected_digest(&headers)?,
         idempotency_key,
         created_by: caller.principal.client_id.clone(),
+        compress: compression(q.compression.as_deref())?,
     };
     let uploaded = s.ingest.upload(meta, req.into_body().into_data_stream()).await?;
     Ok(created(uploaded))
+}
+
+fn compression(value: Option<&str>) -> Result<bool, ApiError> {
+    match value {
+        None | Some("none") => Ok(false),
+        Some("zstd") => Ok(true),
+        Some(other) => {
+            Err(ApiError::bad_request("invalid_compression", format!("compression {other:?}: use zstd or none")))
+        }
+    }
 }
 
 /// 201 (or 200 for an idempotent replay) with the record and its `Location`.
@@ -246,6 +260,8 @@ pub struct MetadataPart {
     sha256: Option<String>,
     #[serde(default)]
     idempotency_key: Option<String>,
+    #[serde(default)]
+    compression: Option<String>,
 }
 
 fn meta_from_part(
@@ -296,6 +312,7 @@ fn meta_from_part(
         expected_sha256: part.sha256.map(|h| h.to_ascii_lowercase()),
         idempotency_key: part.idempotency_key,
         created_by: caller.principal.client_id.clone(),
+        compress: compression(part.compression.as_deref())?,
     })
 }
 

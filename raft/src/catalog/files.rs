@@ -81,9 +81,13 @@ pub struct Replica {
 /// One chunk of a file body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkRef {
-    /// SHA-256 of the chunk's bytes, hex: also its name on disk.
+    /// SHA-256 of the chunk's bytes as stored (compressed, if it is), hex: also its name on disk.
     pub sha256: String,
+    /// Bytes of file content the chunk holds (after decompression).
     pub size: u64,
+    /// Stored zstd-compressed (decompressed transparently on read).
+    #[serde(default)]
+    pub compressed: bool,
     pub replicas: Vec<Replica>,
     /// Replicas that placement chose but that did not acknowledge (queued for repair).
     pub missing: Vec<NodeId>,
