@@ -64,7 +64,16 @@ proptest! {
                 b.apply(entries(&[Command::SetSetting { key: "zz".into(), value: "stale".into() }])).await.unwrap();
                 b.install_snapshot(&snapshot.meta, snapshot.snapshot).await.unwrap();
             }
-            let mut b = StateMachineStore::open(&Engine::open(b_dir.path()).unwrap()).unwrap();
+            // sled's background flusher may hold the file lock a moment after the last handle drops.
+            let mut reopened = Engine::open(b_dir.path());
+            for _ in 0..100 {
+                if reopened.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                reopened = Engine::open(b_dir.path());
+            }
+            let mut b = StateMachineStore::open(&reopened.unwrap()).unwrap();
             prop_assert_eq!(b.catalog().settings().unwrap(), model(&commands));
             let (applied, _) = b.applied_state().await.unwrap();
             prop_assert_eq!(applied.map(|l| l.index), (!commands.is_empty()).then_some(commands.len() as u64));
