@@ -500,3 +500,41 @@ async fn compressed_uploads_are_stored_smaller_and_download_byte_exact() {
     assert_eq!(done.retention_policy, "permanent");
     assert_eq!(cluster.client(2).download(&file.id).await.unwrap(), text);
 }
+
+#[tokio::test]
+async fn a_client_that_disconnects_mid_upload_leaves_no_record_and_its_chunks_are_collected() {
+    let (cluster, _) = started_cluster(3, fast_collection).await;
+    let c = cluster.client(1);
+    let token = c.token().await.unwrap();
+    let url = cluster.url(1);
+    let piece = data(CHUNK, 6);
+    // Five chunks, then the body fails (as when a client goes away).
+    let body = futures::stream::unfold(0, move |i| {
+        let piece = piece.clone();
+        async move {
+            match i {
+                0..=4 => Some((Ok(piece), i + 1)),
+                5 => {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    Some((Err(std::io::Error::other("client went away")), i + 1))
+                }
+                _ => None,
+            }
+        }
+    });
+    let _ = reqwest::Client::new()
+        .post(format!("{url}/api/v1/files?name=abandoned.bin"))
+        .bearer_auth(token)
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await;
+    let written: usize = [1, 2, 3].iter().map(|n| chunk_files(&cluster.node(*n).dir, "default").len()).sum();
+    assert!(written > 0, "chunks were stored before the client went away");
+    assert!(c.list_files("", 100).await.unwrap().files.iter().all(|f| f.name != "abandoned.bin"), "nothing committed");
+    for n in [1, 2, 3] {
+        eventually(Duration::from_secs(20), "orphan chunks collected", || async {
+            chunk_files(&cluster.node(n).dir, "default").is_empty().then_some(())
+        })
+        .await;
+    }
+}

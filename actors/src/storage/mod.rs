@@ -208,6 +208,14 @@ impl StorageHandle {
                     }
                 };
                 let mut referenced: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
+                let missing: usize = files
+                    .iter()
+                    .filter(|f| f.deleted_at.is_none())
+                    .flat_map(|f| &f.chunks)
+                    .map(|c| c.missing.len())
+                    .sum();
+                // Replicas placement wanted but never got: the repair backlog.
+                metrics::gauge!("artstore_storage_missing_replicas").set(missing as f64);
                 for f in files.iter().filter(|f| f.deleted_at.is_none()) {
                     for c in &f.chunks {
                         for r in c.replicas.iter().filter(|r| r.node_id == me) {
