@@ -176,22 +176,18 @@ impl AdminHandle {
         self.inner.per_client.check_key(&client_id.to_string()).map_err(limited)?;
         metrics::counter!("artstore_auth_token_requests_total").increment(1);
 
-        let account = self.node().catalog().account(client_id)?;
-        let now = now_ms();
-        let accepted = match &account {
-            Some(a) if a.is_active() => {
-                let (secret, current) = (secret.to_string(), a.secret_hash.clone());
-                let previous =
-                    a.previous_secret_hash.clone().filter(|_| a.previous_valid_until.is_some_and(|u| now < u));
-                tokio::task::spawn_blocking(move || {
-                    artstore_cluster_config::secret::verify_secret(&secret, &current)
-                        || previous.is_some_and(|p| artstore_cluster_config::secret::verify_secret(&secret, &p))
-                })
-                .await
-                .map_err(|e| AdminError::Internal(e.to_string()))?
+        let mut account = self.node().catalog().account(client_id)?;
+        let mut accepted = self.check_secret(account.as_ref(), secret).await?;
+        if !accepted {
+            // This node may not have applied a just-created account or a just-rotated secret yet:
+            // catch up with the leader once before refusing.
+            self.node().read_barrier().await?;
+            let fresh = self.node().catalog().account(client_id)?;
+            if fresh != account {
+                accepted = self.check_secret(fresh.as_ref(), secret).await?;
+                account = fresh;
             }
-            _ => false,
-        };
+        }
         let Some(account) = account.filter(|_| accepted) else {
             metrics::counter!("artstore_auth_tokens_refused_total").increment(1);
             let event = Self::event(client_id, "token.issue", client_id, "denied", source);
@@ -200,7 +196,7 @@ impl AdminHandle {
         };
         let ring = self.ring()?;
         let ttl = self.inner.config.token_ttl_secs as i64;
-        let iat = now / 1000;
+        let iat = now_ms() / 1000;
         let claims = Claims {
             iss: self.inner.issuer.clone(),
             aud: self.inner.config.audience.clone(),
@@ -216,6 +212,20 @@ impl AdminHandle {
         self.audited(Command::AuditOnly, event).await?;
         metrics::counter!("artstore_auth_tokens_issued_total").increment(1);
         Ok(IssuedToken { access_token: token, expires_in: ttl as u64, scope: claims.roles.join(" ") })
+    }
+
+    /// Whether `secret` opens `account` (current secret, or the previous one within its grace).
+    async fn check_secret(&self, account: Option<&ServiceAccount>, secret: &str) -> Result<bool, AdminError> {
+        let Some(a) = account.filter(|a| a.is_active()) else { return Ok(false) };
+        let now = now_ms();
+        let (secret, current) = (secret.to_string(), a.secret_hash.clone());
+        let previous = a.previous_secret_hash.clone().filter(|_| a.previous_valid_until.is_some_and(|u| now < u));
+        tokio::task::spawn_blocking(move || {
+            artstore_cluster_config::secret::verify_secret(&secret, &current)
+                || previous.is_some_and(|p| artstore_cluster_config::secret::verify_secret(&secret, &p))
+        })
+        .await
+        .map_err(|e| AdminError::Internal(e.to_string()))
     }
 
     /// Validates a bearer token locally: signature, algorithm, issuer, audience, time, and the

@@ -148,6 +148,7 @@ pub async fn audit(
     q: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<AuditPage>, ApiError> {
     let Query(q) = q?;
+    s.node.read_barrier().await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let mut from = q.from.unwrap_or(1).max(1);
     let mut records = Vec::new();

@@ -477,6 +477,8 @@ pub async fn list(
 ) -> Result<Json<FileList>, ApiError> {
     caller.principal.require(Role::Reader)?;
     let Query(q) = q?;
+    // A listing reflects every upload acknowledged before it, whichever node took it.
+    s.node.read_barrier().await?;
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
     let page = s.node.catalog().files_after(&q.after, limit)?;
     let next_cursor = (page.len() == limit).then(|| page.last().map(|f| f.id.clone())).flatten();
