@@ -124,7 +124,7 @@ async fn bad_tokens_roles_and_disabled_accounts_are_refused_everywhere() {
     let update = UpdateServiceAccount { enabled: Some(false), ..Default::default() };
     cluster.client(1).update_account(&reader_id, &update).await.unwrap();
     for id in [1, 2, 3] {
-        eventually(Duration::from_millis(500), "disabled account refused", || async {
+        eventually(Duration::from_secs(2), "disabled account refused", || async {
             (status_with(&cluster.url(id), &reader_token).await == 401).then_some(())
         })
         .await;
