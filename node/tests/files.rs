@@ -167,11 +167,19 @@ async fn a_dead_replica_node_is_recorded_as_missing_and_two_dead_nodes_fail_clea
     assert_eq!(cluster.client(survivor).download(&file.id).await.unwrap(), body);
 
     // With a second node gone there is no write quorum (and no Raft majority): a clean failure.
-    cluster.kill(survivor);
     let before = cluster.client(leader).list_files("", 1000).await.unwrap().files.len();
+    cluster.kill(survivor);
     let err = cluster.client(leader).upload("doomed.bin", body.clone(), &UploadOptions::default()).await.unwrap_err();
     assert!(matches!(err, ClientError::Unavailable(_) | ClientError::Server { .. }), "{err}");
-    assert_eq!(cluster.client(leader).list_files("", 1000).await.unwrap().files.len(), before, "nothing committed");
+    // Once a majority is back, the failed upload is nowhere.
+    cluster.start(survivor).unwrap();
+    cluster.wait_ready(survivor, READY).await.unwrap();
+    let after = eventually(Duration::from_secs(20), "a listing with a majority back", || async {
+        cluster.client(leader).list_files("", 1000).await.ok()
+    })
+    .await;
+    assert_eq!(after.files.len(), before, "nothing committed");
+    assert!(after.files.iter().all(|f| f.name != "doomed.bin"));
 }
 
 #[tokio::test]
