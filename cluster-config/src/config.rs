@@ -588,11 +588,13 @@ impl NodeConfig {
             if !names.insert(e.name.clone()) {
                 p.push(Problem::new(format!("{key}.name"), format!("element {:?} is listed twice", e.name)));
             }
-            if e.location.contains("://") {
-                p.push(Problem::new(
-                    format!("{key}.location"),
-                    "object-store elements are not supported yet; give a local folder",
-                ));
+            if let Some((scheme, _)) = e.location.split_once("://") {
+                if scheme != "s3" && scheme != "file" {
+                    p.push(Problem::new(
+                        format!("{key}.location"),
+                        format!("{scheme}:// is not supported; use a local folder, s3://bucket/prefix or file:///path"),
+                    ));
+                }
             } else {
                 let path = Path::new(&e.location);
                 if path.exists() && !path.is_dir() {

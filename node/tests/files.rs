@@ -546,3 +546,53 @@ async fn a_client_that_disconnects_mid_upload_leaves_no_record_and_its_chunks_ar
         .await;
     }
 }
+
+#[tokio::test]
+async fn an_object_store_element_holds_chunks_and_sidecars() {
+    let stores = tempfile::tempdir().unwrap();
+    let base = stores.path().to_path_buf();
+    let (cluster, _) = started_cluster(3, |t| {
+        small_chunks(t);
+        let data = t["data_dir"].as_str().unwrap().to_string();
+        let node = t["node_id"].as_integer().unwrap();
+        let store = base.join(format!("node{node}"));
+        std::fs::create_dir_all(&store).unwrap();
+        let mut obj = toml::Table::new();
+        obj.insert("name".into(), "objects".into());
+        obj.insert("location".into(), format!("file://{}", store.display()).into());
+        obj.insert("mode".into(), "rw".into());
+        let mut temp = toml::Table::new();
+        temp.insert("name".into(), "temp".into());
+        temp.insert("location".into(), format!("{data}/elements/temp").into());
+        temp.insert("mode".into(), "edit".into());
+        t["storage"]
+            .as_table_mut()
+            .unwrap()
+            .insert("elements".into(), toml::Value::Array(vec![toml::Value::Table(obj), toml::Value::Table(temp)]));
+    })
+    .await;
+    let body = data(3 * CHUNK + 3, 12);
+    let file = cluster.client(1).upload("in-the-store.bin", body.clone(), &UploadOptions::default()).await.unwrap();
+    assert_eq!(cluster.client(3).download(&file.id).await.unwrap(), body);
+    for n in [1, 2, 3] {
+        let root = stores.path().join(format!("node{n}"));
+        let chunks: usize = std::fs::read_dir(root.join("chunks"))
+            .unwrap()
+            .flatten()
+            .map(|d| std::fs::read_dir(d.path()).unwrap().count())
+            .sum();
+        assert_eq!(chunks, 4, "node {n}");
+        let mut found = false;
+        let mut stack = vec![root.join("files")];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                if e.path().is_dir() {
+                    stack.push(e.path());
+                } else if e.path().to_string_lossy().contains(&file.id) {
+                    found = true;
+                }
+            }
+        }
+        assert!(found, "sidecar in node {n}'s object store");
+    }
+}

@@ -16,7 +16,6 @@ use sha2::{Digest, Sha256};
 pub struct Element {
     pub name: String,
     pub root: PathBuf,
-    pub priority: u32,
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -139,7 +138,7 @@ mod tests {
     #[test]
     fn chunks_are_checked_on_the_way_in_and_out() {
         let dir = tempfile::tempdir().unwrap();
-        let e = Element { name: "e".into(), root: dir.path().into(), priority: 0 };
+        let e = Element { name: "e".into(), root: dir.path().into() };
         let data = b"hello chunk";
         let h = sha256_hex(data);
         assert!(e.put_chunk(&sha256_hex(b"other"), data).is_err());

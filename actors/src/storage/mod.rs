@@ -7,7 +7,9 @@
 //! current). Invariant: a chunk is acknowledged only once it is fsynced under its SHA-256 name, and
 //! every chunk read is re-hashed.
 
+mod backend;
 mod disk;
+mod object;
 mod protocol;
 pub mod sidecar;
 
@@ -20,9 +22,9 @@ use artstore_raft::transport::STREAM_STORAGE;
 use artstore_raft::{
     AuditEvent, Command, ElementMode, FileRecord, NodeId, RaftNode, Replica, RetentionPolicy, StorageElement,
 };
+use backend::Backend;
 use bytes::Bytes;
 pub use disk::sha256_hex;
-use disk::Element;
 use protocol::{read_frame, write_frame, Request, Response};
 
 use crate::StorageError;
@@ -39,7 +41,7 @@ pub struct StorageHandle {
 struct Inner {
     node: RaftNode,
     /// Local elements, lowest priority value first, with their configuration and live state.
-    elements: Vec<Element>,
+    elements: Vec<Backend>,
     configs: Vec<StorageElementConfig>,
     state: Vec<ElementState>,
     thresholds: (Thresholds, Thresholds),
@@ -66,20 +68,13 @@ impl StorageHandle {
     ) -> Result<Self, StorageError> {
         let mut elements = Vec::new();
         for c in configs {
-            std::fs::create_dir_all(&c.location)
-                .map_err(|e| io(format!("storage element {}: {}: {e}", c.name, c.location)))?;
-            elements.push((
-                c.clone(),
-                Element { name: c.name.clone(), root: c.location.clone().into(), priority: c.priority },
-            ));
+            let backend = Backend::open(c).map_err(|e| io(format!("storage element {}: {e}", c.name)))?;
+            tracing::info!(element = %c.name, location = %c.location, "storage element opened");
+            elements.push((c.clone(), backend));
         }
-        elements.sort_by_key(|(_, e)| (e.priority, e.name.clone()));
-        let mut state = Vec::new();
-        for (c, e) in &elements {
-            let used = e.used_bytes();
-            tracing::info!(element = %c.name, location = %c.location, used_bytes = used, "storage element opened");
-            state.push(ElementState { used: AtomicU64::new(used), full: AtomicBool::new(false) });
-        }
+        elements.sort_by_key(|(c, _)| (c.priority, c.name.clone()));
+        // Usage is measured by the monitor's first pass (listing an object store is a network call).
+        let state = elements.iter().map(|_| ElementState::default()).collect();
         let handle = Self {
             inner: Arc::new(Inner {
                 node,
@@ -109,6 +104,11 @@ impl StorageHandle {
     /// when the status changes), take full ones out of placement, turn a full `rw` element `ro`,
     /// and keep the catalog's view (usage, full flag) current.
     async fn monitor(self) {
+        for (i, e) in self.inner.elements.iter().enumerate() {
+            let used = e.used_bytes().await;
+            tracing::info!(element = %e.name(), used_bytes = used, "storage element usage measured");
+            self.inner.state[i].used.store(used, Ordering::Relaxed);
+        }
         let mut last_status = vec![""; self.inner.elements.len()];
         let mut last_registered: Vec<Option<(bool, Instant)>> = vec![None; self.inner.elements.len()];
         loop {
@@ -116,7 +116,8 @@ impl StorageHandle {
                 let used = self.inner.state[i].used.load(Ordering::Relaxed);
                 let (total, free) = match c.capacity_bytes {
                     Some(cap) => (cap, cap.saturating_sub(used)),
-                    None => (fs2::total_space(&e.root).unwrap_or(0), fs2::available_space(&e.root).unwrap_or(0)),
+                    // An object store without a configured capacity never fills up.
+                    None => e.space().unwrap_or((0, u64::MAX)),
                 };
                 let catalog_mode =
                     self.inner.node.catalog().element(self.node_id(), &c.name).ok().flatten().map(|r| r.mode);
@@ -223,16 +224,12 @@ impl StorageHandle {
                         }
                     }
                 }
+                let referenced = Arc::new(referenced);
                 for (i, element) in this.inner.elements.iter().enumerate() {
-                    let (element, referenced) = (element.clone(), referenced.clone());
-                    let name = element.name.clone();
-                    let removed = tokio::task::spawn_blocking(move || {
-                        element.collect_garbage(grace, &|hash| {
-                            referenced.contains(&(element.name.clone(), hash.to_string()))
-                        })
-                    })
-                    .await
-                    .unwrap_or((0, 0));
+                    let name = element.name().to_string();
+                    let (referenced, owner) = (referenced.clone(), name.clone());
+                    let keep = Arc::new(move |hash: &str| referenced.contains(&(owner.clone(), hash.to_string())));
+                    let removed = element.collect_garbage(grace, keep).await;
                     if removed.0 > 0 {
                         this.inner.state[i].used.fetch_sub(
                             removed.1.min(this.inner.state[i].used.load(Ordering::Relaxed)),
@@ -257,13 +254,13 @@ impl StorageHandle {
 
     /// This node's element that takes new `policy` data: the first by priority whose catalog mode
     /// accepts it.
-    fn writable_element(&self, policy: RetentionPolicy) -> Result<&Element, StorageError> {
+    fn writable_element(&self, policy: RetentionPolicy) -> Result<&Backend, StorageError> {
         let want = Self::mode_for(policy);
         let catalog = self.inner.node.catalog();
         // Sequential fill: the first element by priority that is writable and not full.
         for (e, state) in self.inner.elements.iter().zip(&self.inner.state) {
             if !state.full.load(Ordering::Relaxed)
-                && catalog.element(self.node_id(), &e.name)?.is_some_and(|r| r.mode == want)
+                && catalog.element(self.node_id(), e.name())?.is_some_and(|r| r.mode == want)
             {
                 return Ok(e);
             }
@@ -275,11 +272,11 @@ impl StorageHandle {
         )))
     }
 
-    fn local_element(&self, name: &str) -> Result<Element, StorageError> {
+    fn local_element(&self, name: &str) -> Result<Backend, StorageError> {
         self.inner
             .elements
             .iter()
-            .find(|e| e.name == name)
+            .find(|e| e.name() == name)
             .cloned()
             .ok_or_else(|| StorageError::NotFound(format!("no storage element {name:?} on node {}", self.node_id())))
     }
@@ -292,15 +289,11 @@ impl StorageHandle {
         bytes: Bytes,
     ) -> Result<String, StorageError> {
         let element = self.writable_element(policy)?.clone();
-        let index = self.inner.elements.iter().position(|e| e.name == element.name).unwrap_or(0);
-        let hash = sha256.to_string();
+        let index = self.inner.elements.iter().position(|e| e.name() == element.name()).unwrap_or(0);
         let started = Instant::now();
         let len = bytes.len() as u64;
-        let (name, written) =
-            tokio::task::spawn_blocking(move || element.put_chunk(&hash, &bytes).map(|w| (element.name.clone(), w)))
-                .await
-                .map_err(io)?
-                .map_err(StorageError::Io)?;
+        let written = element.put_chunk(sha256, bytes).await.map_err(StorageError::Io)?;
+        let name = element.name().to_string();
         if written {
             self.inner.state[index].used.fetch_add(len, Ordering::Relaxed);
             metrics::counter!("artstore_storage_bytes_written_total").increment(len);
@@ -313,11 +306,7 @@ impl StorageHandle {
     /// Reads and verifies a chunk from a local element.
     pub async fn get_chunk_local(&self, element: &str, sha256: &str) -> Result<Bytes, StorageError> {
         let element = self.local_element(element)?;
-        let hash = sha256.to_string();
-        let bytes = tokio::task::spawn_blocking(move || element.read_chunk(&hash))
-            .await
-            .map_err(io)?
-            .map_err(StorageError::Io)?;
+        let bytes = element.read_chunk(sha256).await.map_err(StorageError::Io)?;
         Ok(Bytes::from(bytes))
     }
 
@@ -335,17 +324,13 @@ impl StorageHandle {
         names.dedup();
         if names.is_empty() && file.chunks.is_empty() {
             // An empty file has no chunks; its sidecar goes where a new file of its kind would.
-            names.push(self.writable_element(file.policy)?.name.as_str());
+            names.push(self.writable_element(file.policy)?.name());
         }
         let json = serde_json::to_vec_pretty(&sidecar::Sidecar::from_record(file)).map_err(io)?;
         let relative = sidecar::Sidecar::relative_path(file);
         for name in names {
             let element = self.local_element(name)?;
-            let (json, relative) = (json.clone(), relative.clone());
-            tokio::task::spawn_blocking(move || element.put_sidecar(&relative, &json))
-                .await
-                .map_err(io)?
-                .map_err(StorageError::Io)?;
+            element.put_sidecar(&relative, json.clone()).await.map_err(StorageError::Io)?;
         }
         Ok(())
     }

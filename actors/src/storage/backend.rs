@@ -1,0 +1,100 @@
+//! A storage element's backend: a local folder ([`Element`]) or an object store
+//! ([`ObjectElement`]). The storage actor speaks only to this type, so the two behave the same
+//! (same layout, same hash checks); local file work runs on the blocking pool.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use artstore_cluster_config::StorageElementConfig;
+use bytes::Bytes;
+
+use super::disk::Element;
+use super::object::ObjectElement;
+
+#[derive(Clone)]
+pub enum Backend {
+    Local(Element),
+    Object(ObjectElement),
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| e.to_string())
+}
+
+impl Backend {
+    /// Opens the element `c` describes: a URL (`s3://…`, `file://…`) or a local folder (created).
+    pub fn open(c: &StorageElementConfig) -> Result<Self, String> {
+        if c.location.contains("://") {
+            return Ok(Backend::Object(ObjectElement::open(&c.name, &c.location)?));
+        }
+        std::fs::create_dir_all(&c.location).map_err(|e| format!("{}: {e}", c.location))?;
+        Ok(Backend::Local(Element { name: c.name.clone(), root: c.location.clone().into() }))
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Backend::Local(e) => &e.name,
+            Backend::Object(o) => &o.name,
+        }
+    }
+
+    pub async fn put_chunk(&self, hash: &str, bytes: Bytes) -> Result<bool, String> {
+        match self {
+            Backend::Local(e) => {
+                let (e, hash) = (e.clone(), hash.to_string());
+                blocking(move || e.put_chunk(&hash, &bytes)).await?
+            }
+            Backend::Object(o) => o.put_chunk(hash, bytes).await,
+        }
+    }
+
+    pub async fn read_chunk(&self, hash: &str) -> Result<Vec<u8>, String> {
+        match self {
+            Backend::Local(e) => {
+                let (e, hash) = (e.clone(), hash.to_string());
+                blocking(move || e.read_chunk(&hash)).await?
+            }
+            Backend::Object(o) => o.read_chunk(hash).await,
+        }
+    }
+
+    pub async fn put_sidecar(&self, relative: &str, json: Vec<u8>) -> Result<(), String> {
+        match self {
+            Backend::Local(e) => {
+                let (e, relative) = (e.clone(), relative.to_string());
+                blocking(move || e.put_sidecar(&relative, &json).map(|_| ())).await?
+            }
+            Backend::Object(o) => o.put_sidecar(relative, json).await,
+        }
+    }
+
+    pub async fn used_bytes(&self) -> u64 {
+        match self {
+            Backend::Local(e) => {
+                let e = e.clone();
+                blocking(move || e.used_bytes()).await.unwrap_or(0)
+            }
+            Backend::Object(o) => o.used_bytes().await,
+        }
+    }
+
+    /// `(total, free)` of the file system under a local element; unknown for object stores.
+    pub fn space(&self) -> Option<(u64, u64)> {
+        match self {
+            Backend::Local(e) => {
+                Some((fs2::total_space(&e.root).unwrap_or(0), fs2::available_space(&e.root).unwrap_or(0)))
+            }
+            Backend::Object(_) => None,
+        }
+    }
+
+    pub async fn collect_garbage(&self, grace: Duration, keep: Arc<dyn Fn(&str) -> bool + Send + Sync>) -> (u64, u64) {
+        match self {
+            Backend::Local(e) => {
+                let e = e.clone();
+                blocking(move || e.collect_garbage(grace, &|h| keep(h))).await.unwrap_or((0, 0))
+            }
+            Backend::Object(o) => o.collect_garbage(grace, &|h| keep(h)).await,
+        }
+    }
+}

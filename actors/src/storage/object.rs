@@ -1,0 +1,115 @@
+//! A storage element in an object store (`s3://bucket/prefix`, `file:///path`, any scheme
+//! `object_store` parses), with the same layout as a local element: `chunks/ab/<sha256>` and
+//! `files/YYYY/MM/DD/HH/<name>.attr.json` under the URL's path.
+//!
+//! A successful put is durable in the store's own terms (S3: acknowledged by the service). S3
+//! settings come from the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+//! `AWS_REGION`, `AWS_ENDPOINT`, `AWS_ALLOW_HTTP`, …).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+use super::disk::sha256_hex;
+
+#[derive(Clone)]
+pub struct ObjectElement {
+    pub name: String,
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+impl ObjectElement {
+    /// Opens the store named by `location`.
+    pub fn open(name: &str, location: &str) -> Result<Self, String> {
+        let url = url::Url::parse(location).map_err(|e| format!("{location:?} is not a URL: {e}"))?;
+        let options: Vec<(String, String)> =
+            std::env::vars().filter(|(k, _)| k.starts_with("AWS_")).map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+        let (store, prefix) = object_store::parse_url_opts(&url, options).map_err(err)?;
+        Ok(Self { name: name.to_string(), store: Arc::from(store), prefix })
+    }
+
+    fn chunk_path(&self, hash: &str) -> Path {
+        self.prefix.clone().join("chunks").join(&hash[..2.min(hash.len())]).join(hash)
+    }
+
+    pub async fn put_chunk(&self, hash: &str, bytes: Bytes) -> Result<bool, String> {
+        let actual = sha256_hex(&bytes);
+        if actual != hash {
+            return Err(format!("chunk content hashes to {actual}, not {hash}"));
+        }
+        let path = self.chunk_path(hash);
+        if self.store.head(&path).await.is_ok_and(|m| m.size == bytes.len() as u64) {
+            return Ok(false);
+        }
+        self.store.put(&path, PutPayload::from_bytes(bytes)).await.map_err(err)?;
+        Ok(true)
+    }
+
+    pub async fn read_chunk(&self, hash: &str) -> Result<Vec<u8>, String> {
+        let bytes = self.store.get(&self.chunk_path(hash)).await.map_err(err)?.bytes().await.map_err(err)?;
+        let actual = sha256_hex(&bytes);
+        if actual != hash {
+            return Err(format!("chunk {hash} in the object store is corrupt (hashes to {actual})"));
+        }
+        Ok(bytes.to_vec())
+    }
+
+    pub async fn put_sidecar(&self, relative: &str, json: Vec<u8>) -> Result<(), String> {
+        if relative.contains("..") || relative.starts_with('/') {
+            return Err(format!("bad sidecar path {relative:?}"));
+        }
+        let mut path = self.prefix.clone().join("files");
+        for part in relative.split('/') {
+            path = path.join(part);
+        }
+        self.store.put(&path, PutPayload::from(json)).await.map_err(err)?;
+        Ok(())
+    }
+
+    /// Bytes under `chunks/`.
+    pub async fn used_bytes(&self) -> u64 {
+        let prefix = self.prefix.clone().join("chunks");
+        let mut listing = self.store.list(Some(&prefix));
+        let mut total = 0;
+        while let Some(Ok(meta)) = listing.next().await {
+            total += meta.size;
+        }
+        total
+    }
+
+    /// Like the local element's collection: unreferenced chunks older than `grace`.
+    pub async fn collect_garbage(
+        &self,
+        grace: std::time::Duration,
+        keep: &(dyn Fn(&str) -> bool + Sync),
+    ) -> (u64, u64) {
+        let prefix = self.prefix.clone().join("chunks");
+        let mut listing = self.store.list(Some(&prefix));
+        let cutoff = chrono_now_minus(grace);
+        let (mut files, mut bytes) = (0, 0);
+        while let Some(Ok(meta)) = listing.next().await {
+            let name = meta.location.filename().unwrap_or_default().to_string();
+            if meta.last_modified.timestamp_millis() < cutoff
+                && !keep(&name)
+                && self.store.delete(&meta.location).await.is_ok()
+            {
+                files += 1;
+                bytes += meta.size;
+            }
+        }
+        (files, bytes)
+    }
+}
+
+/// Unix milliseconds `grace` ago.
+fn chrono_now_minus(grace: std::time::Duration) -> i64 {
+    crate::admin::now_ms() - grace.as_millis() as i64
+}
