@@ -56,6 +56,9 @@ enum Command {
     /// Manage service accounts (admin role).
     #[command(subcommand)]
     Accounts(cli::admin::AccountsCommand),
+    /// List storage elements and change their modes (operator role).
+    #[command(subcommand)]
+    Elements(cli::admin::ElementsCommand),
     /// Rotate JWT signing keys (operator role).
     #[command(subcommand)]
     Keys(cli::admin::KeysCommand),
@@ -82,6 +85,7 @@ fn main() -> std::process::ExitCode {
             Command::Cluster(c) => cli::run_cluster(c).await,
             Command::Accounts(c) => cli::admin::run_accounts(c).await,
             Command::Keys(c) => cli::admin::run_keys(c).await,
+            Command::Elements(c) => cli::admin::run_elements(c).await,
             Command::Audit(c) => cli::admin::run_audit(c).await,
         }
     });

@@ -232,6 +232,19 @@ async fn element_modes_and_retention_rules() {
     // Metadata of files on ro elements is frozen too.
     let update = UpdateFile { description: Some("x".into()), ..Default::default() };
     assert!(matches!(c.update_file(&permanent.id, &update).await, Err(ClientError::Conflict { .. })));
+    // The CLI does the same, and refuses to go back.
+    let creds = cluster.root().join("admin-credentials.json").to_string_lossy().into_owned();
+    let url = cluster.url(3);
+    let out = cluster
+        .run_cli(&["elements", "set-mode", "--url", &url, "--credentials", &creds, "3", "default", "ar"])
+        .unwrap();
+    assert!(out.contains("is now ar"), "{out}");
+    let err = cluster
+        .run_cli(&["elements", "set-mode", "--url", &url, "--credentials", &creds, "3", "default", "rw"])
+        .unwrap_err();
+    assert!(err.to_string().contains("forward only"), "{err}");
+    let listed = cluster.run_cli(&["elements", "list", "--url", &url, "--credentials", &creds]).unwrap();
+    assert!(listed.contains("ar") && listed.contains("temp"), "{listed}");
     // Mode changes are audited.
     let audited = c.audit(1, 1000, Some("element.mode")).await.unwrap().records;
     assert!(audited.iter().filter(|r| r.outcome == "ok").count() >= 3);

@@ -78,6 +78,47 @@ pub enum AccountsCommand {
 }
 
 #[derive(Subcommand)]
+pub enum ElementsCommand {
+    /// List every node's storage elements with mode and usage.
+    List {
+        #[command(flatten)]
+        conn: Connection,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Move an element forward: rw → ro → ar (edit stays edit). Audited.
+    SetMode {
+        #[command(flatten)]
+        conn: Connection,
+        node_id: u64,
+        name: String,
+        /// ro or ar (or rw for an element registered ro by mistake is refused: modes never go back).
+        mode: String,
+    },
+}
+
+pub async fn run_elements(cmd: ElementsCommand) -> anyhow::Result<()> {
+    match cmd {
+        ElementsCommand::List { conn, output } => {
+            let list = conn.client()?.storage_elements().await?;
+            if output == Output::Json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                println!("{:>6}  {:<16} {:<5} {:>8} {:>16}", "NODE", "ELEMENT", "MODE", "PRIORITY", "USED BYTES");
+                for e in &list.elements {
+                    println!("{:>6}  {:<16} {:<5} {:>8} {:>16}", e.node_id, e.name, e.mode, e.priority, e.used_bytes);
+                }
+            }
+        }
+        ElementsCommand::SetMode { conn, node_id, name, mode } => {
+            let e = conn.client()?.set_element_mode(node_id, &name, &mode).await?;
+            println!("node {} element {} is now {}", e.node_id, e.name, e.mode);
+        }
+    }
+    Ok(())
+}
+
+#[derive(Subcommand)]
 pub enum KeysCommand {
     /// Generate a new JWT signing key now; the previous one keeps validating its tokens.
     Rotate {
