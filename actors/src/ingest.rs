@@ -60,6 +60,28 @@ pub struct Uploaded {
     pub replayed: bool,
 }
 
+/// Zone-aware placement: rendezvous order, but the first pass takes at most one node per zone, so
+/// replicas spread over as many zones as there are; the second pass fills up in rendezvous order.
+pub fn place_zoned(chunk_sha256: &str, candidates: &[(NodeId, String)], r: usize) -> Vec<NodeId> {
+    let ids: Vec<NodeId> = candidates.iter().map(|(n, _)| *n).collect();
+    let ranked = place(chunk_sha256, &ids, ids.len());
+    let zone_of = |n: NodeId| candidates.iter().find(|(m, _)| *m == n).map(|(_, z)| z.as_str()).unwrap_or("");
+    let mut chosen: Vec<NodeId> = Vec::new();
+    let mut zones: Vec<&str> = Vec::new();
+    for n in &ranked {
+        if chosen.len() < r && !zones.contains(&zone_of(*n)) {
+            chosen.push(*n);
+            zones.push(zone_of(*n));
+        }
+    }
+    for n in ranked {
+        if chosen.len() < r && !chosen.contains(&n) {
+            chosen.push(n);
+        }
+    }
+    chosen
+}
+
 /// Highest-random-weight placement: the `r` nodes with the largest hash of (chunk, node).
 pub fn place(chunk_sha256: &str, candidates: &[NodeId], r: usize) -> Vec<NodeId> {
     let mut scored: Vec<([u8; 32], NodeId)> = candidates
@@ -130,8 +152,9 @@ impl IngestHandle {
         Self { node, storage, chunk_size: chunk_size as usize, replication_factor: replication_factor.max(1) as usize }
     }
 
-    /// Nodes with an element that takes `policy` uploads, and which of them are reachable now.
-    fn candidates(&self, policy: RetentionPolicy) -> Result<(Vec<NodeId>, Vec<NodeId>), StorageError> {
+    /// Nodes (with their zones) that have an element taking `policy` uploads, and which of them
+    /// are reachable now.
+    fn candidates(&self, policy: RetentionPolicy) -> Result<(Vec<(NodeId, String)>, Vec<NodeId>), StorageError> {
         let want = StorageHandle::mode_for(policy);
         let status = self.node.status();
         let elements = self.node.catalog().elements()?;
@@ -140,7 +163,8 @@ impl IngestHandle {
             .iter()
             .filter(|m| elements.iter().any(|e| e.node_id == m.node_id && e.mode == want && !e.full))
             .collect();
-        let all = writable.iter().map(|m| m.node_id).collect();
+        let zone = |n: NodeId| elements.iter().find(|e| e.node_id == n).map(|e| e.zone.clone()).unwrap_or_default();
+        let all = writable.iter().map(|m| (m.node_id, zone(m.node_id))).collect();
         let live = writable.iter().filter(|m| m.reachable).map(|m| m.node_id).collect();
         Ok((all, live))
     }
@@ -233,7 +257,7 @@ impl IngestHandle {
             // Liveness is re-read for every chunk: a node that dies mid-upload is skipped at once.
             let live = Arc::new(self.candidates(meta.policy)?.1);
             let (storage, targets, policy, i) =
-                (self.storage.clone(), place(&chunk_sha, &candidates, r), meta.policy, index);
+                (self.storage.clone(), place_zoned(&chunk_sha, &candidates, r), meta.policy, index);
             tasks.spawn(async move {
                 let _permit = permit;
                 let mut c = replicate(&storage, policy, chunk_sha, stored, &targets, &live, quorum, i).await?;
@@ -329,7 +353,7 @@ impl IngestHandle {
         while let Some(bytes) = body.next().await {
             let bytes = bytes?;
             let sha = file.chunks[i].sha256.clone();
-            let targets = place(&sha, &candidates, r);
+            let targets = place_zoned(&sha, &candidates, r);
             let mut c =
                 replicate(&self.storage, RetentionPolicy::Permanent, sha, bytes, &targets, &live, quorum, i).await?;
             c.size = file.chunks[i].size;
@@ -457,6 +481,22 @@ impl IngestHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zoned_placement_spreads_replicas_over_zones() {
+        let nodes: Vec<(NodeId, String)> =
+            [(1, "a"), (2, "a"), (3, "a"), (4, "b"), (5, "c")].into_iter().map(|(n, z)| (n, z.to_string())).collect();
+        for i in 0..200 {
+            let chosen = place_zoned(&format!("chunk{i}"), &nodes, 3);
+            let mut zones: Vec<&str> =
+                chosen.iter().map(|n| nodes.iter().find(|(m, _)| m == n).unwrap().1.as_str()).collect();
+            zones.sort_unstable();
+            assert_eq!(zones, ["a", "b", "c"], "chunk{i}: {chosen:?}");
+        }
+        // Without zones it is plain rendezvous placement.
+        let flat: Vec<(NodeId, String)> = (1..=5).map(|n| (n, String::new())).collect();
+        assert_eq!(place_zoned("x", &flat, 3), place("x", &[1, 2, 3, 4, 5], 3));
+    }
 
     #[test]
     fn placement_is_deterministic_distinct_and_spread() {

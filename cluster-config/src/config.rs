@@ -28,6 +28,10 @@ pub struct NodeConfig {
     /// `dev` relaxes production checks (text logs, wildcard CORS allowed); `production` is strict.
     #[serde(default = "default_mode")]
     pub mode: String,
+    /// Failure domain of this node (rack, room, data centre). When nodes have zones, the replicas
+    /// of a chunk go to as many different zones as possible.
+    #[serde(default)]
+    pub zone: Option<String>,
     /// Number of replicas of every chunk (capped by cluster size).
     #[serde(default = "default_replication_factor")]
     pub replication_factor: u32,

@@ -116,9 +116,13 @@ async fn run(
     .context("cannot start raft")?;
 
     let admin = artstore_actors::admin::AdminHandle::spawn(node.clone(), config.auth.clone(), &config.cluster_id);
-    let storage =
-        artstore_actors::storage::StorageHandle::spawn(node.clone(), &config.storage_elements(), &config.storage)
-            .context("storage.elements")?;
+    let storage = artstore_actors::storage::StorageHandle::spawn(
+        node.clone(),
+        &config.storage_elements(),
+        &config.storage,
+        config.zone.as_deref(),
+    )
+    .context("storage.elements")?;
     storage.spawn_gc(
         std::time::Duration::from_secs(config.storage.gc_interval_secs),
         std::time::Duration::from_secs(config.storage.gc_grace_secs),

@@ -45,6 +45,7 @@ struct Inner {
     configs: Vec<StorageElementConfig>,
     state: Vec<ElementState>,
     thresholds: (Thresholds, Thresholds),
+    zone: String,
 }
 
 /// What the actor tracks of each local element between capacity checks.
@@ -65,6 +66,7 @@ impl StorageHandle {
         node: RaftNode,
         configs: &[StorageElementConfig],
         storage: &StorageConfig,
+        zone: Option<&str>,
     ) -> Result<Self, StorageError> {
         let mut elements = Vec::new();
         for c in configs {
@@ -82,6 +84,7 @@ impl StorageHandle {
                 elements: elements.into_iter().map(|(_, e)| e).collect(),
                 state,
                 thresholds: (storage.rw_thresholds, storage.edit_thresholds),
+                zone: zone.unwrap_or_default().to_string(),
             }),
         };
         let server = handle.clone();
@@ -181,6 +184,7 @@ impl StorageHandle {
                         capacity_bytes: total,
                         used_bytes: used,
                         full,
+                        zone: self.inner.zone.clone(),
                     };
                     match self.inner.node.propose(Command::RegisterElement { element }).await {
                         Ok(_) => last_registered[i] = Some((full, Instant::now())),

@@ -61,6 +61,9 @@ pub struct StorageElement {
     /// Below its `full` threshold: out of placement.
     #[serde(default)]
     pub full: bool,
+    /// The zone of the node (empty when zones are not configured).
+    #[serde(default)]
+    pub zone: String,
 }
 
 /// Temporary files live on `edit` elements and expire; permanent ones live on `rw` elements.
