@@ -60,9 +60,12 @@ pub struct Uploaded {
     pub replayed: bool,
 }
 
+/// A node and its zone (empty when zones are not configured).
+pub type ZonedNode = (NodeId, String);
+
 /// Zone-aware placement: rendezvous order, but the first pass takes at most one node per zone, so
 /// replicas spread over as many zones as there are; the second pass fills up in rendezvous order.
-pub fn place_zoned(chunk_sha256: &str, candidates: &[(NodeId, String)], r: usize) -> Vec<NodeId> {
+pub fn place_zoned(chunk_sha256: &str, candidates: &[ZonedNode], r: usize) -> Vec<NodeId> {
     let ids: Vec<NodeId> = candidates.iter().map(|(n, _)| *n).collect();
     let ranked = place(chunk_sha256, &ids, ids.len());
     let zone_of = |n: NodeId| candidates.iter().find(|(m, _)| *m == n).map(|(_, z)| z.as_str()).unwrap_or("");
@@ -154,7 +157,7 @@ impl IngestHandle {
 
     /// Nodes (with their zones) that have an element taking `policy` uploads, and which of them
     /// are reachable now.
-    fn candidates(&self, policy: RetentionPolicy) -> Result<(Vec<(NodeId, String)>, Vec<NodeId>), StorageError> {
+    fn candidates(&self, policy: RetentionPolicy) -> Result<(Vec<ZonedNode>, Vec<NodeId>), StorageError> {
         let want = StorageHandle::mode_for(policy);
         let status = self.node.status();
         let elements = self.node.catalog().elements()?;
