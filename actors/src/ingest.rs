@@ -425,6 +425,36 @@ impl IngestHandle {
         self.read_chunks(file, true)
     }
 
+    /// Bytes `start..=end` of the file's content, reading only the chunks that overlap them.
+    pub fn read_range(
+        &self,
+        mut file: FileRecord,
+        start: u64,
+        end: u64,
+    ) -> impl Stream<Item = Result<Bytes, StorageError>> + Send + 'static {
+        // Keep the overlapping chunks, with the slice of each that is wanted.
+        let mut offset = 0u64;
+        let mut cuts = Vec::new();
+        file.chunks.retain(|c| {
+            let (from, to) = (offset, offset + c.size); // [from, to)
+            offset = to;
+            let keep = to > start && from <= end;
+            if keep {
+                let a = start.saturating_sub(from) as usize;
+                let b = ((end + 1).min(to) - from) as usize;
+                cuts.push((a, b));
+            }
+            keep
+        });
+        let cuts = std::sync::Arc::new(cuts);
+        self.read_chunks(file, true).enumerate().map(move |(i, r)| {
+            r.map(|b| {
+                let (a, z) = cuts[i];
+                b.slice(a.min(b.len())..z.min(b.len()))
+            })
+        })
+    }
+
     /// The chunks as stored (`decompress: false`) or as file content.
     fn read_chunks(
         &self,

@@ -609,3 +609,49 @@ async fn an_object_store_element_holds_chunks_and_sidecars() {
         assert!(found, "sidecar in node {n}'s object store");
     }
 }
+
+#[tokio::test]
+async fn byte_ranges_read_only_what_is_asked_even_from_compressed_chunks() {
+    let (cluster, _) = started_cluster(3, small_chunks).await;
+    let c = cluster.client(1);
+    let token = c.token().await.unwrap();
+    let http = reqwest::Client::new();
+    let text: Vec<u8> = (0..3 * CHUNK + 100).map(|i| b"abcdefghij"[i % 10] ^ ((i / 7000) as u8)).collect();
+    for compress in [false, true] {
+        let file =
+            c.upload("ranged.txt", text.clone(), &UploadOptions { compress, ..Default::default() }).await.unwrap();
+        let url = format!("{}/api/v1/files/{}/content", cluster.url(2), file.id);
+        let get = |range: String| http.get(&url).bearer_auth(&token).header("range", range).send();
+        let n = text.len();
+        for (spec, from, to) in [
+            ("bytes=0-0".to_string(), 0, 0),
+            (format!("bytes={}-{}", CHUNK - 5, CHUNK + 5), CHUNK - 5, CHUNK + 5),
+            (format!("bytes={}-", n - 10), n - 10, n - 1),
+            ("bytes=-7".to_string(), n - 7, n - 1),
+            (format!("bytes=100-{}", 10 * n), 100, n - 1),
+        ] {
+            let resp = get(spec.clone()).await.unwrap();
+            assert_eq!(resp.status(), 206, "{spec}");
+            assert_eq!(resp.headers()["content-range"].to_str().unwrap(), format!("bytes {from}-{to}/{n}"));
+            assert_eq!(resp.bytes().await.unwrap().to_vec(), text[from..=to].to_vec(), "{spec} compressed={compress}");
+        }
+        let resp = get(format!("bytes={n}-")).await.unwrap();
+        assert_eq!(resp.status(), 416);
+        assert_eq!(resp.headers()["content-range"].to_str().unwrap(), format!("bytes */{n}"));
+        // If-Range with another entity tag: the whole body.
+        let resp = http
+            .get(&url)
+            .bearer_auth(&token)
+            .header("range", "bytes=0-9")
+            .header("if-range", "\"other\"")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.bytes().await.unwrap().len(), n);
+        let head = http.head(&url).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(head.status(), 200);
+        assert_eq!(head.headers()["content-length"].to_str().unwrap(), n.to_string());
+        assert_eq!(head.headers()["accept-ranges"], "bytes");
+    }
+}

@@ -413,8 +413,35 @@ pub async fn get(
     Ok(Json(wire(live(&s, &id)?)))
 }
 
-/// `GET /api/v1/files/{id}/content`: the whole body, streamed chunk by chunk with every chunk
-/// verified; `ETag` is the SHA-256. (Byte ranges arrive with the query actor.)
+/// A single byte range resolved against the file size: inclusive `(start, end)`.
+enum Wanted {
+    All,
+    Range(u64, u64),
+    Unsatisfiable,
+}
+
+/// Parses `Range: bytes=a-b | a- | -n` (one range; a list falls back to the whole body).
+fn wanted(header: Option<&str>, size: u64) -> Wanted {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else { return Wanted::All };
+    if spec.contains(',') {
+        return Wanted::All;
+    }
+    let Some((a, b)) = spec.split_once('-') else { return Wanted::All };
+    let (a, b) = (a.trim(), b.trim());
+    let range = match (a.parse::<u64>().ok(), b.parse::<u64>().ok()) {
+        (Some(start), Some(end)) if start <= end => Some((start, end.min(size.saturating_sub(1)))),
+        (Some(start), None) if b.is_empty() => Some((start, size.saturating_sub(1))),
+        (None, Some(n)) if a.is_empty() && n > 0 => Some((size.saturating_sub(n), size.saturating_sub(1))),
+        _ => return Wanted::All,
+    };
+    match range {
+        Some((start, end)) if start < size && start <= end => Wanted::Range(start, end),
+        _ => Wanted::Unsatisfiable,
+    }
+}
+
+/// `GET /api/v1/files/{id}/content` (and `HEAD`): the body streamed chunk by chunk with every chunk
+/// verified; `ETag` is the SHA-256; one byte range per request (`Range`, `If-Range`; 206 or 416).
 pub async fn content(
     State(s): State<AppState>,
     caller: Caller,
@@ -432,15 +459,45 @@ pub async fn content(
     {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
+    let size = file.size;
+    // If-Range: the range applies only while the entity is still the one the client has.
+    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let if_range_ok = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()).is_none_or(|v| v.trim() == etag);
+    let wanted = if if_range_ok { wanted(range_header, size) } else { Wanted::All };
     let disposition = format!("attachment; filename*=UTF-8''{}", percent_encode(&file.name));
-    let (size, content_type) = (file.size, file.content_type.clone());
-    let body = Body::from_stream(s.ingest.read(file));
+    let content_type = file.content_type.clone();
+    let (status, length, content_range, body) = match wanted {
+        Wanted::Unsatisfiable => {
+            let mut resp = ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable",
+                format!("the file has {size} bytes"),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                resp.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return Ok(resp);
+        }
+        Wanted::All => (StatusCode::OK, size, None, Body::from_stream(s.ingest.read(file))),
+        Wanted::Range(start, end) => (
+            StatusCode::PARTIAL_CONTENT,
+            end - start + 1,
+            Some(format!("bytes {start}-{end}/{size}")),
+            Body::from_stream(s.ingest.read_range(file, start, end)),
+        ),
+    };
     let mut resp = Response::new(body);
+    *resp.status_mut() = status;
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
-    for (name, value) in
-        [(header::CONTENT_TYPE, content_type), (header::ETAG, etag), (header::CONTENT_DISPOSITION, disposition)]
-    {
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    let mut set =
+        vec![(header::CONTENT_TYPE, content_type), (header::ETAG, etag), (header::CONTENT_DISPOSITION, disposition)];
+    if let Some(cr) = content_range {
+        set.push((header::CONTENT_RANGE, cr));
+    }
+    for (name, value) in set {
         if let Ok(v) = HeaderValue::from_str(&value) {
             h.insert(name, v);
         }
