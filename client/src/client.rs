@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
+
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -289,6 +291,159 @@ impl Client {
             if !matches!(last, ClientError::Unauthorized(_)) {
                 break;
             }
+        }
+        Err(last)
+    }
+
+    /// Streams the file at `path` (never read whole into memory). `progress` is called with the
+    /// bytes sent so far and the total. Fails over to the next node on connection errors; use an
+    /// idempotency key in `options` so a retried upload cannot create a duplicate.
+    pub async fn upload_path(
+        &self,
+        path: &std::path::Path,
+        name: &str,
+        options: &UploadOptions,
+        progress: impl Fn(u64, u64) + Send + Sync + Clone + 'static,
+    ) -> Result<FileInfo, ClientError> {
+        let total = tokio::fs::metadata(path)
+            .await
+            .map_err(|e| ClientError::Invalid(format!("{}: {e}", path.display())))?
+            .len();
+        let mut query: Vec<(&str, String)> = vec![("name", name.to_string())];
+        if let Some(d) = &options.description {
+            query.push(("description", d.clone()));
+        }
+        if !options.tags.is_empty() {
+            query.push(("tags", options.tags.join(",")));
+        }
+        if let Some(p) = &options.retention_policy {
+            query.push(("retention_policy", p.clone()));
+        }
+        if let Some(t) = options.ttl_days {
+            query.push(("ttl_days", t.to_string()));
+        }
+        if let Some(r) = &options.retention_until {
+            query.push(("retention_until", r.clone()));
+        }
+        if options.compress {
+            query.push(("compression", "zstd".to_string()));
+        }
+        let bearer = self.bearer(false).await?;
+        let mut last = ClientError::Unavailable("no node tried".into());
+        for base in &self.urls {
+            let file = tokio::fs::File::open(path)
+                .await
+                .map_err(|e| ClientError::Invalid(format!("{}: {e}", path.display())))?;
+            let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let (sent2, progress) = (sent.clone(), progress.clone());
+            let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).map(move |chunk| {
+                if let Ok(c) = &chunk {
+                    let now = sent2.fetch_add(c.len() as u64, std::sync::atomic::Ordering::Relaxed) + c.len() as u64;
+                    progress(now, total);
+                }
+                chunk
+            });
+            let mut req = self
+                .http
+                .post(format!("{base}/api/v1/files"))
+                .query(&query)
+                .header("content-type", options.content_type.as_deref().unwrap_or("application/octet-stream"))
+                .header("content-length", total)
+                .body(reqwest::Body::wrap_stream(stream));
+            if let Some(t) = &bearer {
+                req = req.bearer_auth(t);
+            }
+            if let Some(a) = &options.attributes {
+                req = req.header("x-artstore-attributes", serde_json::Value::Object(a.clone()).to_string());
+            }
+            if let Some(k) = &options.idempotency_key {
+                req = req.header("idempotency-key", k);
+            }
+            if let Some(h) = &options.sha256 {
+                req = req.header("x-checksum-sha256", h);
+            }
+            match req.send().await {
+                Ok(r) if r.status().is_success() => {
+                    return r.json().await.map_err(|e| ClientError::Unavailable(e.to_string()));
+                }
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let err = ClientError::from_status(status, r.json::<ErrorResponse>().await.ok().map(|e| e.error));
+                    if status != 503 {
+                        return Err(err);
+                    }
+                    last = err;
+                }
+                Err(e) => last = ClientError::Unavailable(format!("{base}: {}", error_chain(&e))),
+            }
+        }
+        Err(last)
+    }
+
+    /// Streams a file's content into `path` (through a temporary file, renamed at the end) and
+    /// checks it against the file's SHA-256. `progress` gets bytes received and the total.
+    pub async fn download_to_path(
+        &self,
+        id: &str,
+        path: &std::path::Path,
+        progress: impl Fn(u64, u64),
+    ) -> Result<FileInfo, ClientError> {
+        use sha2::Digest;
+        use tokio::io::AsyncWriteExt;
+        let info = self.get_file(id).await?;
+        let bearer = self.bearer(false).await?;
+        let mut last = ClientError::Unavailable("no node tried".into());
+        for base in &self.urls {
+            let mut req = self.http.get(format!("{base}/api/v1/files/{id}/content"));
+            if let Some(t) = &bearer {
+                req = req.bearer_auth(t);
+            }
+            let resp = match req.send().await {
+                Ok(r) if r.status().is_success() => r,
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    last = ClientError::from_status(status, r.json::<ErrorResponse>().await.ok().map(|e| e.error));
+                    if status != 503 {
+                        return Err(last);
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    last = ClientError::Unavailable(format!("{base}: {}", error_chain(&e)));
+                    continue;
+                }
+            };
+            let tmp = path.with_extension(format!("artstore-partial-{}", std::process::id()));
+            let io = |e: std::io::Error| ClientError::Invalid(format!("{}: {e}", tmp.display()));
+            let mut out = tokio::fs::File::create(&tmp).await.map_err(io)?;
+            let mut hasher = sha2::Sha256::new();
+            let mut received = 0u64;
+            let mut body = resp.bytes_stream();
+            while let Some(piece) = body.next().await {
+                let piece = match piece {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = tokio::fs::remove_file(&tmp).await;
+                        return Err(ClientError::Unavailable(format!("download interrupted: {}", error_chain(&e))));
+                    }
+                };
+                hasher.update(&piece);
+                out.write_all(&piece).await.map_err(io)?;
+                received += piece.len() as u64;
+                progress(received, info.size);
+            }
+            out.sync_all().await.map_err(io)?;
+            let got = hex::encode(hasher.finalize());
+            if got != info.sha256 {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(ClientError::Server {
+                    status: 200,
+                    code: "checksum_mismatch".into(),
+                    message: format!("downloaded content hashes to {got}, expected {}", info.sha256),
+                });
+            }
+            tokio::fs::rename(&tmp, path).await.map_err(io)?;
+            return Ok(info);
         }
         Err(last)
     }

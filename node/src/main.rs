@@ -53,6 +53,10 @@ enum Command {
     /// Create and manage clusters.
     #[command(subcommand)]
     Cluster(cli::ClusterCommand),
+    /// Upload files (writer role), with a progress bar on a terminal.
+    Upload(cli::files::UploadArgs),
+    /// Download a file by id; its SHA-256 is checked before the file appears.
+    Download(cli::files::DownloadArgs),
     /// Manage service accounts (admin role).
     #[command(subcommand)]
     Accounts(cli::admin::AccountsCommand),
@@ -84,6 +88,8 @@ fn main() -> std::process::ExitCode {
             Command::Start { config, log_format } => server::run_start(config, log_format.map(Into::into)).await,
             Command::Cluster(c) => cli::run_cluster(c).await,
             Command::Accounts(c) => cli::admin::run_accounts(c).await,
+            Command::Upload(a) => cli::files::upload(a).await,
+            Command::Download(a) => cli::files::download(a).await,
             Command::Keys(c) => cli::admin::run_keys(c).await,
             Command::Elements(c) => cli::admin::run_elements(c).await,
             Command::Audit(c) => cli::admin::run_audit(c).await,

@@ -655,3 +655,49 @@ async fn byte_ranges_read_only_what_is_asked_even_from_compressed_chunks() {
         assert_eq!(head.headers()["accept-ranges"], "bytes");
     }
 }
+
+#[tokio::test]
+async fn the_cli_uploads_and_downloads_with_checksums() {
+    let (cluster, _) = started_cluster(3, small_chunks).await;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("договор.pdf");
+    let body = data(5 * CHUNK + 9, 21);
+    std::fs::write(&src, &body).unwrap();
+    let creds = cluster.root().join("admin-credentials.json").to_string_lossy().into_owned();
+    let url = format!("{},{}", cluster.url(1), cluster.url(2));
+    let out = cluster
+        .run_cli(&[
+            "upload",
+            "--url",
+            &url,
+            "--credentials",
+            &creds,
+            "--tag",
+            "contracts",
+            "--attr",
+            "client=ООО Ромашка",
+            "--output",
+            "json",
+            src.to_str().unwrap(),
+        ])
+        .unwrap();
+    let file: FileInfo = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!((file.name.as_str(), file.sha256.clone()), ("договор.pdf", sha(&body)));
+    assert_eq!(file.custom_attributes["client"], "ООО Ромашка");
+    let dst = dir.path().join("copy.pdf");
+    cluster
+        .run_cli(&[
+            "download",
+            "--url",
+            &cluster.url(3),
+            "--credentials",
+            &creds,
+            &file.id,
+            "-o",
+            dst.to_str().unwrap(),
+        ])
+        .unwrap();
+    assert_eq!(std::fs::read(&dst).unwrap(), body);
+    let err = cluster.run_cli(&["upload", "--url", &url, "--credentials", &creds, "/no/such/file"]).unwrap_err();
+    assert!(err.to_string().contains("/no/such/file"), "{err}");
+}

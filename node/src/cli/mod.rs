@@ -2,6 +2,7 @@
 //! `artstore cluster …` here, accounts, keys and audit in [`admin`].
 
 pub mod admin;
+pub mod files;
 
 use std::path::PathBuf;
 
