@@ -62,6 +62,42 @@ pub struct UploadOptions {
     pub compress: bool,
 }
 
+impl UploadOptions {
+    /// The query string of an upload.
+    fn query(&self, name: &str) -> Vec<(&'static str, String)> {
+        let mut q: Vec<(&'static str, String)> = vec![("name", name.to_string())];
+        let optional = [
+            ("description", self.description.clone()),
+            ("tags", (!self.tags.is_empty()).then(|| self.tags.join(","))),
+            ("retention_policy", self.retention_policy.clone()),
+            ("ttl_days", self.ttl_days.map(|t| t.to_string())),
+            ("ttl_seconds", self.ttl_seconds.map(|t| t.to_string())),
+            ("retention_until", self.retention_until.clone()),
+            ("compression", self.compress.then(|| "zstd".to_string())),
+        ];
+        q.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
+        q
+    }
+
+    /// The headers of an upload (content type, attributes, idempotency key, digest, token).
+    fn headers(&self, mut req: reqwest::RequestBuilder, bearer: Option<&str>) -> reqwest::RequestBuilder {
+        req = req.header("content-type", self.content_type.as_deref().unwrap_or("application/octet-stream"));
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        if let Some(a) = &self.attributes {
+            req = req.header("x-artstore-attributes", serde_json::Value::Object(a.clone()).to_string());
+        }
+        if let Some(k) = &self.idempotency_key {
+            req = req.header("idempotency-key", k);
+        }
+        if let Some(h) = &self.sha256 {
+            req = req.header("x-checksum-sha256", h);
+        }
+        req
+    }
+}
+
 /// A token is refreshed when less than this much of its lifetime is left.
 const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
@@ -217,51 +253,15 @@ impl Client {
     /// Uploads `body` as a new file (writer role). With `options.idempotency_key`, a retry
     /// returns the first upload's record instead of creating a duplicate.
     pub async fn upload(&self, name: &str, body: Vec<u8>, options: &UploadOptions) -> Result<FileInfo, ClientError> {
-        let mut query: Vec<(&str, String)> = vec![("name", name.to_string())];
-        if let Some(d) = &options.description {
-            query.push(("description", d.clone()));
-        }
-        if !options.tags.is_empty() {
-            query.push(("tags", options.tags.join(",")));
-        }
-        if let Some(p) = &options.retention_policy {
-            query.push(("retention_policy", p.clone()));
-        }
-        if let Some(t) = options.ttl_days {
-            query.push(("ttl_days", t.to_string()));
-        }
-        if let Some(t) = options.ttl_seconds {
-            query.push(("ttl_seconds", t.to_string()));
-        }
-        if options.compress {
-            query.push(("compression", "zstd".to_string()));
-        }
-        if let Some(r) = &options.retention_until {
-            query.push(("retention_until", r.clone()));
-        }
+        let query = options.query(name);
         let body = bytes::Bytes::from(body);
         let mut last = ClientError::Unavailable("no node tried".into());
         for attempt in 0..2 {
             let bearer = self.bearer(attempt > 0).await?;
             for base in &self.urls {
-                let mut req = self
-                    .http
-                    .post(format!("{base}/api/v1/files"))
-                    .query(&query)
-                    .header("content-type", options.content_type.as_deref().unwrap_or("application/octet-stream"))
-                    .body(body.clone());
-                if let Some(t) = &bearer {
-                    req = req.bearer_auth(t);
-                }
-                if let Some(a) = &options.attributes {
-                    req = req.header("x-artstore-attributes", serde_json::Value::Object(a.clone()).to_string());
-                }
-                if let Some(k) = &options.idempotency_key {
-                    req = req.header("idempotency-key", k);
-                }
-                if let Some(h) = &options.sha256 {
-                    req = req.header("x-checksum-sha256", h);
-                }
+                let req =
+                    options.headers(self.http.post(format!("{base}/api/v1/files")).query(&query), bearer.as_deref());
+                let req = req.body(body.clone());
                 let resp = match req.send().await {
                     Ok(r) => r,
                     Err(e) => {
@@ -309,25 +309,7 @@ impl Client {
             .await
             .map_err(|e| ClientError::Invalid(format!("{}: {e}", path.display())))?
             .len();
-        let mut query: Vec<(&str, String)> = vec![("name", name.to_string())];
-        if let Some(d) = &options.description {
-            query.push(("description", d.clone()));
-        }
-        if !options.tags.is_empty() {
-            query.push(("tags", options.tags.join(",")));
-        }
-        if let Some(p) = &options.retention_policy {
-            query.push(("retention_policy", p.clone()));
-        }
-        if let Some(t) = options.ttl_days {
-            query.push(("ttl_days", t.to_string()));
-        }
-        if let Some(r) = &options.retention_until {
-            query.push(("retention_until", r.clone()));
-        }
-        if options.compress {
-            query.push(("compression", "zstd".to_string()));
-        }
+        let query = options.query(name);
         let bearer = self.bearer(false).await?;
         let mut last = ClientError::Unavailable("no node tried".into());
         for base in &self.urls {
@@ -343,25 +325,8 @@ impl Client {
                 }
                 chunk
             });
-            let mut req = self
-                .http
-                .post(format!("{base}/api/v1/files"))
-                .query(&query)
-                .header("content-type", options.content_type.as_deref().unwrap_or("application/octet-stream"))
-                .header("content-length", total)
-                .body(reqwest::Body::wrap_stream(stream));
-            if let Some(t) = &bearer {
-                req = req.bearer_auth(t);
-            }
-            if let Some(a) = &options.attributes {
-                req = req.header("x-artstore-attributes", serde_json::Value::Object(a.clone()).to_string());
-            }
-            if let Some(k) = &options.idempotency_key {
-                req = req.header("idempotency-key", k);
-            }
-            if let Some(h) = &options.sha256 {
-                req = req.header("x-checksum-sha256", h);
-            }
+            let req = options.headers(self.http.post(format!("{base}/api/v1/files")).query(&query), bearer.as_deref());
+            let req = req.header("content-length", total).body(reqwest::Body::wrap_stream(stream));
             match req.send().await {
                 Ok(r) if r.status().is_success() => {
                     return r.json().await.map_err(|e| ClientError::Unavailable(e.to_string()));

@@ -350,6 +350,34 @@ pub enum ElementMode {
     Ar,
 }
 
+impl ElementMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ElementMode::Edit => "edit",
+            ElementMode::Rw => "rw",
+            ElementMode::Ro => "ro",
+            ElementMode::Ar => "ar",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Edit, Self::Rw, Self::Ro, Self::Ar].into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// Whether an element may move from `self` to `to` (forward only; `edit` never changes).
+    pub fn may_become(self, to: ElementMode) -> bool {
+        match (self, to) {
+            (ElementMode::Edit, _) | (_, ElementMode::Edit) => self == to,
+            (from, to) => to >= from,
+        }
+    }
+
+    /// Whether new file bodies may be written to an element in this mode.
+    pub fn accepts_uploads(self) -> bool {
+        matches!(self, ElementMode::Edit | ElementMode::Rw)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StorageElementConfig {

@@ -174,12 +174,7 @@ impl StorageHandle {
                     let element = StorageElement {
                         node_id: self.node_id(),
                         name: c.name.clone(),
-                        mode: match c.mode {
-                            artstore_cluster_config::ElementMode::Edit => ElementMode::Edit,
-                            artstore_cluster_config::ElementMode::Rw => ElementMode::Rw,
-                            artstore_cluster_config::ElementMode::Ro => ElementMode::Ro,
-                            artstore_cluster_config::ElementMode::Ar => ElementMode::Ar,
-                        },
+                        mode: c.mode,
                         priority: c.priority,
                         capacity_bytes: total,
                         used_bytes: used,

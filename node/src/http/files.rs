@@ -73,6 +73,29 @@ fn check_attributes(s: &AppState, json: &str) -> Result<String, ApiError> {
     }
 }
 
+fn parse_policy(value: Option<&str>) -> Result<RetentionPolicy, ApiError> {
+    match value {
+        None | Some("permanent") => Ok(RetentionPolicy::Permanent),
+        Some("temporary") => Ok(RetentionPolicy::Temporary),
+        Some(other) => Err(ApiError::bad_request(
+            "invalid_policy",
+            format!("retention_policy {other:?}: use permanent or temporary"),
+        )),
+    }
+}
+
+/// A temporary file's lifetime in seconds: `ttl_seconds` (1 s–365 days) or `ttl_days` (1–365,
+/// default 30).
+fn parse_ttl(days: Option<u32>, seconds: Option<u64>) -> Result<u64, ApiError> {
+    match (seconds, days) {
+        (Some(secs), _) if (1..=365 * 86_400).contains(&secs) => Ok(secs),
+        (Some(_), _) => Err(ApiError::bad_request("invalid_ttl", "ttl_seconds must be between 1 and 31536000")),
+        (None, None) => Ok(30 * 86_400),
+        (None, Some(d)) if (1..=365).contains(&d) => Ok(u64::from(d) * 86_400),
+        (None, Some(_)) => Err(ApiError::bad_request("invalid_ttl", "ttl_days must be between 1 and 365")),
+    }
+}
+
 fn check_name(name: &str) -> Result<(), ApiError> {
     if name.trim().is_empty() || name.chars().count() > 1024 || name.chars().any(char::is_control) {
         return Err(ApiError::bad_request("invalid_name", "name: 1 to 1024 characters, no control characters"));
@@ -156,27 +179,8 @@ pub async fn upload(
     }
     let name = q.name.ok_or_else(|| ApiError::bad_request("missing_name", "the query parameter `name` is required"))?;
     check_name(&name)?;
-    let policy = match q.retention_policy.as_deref() {
-        None | Some("permanent") => RetentionPolicy::Permanent,
-        Some("temporary") => RetentionPolicy::Temporary,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_policy",
-                format!("retention_policy {other:?}: use permanent or temporary"),
-            ))
-        }
-    };
-    let ttl_days = q.ttl_days.unwrap_or(30);
-    if !(1..=365).contains(&ttl_days) {
-        return Err(ApiError::bad_request("invalid_ttl", "ttl_days must be between 1 and 365"));
-    }
-    let ttl_secs = match q.ttl_seconds {
-        Some(secs) if !(1..=365 * 86_400).contains(&secs) => {
-            return Err(ApiError::bad_request("invalid_ttl", "ttl_seconds must be between 1 and 31536000"))
-        }
-        Some(secs) => secs,
-        None => u64::from(ttl_days) * 86_400,
-    };
+    let policy = parse_policy(q.retention_policy.as_deref())?;
+    let ttl_secs = parse_ttl(q.ttl_days, q.ttl_seconds)?;
     let attributes_json = match headers.get("x-artstore-attributes") {
         // Header values are bytes; UTF-8 (Russian attribute values, say) is accepted as sent.
         Some(v) => check_attributes(
@@ -275,22 +279,8 @@ fn meta_from_part(
         ApiError::bad_request("missing_name", "give `name` in the metadata part or a filename on the file part")
     })?;
     check_name(&name)?;
-    let policy = match part.retention_policy.as_deref() {
-        None | Some("permanent") => RetentionPolicy::Permanent,
-        Some("temporary") => RetentionPolicy::Temporary,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_policy",
-                format!("retention_policy {other:?}: use permanent or temporary"),
-            ))
-        }
-    };
-    let ttl_secs = match (part.ttl_seconds, part.ttl_days) {
-        (Some(secs), _) if (1..=365 * 86_400).contains(&secs) => secs,
-        (None, None) => 30 * 86_400,
-        (None, Some(d)) if (1..=365).contains(&d) => u64::from(d) * 86_400,
-        _ => return Err(ApiError::bad_request("invalid_ttl", "ttl_days 1–365 or ttl_seconds 1–31536000")),
-    };
+    let policy = parse_policy(part.retention_policy.as_deref())?;
+    let ttl_secs = parse_ttl(part.ttl_days, part.ttl_seconds)?;
     let attributes_json = match part.custom_attributes {
         Some(m) => check_attributes(s, &serde_json::Value::Object(m).to_string())?,
         None => "{}".into(),

@@ -9,44 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::types::NodeId;
 
-/// Storage-element mode. `Edit` holds temporary files and stays `Edit`; permanent elements move
-/// forward only: `Rw` → `Ro` → `Ar`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ElementMode {
-    Edit,
-    Rw,
-    Ro,
-    Ar,
-}
-
-impl ElementMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ElementMode::Edit => "edit",
-            ElementMode::Rw => "rw",
-            ElementMode::Ro => "ro",
-            ElementMode::Ar => "ar",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Edit, Self::Rw, Self::Ro, Self::Ar].into_iter().find(|m| m.as_str() == s)
-    }
-
-    /// Whether an element may move from `self` to `to` (forward only; `edit` never changes).
-    pub fn may_become(self, to: ElementMode) -> bool {
-        match (self, to) {
-            (ElementMode::Edit, _) | (_, ElementMode::Edit) => self == to,
-            (from, to) => to >= from,
-        }
-    }
-
-    /// Whether new file bodies may be written to an element in this mode.
-    pub fn accepts_uploads(self) -> bool {
-        matches!(self, ElementMode::Edit | ElementMode::Rw)
-    }
-}
+pub use artstore_cluster_config::ElementMode;
 
 /// A storage element of one node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
