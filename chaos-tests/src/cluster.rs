@@ -14,8 +14,8 @@ use artstore_client::Client;
 pub enum HarnessError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    #[error("`artstore {args}` failed: {stderr}")]
-    Command { args: String, stderr: String },
+    #[error("`artstore {args}` failed (exit {code:?}): {stderr}")]
+    Command { args: String, code: Option<i32>, stderr: String },
     #[error("{0}")]
     Config(String),
     #[error("timed out: {0}")]
@@ -146,6 +146,7 @@ impl LocalCluster {
         if !out.status.success() {
             return Err(HarnessError::Command {
                 args: args.join(" "),
+                code: out.status.code(),
                 stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             });
         }

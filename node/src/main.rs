@@ -99,8 +99,22 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(exit_code(&e))
         }
+    }
+}
+
+/// Exit codes scripts can tell apart: 1 other failures, 2 usage (clap), 3 authentication or
+/// permission, 4 not found, 5 cluster unavailable, 6 conflict (mode, retention, state).
+fn exit_code(e: &anyhow::Error) -> u8 {
+    use artstore_client::ClientError as C;
+    match e.chain().find_map(|c| c.downcast_ref::<C>()) {
+        Some(C::Unauthorized(_) | C::Forbidden(_)) => 3,
+        Some(C::NotFound(_)) => 4,
+        Some(C::Unavailable(_)) => 5,
+        Some(C::Conflict { .. }) => 6,
+        Some(C::Invalid(_) | C::BadRequest { .. }) => 2,
+        _ => 1,
     }
 }
 

@@ -700,4 +700,13 @@ async fn the_cli_uploads_and_downloads_with_checksums() {
     assert_eq!(std::fs::read(&dst).unwrap(), body);
     let err = cluster.run_cli(&["upload", "--url", &url, "--credentials", &creds, "/no/such/file"]).unwrap_err();
     assert!(err.to_string().contains("/no/such/file"), "{err}");
+    // Exit codes scripts can rely on: 4 not found, 3 bad credentials.
+    let err = cluster
+        .run_cli(&["download", "--url", &url, "--credentials", &creds, "01a00000-0000-7000-8000-000000000000"])
+        .unwrap_err();
+    assert!(matches!(err, artstore_chaos::HarnessError::Command { code: Some(4), .. }), "{err}");
+    let err = cluster
+        .run_cli(&["download", "--url", &url, "--client-id", "admin", "--client-secret", "Wrong-Secret-123", &file.id])
+        .unwrap_err();
+    assert!(matches!(err, artstore_chaos::HarnessError::Command { code: Some(3), .. }), "{err}");
 }
