@@ -255,44 +255,12 @@ impl Client {
     pub async fn upload(&self, name: &str, body: Vec<u8>, options: &UploadOptions) -> Result<FileInfo, ClientError> {
         let query = options.query(name);
         let body = bytes::Bytes::from(body);
-        let mut last = ClientError::Unavailable("no node tried".into());
-        for attempt in 0..2 {
-            let bearer = self.bearer(attempt > 0).await?;
-            for base in &self.urls {
-                let req =
-                    options.headers(self.http.post(format!("{base}/api/v1/files")).query(&query), bearer.as_deref());
-                let req = req.body(body.clone());
-                let resp = match req.send().await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        last = ClientError::Unavailable(format!("{base}: {}", error_chain(&e)));
-                        continue;
-                    }
-                };
-                let status = resp.status();
-                if status.is_success() {
-                    return resp.json().await.map_err(|e| ClientError::Server {
-                        status: status.as_u16(),
-                        code: "bad_body".into(),
-                        message: e.to_string(),
-                    });
-                }
-                let err =
-                    ClientError::from_status(status.as_u16(), resp.json::<ErrorResponse>().await.ok().map(|e| e.error));
-                match err {
-                    ClientError::Unavailable(_) => last = err,
-                    ClientError::Unauthorized(_) if attempt == 0 && self.credentials.is_some() => {
-                        last = err;
-                        break;
-                    }
-                    other => return Err(other),
-                }
-            }
-            if !matches!(last, ClientError::Unauthorized(_)) {
-                break;
-            }
-        }
-        Err(last)
+        let resp = self
+            .authorized(|base, bearer| {
+                options.headers(self.http.post(format!("{base}/api/v1/files")).query(&query), bearer).body(body.clone())
+            })
+            .await?;
+        Self::json(resp).await
     }
 
     /// Streams the file at `path` (never read whole into memory). `progress` is called with the
@@ -310,6 +278,7 @@ impl Client {
             .map_err(|e| ClientError::Invalid(format!("{}: {e}", path.display())))?
             .len();
         let query = options.query(name);
+        // A streamed body cannot be sent twice: the file is reopened for each node tried.
         let bearer = self.bearer(false).await?;
         let mut last = ClientError::Unavailable("no node tried".into());
         for base in &self.urls {
@@ -317,29 +286,24 @@ impl Client {
                 .await
                 .map_err(|e| ClientError::Invalid(format!("{}: {e}", path.display())))?;
             let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-            let (sent2, progress) = (sent.clone(), progress.clone());
+            let progress = progress.clone();
             let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).map(move |chunk| {
                 if let Ok(c) = &chunk {
-                    let now = sent2.fetch_add(c.len() as u64, std::sync::atomic::Ordering::Relaxed) + c.len() as u64;
+                    let now = sent.fetch_add(c.len() as u64, std::sync::atomic::Ordering::Relaxed) + c.len() as u64;
                     progress(now, total);
                 }
                 chunk
             });
             let req = options.headers(self.http.post(format!("{base}/api/v1/files")).query(&query), bearer.as_deref());
             let req = req.header("content-length", total).body(reqwest::Body::wrap_stream(stream));
-            match req.send().await {
-                Ok(r) if r.status().is_success() => {
-                    return r.json().await.map_err(|e| ClientError::Unavailable(e.to_string()));
-                }
-                Ok(r) => {
-                    let status = r.status().as_u16();
-                    let err = ClientError::from_status(status, r.json::<ErrorResponse>().await.ok().map(|e| e.error));
-                    if status != 503 {
-                        return Err(err);
-                    }
-                    last = err;
-                }
-                Err(e) => last = ClientError::Unavailable(format!("{base}: {}", error_chain(&e))),
+            let result = match req.send().await {
+                Ok(resp) => Self::checked(resp).await,
+                Err(e) => Err(ClientError::Unavailable(format!("{base}: {}", error_chain(&e)))),
+            };
+            match result {
+                Ok(resp) => return Self::json(resp).await,
+                Err(e @ ClientError::Unavailable(_)) => last = e,
+                Err(e) => return Err(e),
             }
         }
         Err(last)
@@ -356,28 +320,8 @@ impl Client {
         use sha2::Digest;
         use tokio::io::AsyncWriteExt;
         let info = self.get_file(id).await?;
-        let bearer = self.bearer(false).await?;
-        let mut last = ClientError::Unavailable("no node tried".into());
-        for base in &self.urls {
-            let mut req = self.http.get(format!("{base}/api/v1/files/{id}/content"));
-            if let Some(t) = &bearer {
-                req = req.bearer_auth(t);
-            }
-            let resp = match req.send().await {
-                Ok(r) if r.status().is_success() => r,
-                Ok(r) => {
-                    let status = r.status().as_u16();
-                    last = ClientError::from_status(status, r.json::<ErrorResponse>().await.ok().map(|e| e.error));
-                    if status != 503 {
-                        return Err(last);
-                    }
-                    continue;
-                }
-                Err(e) => {
-                    last = ClientError::Unavailable(format!("{base}: {}", error_chain(&e)));
-                    continue;
-                }
-            };
+        let resp = self.content_response(id).await?;
+        {
             let tmp = path.with_extension(format!("artstore-partial-{}", std::process::id()));
             let io = |e: std::io::Error| ClientError::Invalid(format!("{}: {e}", tmp.display()));
             let mut out = tokio::fs::File::create(&tmp).await.map_err(io)?;
@@ -408,9 +352,8 @@ impl Client {
                 });
             }
             tokio::fs::rename(&tmp, path).await.map_err(io)?;
-            return Ok(info);
+            Ok(info)
         }
-        Err(last)
     }
 
     /// A file's metadata (read-after-write from any node).
@@ -437,30 +380,21 @@ impl Client {
     }
 
     /// The whole body of a file, in memory (for large files stream instead).
+    /// The response of `GET /api/v1/files/{id}/content` from the first node that serves it.
+    async fn content_response(&self, id: &str) -> Result<reqwest::Response, ClientError> {
+        self.authorized(|base, bearer| {
+            let req = self.http.get(format!("{base}/api/v1/files/{id}/content"));
+            match bearer {
+                Some(t) => req.bearer_auth(t),
+                None => req,
+            }
+        })
+        .await
+    }
+
     pub async fn download(&self, id: &str) -> Result<Vec<u8>, ClientError> {
-        let bearer = self.bearer(false).await?;
-        let mut last = ClientError::Unavailable("no node tried".into());
-        for base in &self.urls {
-            let mut req = self.http.get(format!("{base}/api/v1/files/{id}/content"));
-            if let Some(t) = &bearer {
-                req = req.bearer_auth(t);
-            }
-            match req.send().await {
-                Ok(r) if r.status().is_success() => {
-                    return r.bytes().await.map(|b| b.to_vec()).map_err(|e| ClientError::Unavailable(e.to_string()))
-                }
-                Ok(r) => {
-                    let status = r.status().as_u16();
-                    let err = ClientError::from_status(status, r.json::<ErrorResponse>().await.ok().map(|e| e.error));
-                    if status != 503 {
-                        return Err(err);
-                    }
-                    last = err;
-                }
-                Err(e) => last = ClientError::Unavailable(format!("{base}: {}", error_chain(&e))),
-            }
-        }
-        Err(last)
+        let resp = self.content_response(id).await?;
+        resp.bytes().await.map(|b| b.to_vec()).map_err(|e| ClientError::Unavailable(e.to_string()))
     }
 
     pub async fn storage_elements(&self) -> Result<StorageElements, ClientError> {
@@ -548,70 +482,93 @@ impl Client {
         self.send::<(), serde_json::Value>(method, path, None).await.map(|_| ())
     }
 
-    /// Sends to each node in turn until one gives an answer that is not "unavailable"; with
-    /// credentials, attaches the bearer token and retries once with a fresh one after a 401.
-    async fn send<B: Serialize, T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&B>,
-    ) -> Result<T, ClientError> {
-        match self.send_once(method.clone(), path, body, false).await {
-            Err(ClientError::Unauthorized(_)) if self.credentials.is_some() => {
-                self.send_once(method, path, body, true).await
-            }
-            other => other,
-        }
-    }
-
-    async fn send_once<B: Serialize, T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&B>,
-        fresh_token: bool,
-    ) -> Result<T, ClientError> {
-        let bearer = self.bearer(fresh_token).await?;
+    /// Sends the request `make` builds for each node in turn and returns the first success; an
+    /// error status is returned as a typed error at once, except that connection errors and
+    /// 503/502 move on to the next node.
+    async fn first_success<F>(&self, make: F) -> Result<reqwest::Response, ClientError>
+    where
+        F: Fn(&str) -> reqwest::RequestBuilder,
+    {
         let mut last = ClientError::Unavailable("no node tried".into());
         for base in &self.urls {
-            let mut req = self.http.request(method.clone(), format!("{base}{path}"));
-            if let Some(t) = &bearer {
-                req = req.bearer_auth(t);
-            }
-            if let Some(b) = body {
-                req = req.json(b);
-            }
-            let resp = match req.send().await {
+            let resp = match make(base).send().await {
                 Ok(r) => r,
                 Err(e) => {
                     last = ClientError::Unavailable(format!("{base}: {}", error_chain(&e)));
                     continue;
                 }
             };
-            let status = resp.status();
-            if status == StatusCode::NO_CONTENT {
-                return serde_json::from_value(serde_json::Value::Null).map_err(|e| ClientError::Server {
-                    status: 204,
-                    code: "bad_body".into(),
-                    message: e.to_string(),
-                });
+            match Self::checked(resp).await {
+                Err(e @ ClientError::Unavailable(_)) => last = e,
+                other => return other,
             }
-            if status.is_success() {
-                return resp.json::<T>().await.map_err(|e| ClientError::Server {
-                    status: status.as_u16(),
-                    code: "bad_body".into(),
-                    message: format!("{base}: {e}"),
-                });
-            }
-            let err_body = resp.json::<ErrorResponse>().await.ok().map(|e| e.error);
-            let err = ClientError::from_status(status.as_u16(), err_body);
-            if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::BAD_GATEWAY {
-                last = err;
-                continue;
-            }
-            return Err(err);
         }
         Err(last)
+    }
+
+    /// A success response as it is; an error status as a typed error (503/502 → `Unavailable`).
+    async fn checked(resp: reqwest::Response) -> Result<reqwest::Response, ClientError> {
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let err = ClientError::from_status(status.as_u16(), resp.json::<ErrorResponse>().await.ok().map(|e| e.error));
+        if status == StatusCode::BAD_GATEWAY {
+            return Err(ClientError::Unavailable(err.to_string()));
+        }
+        Err(err)
+    }
+
+    /// Like [`Client::first_success`] with the bearer token, retried once with a fresh token after
+    /// a 401.
+    async fn authorized<F>(&self, make: F) -> Result<reqwest::Response, ClientError>
+    where
+        F: Fn(&str, Option<&str>) -> reqwest::RequestBuilder,
+    {
+        let bearer = self.bearer(false).await?;
+        match self.first_success(|base| make(base, bearer.as_deref())).await {
+            Err(ClientError::Unauthorized(_)) if self.credentials.is_some() => {
+                let fresh = self.bearer(true).await?;
+                self.first_success(|base| make(base, fresh.as_deref())).await
+            }
+            other => other,
+        }
+    }
+
+    /// Decodes a success body, naming a body that does not parse.
+    async fn json<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
+        let status = resp.status().as_u16();
+        resp.json().await.map_err(|e| ClientError::Server { status, code: "bad_body".into(), message: e.to_string() })
+    }
+
+    /// A JSON request to any node (fail-over, bearer token, one retry after a 401); a 204 decodes
+    /// as JSON `null`.
+    async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        let resp = self
+            .authorized(|base, bearer| {
+                let mut req = self.http.request(method.clone(), format!("{base}{path}"));
+                if let Some(t) = bearer {
+                    req = req.bearer_auth(t);
+                }
+                match body {
+                    Some(b) => req.json(b),
+                    None => req,
+                }
+            })
+            .await?;
+        if resp.status() == StatusCode::NO_CONTENT {
+            return serde_json::from_value(serde_json::Value::Null).map_err(|e| ClientError::Server {
+                status: 204,
+                code: "bad_body".into(),
+                message: e.to_string(),
+            });
+        }
+        Self::json(resp).await
     }
 }
 

@@ -200,7 +200,13 @@ impl StorageHandle {
             loop {
                 tokio::time::sleep(interval).await;
                 let me = this.node_id();
-                let files = match this.inner.node.catalog().all_files() {
+                // Decoding every file record is real work for a large catalog: off the reactor.
+                let catalog = this.inner.node.catalog().clone();
+                let files = match tokio::task::spawn_blocking(move || catalog.all_files())
+                    .await
+                    .map_err(io)
+                    .and_then(|r| r.map_err(StorageError::from))
+                {
                     Ok(f) => f,
                     Err(e) => {
                         tracing::warn!(error = %e, "garbage collection cannot read the catalog");

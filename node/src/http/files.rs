@@ -125,14 +125,19 @@ pub struct UploadQuery {
     compression: Option<String>,
 }
 
+/// A client-declared SHA-256 as lower-case hex, or a 400 naming `field`.
+fn sha256_hex(field: &str, value: &str) -> Result<String, ApiError> {
+    let hex = value.trim().to_ascii_lowercase();
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::bad_request("invalid_digest", format!("{field} must be 64 hex digits")));
+    }
+    Ok(hex)
+}
+
 /// The hex SHA-256 a client declared, from `X-Checksum-SHA256` or `Content-Digest: sha-256=:…:`.
 fn expected_digest(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     if let Some(v) = headers.get("x-checksum-sha256") {
-        let hex = v.to_str().unwrap_or_default().trim().to_ascii_lowercase();
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ApiError::bad_request("invalid_digest", "X-Checksum-SHA256 must be 64 hex digits"));
-        }
-        return Ok(Some(hex));
+        return sha256_hex("X-Checksum-SHA256", v.to_str().unwrap_or_default()).map(Some);
     }
     if let Some(v) = headers.get("content-digest") {
         let text = v.to_str().unwrap_or_default();
@@ -285,11 +290,7 @@ fn meta_from_part(
         Some(m) => check_attributes(s, &serde_json::Value::Object(m).to_string())?,
         None => "{}".into(),
     };
-    if let Some(h) = &part.sha256 {
-        if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ApiError::bad_request("invalid_digest", "sha256 must be 64 hex digits"));
-        }
-    }
+    let expected_sha256 = part.sha256.as_deref().map(|h| sha256_hex("sha256", h)).transpose()?;
     Ok(UploadMeta {
         name,
         content_type: part.content_type.or(file_type).unwrap_or_else(|| "application/octet-stream".into()),
@@ -299,7 +300,7 @@ fn meta_from_part(
         policy,
         ttl_secs,
         retention_until: part.retention_until.as_deref().map(|t| parse_time("retention_until", t)).transpose()?,
-        expected_sha256: part.sha256.map(|h| h.to_ascii_lowercase()),
+        expected_sha256,
         idempotency_key: part.idempotency_key,
         created_by: caller.principal.client_id.clone(),
         compress: compression(part.compression.as_deref())?,

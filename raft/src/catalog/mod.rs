@@ -74,6 +74,17 @@ impl Catalog {
         self.tree.scan_prefix(prefix.as_bytes())?.iter().map(|(k, v)| decode(&String::from_utf8_lossy(k), v)).collect()
     }
 
+    /// Up to `limit` values under `prefix`, from key `start` on, in key order.
+    fn scan_from<T: DeserializeOwned>(&self, prefix: &str, start: String, limit: usize) -> Result<Vec<T>, Error> {
+        let end = format!("{prefix}~").into_bytes();
+        let mut out = Vec::new();
+        for item in self.tree.range(start.into_bytes()..end).take(limit) {
+            let (k, v) = item?;
+            out.push(decode(&String::from_utf8_lossy(&k), &v)?);
+        }
+        Ok(out)
+    }
+
     // ----- settings -----
 
     /// One cluster setting.
@@ -129,17 +140,7 @@ impl Catalog {
 
     /// Files with ids after `after` (ids are UUIDv7, so this is creation order), at most `limit`.
     pub fn files_after(&self, after: &str, limit: usize) -> Result<Vec<FileRecord>, Error> {
-        let start = format!("{FILE}{after}\u{0}").into_bytes();
-        let end = format!("{FILE}~").into_bytes();
-        let mut out = Vec::new();
-        for item in self.tree.range(start..end) {
-            let (k, v) = item?;
-            out.push(decode(&String::from_utf8_lossy(&k), &v)?);
-            if out.len() >= limit {
-                break;
-            }
-        }
-        Ok(out)
+        self.scan_from(FILE, format!("{FILE}{after}\u{0}"), limit)
     }
 
     /// The file an earlier upload with this idempotency key created.
@@ -183,17 +184,7 @@ impl Catalog {
 
     /// Audit records with `seq >= from`, at most `limit`, in order.
     pub fn audit_records(&self, from: u64, limit: usize) -> Result<Vec<AuditRecord>, Error> {
-        let start = audit_key(from.max(1)).into_bytes();
-        let end = format!("{AUDIT}~").into_bytes();
-        let mut out = Vec::new();
-        for item in self.tree.range(start..end) {
-            let (k, v) = item?;
-            out.push(decode(&String::from_utf8_lossy(&k), &v)?);
-            if out.len() >= limit {
-                break;
-            }
-        }
-        Ok(out)
+        self.scan_from(AUDIT, audit_key(from.max(1)), limit)
     }
 
     /// Recomputes the whole chain and names the first record that does not verify.

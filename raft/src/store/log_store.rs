@@ -74,6 +74,16 @@ impl LogStore {
         }
     }
 
+    /// Removes the log entries whose keys fall in `range`.
+    fn remove_entries<R: RangeBounds<Vec<u8>>>(&self, range: R) -> Result<(), StorageError> {
+        let doomed: Vec<Vec<u8>> =
+            self.log.range(range).map(|r| r.map(|(k, _)| k)).collect::<Result<_, _>>().map_err(read_err)?;
+        for k in doomed {
+            self.log.remove(&k).map_err(write_err)?;
+        }
+        Ok(())
+    }
+
     fn write_meta<T: serde::Serialize>(&self, k: &[u8], v: &T) -> Result<(), StorageError> {
         let bytes = serde_json::to_vec(v).map_err(write_err)?;
         self.meta.insert(k, &bytes).map_err(write_err)
@@ -179,30 +189,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        let doomed: Vec<Vec<u8>> = self
-            .log
-            .range(key(log_id.index)..)
-            .map(|r| r.map(|(k, _)| k))
-            .collect::<Result<_, _>>()
-            .map_err(read_err)?;
-        for k in doomed {
-            self.log.remove(&k).map_err(write_err)?;
-        }
-        Ok(())
+        self.remove_entries(key(log_id.index)..)
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         // Record the purge point first, so a crash mid-purge never leaves a hole below it.
         self.write_meta(PURGED, &log_id)?;
-        let doomed: Vec<Vec<u8>> = self
-            .log
-            .range(..=key(log_id.index))
-            .map(|r| r.map(|(k, _)| k))
-            .collect::<Result<_, _>>()
-            .map_err(read_err)?;
-        for k in doomed {
-            self.log.remove(&k).map_err(write_err)?;
-        }
-        Ok(())
+        self.remove_entries(..=key(log_id.index))
     }
 }
