@@ -57,3 +57,17 @@ pub enum StorageError {
     #[error(transparent)]
     Raft(#[from] artstore_raft::Error),
 }
+
+/// Why a search failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The request is malformed (bad query syntax, a bad filter or cursor).
+    #[error("{0}")]
+    BadRequest(String),
+    /// `consistent=true` and the index did not catch up in time, or Raft is unavailable.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The index failed.
+    #[error("search index: {0}")]
+    Index(String),
+}

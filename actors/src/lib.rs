@@ -3,6 +3,9 @@
 //!
 //! - [`admin`]: service accounts, the token endpoint, JWT signing keys and their rotation, JWKS,
 //!   the audit log, token rate limits.
+//! - [`storage`]: storage elements (local disk or object store), chunks, sidecars, garbage collection.
+//! - [`ingest`]: streaming upload, placement, replication, reads of file bodies.
+//! - [`query`]: the search index fed from the catalog, and search.
 
 #![forbid(unsafe_code)]
 
@@ -11,4 +14,6 @@ mod error;
 pub mod ingest;
 pub mod storage;
 
-pub use error::{AdminError, StorageError};
+pub mod query;
+
+pub use error::{AdminError, QueryError, StorageError};

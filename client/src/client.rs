@@ -10,12 +10,15 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::ClientError;
+use crate::search::Search;
 use crate::wire::{
     AuditPage, AuditVerification, ClusterStatus, CreateServiceAccount, ErrorResponse, Health, JoinRequest, KeyRotated,
     RotateSecret, ServiceAccount, ServiceAccountWithSecret, ServiceAccounts, Setting, SettingValue, Settings,
     TokenResponse, UpdateServiceAccount,
 };
-use crate::wire::{ElementModeChange, FileInfo, FileList, StorageElementInfo, StorageElements, UpdateFile};
+use crate::wire::{
+    ElementModeChange, FileInfo, FileList, SearchHit, SearchResults, StorageElementInfo, StorageElements, UpdateFile,
+};
 
 /// A handle on an ArtStore cluster; cheap to clone (clones share the token cache).
 #[derive(Clone)]
@@ -364,6 +367,60 @@ impl Client {
     /// Files in creation order after `after` (empty for the first page).
     pub async fn list_files(&self, after: &str, limit: usize) -> Result<FileList, ClientError> {
         self.send::<(), _>(Method::GET, &format!("/api/v1/files?after={after}&limit={limit}"), None).await
+    }
+
+    /// One page of a search; pass the previous page's `next_cursor` for the next.
+    pub async fn search_page(&self, search: &Search, cursor: Option<&str>) -> Result<SearchResults, ClientError> {
+        self.send::<(), _>(Method::GET, &format!("/api/v1/search?{}", search.to_query(cursor)), None).await
+    }
+
+    /// The first page of a search.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: artstore_client::Client) -> Result<(), artstore_client::ClientError> {
+    /// use artstore_client::Search;
+    /// let page = client.search(&Search::text("годовой отчёт").tag("finance")).await?;
+    /// for hit in &page.hits {
+    ///     println!("{} {} ({} bytes)", hit.id, hit.name, hit.size);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn search(&self, search: &Search) -> Result<SearchResults, ClientError> {
+        self.search_page(search, None).await
+    }
+
+    /// Every hit of a search, page after page, as a stream.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: artstore_client::Client) -> Result<(), artstore_client::ClientError> {
+    /// use futures::TryStreamExt;
+    /// let ids: Vec<String> = client
+    ///     .search_all(artstore_client::Search::all().tag("invoices").limit(200))
+    ///     .map_ok(|hit| hit.id)
+    ///     .try_collect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn search_all(&self, search: Search) -> impl futures::Stream<Item = Result<SearchHit, ClientError>> + '_ {
+        enum State {
+            Start,
+            Next(String),
+            Done,
+        }
+        let pages = futures::stream::try_unfold(State::Start, move |state| {
+            let search = search.clone();
+            async move {
+                let cursor = match state {
+                    State::Start => None,
+                    State::Next(c) => Some(c),
+                    State::Done => return Ok(None),
+                };
+                let page = self.search_page(&search, cursor.as_deref()).await?;
+                let next = page.next_cursor.clone().map_or(State::Done, State::Next);
+                Ok(Some((futures::stream::iter(page.hits.into_iter().map(Ok)), next)))
+            }
+        });
+        futures::TryStreamExt::try_flatten(pages)
     }
 
     pub async fn update_file(&self, id: &str, update: &UpdateFile) -> Result<FileInfo, ClientError> {

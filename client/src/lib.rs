@@ -16,7 +16,9 @@
 
 mod client;
 mod error;
+mod search;
 pub mod wire;
 
 pub use client::{Client, UploadOptions};
 pub use error::ClientError;
+pub use search::{Search, SortBy};

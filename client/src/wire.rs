@@ -276,3 +276,31 @@ pub struct StorageElements {
 pub struct ElementModeChange {
     pub mode: String,
 }
+
+/// One hit of `GET /api/v1/search`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SearchHit {
+    pub id: String,
+    pub name: String,
+    pub size: u64,
+    /// SHA-256 of the whole body, hex.
+    pub sha256: String,
+    pub content_type: String,
+    /// RFC 3339.
+    pub created_at: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub custom_attributes: serde_json::Map<String, serde_json::Value>,
+    /// Relevance (BM25); 0 when sorting by something else.
+    pub score: f32,
+}
+
+/// `GET /api/v1/search`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SearchResults {
+    pub hits: Vec<SearchHit>,
+    /// Files matching the query and filters, over all pages.
+    pub total: u64,
+    /// Pass as `cursor` (with the same query, filters and sort) for the next page; absent at the end.
+    pub next_cursor: Option<String>,
+}

@@ -134,10 +134,13 @@ async fn run(
         config.replication_factor,
     );
     ingest.spawn_collector(std::time::Duration::from_secs(config.storage.collector_interval_secs.max(1)));
+    let query = artstore_actors::query::QueryHandle::spawn(node.clone(), data_dir.join("index"))
+        .context("cannot open the search index")?;
     let app = http::router(http::AppState {
         node: node.clone(),
         admin,
         ingest,
+        query,
         metrics,
         max_attributes_bytes: config.storage.max_attributes_bytes,
     });

@@ -194,8 +194,8 @@ impl RaftNode {
     }
 
     /// Waits until this node's catalog reflects every write committed before the call (Raft read
-    /// index, asked of the leader when this node is a follower).
-    pub async fn read_barrier(&self) -> Result<(), Error> {
+    /// index, asked of the leader when this node is a follower), and returns that read index.
+    pub async fn read_barrier(&self) -> Result<u64, Error> {
         let index = self
             .on_leader(
                 "read_index",
@@ -210,7 +210,17 @@ impl RaftNode {
             .applied_index_at_least(Some(index), "read barrier")
             .await
             .map_err(|e| Error::Timeout(format!("catching up to index {index}: {e}")))?;
-        Ok(())
+        Ok(index)
+    }
+
+    /// Index of the last log entry applied on this node.
+    pub fn applied_index(&self) -> u64 {
+        self.inner.raft.metrics().borrow().last_applied.map(|l| l.index).unwrap_or(0)
+    }
+
+    /// Changes whenever Raft's view on this node changes (applied index, leader, membership).
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<openraft::RaftMetrics<NodeId, ClusterNode>> {
+        self.inner.raft.metrics()
     }
 
     /// Adds `node_id` as a learner, waits up to `catch_up` until it has caught up, and promotes it

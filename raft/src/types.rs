@@ -127,6 +127,20 @@ pub struct CommandResult {
     pub existing: Option<String>,
 }
 
+impl Command {
+    /// The file whose record this command creates or changes, looking inside audited commands.
+    pub fn touched_file(&self) -> Option<&str> {
+        match self {
+            Command::Audited { command, .. } => command.touched_file(),
+            Command::CreateFile { file, .. } => Some(&file.id),
+            Command::UpdateFile { id, .. } | Command::DeleteFile { id, .. } | Command::FinalizeFile { id, .. } => {
+                Some(id)
+            }
+            _ => None,
+        }
+    }
+}
+
 openraft::declare_raft_types!(
     /// ArtStore's Raft type configuration.
     pub TypeConfig:

@@ -121,3 +121,14 @@ impl IntoResponse for ApiError {
         resp
     }
 }
+
+impl From<artstore_actors::QueryError> for ApiError {
+    fn from(e: artstore_actors::QueryError) -> Self {
+        use artstore_actors::QueryError as E;
+        match e {
+            E::BadRequest(m) => Self::bad_request("invalid_search", m),
+            E::Unavailable(m) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "index_behind", m),
+            E::Index(m) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", m),
+        }
+    }
+}

@@ -52,7 +52,7 @@ pub fn wire(f: FileRecord) -> FileInfo {
     }
 }
 
-fn parse_time(field: &str, value: &str) -> Result<i64, ApiError> {
+pub(crate) fn parse_time(field: &str, value: &str) -> Result<i64, ApiError> {
     let t = humantime::parse_rfc3339_weak(value).map_err(|e| {
         ApiError::bad_request("invalid_time", format!("{field}: {value:?} is not an RFC 3339 time: {e}"))
     })?;

@@ -8,11 +8,13 @@ mod elements;
 mod error;
 mod files;
 mod health;
+mod search;
 
 use std::time::Instant;
 
 use artstore_actors::admin::AdminHandle;
 use artstore_actors::ingest::IngestHandle;
+use artstore_actors::query::QueryHandle;
 use artstore_raft::RaftNode;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::Next;
@@ -32,6 +34,7 @@ pub struct AppState {
     pub node: RaftNode,
     pub admin: AdminHandle,
     pub ingest: IngestHandle,
+    pub query: QueryHandle,
     pub metrics: PrometheusHandle,
     pub max_attributes_bytes: usize,
 }
@@ -55,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/files/{id}", get(files::get).patch(files::update).delete(files::delete))
         .route("/api/v1/files/{id}/content", get(files::content))
         .route("/api/v1/files/{id}/finalize", get(files::finalize_state).post(files::finalize))
+        .route("/api/v1/search", get(search::search))
         .route("/api/v1/storage-elements", get(elements::list))
         .route("/api/v1/storage-elements/{node_id}/{name}", axum::routing::patch(elements::set_mode))
         .route("/api/v1/cluster/status", get(cluster::status))

@@ -30,6 +30,14 @@ const FILE: &str = "file/";
 const ELEMENT: &str = "element/";
 const IDEMPOTENCY: &str = "idem/";
 const EXPIRY: &str = "expiry/";
+/// The change feed: `change/<log index>/<file id>` for every applied file change, in log order.
+/// Node-local consumers (the search index) read it and prune what they have made durable; it is
+/// therefore not identical across nodes and is left out of catalog comparisons.
+const CHANGE: &str = "change/";
+/// Everything in the change feed at or below this log index has been pruned.
+const CHANGE_FLOOR: &str = "_changes/floor";
+/// Stored as JSON `Option<LogId>` (`null` after installing an empty snapshot).
+pub(crate) const LAST_APPLIED: &[u8] = b"_meta/last_applied";
 const AUDIT_HEAD: &str = "_security/audit_head";
 const AUDIT_KEY: &str = "_security/audit_key";
 
@@ -141,6 +149,52 @@ impl Catalog {
     /// Files with ids after `after` (ids are UUIDv7, so this is creation order), at most `limit`.
     pub fn files_after(&self, after: &str, limit: usize) -> Result<Vec<FileRecord>, Error> {
         self.scan_from(FILE, format!("{FILE}{after}\u{0}"), limit)
+    }
+
+    /// Index of the last log entry applied to this catalog (0 before the first).
+    pub fn applied_index(&self) -> Result<u64, Error> {
+        let id: Option<Option<crate::types::LogId>> = self.get(&String::from_utf8_lossy(LAST_APPLIED))?;
+        Ok(id.flatten().map(|l| l.index).unwrap_or(0))
+    }
+
+    pub(crate) fn record_change(index: u64, file_id: &str, batch: &mut WriteBatch) {
+        batch.put(format!("{CHANGE}{index:020}/{file_id}").into_bytes(), Vec::new());
+    }
+
+    /// Up to `limit` file changes with a log index in `(after, upto]`, in log order.
+    pub fn changes(&self, after: u64, upto: u64, limit: usize) -> Result<Vec<(u64, String)>, Error> {
+        let start = format!("{CHANGE}{:020}", after.saturating_add(1)).into_bytes();
+        let end = format!("{CHANGE}{:020}~", upto).into_bytes();
+        let mut out = Vec::new();
+        for item in self.tree.range(start..end).take(limit) {
+            let (k, _) = item?;
+            let k = String::from_utf8_lossy(&k[CHANGE.len()..]).into_owned();
+            let (index, id) = k.split_once('/').ok_or_else(|| Error::Storage(format!("bad change key {k}")))?;
+            let index = index.parse().map_err(|_| Error::Storage(format!("bad change key {k}")))?;
+            out.push((index, id.to_string()));
+        }
+        Ok(out)
+    }
+
+    /// The change feed has nothing at or below this index (it was pruned up to here).
+    pub fn change_floor(&self) -> Result<u64, Error> {
+        Ok(self.get::<u64>(CHANGE_FLOOR)?.unwrap_or(0))
+    }
+
+    /// Drops changes at or below `upto` once a consumer has made them durable elsewhere.
+    pub fn prune_changes(&self, upto: u64) -> Result<usize, Error> {
+        let end = format!("{CHANGE}{:020}~", upto).into_bytes();
+        let mut batch = WriteBatch::default();
+        let mut n = 0;
+        for item in self.tree.range(CHANGE.as_bytes().to_vec()..end) {
+            batch.delete(item?.0);
+            n += 1;
+        }
+        if upto > self.change_floor()? {
+            batch.put(CHANGE_FLOOR.as_bytes().to_vec(), encode(&upto));
+        }
+        self.tree.apply(batch)?;
+        Ok(n)
     }
 
     /// The file an earlier upload with this idempotency key created.

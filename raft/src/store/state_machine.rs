@@ -19,8 +19,7 @@ use super::io_err;
 use crate::catalog::Catalog;
 use crate::types::{CommandResult, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 
-/// Stored as JSON `Option<LogId>` (`null` after installing an empty snapshot).
-const LAST_APPLIED: &[u8] = b"_meta/last_applied";
+use crate::catalog::LAST_APPLIED;
 const MEMBERSHIP: &[u8] = b"_meta/membership";
 const SNAPSHOT_META: &[u8] = b"meta";
 const SNAPSHOT_DATA: &[u8] = b"data";
@@ -129,6 +128,11 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 EntryPayload::Blank => {}
                 EntryPayload::Normal(command) => {
                     let r = self.catalog.apply(command, &mut batch).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+                    if r.rejected.is_none() {
+                        if let Some(id) = command.touched_file() {
+                            Catalog::record_change(entry.log_id.index, id, &mut batch);
+                        }
+                    }
                     result = CommandResult { log_index: entry.log_id.index, ..r };
                 }
                 EntryPayload::Membership(m) => {

@@ -1,0 +1,330 @@
+//! The query actor: a tantivy index of file metadata on every node, fed from the catalog's change
+//! feed, and search over it.
+//!
+//! The state machine writes `change/<log index>/<file id>` with every applied file change. One
+//! indexer thread (tantivy commits are blocking and expensive) reads the feed from the index it has
+//! reached, re-indexes each changed file from its current record (or drops it when deleted), commits
+//! with the reached log index as the commit payload, and then prunes the feed up to it. After a
+//! restart it resumes from the payload; if the index is missing, unreadable, of another schema
+//! version, or behind what the feed still holds (after a snapshot from a peer that pruned further),
+//! it is rebuilt from the catalog with progress in the log.
+//!
+//! Searches run on the blocking pool against the last committed reader. `consistent` searches first
+//! take a Raft read index and wait until the indexer has passed it.
+
+mod schema;
+mod search;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use artstore_raft::{Catalog, RaftNode};
+use serde::{Deserialize, Serialize};
+use tantivy::directory::MmapDirectory;
+use tantivy::query::QueryParser;
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term};
+use tokio::sync::watch;
+
+pub use search::{AttrRange, AttrValue, Hit, SearchPage, SearchRequest, SortBy, DEFAULT_PAGE, MAX_PAGE};
+
+use self::schema::Fields;
+use crate::QueryError;
+
+/// Memory the index writer may buffer before it flushes a segment.
+const WRITER_MEMORY: usize = 64 * 1024 * 1024;
+/// Changes read from the feed per step.
+const FEED_BATCH: usize = 20_000;
+/// How long a `consistent` search waits for the index to catch up.
+pub const CONSISTENT_WAIT: Duration = Duration::from_secs(5);
+
+/// Stored as the commit payload.
+#[derive(Serialize, Deserialize)]
+struct Payload {
+    schema: u32,
+    indexed: u64,
+}
+
+/// Handle to the query actor; cheap to clone.
+#[derive(Clone)]
+pub struct QueryHandle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    node: RaftNode,
+    reader: IndexReader,
+    parser: QueryParser,
+    fields: Fields,
+    indexed: watch::Receiver<u64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn index_err(e: impl std::fmt::Display) -> QueryError {
+    QueryError::Index(e.to_string())
+}
+
+/// Opens the index in `dir` if it is usable, and the log index it covers.
+fn open_existing(dir: &Path) -> Option<(Index, u64)> {
+    if !dir.join("meta.json").exists() {
+        tracing::info!(dir = %dir.display(), "no search index yet; building it from the catalog");
+        return None;
+    }
+    let index = match Index::open_in_dir(dir) {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "search index is unreadable; rebuilding it");
+            return None;
+        }
+    };
+    let payload = index.load_metas().ok()?.payload.and_then(|p| serde_json::from_str::<Payload>(&p).ok());
+    match payload {
+        Some(p) if p.schema == schema::SCHEMA_VERSION && index.schema() == schema::schema().0 => {
+            Some((index, p.indexed))
+        }
+        _ => {
+            tracing::warn!(dir = %dir.display(), "search index has another schema version; rebuilding it");
+            None
+        }
+    }
+}
+
+fn create(dir: &Path) -> Result<Index, QueryError> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| index_err(format!("removing {}: {e}", dir.display())))?;
+    }
+    std::fs::create_dir_all(dir).map_err(|e| index_err(format!("creating {}: {e}", dir.display())))?;
+    let directory = MmapDirectory::open(dir).map_err(index_err)?;
+    Index::create(directory, schema::schema().0, Default::default()).map_err(index_err)
+}
+
+impl QueryHandle {
+    /// Opens (or creates) the index under `dir` and starts the indexer thread.
+    pub fn spawn(node: RaftNode, dir: PathBuf) -> Result<Self, QueryError> {
+        let (index, indexed, rebuild) = match open_existing(&dir) {
+            Some((index, indexed)) => (index, indexed, false),
+            None => (create(&dir)?, 0, true),
+        };
+        schema::register_analyzer(&index);
+        let (_, fields) = schema::schema();
+        let writer: IndexWriter = index.writer_with_num_threads(1, WRITER_MEMORY).map_err(index_err)?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(index_err)?;
+        let mut parser =
+            QueryParser::for_index(&index, vec![fields.name, fields.description, fields.tags, fields.attributes]);
+        parser.set_conjunction_by_default();
+        parser.set_field_boost(fields.name, 2.0);
+        let (tx, rx) = watch::channel(indexed);
+        let stop = Arc::new(AtomicBool::new(false));
+        let indexer = Indexer {
+            catalog: node.catalog().clone(),
+            node: node.clone(),
+            writer,
+            reader: reader.clone(),
+            fields,
+            indexed,
+            durable: indexed,
+            published: tx,
+            stop: stop.clone(),
+        };
+        let runtime = tokio::runtime::Handle::current();
+        std::thread::Builder::new()
+            .name("search-indexer".into())
+            .spawn(move || indexer.run(runtime, rebuild))
+            .map_err(|e| index_err(format!("cannot start the indexer thread: {e}")))?;
+        Ok(Self { inner: Arc::new(Inner { node, reader, parser, fields, indexed: rx, stop }) })
+    }
+
+    /// Log index up to which every file change is searchable on this node.
+    pub fn indexed_index(&self) -> u64 {
+        *self.inner.indexed.borrow()
+    }
+
+    /// Waits until the index covers log index `index`.
+    pub async fn wait_indexed(&self, index: u64, timeout: Duration) -> Result<(), QueryError> {
+        let mut rx = self.inner.indexed.clone();
+        let reached = tokio::time::timeout(timeout, rx.wait_for(|i| *i >= index)).await;
+        match reached {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(QueryError::Unavailable(format!(
+                "the search index on this node has reached log index {} of {index}; retry shortly",
+                self.indexed_index()
+            ))),
+        }
+    }
+
+    /// Runs a search. With `consistent`, the result reflects every change committed before the call.
+    pub async fn search(&self, req: SearchRequest, consistent: bool) -> Result<SearchPage, QueryError> {
+        if consistent {
+            let index = self.inner.node.read_barrier().await.map_err(|e| QueryError::Unavailable(e.to_string()))?;
+            self.wait_indexed(index, CONSISTENT_WAIT).await?;
+        }
+        let this = self.clone();
+        let started = Instant::now();
+        let page = tokio::task::spawn_blocking(move || {
+            let searcher = this.inner.reader.searcher();
+            search::run(&searcher, &this.inner.parser, &this.inner.fields, &req)
+        })
+        .await
+        .map_err(index_err)??;
+        metrics::histogram!("artstore_search_duration_seconds").record(started.elapsed().as_secs_f64());
+        Ok(page)
+    }
+}
+
+struct Indexer {
+    catalog: Catalog,
+    node: RaftNode,
+    writer: IndexWriter,
+    reader: IndexReader,
+    fields: Fields,
+    /// Reached in memory (what searches see once published).
+    indexed: u64,
+    /// Reached in a commit (what survives a restart; the feed is pruned up to here).
+    durable: u64,
+    published: watch::Sender<u64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Indexer {
+    fn run(mut self, runtime: tokio::runtime::Handle, mut rebuild: bool) {
+        let mut changes = self.node.watch();
+        let mut failures = 0u32;
+        while !self.stop.load(Ordering::Relaxed) {
+            let step = if rebuild { self.rebuild() } else { self.catch_up() };
+            match step {
+                Ok(again) => {
+                    failures = 0;
+                    rebuild = again;
+                }
+                Err(e) => {
+                    failures += 1;
+                    tracing::error!(error = %e, "search indexing failed; retrying");
+                    std::thread::sleep(Duration::from_millis(200 * failures.min(25) as u64));
+                    continue;
+                }
+            }
+            let applied = self.catalog.applied_index().unwrap_or(0);
+            metrics::gauge!("artstore_search_index_lag_entries").set(applied.saturating_sub(self.indexed) as f64);
+            metrics::gauge!("artstore_search_indexed_index").set(self.indexed as f64);
+            if applied > self.indexed || rebuild {
+                continue;
+            }
+            // Wake on the next applied entry, or poll now and then in case a wake-up was missed.
+            let _ =
+                runtime.block_on(async { tokio::time::timeout(Duration::from_millis(500), changes.changed()).await });
+        }
+        tracing::debug!("search indexer stopped");
+    }
+
+    fn commit(&mut self, indexed: u64) -> Result<(), QueryError> {
+        let mut prepared = self.writer.prepare_commit().map_err(index_err)?;
+        let payload = serde_json::to_string(&Payload { schema: schema::SCHEMA_VERSION, indexed }).unwrap_or_default();
+        prepared.set_payload(&payload);
+        prepared.commit().map_err(index_err)?;
+        self.reader.reload().map_err(index_err)?;
+        self.durable = indexed;
+        self.publish(indexed);
+        // The feed below a durable index is no longer needed.
+        self.catalog.prune_changes(indexed).map_err(index_err)?;
+        Ok(())
+    }
+
+    fn publish(&mut self, indexed: u64) {
+        self.indexed = indexed;
+        self.published.send_replace(indexed);
+    }
+
+    /// Indexes the feed up to the applied index. Returns whether a rebuild is needed instead.
+    fn catch_up(&mut self) -> Result<bool, QueryError> {
+        let applied = self.catalog.applied_index().map_err(index_err)?;
+        if applied <= self.indexed {
+            return Ok(false);
+        }
+        let floor = self.catalog.change_floor().map_err(index_err)?;
+        if floor > self.indexed {
+            tracing::warn!(
+                indexed = self.indexed,
+                floor,
+                "the change feed was pruned past this index (a snapshot from a peer); rebuilding the search index"
+            );
+            return Ok(true);
+        }
+        let batch = self.catalog.changes(self.indexed, applied, FEED_BATCH).map_err(index_err)?;
+        // A full batch may stop short of `applied`: advance only to its last entry.
+        let reached = if batch.len() == FEED_BATCH { batch.last().map_or(applied, |(i, _)| *i) } else { applied };
+        if batch.is_empty() {
+            self.publish(reached);
+            return Ok(false);
+        }
+        let started = Instant::now();
+        let mut ids: Vec<&str> = batch.iter().map(|(_, id)| id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in &ids {
+            self.writer.delete_term(Term::from_field_text(self.fields.id, id));
+            if let Some(file) = self.catalog.file(id).map_err(index_err)? {
+                if file.deleted_at.is_none() {
+                    self.writer.add_document(schema::document(&self.fields, &file)).map_err(index_err)?;
+                }
+            }
+        }
+        // A snapshot installed while this batch was read could have replaced the feed under it.
+        if self.catalog.change_floor().map_err(index_err)? > self.indexed {
+            self.writer.rollback().map_err(index_err)?;
+            return Ok(true);
+        }
+        self.commit(reached)?;
+        metrics::counter!("artstore_search_documents_indexed_total").increment(ids.len() as u64);
+        tracing::debug!(
+            files = ids.len(),
+            indexed = reached,
+            took_ms = started.elapsed().as_millis() as u64,
+            "indexed"
+        );
+        Ok(false)
+    }
+
+    /// Re-indexes every file from the catalog.
+    fn rebuild(&mut self) -> Result<bool, QueryError> {
+        let started = Instant::now();
+        let applied = self.catalog.applied_index().map_err(index_err)?;
+        tracing::info!(applied, "rebuilding the search index from the catalog");
+        self.writer.delete_all_documents().map_err(index_err)?;
+        let mut after = String::new();
+        let mut count = 0u64;
+        let mut last_log = Instant::now();
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                self.writer.rollback().map_err(index_err)?;
+                return Ok(true);
+            }
+            let page = self.catalog.files_after(&after, 1000).map_err(index_err)?;
+            let Some(last) = page.last() else { break };
+            after = last.id.clone();
+            for file in page.iter().filter(|f| f.deleted_at.is_none()) {
+                self.writer.add_document(schema::document(&self.fields, file)).map_err(index_err)?;
+                count += 1;
+            }
+            if last_log.elapsed() > Duration::from_secs(5) {
+                tracing::info!(files = count, "rebuilding the search index");
+                last_log = Instant::now();
+            }
+        }
+        // Files changed during the scan are in the feed above `applied` and are indexed again next.
+        self.commit(applied)?;
+        tracing::info!(
+            files = count,
+            indexed = applied,
+            took_ms = started.elapsed().as_millis() as u64,
+            "search index rebuilt"
+        );
+        Ok(false)
+    }
+}

@@ -1,0 +1,146 @@
+//! `GET /api/v1/search` (reader): free text, filters, sort and cursor paging over this node's index.
+
+use std::ops::Bound;
+
+use artstore_actors::query::{AttrRange, AttrValue, SearchRequest, SortBy};
+use artstore_client::wire::{SearchHit, SearchResults};
+use artstore_raft::Role;
+use axum::extract::{RawQuery, State};
+use axum::Json;
+
+use super::admin::rfc3339;
+use super::auth::Caller;
+use super::files::parse_time;
+use super::{ApiError, AppState};
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid_search", message)
+}
+
+fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, ApiError> {
+    value.parse().map_err(|_| bad(format!("{name}: {value:?} is not a non-negative integer")))
+}
+
+/// RFC 3339 or unix milliseconds.
+fn time(name: &str, value: &str) -> Result<i64, ApiError> {
+    match value.parse::<i64>() {
+        Ok(ms) => Ok(ms),
+        Err(_) => parse_time(name, value),
+    }
+}
+
+/// The request from the query string. Repeatable: `tag`, `attr.KEY`, `attr.KEY.gte|gt|lte|lt`.
+fn parse(query: &str) -> Result<(SearchRequest, bool), ApiError> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query).map_err(|e| bad(format!("query string: {e}")))?;
+    let mut req = SearchRequest::default();
+    let mut consistent = false;
+    for (k, v) in pairs {
+        match k.as_str() {
+            "q" => req.text = Some(v),
+            "content_type" => req.content_type = Some(v),
+            "size_min" => req.size_min = Some(number(&k, &v)?),
+            "size_max" => req.size_max = Some(number(&k, &v)?),
+            "created_after" => req.created_after = Some(time(&k, &v)?),
+            "created_before" => req.created_before = Some(time(&k, &v)?),
+            "tag" => req.tags.push(v),
+            "sort" => {
+                req.sort = SortBy::parse(&v)
+                    .ok_or_else(|| bad(format!("sort: {v:?} is not one of relevance, created_at, size, name")))?
+            }
+            "order" => {
+                req.descending = Some(match v.as_str() {
+                    "asc" => false,
+                    "desc" => true,
+                    _ => return Err(bad(format!("order: {v:?} is not asc or desc"))),
+                })
+            }
+            "limit" => req.limit = Some(number(&k, &v)?),
+            "cursor" => req.cursor = Some(v),
+            "consistent" => {
+                consistent = match v.as_str() {
+                    "true" | "1" | "" => true,
+                    "false" | "0" => false,
+                    _ => return Err(bad(format!("consistent: {v:?} is not true or false"))),
+                }
+            }
+            _ => {
+                let Some(attr) = k.strip_prefix("attr.").filter(|a| !a.is_empty()) else {
+                    return Err(bad(format!("unknown search parameter {k:?}")));
+                };
+                let range = |key: &str, lower: Bound<AttrValue>, upper: Bound<AttrValue>| AttrRange {
+                    key: key.to_string(),
+                    lower,
+                    upper,
+                };
+                let value = AttrValue::parse(&v);
+                match attr.rsplit_once('.') {
+                    Some((key, "gte")) => req.attr_ranges.push(range(key, Bound::Included(value), Bound::Unbounded)),
+                    Some((key, "gt")) => req.attr_ranges.push(range(key, Bound::Excluded(value), Bound::Unbounded)),
+                    Some((key, "lte")) => req.attr_ranges.push(range(key, Bound::Unbounded, Bound::Included(value))),
+                    Some((key, "lt")) => req.attr_ranges.push(range(key, Bound::Unbounded, Bound::Excluded(value))),
+                    _ => req.attr_equals.push((attr.to_string(), v)),
+                }
+            }
+        }
+    }
+    Ok((req, consistent))
+}
+
+/// `GET /api/v1/search?q=…&tag=…&attr.KEY=…&sort=…&order=…&limit=…&cursor=…&consistent=true`.
+pub async fn search(
+    State(s): State<AppState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Json<SearchResults>, ApiError> {
+    caller.principal.require(Role::Reader)?;
+    let (req, consistent) = parse(query.as_deref().unwrap_or(""))?;
+    let page = s.query.search(req, consistent).await?;
+    let catalog = s.node.catalog();
+    let mut hits = Vec::with_capacity(page.hits.len());
+    for hit in page.hits {
+        // The catalog is at least as new as the index: a file deleted since is left out.
+        let Some(f) = catalog.file(&hit.id)?.filter(|f| f.deleted_at.is_none()) else { continue };
+        let custom_attributes = match serde_json::from_str(&f.attributes_json) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => Default::default(),
+        };
+        hits.push(SearchHit {
+            id: f.id,
+            name: f.name,
+            size: f.size,
+            sha256: f.sha256,
+            content_type: f.content_type,
+            created_at: rfc3339(f.created_at),
+            description: f.description,
+            tags: f.tags,
+            custom_attributes,
+            score: hit.score,
+        });
+    }
+    Ok(Json(SearchResults { hits, total: page.total as u64, next_cursor: page.next_cursor }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_filters_and_names_bad_parameters() {
+        let (r, consistent) =
+            parse("q=report&tag=a&tag=b&attr.year.gte=2000&attr.dept=HR&sort=size&order=asc&consistent=true").unwrap();
+        assert!(consistent);
+        assert_eq!(r.tags, vec!["a", "b"]);
+        assert_eq!(r.attr_equals, vec![("dept".to_string(), "HR".to_string())]);
+        assert_eq!(r.attr_ranges[0].key, "year");
+        assert_eq!(r.attr_ranges[0].lower, Bound::Included(AttrValue::Number(2000.0)));
+        assert_eq!(r.sort, SortBy::Size);
+        assert_eq!(r.descending, Some(false));
+        let e = parse("colour=red").unwrap_err();
+        assert!(e.message.contains("colour"), "{}", e.message);
+        let e = parse("size_min=-3").unwrap_err();
+        assert!(e.message.contains("size_min"), "{}", e.message);
+        let e = parse("created_after=yesterday").unwrap_err();
+        assert!(e.message.contains("created_after"), "{}", e.message);
+    }
+}
