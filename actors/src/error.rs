@@ -51,6 +51,9 @@ pub enum StorageError {
     /// The catalog refused the change (mode, retention).
     #[error("{0}")]
     Conflict(String),
+    /// A replica is missing or does not hash to its name (it needs repair).
+    #[error("damaged replica: {0}")]
+    Damaged(String),
     /// A chunk could not be read from any replica, or a disk failed.
     #[error("storage I/O: {0}")]
     Io(String),

@@ -6,7 +6,8 @@
 //! Memory stays bounded: at most [`IN_FLIGHT`] chunks are buffered or being replicated at once,
 //! whatever the file size. Hashing runs off the reactor.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use artstore_raft::{ChunkRef, Command, FileRecord, NodeId, RaftNode, Replica, RetentionPolicy};
@@ -17,6 +18,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::admin::now_ms;
+use crate::chunk_cache::ChunkCache;
 use crate::storage::StorageHandle;
 use crate::StorageError;
 
@@ -51,6 +53,9 @@ pub struct IngestHandle {
     storage: StorageHandle,
     chunk_size: usize,
     replication_factor: usize,
+    cache: Arc<ChunkCache>,
+    /// Damaged replicas reported to the catalog and not yet acknowledged (no duplicate reports).
+    reporting: Arc<Mutex<HashSet<(String, String, NodeId)>>>,
 }
 
 /// Outcome of an upload: the record, and whether it was created now or by an earlier request
@@ -151,8 +156,42 @@ async fn replicate(
 }
 
 impl IngestHandle {
-    pub fn new(node: RaftNode, storage: StorageHandle, chunk_size: u64, replication_factor: u32) -> Self {
-        Self { node, storage, chunk_size: chunk_size as usize, replication_factor: replication_factor.max(1) as usize }
+    pub fn new(
+        node: RaftNode,
+        storage: StorageHandle,
+        chunk_size: u64,
+        replication_factor: u32,
+        read_cache_bytes: u64,
+    ) -> Self {
+        Self {
+            node,
+            storage,
+            chunk_size: chunk_size as usize,
+            replication_factor: replication_factor.max(1) as usize,
+            cache: Arc::new(ChunkCache::new(read_cache_bytes)),
+            reporting: Default::default(),
+        }
+    }
+
+    /// Records in the catalog (through Raft, in the background) that the replica of `chunk` on
+    /// `node` is missing or corrupt, which queues it for repair.
+    fn report_damaged(&self, file_id: &str, chunk: &str, node: NodeId) {
+        let key = (file_id.to_string(), chunk.to_string(), node);
+        if !self.reporting.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone()) {
+            return;
+        }
+        metrics::counter!("artstore_damaged_replicas_reported_total").increment(1);
+        let this = self.clone();
+        tokio::spawn(async move {
+            let command = Command::MarkReplicaDamaged { id: key.0.clone(), sha256: key.1.clone(), node_id: node };
+            match this.node.propose(command).await {
+                Ok(_) => tracing::warn!(file = %key.0, chunk = %key.1, node, "damaged replica queued for repair"),
+                Err(e) => {
+                    tracing::error!(file = %key.0, chunk = %key.1, node, error = %e, "could not record a damaged replica")
+                }
+            }
+            this.reporting.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+        });
     }
 
     /// Nodes (with their zones) that have an element taking `policy` uploads, and which of them
@@ -461,16 +500,28 @@ impl IngestHandle {
         file: FileRecord,
         decompress: bool,
     ) -> impl Stream<Item = Result<Bytes, StorageError>> + Send + 'static {
-        let storage = self.storage.clone();
         let me = self.node.id();
+        let this = self.clone();
+        let cacheable = self.cache.admits(file.size);
+        let file_id = Arc::new(file.id);
         futures::stream::iter(file.chunks).then(move |chunk| {
-            let storage = storage.clone();
+            let (this, file_id) = (this.clone(), file_id.clone());
             async move {
                 let mut replicas = chunk.replicas.clone();
                 replicas.sort_by_key(|r| r.node_id != me);
                 let mut problems = Vec::new();
+                let cached = if cacheable { this.cache.get(&chunk.sha256) } else { None };
                 for r in &replicas {
-                    match storage.get_chunk(r, &chunk.sha256).await {
+                    let read = match &cached {
+                        Some(b) => Ok(b.clone()),
+                        None => this.storage.get_chunk(r, &chunk.sha256).await,
+                    };
+                    if cacheable && cached.is_none() {
+                        if let Ok(b) = &read {
+                            this.cache.put(&chunk.sha256, b.clone());
+                        }
+                    }
+                    match read {
                         Ok(b) if decompress && chunk.compressed => {
                             let size = chunk.size as usize;
                             let raw = tokio::task::spawn_blocking(move || zstd::bulk::decompress(&b, size))
@@ -483,6 +534,9 @@ impl IngestHandle {
                         Err(e) => {
                             tracing::warn!(node = r.node_id, chunk = %chunk.sha256, error = %e, "replica unreadable; trying the next");
                             metrics::counter!("artstore_read_replica_failures_total").increment(1);
+                            if matches!(e, StorageError::Damaged(_)) {
+                                this.report_damaged(&file_id, &chunk.sha256, r.node_id);
+                            }
                             problems.push(e.to_string());
                         }
                     }

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+mod chunk_cache;
 mod error;
 pub mod ingest;
 pub mod storage;

@@ -323,7 +323,7 @@ impl Client {
         use sha2::Digest;
         use tokio::io::AsyncWriteExt;
         let info = self.get_file(id).await?;
-        let resp = self.content_response(id).await?;
+        let resp = self.content_response(id, None).await?;
         {
             let tmp = path.with_extension(format!("artstore-partial-{}", std::process::id()));
             let io = |e: std::io::Error| ClientError::Invalid(format!("{}: {e}", tmp.display()));
@@ -436,11 +436,14 @@ impl Client {
         self.send_empty(Method::DELETE, &format!("/api/v1/files/{id}")).await
     }
 
-    /// The whole body of a file, in memory (for large files stream instead).
-    /// The response of `GET /api/v1/files/{id}/content` from the first node that serves it.
-    async fn content_response(&self, id: &str) -> Result<reqwest::Response, ClientError> {
+    /// The response of `GET /api/v1/files/{id}/content` (optionally one byte range) from the
+    /// first node that serves it.
+    async fn content_response(&self, id: &str, range: Option<&str>) -> Result<reqwest::Response, ClientError> {
         self.authorized(|base, bearer| {
-            let req = self.http.get(format!("{base}/api/v1/files/{id}/content"));
+            let mut req = self.http.get(format!("{base}/api/v1/files/{id}/content"));
+            if let Some(r) = range {
+                req = req.header(reqwest::header::RANGE, r);
+            }
             match bearer {
                 Some(t) => req.bearer_auth(t),
                 None => req,
@@ -449,8 +452,23 @@ impl Client {
         .await
     }
 
+    /// The whole body of a file, in memory (for large files use
+    /// [`download_to_path`](Self::download_to_path)).
     pub async fn download(&self, id: &str) -> Result<Vec<u8>, ClientError> {
-        let resp = self.content_response(id).await?;
+        let resp = self.content_response(id, None).await?;
+        resp.bytes().await.map(|b| b.to_vec()).map_err(|e| ClientError::Unavailable(e.to_string()))
+    }
+
+    /// Bytes `start..=end` of a file (`end` is clamped to the last byte), in memory.
+    pub async fn download_range(&self, id: &str, start: u64, end: u64) -> Result<Vec<u8>, ClientError> {
+        let resp = self.content_response(id, Some(&format!("bytes={start}-{end}"))).await?;
+        if resp.status() != StatusCode::PARTIAL_CONTENT {
+            return Err(ClientError::Server {
+                status: resp.status().as_u16(),
+                code: "no_range".into(),
+                message: "the server did not answer the range request with 206".into(),
+            });
+        }
         resp.bytes().await.map(|b| b.to_vec()).map_err(|e| ClientError::Unavailable(e.to_string()))
     }
 

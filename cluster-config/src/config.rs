@@ -222,6 +222,9 @@ pub struct StorageConfig {
     /// …once they are at least this old (so uploads in flight are never touched).
     #[serde(default = "default_gc_grace")]
     pub gc_grace_secs: u64,
+    /// Memory for recently read chunks of small, hot files (0 turns the cache off).
+    #[serde(default = "default_read_cache")]
+    pub read_cache_bytes: u64,
     /// Capacity thresholds of `rw` elements.
     #[serde(default = "Thresholds::rw")]
     pub rw_thresholds: Thresholds,
@@ -292,6 +295,9 @@ fn default_attributes_limit() -> usize {
 fn default_collector_interval() -> u64 {
     60
 }
+fn default_read_cache() -> u64 {
+    64 * 1024 * 1024
+}
 fn default_gc_interval() -> u64 {
     600
 }
@@ -308,6 +314,7 @@ impl Default for StorageConfig {
             collector_interval_secs: default_collector_interval(),
             gc_interval_secs: default_gc_interval(),
             gc_grace_secs: default_gc_grace(),
+            read_cache_bytes: default_read_cache(),
             rw_thresholds: Thresholds::rw(),
             edit_thresholds: Thresholds::edit(),
         }

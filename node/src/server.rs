@@ -132,6 +132,7 @@ async fn run(
         storage,
         config.storage.chunk_size_bytes,
         config.replication_factor,
+        config.storage.read_cache_bytes,
     );
     ingest.spawn_collector(std::time::Duration::from_secs(config.storage.collector_interval_secs.max(1)));
     let query = artstore_actors::query::QueryHandle::spawn(node.clone(), data_dir.join("index"))

@@ -93,6 +93,28 @@ async fn uploads_are_found_from_every_node_with_filters_sorts_and_paging() {
     assert_eq!(by_name.first().map(String::as_str), Some("batch 22.txt"));
     assert_eq!(by_name.len(), 23);
 
+    // Listing filters too, from the catalog, with a cursor.
+    let token = n3.token().await.unwrap();
+    let http = reqwest::Client::new();
+    let list = |query: String| {
+        let (http, token, url) = (http.clone(), token.clone(), cluster.url(3));
+        async move {
+            let resp = http.get(format!("{url}/api/v1/files?{query}")).bearer_auth(token).send().await.unwrap();
+            (resp.status().as_u16(), resp.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (status, page) = list("tag=batch&limit=10".into()).await;
+    assert_eq!(status, 200);
+    assert_eq!(page["files"].as_array().unwrap().len(), 10);
+    let cursor = page["next_cursor"].as_str().unwrap().to_string();
+    let (_, rest) = list(format!("tag=batch&limit=100&after={cursor}")).await;
+    assert_eq!(rest["files"].as_array().unwrap().len(), 13);
+    assert!(rest["next_cursor"].is_null());
+    let (_, pdfs) = list("content_type=application/pdf".into()).await;
+    assert_eq!(pdfs["files"][0]["id"], contract.id.as_str());
+    let (status, err) = list("colour=red".into()).await;
+    assert_eq!(status, 400, "{err}");
+
     // Bad requests are named.
     let err = n3.search(&Search::text("name:(")).await.unwrap_err();
     assert!(matches!(&err, ClientError::BadRequest { message, .. } if message.starts_with("q:")), "{err}");

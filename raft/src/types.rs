@@ -110,6 +110,14 @@ pub enum Command {
         chunks: Vec<ChunkRef>,
         at: i64,
     },
+    /// A read or scrub found the replica of chunk `sha256` on `node_id` missing or corrupt: it moves
+    /// from the chunk's replicas to its missing list (queued for repair). The last listed replica
+    /// stays listed, so the record never claims fewer copies exist than may still be readable.
+    MarkReplicaDamaged {
+        id: String,
+        sha256: String,
+        node_id: NodeId,
+    },
 }
 
 /// What applying a `Command` produced.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use artstore_cluster_config::StorageElementConfig;
 use bytes::Bytes;
 
-use super::disk::Element;
+use super::disk::{ChunkReadError, Element};
 use super::object::ObjectElement;
 
 #[derive(Clone)]
@@ -48,11 +48,11 @@ impl Backend {
         }
     }
 
-    pub async fn read_chunk(&self, hash: &str) -> Result<Vec<u8>, String> {
+    pub async fn read_chunk(&self, hash: &str) -> Result<Vec<u8>, ChunkReadError> {
         match self {
             Backend::Local(e) => {
                 let (e, hash) = (e.clone(), hash.to_string());
-                blocking(move || e.read_chunk(&hash)).await?
+                blocking(move || e.read_chunk(&hash)).await.map_err(ChunkReadError::Failed)?
             }
             Backend::Object(o) => o.read_chunk(hash).await,
         }

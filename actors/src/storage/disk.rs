@@ -9,6 +9,23 @@ use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+/// Why a chunk could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChunkReadError {
+    /// The replica is gone or its bytes do not hash to its name: it needs repair.
+    Damaged(String),
+    /// Anything else (I/O error, element unreachable): may pass by itself.
+    Failed(String),
+}
+
+impl std::fmt::Display for ChunkReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Damaged(m) | Self::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
 use sha2::{Digest, Sha256};
 
 /// A local element: its name and folder.
@@ -68,15 +85,20 @@ impl Element {
     }
 
     /// Reads a chunk and checks it against its name.
-    pub fn read_chunk(&self, hash: &str) -> Result<Vec<u8>, String> {
+    pub fn read_chunk(&self, hash: &str) -> Result<Vec<u8>, ChunkReadError> {
         let path = chunk_path(&self.root, hash);
         let mut bytes = Vec::new();
-        File::open(&path)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        File::open(&path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| {
+            let msg = format!("{}: {e}", path.display());
+            if e.kind() == std::io::ErrorKind::NotFound {
+                ChunkReadError::Damaged(msg)
+            } else {
+                ChunkReadError::Failed(msg)
+            }
+        })?;
         let actual = sha256_hex(&bytes);
         if actual != hash {
-            return Err(format!("chunk {hash} on disk is corrupt (hashes to {actual})"));
+            return Err(ChunkReadError::Damaged(format!("chunk {hash} on disk is corrupt (hashes to {actual})")));
         }
         Ok(bytes)
     }
@@ -147,6 +169,6 @@ mod tests {
         assert_eq!(e.read_chunk(&h).unwrap(), data);
         // Bit rot is detected on read.
         fs::write(chunk_path(dir.path(), &h), b"hellO chunk").unwrap();
-        assert!(e.read_chunk(&h).unwrap_err().contains("corrupt"));
+        assert!(matches!(e.read_chunk(&h).unwrap_err(), ChunkReadError::Damaged(m) if m.contains("corrupt")));
     }
 }

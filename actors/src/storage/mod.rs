@@ -311,8 +311,11 @@ impl StorageHandle {
     /// Reads and verifies a chunk from a local element.
     pub async fn get_chunk_local(&self, element: &str, sha256: &str) -> Result<Bytes, StorageError> {
         let element = self.local_element(element)?;
-        let bytes = element.read_chunk(sha256).await.map_err(StorageError::Io)?;
-        Ok(Bytes::from(bytes))
+        match element.read_chunk(sha256).await {
+            Ok(bytes) => Ok(Bytes::from(bytes)),
+            Err(disk::ChunkReadError::Damaged(m)) => Err(StorageError::Damaged(m)),
+            Err(disk::ChunkReadError::Failed(m)) => Err(StorageError::Io(m)),
+        }
     }
 
     /// Writes the file's sidecar into each local element that holds one of its chunks.
@@ -368,7 +371,8 @@ impl StorageHandle {
         send.finish().map_err(io)?;
         let response: Response = read_frame(&mut recv).await.map_err(|e| io(format!("node {node}: {e}")))?;
         if let Some(e) = response.error {
-            return Err(StorageError::Io(format!("node {node}: {e}")));
+            let e = format!("node {node}: {e}");
+            return Err(if response.damaged { StorageError::Damaged(e) } else { StorageError::Io(e) });
         }
         Ok((response, recv))
     }
@@ -404,7 +408,7 @@ impl StorageHandle {
         recv.read_exact(&mut buf).await.map_err(io)?;
         let actual = tokio::task::spawn_blocking(move || (disk::sha256_hex(&buf), buf)).await.map_err(io)?;
         if actual.0 != sha256 {
-            return Err(io(format!("chunk {sha256} from node {} is corrupt", replica.node_id)));
+            return Err(StorageError::Damaged(format!("chunk {sha256} from node {} is corrupt", replica.node_id)));
         }
         Ok(Bytes::from(actual.1))
     }
@@ -443,7 +447,14 @@ impl StorageHandle {
         .await;
         let (response, body) = match result {
             Ok(r) => r,
-            Err(e) => (Response { error: Some(e.to_string()), ..Default::default() }, None),
+            Err(e) => (
+                Response {
+                    damaged: matches!(e, StorageError::Damaged(_)),
+                    error: Some(e.to_string()),
+                    ..Default::default()
+                },
+                None,
+            ),
         };
         if write_frame(&mut send, &response).await.is_ok() {
             if let Some(b) = body {

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
-use super::disk::sha256_hex;
+use super::disk::{sha256_hex, ChunkReadError};
 
 #[derive(Clone)]
 pub struct ObjectElement {
@@ -53,11 +53,18 @@ impl ObjectElement {
         Ok(true)
     }
 
-    pub async fn read_chunk(&self, hash: &str) -> Result<Vec<u8>, String> {
-        let bytes = self.store.get(&self.chunk_path(hash)).await.map_err(err)?.bytes().await.map_err(err)?;
+    pub async fn read_chunk(&self, hash: &str) -> Result<Vec<u8>, ChunkReadError> {
+        let got = match self.store.get(&self.chunk_path(hash)).await {
+            Ok(g) => g,
+            Err(e @ object_store::Error::NotFound { .. }) => return Err(ChunkReadError::Damaged(err(e))),
+            Err(e) => return Err(ChunkReadError::Failed(err(e))),
+        };
+        let bytes = got.bytes().await.map_err(|e| ChunkReadError::Failed(err(e)))?;
         let actual = sha256_hex(&bytes);
         if actual != hash {
-            return Err(format!("chunk {hash} in the object store is corrupt (hashes to {actual})"));
+            return Err(ChunkReadError::Damaged(format!(
+                "chunk {hash} in the object store is corrupt (hashes to {actual})"
+            )));
         }
         Ok(bytes.to_vec())
     }

@@ -22,6 +22,9 @@ pub enum Request {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Response {
     pub error: Option<String>,
+    /// The error is a damaged replica (missing or corrupt), not a passing failure.
+    #[serde(default)]
+    pub damaged: bool,
     /// For PutChunk: the element that stored it.
     pub element: Option<String>,
     /// For GetChunk: how many body bytes follow.

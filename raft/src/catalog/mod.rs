@@ -478,6 +478,26 @@ impl Catalog {
                 f.updated_at = *at;
                 batch.put(format!("{FILE}{id}").into_bytes(), encode(&f));
             }
+            Command::MarkReplicaDamaged { id, sha256, node_id } => {
+                let Some(mut f) = self.file(id).map_err(store)? else {
+                    return Err(Rejection(format!("no file {id}")));
+                };
+                let mut changed = false;
+                for c in f.chunks.iter_mut().filter(|c| &c.sha256 == sha256) {
+                    if c.replicas.len() > 1 {
+                        let before = c.replicas.len();
+                        c.replicas.retain(|r| r.node_id != *node_id);
+                        changed |= c.replicas.len() != before;
+                    }
+                    if !c.missing.contains(node_id) {
+                        c.missing.push(*node_id);
+                        changed = true;
+                    }
+                }
+                if changed {
+                    batch.put(format!("{FILE}{id}").into_bytes(), encode(&f));
+                }
+            }
             Command::PruneSigningKeys { now } => {
                 for old in self.signing_keys().map_err(store)? {
                     if !old.validates_at(*now) {
