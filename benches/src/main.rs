@@ -8,12 +8,18 @@
 //! - `token-issue`: `POST /api/v1/auth/token` (client credentials) at a given concurrency.
 //! - `auth-overhead`: latency of an unauthenticated trivial request (`/health/live`) next to an
 //!   authenticated one (`/api/v1/cluster/status` with a bearer token).
+//! - `put-small`, `put-large`: uploads (see `--help`).
+//! - `search-index`: indexing rate and search latency of one node's index at 100 000 and
+//!   1 000 000 records (in-process, the node's own index code).
+//! - `get-large`: streamed download of a large file from a node holding a replica and from one
+//!   that has to fetch every chunk from a peer.
 
 #![forbid(unsafe_code)]
 
 mod auth;
 mod files;
 mod report;
+mod search;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -89,6 +95,15 @@ enum Workload {
         /// Also stream one 1 GiB file and report each node's peak RSS.
         #[arg(long)]
         rss: bool,
+    },
+    /// Indexing rate and search latency of one node's index (in-process), per index size.
+    SearchIndex {
+        /// Index sizes, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "100000,1000000")]
+        records: Vec<u64>,
+        /// Times each query runs per size.
+        #[arg(long, default_value_t = 200)]
+        rounds: usize,
     },
     /// Leader fail-over: SIGKILL the leader, time until a write commits again (needs --spawn).
     Failover {
@@ -193,6 +208,13 @@ async fn main() -> anyhow::Result<()> {
         Workload::AuthOverhead { target, concurrency, seconds } => {
             let (_cluster, urls, creds) = target.resolve().await?;
             auth::overhead(&urls, &creds, concurrency, Duration::from_secs(seconds)).await?
+        }
+        Workload::SearchIndex { records, rounds } => {
+            let mut rows = Vec::new();
+            for n in records {
+                rows.extend(search::run(n, rounds)?);
+            }
+            rows
         }
         Workload::Failover { spawn: n, rounds, bin } => vec![failover(bin, n, rounds).await?],
         Workload::PutSmall { target, size, concurrency, seconds } => {

@@ -105,6 +105,16 @@ fn create(dir: &Path) -> Result<Index, QueryError> {
     Index::create(directory, schema::schema().0, Default::default()).map_err(index_err)
 }
 
+/// Free text searches name, description, tags and attribute values; all words must match; a
+/// match in the name counts double.
+fn query_parser(index: &Index, fields: &Fields) -> QueryParser {
+    let mut parser =
+        QueryParser::for_index(index, vec![fields.name, fields.description, fields.tags, fields.attributes]);
+    parser.set_conjunction_by_default();
+    parser.set_field_boost(fields.name, 2.0);
+    parser
+}
+
 impl QueryHandle {
     /// Opens (or creates) the index under `dir` and starts the indexer thread.
     pub fn spawn(node: RaftNode, dir: PathBuf) -> Result<Self, QueryError> {
@@ -116,10 +126,7 @@ impl QueryHandle {
         let (_, fields) = schema::schema();
         let writer: IndexWriter = index.writer_with_num_threads(1, WRITER_MEMORY).map_err(index_err)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(index_err)?;
-        let mut parser =
-            QueryParser::for_index(&index, vec![fields.name, fields.description, fields.tags, fields.attributes]);
-        parser.set_conjunction_by_default();
-        parser.set_field_boost(fields.name, 2.0);
+        let parser = query_parser(&index, &fields);
         let (tx, rx) = watch::channel(indexed);
         let stop = Arc::new(AtomicBool::new(false));
         let indexer = Indexer {
@@ -326,5 +333,54 @@ impl Indexer {
             "search index rebuilt"
         );
         Ok(false)
+    }
+}
+
+/// A standalone index with the node's schema, analyzer and query code, for benchmarks that
+/// measure indexing and search without a cluster around them.
+#[doc(hidden)]
+pub struct BenchIndex {
+    writer: IndexWriter,
+    reader: IndexReader,
+    parser: QueryParser,
+    fields: Fields,
+}
+
+impl BenchIndex {
+    pub fn create(dir: &Path) -> Result<Self, QueryError> {
+        let index = create(dir)?;
+        schema::register_analyzer(&index);
+        let (_, fields) = schema::schema();
+        let writer = index.writer_with_num_threads(1, WRITER_MEMORY).map_err(index_err)?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(index_err)?;
+        let parser = query_parser(&index, &fields);
+        Ok(Self { writer, reader, parser, fields })
+    }
+
+    pub fn add(&mut self, file: &artstore_raft::FileRecord) -> Result<(), QueryError> {
+        self.writer.add_document(schema::document(&self.fields, file)).map(|_| ()).map_err(index_err)
+    }
+
+    pub fn commit(&mut self) -> Result<(), QueryError> {
+        self.writer.commit().map_err(index_err)?;
+        self.reader.reload().map_err(index_err)
+    }
+
+    /// Waits for background merges to finish (a settled index, as after a quiet period).
+    pub fn wait_merges(self) -> Result<Self, QueryError> {
+        let Self { writer, reader, parser, fields } = self;
+        let index = writer.index().clone();
+        writer.wait_merging_threads().map_err(index_err)?;
+        let writer = index.writer_with_num_threads(1, WRITER_MEMORY).map_err(index_err)?;
+        reader.reload().map_err(index_err)?;
+        Ok(Self { writer, reader, parser, fields })
+    }
+
+    pub fn segments(&self) -> usize {
+        self.reader.searcher().segment_readers().len()
+    }
+
+    pub fn search(&self, req: &SearchRequest) -> Result<SearchPage, QueryError> {
+        search::run(&self.reader.searcher(), &self.parser, &self.fields, req)
     }
 }

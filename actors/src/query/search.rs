@@ -11,7 +11,11 @@ use std::ops::Bound;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use tantivy::collector::{Count, TopDocs};
+use std::sync::Arc;
+
+use tantivy::collector::sort_key::NaturalComparator;
+use tantivy::collector::{Count, SegmentSortKeyComputer, SortKeyComputer, TopDocs};
+use tantivy::columnar::{ColumnValues, StrColumn};
 use tantivy::query::{AllQuery, BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{DocId, Score, Searcher, SegmentReader, TantivyDocument, Term};
@@ -221,49 +225,125 @@ fn build_query(parser: &QueryParser, f: &Fields, req: &SearchRequest) -> Result<
     Ok(Box::new(BooleanQuery::new(clauses)))
 }
 
-/// Reads what a hit's sort key needs from one segment.
-fn key_fn(
-    seg: &SegmentReader,
+/// Sort keys with the cursor applied, computed per segment on cheap values (the score, a fast
+/// field, or a name's term ordinal in the segment's dictionary) and turned into comparable global
+/// keys only for each segment's top hits.
+struct KeysetSort {
     sort: SortBy,
     descending: bool,
     cursor: Option<(Primary, u128)>,
-) -> impl Fn(DocId, Score) -> Key + 'static {
-    let ff = seg.fast_fields();
-    let hi = ff.u64("id_hi").map(|c| c.first_or_default_col(0)).ok();
-    let lo = ff.u64("id_lo").map(|c| c.first_or_default_col(0)).ok();
-    let size = ff.u64("size").map(|c| c.first_or_default_col(0)).ok();
-    let created = ff.i64("created_at").map(|c| c.first_or_default_col(0)).ok();
-    let names = if sort == SortBy::Name { ff.str("name_sort").ok().flatten() } else { None };
-    let sign = if descending { 1.0 } else { -1.0 };
-    move |doc, score| {
-        let id = match (&hi, &lo) {
-            (Some(h), Some(l)) => ((h.get_val(doc) as u128) << 64) | l.get_val(doc) as u128,
-            _ => 0,
+}
+
+/// A key inside one segment: `primary` is the oriented score/value, or for names twice the term
+/// ordinal (the cursor's name, when absent from the segment, falls between two ordinals).
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
+struct SegmentKey {
+    after_cursor: bool,
+    primary: f64,
+    tie: Reverse<u128>,
+}
+
+struct SegmentKeys {
+    sort: SortBy,
+    sign: f64,
+    cursor: Option<(f64, u128)>,
+    hi: Arc<dyn ColumnValues<u64>>,
+    lo: Arc<dyn ColumnValues<u64>>,
+    size: Arc<dyn ColumnValues<u64>>,
+    created: Arc<dyn ColumnValues<i64>>,
+    names: Option<StrColumn>,
+}
+
+impl SortKeyComputer for KeysetSort {
+    type SortKey = Key;
+    type Child = SegmentKeys;
+    type Comparator = NaturalComparator;
+
+    fn requires_scoring(&self) -> bool {
+        self.sort == SortBy::Relevance
+    }
+
+    fn segment_sort_key_computer(&self, seg: &SegmentReader) -> tantivy::Result<SegmentKeys> {
+        let ff = seg.fast_fields();
+        let names = if self.sort == SortBy::Name { ff.str("name_sort")? } else { None };
+        let sign = if self.descending { 1.0 } else { -1.0 };
+        let cursor = match &self.cursor {
+            None => None,
+            Some((Primary::Number(p), tie)) => Some((*p, *tie)),
+            Some((Primary::Text(name) | Primary::ReverseText(Reverse(name)), tie)) => {
+                let position = match &names {
+                    None => -1.0,
+                    Some(col) => {
+                        let dict = col.dictionary();
+                        match dict.term_ord(name.as_bytes())? {
+                            Some(ord) => 2.0 * ord as f64,
+                            None => {
+                                match dict.term_bounds_to_ord(Bound::Included(name.as_bytes()), Bound::Unbounded)?.0 {
+                                    Bound::Included(next) | Bound::Excluded(next) => 2.0 * next as f64 - 1.0,
+                                    Bound::Unbounded => -1.0,
+                                }
+                            }
+                        }
+                    }
+                };
+                Some((sign * position, *tie))
+            }
         };
-        let primary = match sort {
-            SortBy::Relevance => Primary::Number(sign * score as f64),
-            SortBy::CreatedAt => Primary::Number(sign * created.as_ref().map_or(0, |c| c.get_val(doc)) as f64),
-            SortBy::Size => Primary::Number(sign * size.as_ref().map_or(0, |c| c.get_val(doc)) as f64),
+        Ok(SegmentKeys {
+            sort: self.sort,
+            sign,
+            cursor,
+            hi: ff.u64("id_hi")?.first_or_default_col(0),
+            lo: ff.u64("id_lo")?.first_or_default_col(0),
+            size: ff.u64("size")?.first_or_default_col(0),
+            created: ff.i64("created_at")?.first_or_default_col(0),
+            names,
+        })
+    }
+}
+
+impl SegmentSortKeyComputer for SegmentKeys {
+    type SortKey = Key;
+    type SegmentSortKey = SegmentKey;
+    type SegmentComparator = NaturalComparator;
+
+    fn segment_sort_key(&mut self, doc: DocId, score: Score) -> SegmentKey {
+        let id = ((self.hi.get_val(doc) as u128) << 64) | self.lo.get_val(doc) as u128;
+        let value = match self.sort {
+            SortBy::Relevance => score as f64,
+            SortBy::CreatedAt => self.created.get_val(doc) as f64,
+            SortBy::Size => self.size.get_val(doc) as f64,
+            SortBy::Name => match self.names.as_ref().and_then(|c| c.ords().first(doc)) {
+                Some(ord) => 2.0 * ord as f64,
+                None => -1.0,
+            },
+        };
+        let primary = self.sign * value;
+        let tie = Reverse(id);
+        let after_cursor = match &self.cursor {
+            None => true,
+            Some((p, t)) => (primary, &tie).partial_cmp(&(*p, &Reverse(*t))) == Some(std::cmp::Ordering::Less),
+        };
+        SegmentKey { after_cursor, primary, tie }
+    }
+
+    fn convert_segment_sort_key(&self, key: SegmentKey) -> Key {
+        let primary = match self.sort {
             SortBy::Name => {
                 let mut name = String::new();
-                if let Some(col) = &names {
-                    if let Some(ord) = col.term_ords(doc).next() {
-                        let _ = col.ord_to_str(ord, &mut name);
-                    }
+                let position = self.sign * key.primary;
+                if let (Some(col), true) = (&self.names, position >= 0.0) {
+                    let _ = col.ord_to_str((position / 2.0) as u64, &mut name);
                 }
-                if descending {
+                if self.sign > 0.0 {
                     Primary::Text(name)
                 } else {
                     Primary::ReverseText(Reverse(name))
                 }
             }
+            _ => Primary::Number(key.primary),
         };
-        let tie = Reverse(id);
-        let after_cursor = match &cursor {
-            None => true,
-            Some((p, t)) => (&primary, &tie).partial_cmp(&(p, &Reverse(*t))) == Some(std::cmp::Ordering::Less),
-        };
-        Key { after_cursor, primary, tie }
+        Key { after_cursor: key.after_cursor, primary, tie: key.tie }
     }
 }
 
@@ -294,8 +374,7 @@ pub fn run(
     };
     let query = build_query(parser, f, req)?;
     let sort = req.sort;
-    let collector = TopDocs::with_limit(limit)
-        .tweak_score(move |seg: &SegmentReader| key_fn(seg, sort, descending, cursor.clone()));
+    let collector = TopDocs::with_limit(limit).order_by(KeysetSort { sort, descending, cursor });
     let (top, total) = searcher.search(&query, &(collector, Count)).map_err(|e| QueryError::Index(e.to_string()))?;
     let mut hits = Vec::with_capacity(top.len());
     let mut last = None;
