@@ -58,6 +58,10 @@ pub struct IngestHandle {
     reporting: Arc<Mutex<HashSet<(String, String, NodeId)>>>,
 }
 
+/// Chunks of one download read and verified ahead of the one being sent (bounds its memory to
+/// this many chunks).
+const READ_AHEAD: usize = 3;
+
 /// Outcome of an upload: the record, and whether it was created now or by an earlier request
 /// with the same idempotency key.
 pub struct Uploaded {
@@ -504,7 +508,7 @@ impl IngestHandle {
         let this = self.clone();
         let cacheable = self.cache.admits(file.size);
         let file_id = Arc::new(file.id);
-        futures::stream::iter(file.chunks).then(move |chunk| {
+        futures::stream::iter(file.chunks).map(move |chunk| {
             let (this, file_id) = (this.clone(), file_id.clone());
             async move {
                 let mut replicas = chunk.replicas.clone();
@@ -544,6 +548,8 @@ impl IngestHandle {
                 Err(StorageError::Io(format!("no replica of chunk {} could be read: {}", chunk.sha256, problems.join("; "))))
             }
         })
+        // Read (and verify) the next chunks while the current one is being sent.
+        .buffered(READ_AHEAD)
     }
 
     /// Writes the sidecar on every node holding a chunk of `file` (best effort: a missing sidecar

@@ -129,3 +129,125 @@ pub async fn one_large(url: &str, creds: &(String, String), size: u64) -> anyhow
     anyhow::ensure!(r.status().is_success(), "upload failed: {}", r.text().await.unwrap_or_default());
     Ok(size as f64 / 1048576.0 / started.elapsed().as_secs_f64())
 }
+
+/// SHA-256 throughput of one core, MiB/s.
+pub fn sha256_mib_s() -> f64 {
+    use sha2::Digest;
+    let buf = vec![7u8; 64 << 20];
+    let started = Instant::now();
+    let mut h = sha2::Sha256::new();
+    for _ in 0..4 {
+        h.update(&buf);
+    }
+    std::hint::black_box(h.finalize());
+    256.0 / started.elapsed().as_secs_f64()
+}
+
+/// Sequential read of a `mib` MiB file just written in `dir` (from the page cache, as a freshly
+/// uploaded file's chunks are), MiB/s.
+pub fn disk_read_mib_s(dir: &Path, mib: usize) -> anyhow::Result<f64> {
+    use std::io::{Read, Write};
+    let path = dir.join("artstore-bench-read.tmp");
+    let block = vec![0x5au8; 1 << 20];
+    let mut f = std::fs::File::create(&path)?;
+    for _ in 0..mib {
+        f.write_all(&block)?;
+    }
+    f.sync_data()?;
+    drop(f);
+    let started = Instant::now();
+    let mut f = std::fs::File::open(&path)?;
+    let mut buf = vec![0u8; 4 << 20];
+    while f.read(&mut buf)? > 0 {}
+    let secs = started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&path);
+    Ok(mib as f64 / secs)
+}
+
+/// Uploads one `size`-byte file and returns its id and the nodes holding it.
+async fn upload_one(url: &str, token: &str, size: u64) -> anyhow::Result<(String, Vec<u64>)> {
+    let r = reqwest::Client::new()
+        .post(format!("{url}/api/v1/files?name=large.bin"))
+        .bearer_auth(token)
+        .body(body(size, 7))
+        .send()
+        .await?;
+    anyhow::ensure!(r.status().is_success(), "upload failed: {}", r.text().await.unwrap_or_default());
+    let info: artstore_client::wire::FileInfo = r.json().await?;
+    Ok((info.id, info.replicas))
+}
+
+/// Streams a file's content from `url` and discards it; MiB/s.
+async fn download_one(url: &str, token: &str, id: &str, size: u64) -> anyhow::Result<f64> {
+    use futures::StreamExt;
+    let started = Instant::now();
+    let r = reqwest::Client::new().get(format!("{url}/api/v1/files/{id}/content")).bearer_auth(token).send().await?;
+    anyhow::ensure!(r.status().is_success(), "download failed: {}", r.status());
+    let mut got = 0u64;
+    let mut stream = r.bytes_stream();
+    while let Some(piece) = stream.next().await {
+        got += piece?.len() as u64;
+    }
+    anyhow::ensure!(got == size, "downloaded {got} of {size} bytes");
+    Ok(size as f64 / 1048576.0 / started.elapsed().as_secs_f64())
+}
+
+/// `get-large`: one `size`-byte file downloaded `rounds` times through a node holding a replica
+/// and through one holding none (when the replication factor leaves one out).
+///
+/// With `isolate_last` (a spawned cluster), the last node's elements are made read-only first, so
+/// placement leaves it out and it must fetch every chunk from its peers.
+pub async fn get_large(
+    urls: &[String],
+    creds: &(String, String),
+    size: u64,
+    rounds: usize,
+    isolate_last: bool,
+) -> anyhow::Result<Vec<Row>> {
+    let token = token(&urls[0], creds).await?;
+    if isolate_last {
+        let client = artstore_client::Client::new(urls.to_vec())?.with_credentials(creds.0.clone(), creds.1.clone());
+        let last = urls.len() as u64;
+        for e in client.storage_elements().await?.elements.iter().filter(|e| e.node_id == last && e.mode == "rw") {
+            client.set_element_mode(last, &e.name, "ro").await?;
+        }
+    }
+    let mut node_of = Vec::new();
+    for url in urls {
+        let status: artstore_client::wire::ClusterStatus = reqwest::Client::new()
+            .get(format!("{url}/api/v1/cluster/status"))
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        node_of.push(status.node_id);
+    }
+    let (id, holders) = upload_one(&urls[0], &token, size).await?;
+    let local = urls.iter().zip(&node_of).find(|(_, n)| holders.contains(n)).map(|(u, _)| u.clone());
+    let remote = urls.iter().zip(&node_of).find(|(_, n)| !holders.contains(n)).map(|(u, _)| u.clone());
+    let mut rows = Vec::new();
+    for (name, url) in [("get-large-local", local), ("get-large-remote", remote)] {
+        let Some(url) = url else {
+            eprintln!("{name}: every node holds a replica; spawn with --replication below the node count");
+            continue;
+        };
+        let mut speeds = Vec::new();
+        for _ in 0..rounds {
+            speeds.push(download_one(&url, &token, &id, size).await?);
+        }
+        let mean = speeds.iter().sum::<f64>() / speeds.len() as f64;
+        eprintln!("{name}: {mean:.1} MiB/s ({} MiB via {url})", size >> 20);
+        rows.push(Row {
+            workload: name.into(),
+            concurrency: 1,
+            ops: speeds.len() as u64,
+            errors: 0,
+            ops_per_sec: mean,
+            p50_ms: 0.0,
+            p99_ms: 0.0,
+            max_ms: 0.0,
+        });
+    }
+    Ok(rows)
+}

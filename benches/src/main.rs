@@ -96,6 +96,16 @@ enum Workload {
         #[arg(long)]
         rss: bool,
     },
+    /// Streamed download of a large file (default 256 MiB) through a node holding a replica and
+    /// through one fetching every chunk from peers; against disk read and SHA-256 throughput.
+    GetLarge {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 256 * 1024 * 1024)]
+        size: u64,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// Indexing rate and search latency of one node's index (in-process), per index size.
     SearchIndex {
         /// Index sizes, comma separated.
@@ -127,6 +137,9 @@ struct Target {
     /// The `artstore` binary for --spawn (default: next to this executable).
     #[arg(long)]
     bin: Option<PathBuf>,
+    /// Replication factor of a spawned cluster (default: the node default, 3).
+    #[arg(long)]
+    replication: Option<u32>,
     /// Credentials for --url: a file like `admin-credentials.json`.
     #[arg(long, env = "ARTSTORE_CREDENTIALS")]
     credentials: Option<PathBuf>,
@@ -137,7 +150,7 @@ impl Target {
     async fn resolve(self) -> anyhow::Result<(Option<LocalCluster>, Vec<String>, (String, String))> {
         match self.spawn {
             Some(n) => {
-                let c = spawn(self.bin, n).await?;
+                let c = spawn(self.bin, n, self.replication).await?;
                 let urls = c.node_ids().into_iter().map(|i| c.url(i)).collect();
                 let creds = c.admin_credentials();
                 Ok((Some(c), urls, creds))
@@ -166,7 +179,7 @@ fn artstore_bin(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     }
 }
 
-async fn spawn(bin: Option<PathBuf>, nodes: u64) -> anyhow::Result<LocalCluster> {
+async fn spawn(bin: Option<PathBuf>, nodes: u64, replication: Option<u32>) -> anyhow::Result<LocalCluster> {
     let bin = artstore_bin(bin)?;
     // Benchmarks measure throughput, not the token endpoint's abuse protection.
     let mut cluster = LocalCluster::init(&bin, nodes, |t| {
@@ -174,6 +187,9 @@ async fn spawn(bin: Option<PathBuf>, nodes: u64) -> anyhow::Result<LocalCluster>
         if let Some(a) = auth.as_table_mut() {
             a.insert("token_requests_per_minute".into(), 10_000_000.into());
             a.insert("token_requests_per_minute_per_source".into(), 10_000_000.into());
+        }
+        if let Some(r) = replication {
+            t.insert("replication_factor".into(), (r as i64).into());
         }
     })?;
     cluster.start_all()?;
@@ -208,6 +224,23 @@ async fn main() -> anyhow::Result<()> {
         Workload::AuthOverhead { target, concurrency, seconds } => {
             let (_cluster, urls, creds) = target.resolve().await?;
             auth::overhead(&urls, &creds, concurrency, Duration::from_secs(seconds)).await?
+        }
+        Workload::GetLarge { target, size, rounds } => {
+            let (cluster, urls, creds) = target.resolve().await?;
+            let dir = cluster.as_ref().map(|c| c.root().to_path_buf()).unwrap_or_else(std::env::temp_dir);
+            let read = files::disk_read_mib_s(&dir, 512)?;
+            let sha = files::sha256_mib_s();
+            let limit = read.min(sha);
+            let rows = files::get_large(&urls, &creds, size, rounds, cluster.is_some()).await?;
+            for r in &rows {
+                eprintln!(
+                    "{}: {:.1} MiB/s; limits: read {read:.0} MiB/s, SHA-256 {sha:.0} MiB/s → {:.0} % of the lesser",
+                    r.workload,
+                    r.ops_per_sec,
+                    100.0 * r.ops_per_sec / limit
+                );
+            }
+            rows
         }
         Workload::SearchIndex { records, rounds } => {
             let mut rows = Vec::new();
@@ -317,7 +350,7 @@ async fn raft_commit(
 
 /// For each round: kill the leader, then write through the survivors until one commits.
 async fn failover(bin: Option<PathBuf>, nodes: u64, rounds: usize) -> anyhow::Result<Row> {
-    let mut cluster = spawn(bin, nodes).await?;
+    let mut cluster = spawn(bin, nodes, None).await?;
     let all = cluster.node_ids();
     let mut samples = Vec::new();
     for round in 0..rounds {
