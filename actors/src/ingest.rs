@@ -179,6 +179,18 @@ impl IngestHandle {
 
     /// Records in the catalog (through Raft, in the background) that the replica of `chunk` on
     /// `node` is missing or corrupt, which queues it for repair.
+    pub(crate) fn replication_factor(&self) -> usize {
+        self.replication_factor
+    }
+
+    pub(crate) fn storage(&self) -> &StorageHandle {
+        &self.storage
+    }
+
+    pub(crate) fn node(&self) -> &RaftNode {
+        &self.node
+    }
+
     fn report_damaged(&self, file_id: &str, chunk: &str, node: NodeId) {
         let key = (file_id.to_string(), chunk.to_string(), node);
         if !self.reporting.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone()) {
@@ -200,7 +212,7 @@ impl IngestHandle {
 
     /// Nodes (with their zones) that have an element taking `policy` uploads, and which of them
     /// are reachable now.
-    fn candidates(&self, policy: RetentionPolicy) -> Result<(Vec<ZonedNode>, Vec<NodeId>), StorageError> {
+    pub(crate) fn candidates(&self, policy: RetentionPolicy) -> Result<(Vec<ZonedNode>, Vec<NodeId>), StorageError> {
         let want = StorageHandle::mode_for(policy);
         let status = self.node.status();
         let elements = self.node.catalog().elements()?;

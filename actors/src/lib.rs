@@ -6,6 +6,7 @@
 //! - [`storage`]: storage elements (local disk or object store), chunks, sidecars, garbage collection.
 //! - [`ingest`]: streaming upload, placement, replication, reads of file bodies.
 //! - [`query`]: the search index fed from the catalog, and search.
+//! - [`repair`]: scrub of local chunks and repair of damaged, missing or lost replicas.
 
 #![forbid(unsafe_code)]
 
@@ -16,5 +17,6 @@ pub mod ingest;
 pub mod storage;
 
 pub mod query;
+pub mod repair;
 
 pub use error::{AdminError, QueryError, StorageError};

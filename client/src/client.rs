@@ -17,7 +17,8 @@ use crate::wire::{
     TokenResponse, UpdateServiceAccount,
 };
 use crate::wire::{
-    ElementModeChange, FileInfo, FileList, SearchHit, SearchResults, StorageElementInfo, StorageElements, UpdateFile,
+    ElementModeChange, FileInfo, FileList, RepairStatus, SearchHit, SearchResults, StorageElementInfo, StorageElements,
+    UpdateFile,
 };
 
 /// A handle on an ArtStore cluster; cheap to clone (clones share the token cache).
@@ -470,6 +471,11 @@ impl Client {
             });
         }
         resp.bytes().await.map(|b| b.to_vec()).map_err(|e| ClientError::Unavailable(e.to_string()))
+    }
+
+    /// The repair queue and the answering node's repair and scrub counters (operator role).
+    pub async fn repair_status(&self) -> Result<RepairStatus, ClientError> {
+        self.send::<(), _>(Method::GET, "/api/v1/repair/status", None).await
     }
 
     pub async fn storage_elements(&self) -> Result<StorageElements, ClientError> {

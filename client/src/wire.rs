@@ -304,3 +304,38 @@ pub struct SearchResults {
     /// Pass as `cursor` (with the same query, filters and sort) for the next page; absent at the end.
     pub next_cursor: Option<String>,
 }
+
+/// `GET /api/v1/repair/status`: the repair queue as the answering node's catalog shows it, and
+/// that node's own repair and scrub counters (repairs are done by the leader).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RepairStatus {
+    pub node_id: u64,
+    pub leader_id: Option<u64>,
+    /// Files in the catalog's repair queue.
+    pub queued_files: u64,
+    /// Replicas those files lack.
+    pub missing_replicas: u64,
+    /// Members this node cannot reach, and for how many seconds.
+    pub unreachable_nodes: std::collections::BTreeMap<u64, u64>,
+    /// Chunk copies this node made while leading.
+    pub chunks_repaired: u64,
+    pub bytes_repaired: u64,
+    /// Chunks with no readable replica left.
+    pub unrecoverable_chunks: u64,
+    /// RFC 3339.
+    pub last_repair_pass: Option<String>,
+    pub scrub: ScrubStatus,
+}
+
+/// This node's scrub: re-reading and re-hashing its chunks on a schedule.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ScrubStatus {
+    pub enabled: bool,
+    pub running: bool,
+    pub passes: u64,
+    pub chunks_checked: u64,
+    pub bytes_checked: u64,
+    pub damaged_found: u64,
+    /// RFC 3339.
+    pub last_pass_finished: Option<String>,
+}

@@ -222,6 +222,21 @@ pub struct StorageConfig {
     /// …once they are at least this old (so uploads in flight are never touched).
     #[serde(default = "default_gc_grace")]
     pub gc_grace_secs: u64,
+    /// How often the leader works through the repair queue.
+    #[serde(default = "default_repair_interval")]
+    pub repair_interval_secs: u64,
+    /// Bandwidth repair may use (chunks copied per second, in MiB).
+    #[serde(default = "default_repair_rate")]
+    pub repair_mib_per_sec: u64,
+    /// A node unreachable this long has its replicas re-created on other nodes.
+    #[serde(default = "default_node_down_after")]
+    pub node_down_after_secs: u64,
+    /// Pause between two scrub passes over this node's chunks (0 turns scrub off).
+    #[serde(default = "default_scrub_interval")]
+    pub scrub_interval_secs: u64,
+    /// Read bandwidth a scrub pass may use, in MiB/s.
+    #[serde(default = "default_scrub_rate")]
+    pub scrub_mib_per_sec: u64,
     /// Memory for recently read chunks of small, hot files (0 turns the cache off).
     #[serde(default = "default_read_cache")]
     pub read_cache_bytes: u64,
@@ -295,6 +310,21 @@ fn default_attributes_limit() -> usize {
 fn default_collector_interval() -> u64 {
     60
 }
+fn default_repair_interval() -> u64 {
+    30
+}
+fn default_repair_rate() -> u64 {
+    64
+}
+fn default_node_down_after() -> u64 {
+    600
+}
+fn default_scrub_interval() -> u64 {
+    86_400
+}
+fn default_scrub_rate() -> u64 {
+    32
+}
 fn default_read_cache() -> u64 {
     64 * 1024 * 1024
 }
@@ -315,6 +345,11 @@ impl Default for StorageConfig {
             gc_interval_secs: default_gc_interval(),
             gc_grace_secs: default_gc_grace(),
             read_cache_bytes: default_read_cache(),
+            repair_interval_secs: default_repair_interval(),
+            repair_mib_per_sec: default_repair_rate(),
+            node_down_after_secs: default_node_down_after(),
+            scrub_interval_secs: default_scrub_interval(),
+            scrub_mib_per_sec: default_scrub_rate(),
             rw_thresholds: Thresholds::rw(),
             edit_thresholds: Thresholds::edit(),
         }
@@ -617,6 +652,16 @@ impl NodeConfig {
         }
         if !(64 * 1024..=64 * 1024 * 1024).contains(&self.storage.chunk_size_bytes) {
             p.push(Problem::new("storage.chunk_size_bytes", "must be between 65536 and 67108864"));
+        }
+        for (key, value) in [
+            ("storage.repair_interval_secs", self.storage.repair_interval_secs),
+            ("storage.repair_mib_per_sec", self.storage.repair_mib_per_sec),
+            ("storage.node_down_after_secs", self.storage.node_down_after_secs),
+            ("storage.scrub_mib_per_sec", self.storage.scrub_mib_per_sec),
+        ] {
+            if value == 0 {
+                p.push(Problem::new(key, "must be at least 1"));
+            }
         }
         let mut names = BTreeSet::new();
         for (i, e) in self.storage.elements.iter().enumerate() {

@@ -135,6 +135,18 @@ async fn run(
         config.storage.read_cache_bytes,
     );
     ingest.spawn_collector(std::time::Duration::from_secs(config.storage.collector_interval_secs.max(1)));
+    let st = &config.storage;
+    let repair = artstore_actors::repair::RepairHandle::spawn(
+        ingest.clone(),
+        artstore_actors::repair::RepairConfig {
+            interval: std::time::Duration::from_secs(st.repair_interval_secs),
+            bytes_per_sec: st.repair_mib_per_sec << 20,
+            down_after: std::time::Duration::from_secs(st.node_down_after_secs),
+            scrub_interval: (st.scrub_interval_secs > 0)
+                .then(|| std::time::Duration::from_secs(st.scrub_interval_secs)),
+            scrub_bytes_per_sec: st.scrub_mib_per_sec << 20,
+        },
+    );
     let query = artstore_actors::query::QueryHandle::spawn(node.clone(), data_dir.join("index"))
         .context("cannot open the search index")?;
     let app = http::router(http::AppState {
@@ -142,6 +154,7 @@ async fn run(
         admin,
         ingest,
         query,
+        repair,
         metrics,
         max_attributes_bytes: config.storage.max_attributes_bytes,
     });

@@ -8,7 +8,7 @@ use std::io::Cursor;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{
-    AccountChanges, AuditEvent, ChunkRef, ElementMode, FileChanges, FileRecord, ServiceAccount, SigningKey,
+    AccountChanges, AuditEvent, ChunkRef, ElementMode, FileChanges, FileRecord, Replica, ServiceAccount, SigningKey,
     StorageElement,
 };
 
@@ -117,6 +117,14 @@ pub enum Command {
         id: String,
         sha256: String,
         node_id: NodeId,
+    },
+    /// Repair of chunk `sha256` of file `id`: `added` replicas now hold verified copies; replicas
+    /// on `dropped` nodes (damaged, or on a node down too long) leave the record.
+    RepairChunk {
+        id: String,
+        sha256: String,
+        added: Vec<Replica>,
+        dropped: Vec<NodeId>,
     },
 }
 

@@ -77,7 +77,8 @@ impl Element {
             return Err(format!("chunk content hashes to {actual}, not {hash}"));
         }
         let path = chunk_path(&self.root, hash);
-        if fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64) {
+        // An intact copy is kept; a damaged one (same length, wrong bytes) is replaced.
+        if fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64) && self.read_chunk(hash).is_ok() {
             return Ok(false);
         }
         write_atomic(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;

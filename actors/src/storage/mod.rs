@@ -199,6 +199,11 @@ impl StorageHandle {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(interval).await;
+                // A node still catching up has a stale catalog: it would take live chunks for garbage.
+                if let Err(why) = this.inner.node.readiness() {
+                    tracing::debug!(%why, "garbage collection waits for the catalog to catch up");
+                    continue;
+                }
                 let me = this.node_id();
                 // Decoding every file record is real work for a large catalog: off the reactor.
                 let catalog = this.inner.node.catalog().clone();

@@ -8,6 +8,7 @@ mod elements;
 mod error;
 mod files;
 mod health;
+mod repair;
 mod search;
 
 use std::time::Instant;
@@ -15,6 +16,7 @@ use std::time::Instant;
 use artstore_actors::admin::AdminHandle;
 use artstore_actors::ingest::IngestHandle;
 use artstore_actors::query::QueryHandle;
+use artstore_actors::repair::RepairHandle;
 use artstore_raft::RaftNode;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::Next;
@@ -35,6 +37,7 @@ pub struct AppState {
     pub admin: AdminHandle,
     pub ingest: IngestHandle,
     pub query: QueryHandle,
+    pub repair: RepairHandle,
     pub metrics: PrometheusHandle,
     pub max_attributes_bytes: usize,
 }
@@ -59,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/files/{id}/content", get(files::content))
         .route("/api/v1/files/{id}/finalize", get(files::finalize_state).post(files::finalize))
         .route("/api/v1/search", get(search::search))
+        .route("/api/v1/repair/status", get(repair::status))
         .route("/api/v1/storage-elements", get(elements::list))
         .route("/api/v1/storage-elements/{node_id}/{name}", axum::routing::patch(elements::set_mode))
         .route("/api/v1/cluster/status", get(cluster::status))

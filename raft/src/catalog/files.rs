@@ -106,6 +106,11 @@ impl FileRecord {
         nodes
     }
 
+    /// Live, and some chunk lacks a replica placement wanted (damaged, or never written).
+    pub fn needs_repair(&self) -> bool {
+        self.deleted_at.is_none() && self.chunks.iter().any(|c| !c.missing.is_empty())
+    }
+
     /// Custom attributes as a map of JSON values.
     pub fn attributes(&self) -> BTreeMap<String, serde_json::Value> {
         serde_json::from_str(&self.attributes_json).unwrap_or_default()

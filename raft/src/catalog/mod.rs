@@ -28,6 +28,9 @@ const KEY: &str = "key/";
 const AUDIT: &str = "audit/";
 const FILE: &str = "file/";
 const ELEMENT: &str = "element/";
+/// `repair/<file id>` for every live file with a chunk below its replica count: the repair queue,
+/// kept in the same batch as the record so it survives restarts and travels in snapshots.
+const REPAIR: &str = "repair/";
 const IDEMPOTENCY: &str = "idem/";
 const EXPIRY: &str = "expiry/";
 /// The change feed: `change/<log index>/<file id>` for every applied file change, in log order.
@@ -195,6 +198,29 @@ impl Catalog {
         }
         self.tree.apply(batch)?;
         Ok(n)
+    }
+
+    /// Files queued for repair (ids after `after`, at most `limit`).
+    pub fn repair_queue(&self, after: &str, limit: usize) -> Result<Vec<String>, Error> {
+        let start = format!("{REPAIR}{after}\u{0}").into_bytes();
+        let end = format!("{REPAIR}~").into_bytes();
+        let mut out = Vec::new();
+        for item in self.tree.range(start..end).take(limit) {
+            let (k, _) = item?;
+            out.push(String::from_utf8_lossy(&k[REPAIR.len()..]).into_owned());
+        }
+        Ok(out)
+    }
+
+    /// Writes a file record and keeps the repair queue in step with it.
+    fn put_file(f: &FileRecord, batch: &mut WriteBatch) {
+        batch.put(format!("{FILE}{}", f.id).into_bytes(), encode(f));
+        let key = format!("{REPAIR}{}", f.id).into_bytes();
+        if f.needs_repair() {
+            batch.put(key, Vec::new());
+        } else {
+            batch.delete(key);
+        }
     }
 
     /// The file an earlier upload with this idempotency key created.
@@ -413,7 +439,7 @@ impl Catalog {
                 if let Some(at) = file.expires_at {
                     batch.put(format!("{EXPIRY}{at:020}/{}", file.id).into_bytes(), Vec::new());
                 }
-                batch.put(format!("{FILE}{}", file.id).into_bytes(), encode(file));
+                Self::put_file(file, batch);
             }
             Command::UpdateFile { id, changes, at } => {
                 let mut f = self.live_file(id)?;
@@ -439,7 +465,7 @@ impl Catalog {
                 }
                 f.version += 1;
                 f.updated_at = *at;
-                batch.put(format!("{FILE}{id}").into_bytes(), encode(&f));
+                Self::put_file(&f, batch);
             }
             Command::DeleteFile { id, at } => {
                 let mut f = self.live_file(id)?;
@@ -458,7 +484,7 @@ impl Catalog {
                 }
                 f.deleted_at = Some(*at);
                 f.updated_at = *at;
-                batch.put(format!("{FILE}{id}").into_bytes(), encode(&f));
+                Self::put_file(&f, batch);
             }
             Command::FinalizeFile { id, chunks, at } => {
                 let mut f = self.live_file(id)?;
@@ -476,7 +502,7 @@ impl Catalog {
                 f.chunks = chunks.clone();
                 f.version += 1;
                 f.updated_at = *at;
-                batch.put(format!("{FILE}{id}").into_bytes(), encode(&f));
+                Self::put_file(&f, batch);
             }
             Command::MarkReplicaDamaged { id, sha256, node_id } => {
                 let Some(mut f) = self.file(id).map_err(store)? else {
@@ -495,8 +521,26 @@ impl Catalog {
                     }
                 }
                 if changed {
-                    batch.put(format!("{FILE}{id}").into_bytes(), encode(&f));
+                    Self::put_file(&f, batch);
                 }
+            }
+            Command::RepairChunk { id, sha256, added, dropped } => {
+                let f = self.live_file(id)?;
+                let mut f = f;
+                for c in f.chunks.iter_mut().filter(|c| &c.sha256 == sha256) {
+                    // Never drop the last replica without a new one in its place.
+                    if added.is_empty() && c.replicas.iter().all(|r| dropped.contains(&r.node_id)) {
+                        return Err(Rejection(format!("chunk {sha256} would be left without a replica")));
+                    }
+                    c.replicas.retain(|r| !dropped.contains(&r.node_id));
+                    c.missing.retain(|n| !dropped.contains(n));
+                    for r in added {
+                        c.replicas.retain(|old| old.node_id != r.node_id);
+                        c.replicas.push(r.clone());
+                        c.missing.retain(|n| *n != r.node_id);
+                    }
+                }
+                Self::put_file(&f, batch);
             }
             Command::PruneSigningKeys { now } => {
                 for old in self.signing_keys().map_err(store)? {

@@ -1,0 +1,431 @@
+//! Durability: scrub (every node re-reads and re-hashes its chunks) and repair (the leader
+//! re-creates replicas that are damaged, missing, or on a node that has been down too long).
+//!
+//! The repair queue is the catalog's `repair/` index, written in the same Raft entry as the file
+//! record, so it survives restarts and leader changes. Nodes down longer than
+//! `storage.node_down_after_secs` are found by a scan of the catalog while they stay down. A repair
+//! reads a verified copy, writes it to the node the placement rule picks among the live nodes that
+//! lack one, and then commits the new replica list (`RepairChunk`); the record never lists fewer
+//! good replicas than before. Copies are throttled to `storage.repair_mib_per_sec`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+pub use artstore_client::wire::{RepairStatus, ScrubStatus};
+use artstore_raft::{Command, FileRecord, NodeId, Replica};
+use bytes::Bytes;
+
+use crate::ingest::{place_zoned, IngestHandle};
+use crate::StorageError;
+
+/// How repair and scrub behave.
+#[derive(Debug, Clone)]
+pub struct RepairConfig {
+    pub interval: Duration,
+    pub bytes_per_sec: u64,
+    pub down_after: Duration,
+    /// `None`: scrub is off.
+    pub scrub_interval: Option<Duration>,
+    pub scrub_bytes_per_sec: u64,
+}
+
+#[derive(Clone)]
+pub struct RepairHandle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    ingest: IngestHandle,
+    config: RepairConfig,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    unreachable_since: BTreeMap<NodeId, Instant>,
+    chunks_repaired: u64,
+    bytes_repaired: u64,
+    unrecoverable: u64,
+    last_pass: Option<SystemTime>,
+    scrub: ScrubStatus,
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Keeps a loop at `bytes_per_sec` by sleeping after each piece of work.
+struct Throttle {
+    started: Instant,
+    bytes: u64,
+    rate: u64,
+}
+
+impl Throttle {
+    fn new(rate: u64) -> Self {
+        Self { started: Instant::now(), bytes: 0, rate: rate.max(1) }
+    }
+
+    async fn spent(&mut self, bytes: u64) {
+        self.bytes += bytes;
+        let due = Duration::from_secs_f64(self.bytes as f64 / self.rate as f64);
+        if let Some(wait) = due.checked_sub(self.started.elapsed()) {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+impl RepairHandle {
+    /// Starts the repair loop (it acts while this node leads) and the scrub loop.
+    pub fn spawn(ingest: IngestHandle, config: RepairConfig) -> Self {
+        let this = Self { inner: Arc::new(Inner { ingest, config, state: Mutex::default() }) };
+        this.state().scrub.enabled = this.inner.config.scrub_interval.is_some();
+        let repair = this.clone();
+        tokio::spawn(async move { repair.repair_loop().await });
+        if let Some(every) = this.inner.config.scrub_interval {
+            let scrub = this.clone();
+            tokio::spawn(async move { scrub.scrub_loop(every).await });
+        }
+        this
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub async fn status(&self) -> Result<RepairStatus, StorageError> {
+        let node = self.inner.ingest.node().clone();
+        let catalog = node.catalog().clone();
+        let (queued, missing) = tokio::task::spawn_blocking(move || -> Result<(u64, u64), StorageError> {
+            let (mut queued, mut missing, mut after) = (0u64, 0u64, String::new());
+            loop {
+                let ids = catalog.repair_queue(&after, 1000)?;
+                let Some(last) = ids.last() else { break };
+                after = last.clone();
+                for id in &ids {
+                    if let Some(f) = catalog.file(id)? {
+                        queued += 1;
+                        missing += f.chunks.iter().map(|c| c.missing.len() as u64).sum::<u64>();
+                    }
+                }
+            }
+            Ok((queued, missing))
+        })
+        .await
+        .map_err(|e| StorageError::Io(e.to_string()))??;
+        let status = node.status();
+        let s = self.state();
+        Ok(RepairStatus {
+            node_id: node.id(),
+            leader_id: status.leader_id,
+            queued_files: queued,
+            missing_replicas: missing,
+            unreachable_nodes: s.unreachable_since.iter().map(|(n, t)| (*n, t.elapsed().as_secs())).collect(),
+            chunks_repaired: s.chunks_repaired,
+            bytes_repaired: s.bytes_repaired,
+            unrecoverable_chunks: s.unrecoverable,
+            last_repair_pass: s.last_pass.map(rfc3339),
+            scrub: s.scrub.clone(),
+        })
+    }
+
+    /// Tracks which members are unreachable since when; returns those down past the threshold.
+    fn nodes_down_too_long(&self) -> Vec<NodeId> {
+        let status = self.inner.ingest.node().status();
+        let mut s = self.state();
+        let now = Instant::now();
+        let members: HashSet<NodeId> = status.members.iter().map(|m| m.node_id).collect();
+        s.unreachable_since.retain(|n, _| members.contains(n));
+        for m in &status.members {
+            if m.reachable {
+                s.unreachable_since.remove(&m.node_id);
+            } else {
+                s.unreachable_since.entry(m.node_id).or_insert(now);
+            }
+        }
+        s.unreachable_since
+            .iter()
+            .filter(|(_, since)| since.elapsed() >= self.inner.config.down_after)
+            .map(|(n, _)| *n)
+            .collect()
+    }
+
+    async fn repair_loop(self) {
+        let mut was_leader = false;
+        loop {
+            tokio::time::sleep(self.inner.config.interval).await;
+            let down = self.nodes_down_too_long();
+            let node = self.inner.ingest.node().clone();
+            let leader = node.status().leader_id == Some(node.id()) && node.readiness().is_ok();
+            let full_scan = leader && (!was_leader || !down.is_empty());
+            was_leader = leader;
+            if !leader {
+                continue;
+            }
+            match self.pass(&down, full_scan).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(files = n, "repair pass finished"),
+                Err(e) => tracing::warn!(error = %e, "repair pass failed; retrying next interval"),
+            }
+            self.state().last_pass = Some(SystemTime::now());
+        }
+    }
+
+    /// Files needing work: the repair queue, plus (after a leader change, or while a node is down
+    /// too long) every file a catalog scan finds under-replicated or on a down node.
+    async fn work_list(&self, down: &[NodeId], full_scan: bool) -> Result<Vec<String>, StorageError> {
+        let catalog = self.inner.ingest.node().catalog().clone();
+        let down = down.to_vec();
+        let r = self.inner.ingest.replication_factor();
+        tokio::task::spawn_blocking(move || -> Result<Vec<String>, StorageError> {
+            let mut ids = Vec::new();
+            let mut after = String::new();
+            loop {
+                let page = catalog.repair_queue(&after, 1000)?;
+                let Some(last) = page.last() else { break };
+                after = last.clone();
+                ids.extend(page);
+            }
+            if full_scan {
+                let mut after = String::new();
+                loop {
+                    let page = catalog.files_after(&after, 1000)?;
+                    let Some(last) = page.last() else { break };
+                    after = last.id.clone();
+                    for f in page.iter().filter(|f| f.deleted_at.is_none()) {
+                        let suspect = f
+                            .chunks
+                            .iter()
+                            .any(|c| c.replicas.len() < r || c.replicas.iter().any(|x| down.contains(&x.node_id)));
+                        if suspect || f.needs_repair() {
+                            ids.push(f.id.clone());
+                        }
+                    }
+                }
+                ids.sort();
+                ids.dedup();
+            }
+            Ok(ids)
+        })
+        .await
+        .map_err(|e| StorageError::Io(e.to_string()))?
+    }
+
+    /// One pass over the work list; returns how many files were changed.
+    async fn pass(&self, down: &[NodeId], full_scan: bool) -> Result<usize, StorageError> {
+        let ids = self.work_list(down, full_scan).await?;
+        metrics::gauge!("artstore_repair_queue_files").set(ids.len() as f64);
+        let mut throttle = Throttle::new(self.inner.config.bytes_per_sec);
+        let mut changed = 0;
+        for id in ids {
+            let Some(file) = self.inner.ingest.node().catalog().file(&id)? else { continue };
+            if file.deleted_at.is_some() {
+                continue;
+            }
+            match self.repair_file(&file, down, &mut throttle).await {
+                Ok(true) => changed += 1,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(file = %id, error = %e, "repair of a file failed; it stays queued"),
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Brings every chunk of `file` back to its replica count. Returns whether the record changed.
+    async fn repair_file(
+        &self,
+        file: &FileRecord,
+        down: &[NodeId],
+        throttle: &mut Throttle,
+    ) -> Result<bool, StorageError> {
+        let ingest = &self.inner.ingest;
+        let storage = ingest.storage();
+        let (candidates, live) = ingest.candidates(file.policy)?;
+        let wanted = ingest.replication_factor().min(candidates.len().max(1));
+        let mut seen = HashSet::new();
+        let mut changed = false;
+        let mut new_holders = Vec::new();
+        for chunk in file.chunks.iter().filter(|c| seen.insert(c.sha256.clone())) {
+            let bad: Vec<NodeId> = chunk
+                .missing
+                .iter()
+                .copied()
+                .chain(chunk.replicas.iter().map(|r| r.node_id).filter(|n| down.contains(n)))
+                .collect();
+            let good: Vec<&Replica> = chunk.replicas.iter().filter(|r| !bad.contains(&r.node_id)).collect();
+            let need = wanted.saturating_sub(good.len());
+            if need == 0 && bad.is_empty() {
+                continue;
+            }
+            let mut added = Vec::new();
+            if need > 0 {
+                // Good replicas first; a replica reported damaged is tried last (the hash decides).
+                let mut sources: Vec<&Replica> = good.clone();
+                sources
+                    .extend(chunk.replicas.iter().filter(|r| bad.contains(&r.node_id) && !down.contains(&r.node_id)));
+                let mut bytes: Option<Bytes> = None;
+                for src in sources {
+                    match storage.get_chunk(src, &chunk.sha256).await {
+                        Ok(b) => {
+                            bytes = Some(b);
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::warn!(chunk = %chunk.sha256, node = src.node_id, error = %e, "repair source unreadable")
+                        }
+                    }
+                }
+                let Some(bytes) = bytes else {
+                    tracing::error!(file = %file.id, chunk = %chunk.sha256, "no readable replica of this chunk is left");
+                    metrics::counter!("artstore_repair_unrecoverable_chunks_total").increment(1);
+                    self.state().unrecoverable += 1;
+                    continue;
+                };
+                let pool: Vec<(NodeId, String)> = candidates
+                    .iter()
+                    .filter(|(n, _)| live.contains(n) && !down.contains(n) && !good.iter().any(|g| g.node_id == *n))
+                    .cloned()
+                    .collect();
+                for target in place_zoned(&chunk.sha256, &pool, need) {
+                    match storage.put_chunk(target, file.policy, &chunk.sha256, bytes.clone()).await {
+                        Ok(element) => added.push(Replica { node_id: target, element }),
+                        Err(e) => {
+                            tracing::warn!(chunk = %chunk.sha256, node = target, error = %e, "repair copy failed")
+                        }
+                    }
+                }
+                throttle.spent(bytes.len() as u64 * added.len().max(1) as u64).await;
+                let mut s = self.state();
+                s.chunks_repaired += added.len() as u64;
+                s.bytes_repaired += bytes.len() as u64 * added.len() as u64;
+                metrics::counter!("artstore_repair_chunks_total").increment(added.len() as u64);
+                metrics::counter!("artstore_repair_bytes_total").increment(bytes.len() as u64 * added.len() as u64);
+            }
+            // Bad replicas leave the record only once enough good ones stand in their place.
+            let dropped: Vec<NodeId> = if good.len() + added.len() >= wanted {
+                bad.iter().copied().filter(|n| !added.iter().any(|a| a.node_id == *n)).collect()
+            } else {
+                Vec::new()
+            };
+            if added.is_empty() && dropped.is_empty() {
+                continue;
+            }
+            new_holders.extend(added.iter().map(|a| a.node_id));
+            let command = Command::RepairChunk {
+                id: file.id.clone(),
+                sha256: chunk.sha256.clone(),
+                added,
+                dropped: dropped.clone(),
+            };
+            ingest.node().propose(command).await?;
+            tracing::info!(file = %file.id, chunk = %chunk.sha256, new = ?new_holders, dropped = ?dropped, "chunk repaired");
+            changed = true;
+        }
+        if !new_holders.is_empty() {
+            // New holders get the sidecar too, so recovery from disks alone still finds the file.
+            if let Some(updated) = ingest.node().catalog().file(&file.id)? {
+                new_holders.sort_unstable();
+                new_holders.dedup();
+                for n in new_holders {
+                    if let Err(e) = storage.put_sidecar(n, &updated).await {
+                        tracing::warn!(file = %file.id, node = n, error = %e, "sidecar of a repaired file not written");
+                    }
+                }
+            }
+        }
+        Ok(changed)
+    }
+
+    async fn scrub_loop(self, every: Duration) {
+        // The first pass starts soon after start-up (a node may come back with a wiped disk).
+        let mut pause = every.min(Duration::from_secs(60));
+        loop {
+            tokio::time::sleep(pause).await;
+            pause = every;
+            if let Err(why) = self.inner.ingest.node().readiness() {
+                tracing::debug!(%why, "scrub waits for the catalog to catch up");
+                pause = Duration::from_secs(5).min(every);
+                continue;
+            }
+            if let Err(e) = self.scrub_pass().await {
+                tracing::warn!(error = %e, "scrub pass failed");
+            }
+        }
+    }
+
+    /// Re-reads and re-hashes every chunk the catalog places on this node; damaged or missing
+    /// ones are recorded through Raft, which queues them for repair.
+    async fn scrub_pass(&self) -> Result<(), StorageError> {
+        let ingest = &self.inner.ingest;
+        let node = ingest.node().clone();
+        let me = node.id();
+        let started = Instant::now();
+        let mut throttle = Throttle::new(self.inner.config.scrub_bytes_per_sec);
+        let (mut checked, mut bytes, mut damaged) = (0u64, 0u64, 0u64);
+        let mut reported = (0u64, 0u64, 0u64);
+        self.state().scrub.running = true;
+        tracing::info!("scrub pass started");
+        let mut after = String::new();
+        loop {
+            let catalog = node.catalog().clone();
+            let from = after.clone();
+            let page = tokio::task::spawn_blocking(move || catalog.files_after(&from, 500))
+                .await
+                .map_err(|e| StorageError::Io(e.to_string()))??;
+            let Some(last) = page.last() else { break };
+            after = last.id.clone();
+            for file in page.iter().filter(|f| f.deleted_at.is_none()) {
+                for chunk in &file.chunks {
+                    for r in chunk.replicas.iter().filter(|r| r.node_id == me) {
+                        if chunk.missing.contains(&me) {
+                            continue; // already queued
+                        }
+                        match ingest.storage().get_chunk_local(&r.element, &chunk.sha256).await {
+                            Ok(b) => {
+                                checked += 1;
+                                bytes += b.len() as u64;
+                                metrics::counter!("artstore_scrub_chunks_total").increment(1);
+                                metrics::counter!("artstore_scrub_bytes_total").increment(b.len() as u64);
+                                throttle.spent(b.len() as u64).await;
+                            }
+                            Err(StorageError::Damaged(why)) => {
+                                damaged += 1;
+                                metrics::counter!("artstore_scrub_damaged_total").increment(1);
+                                tracing::warn!(file = %file.id, chunk = %chunk.sha256, %why, "scrub found a damaged replica");
+                                let command = Command::MarkReplicaDamaged {
+                                    id: file.id.clone(),
+                                    sha256: chunk.sha256.clone(),
+                                    node_id: me,
+                                };
+                                if let Err(e) = node.propose(command).await {
+                                    tracing::warn!(error = %e, "could not queue a damaged replica; the next pass retries");
+                                }
+                            }
+                            Err(e) => tracing::warn!(chunk = %chunk.sha256, error = %e, "scrub could not read a chunk"),
+                        }
+                    }
+                }
+            }
+            // Progress so far, visible in the status while the pass runs.
+            let mut s = self.state();
+            s.scrub.chunks_checked += checked - reported.0;
+            s.scrub.bytes_checked += bytes - reported.1;
+            s.scrub.damaged_found += damaged - reported.2;
+            reported = (checked, bytes, damaged);
+        }
+        let mut s = self.state();
+        s.scrub.running = false;
+        s.scrub.passes += 1;
+        s.scrub.last_pass_finished = Some(rfc3339(SystemTime::now()));
+        metrics::counter!("artstore_scrub_passes_total").increment(1);
+        tracing::info!(
+            chunks = checked,
+            mib = bytes >> 20,
+            damaged,
+            took_s = started.elapsed().as_secs(),
+            "scrub pass finished"
+        );
+        Ok(())
+    }
+}
