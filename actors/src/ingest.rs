@@ -216,9 +216,11 @@ impl IngestHandle {
         let want = StorageHandle::mode_for(policy);
         let status = self.node.status();
         let elements = self.node.catalog().elements()?;
+        let draining = self.node.catalog().draining_nodes()?;
         let writable: Vec<&artstore_raft::MemberStatus> = status
             .members
             .iter()
+            .filter(|m| !draining.contains(&m.node_id))
             .filter(|m| elements.iter().any(|e| e.node_id == m.node_id && e.mode == want && !e.full))
             .collect();
         let zone = |n: NodeId| elements.iter().find(|e| e.node_id == n).map(|e| e.zone.clone()).unwrap_or_default();

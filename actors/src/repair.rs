@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 pub use artstore_client::wire::{RepairStatus, ScrubStatus};
-use artstore_raft::{Command, FileRecord, NodeId, Replica};
+use artstore_raft::{ChunkRef, Command, FileRecord, NodeId, Replica, RetentionPolicy};
 use bytes::Bytes;
 
 use crate::ingest::{place_zoned, IngestHandle};
@@ -28,6 +28,16 @@ pub struct RepairConfig {
     /// `None`: scrub is off.
     pub scrub_interval: Option<Duration>,
     pub scrub_bytes_per_sec: u64,
+}
+
+/// What one repair pass works with.
+struct Scope {
+    /// Scan the whole catalog, not just the repair queue.
+    full_scan: bool,
+    /// Members unreachable for longer than the threshold.
+    down: Vec<NodeId>,
+    /// Members being drained.
+    draining: Vec<NodeId>,
 }
 
 #[derive(Clone)]
@@ -153,30 +163,216 @@ impl RepairHandle {
 
     async fn repair_loop(self) {
         let mut was_leader = false;
+        // The placement inputs the data was last found balanced for.
+        let mut balanced_for: Option<Vec<Vec<NodeId>>> = None;
         loop {
             tokio::time::sleep(self.inner.config.interval).await;
             let down = self.nodes_down_too_long();
             let node = self.inner.ingest.node().clone();
             let leader = node.status().leader_id == Some(node.id()) && node.readiness().is_ok();
-            let full_scan = leader && (!was_leader || !down.is_empty());
-            was_leader = leader;
             if !leader {
+                was_leader = false;
+                balanced_for = None;
                 continue;
             }
-            match self.pass(&down, full_scan).await {
+            let draining = match node.catalog().draining_nodes() {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, "repair cannot read the catalog");
+                    continue;
+                }
+            };
+            let placement = self.placement_inputs(&draining);
+            let rebalance = balanced_for.as_ref() != Some(&placement);
+            let scope = Scope { full_scan: !was_leader || !down.is_empty() || !draining.is_empty(), down, draining };
+            was_leader = true;
+            match self.pass(&scope).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(files = n, "repair pass finished"),
                 Err(e) => tracing::warn!(error = %e, "repair pass failed; retrying next interval"),
+            }
+            if rebalance {
+                match self.rebalance(&scope).await {
+                    Ok(true) => balanced_for = Some(placement),
+                    Ok(false) => tracing::debug!("rebalancing incomplete (a target is down); retrying next interval"),
+                    Err(e) => tracing::warn!(error = %e, "rebalancing failed; retrying next interval"),
+                }
             }
             self.state().last_pass = Some(SystemTime::now());
         }
     }
 
+    /// What placement depends on: the nodes that take each kind of file, and the draining ones.
+    fn placement_inputs(&self, draining: &[NodeId]) -> Vec<Vec<NodeId>> {
+        let mut out = Vec::new();
+        for policy in [RetentionPolicy::Permanent, RetentionPolicy::Temporary] {
+            let mut nodes: Vec<NodeId> = self
+                .inner
+                .ingest
+                .candidates(policy)
+                .map(|(c, _)| c.into_iter().map(|(n, _)| n).collect())
+                .unwrap_or_default();
+            nodes.sort_unstable();
+            out.push(nodes);
+        }
+        out.push(draining.to_vec());
+        out
+    }
+
+    /// Moves replicas so that every chunk sits where the placement rule puts it over today's
+    /// nodes (after a join, or away from draining nodes), copying before dropping so no chunk ever
+    /// has fewer than its replica count. Chunks with a replica on a node that no longer takes
+    /// writes (a read-only element) stay where they are. Returns whether everything is in place.
+    async fn rebalance(&self, scope: &Scope) -> Result<bool, StorageError> {
+        let node = self.inner.ingest.node().clone();
+        let mut throttle = Throttle::new(self.inner.config.bytes_per_sec);
+        let mut complete = true;
+        let mut moved = 0;
+        let mut after = String::new();
+        loop {
+            let catalog = node.catalog().clone();
+            let from = after.clone();
+            let page = tokio::task::spawn_blocking(move || catalog.files_after(&from, 500))
+                .await
+                .map_err(|e| StorageError::Io(e.to_string()))??;
+            let Some(last) = page.last() else { break };
+            after = last.id.clone();
+            for file in page.iter().filter(|f| f.deleted_at.is_none() && !f.needs_repair()) {
+                match self.rebalance_file(file, scope, &mut throttle).await {
+                    Ok((changed, done)) => {
+                        moved += changed as usize;
+                        complete &= done;
+                    }
+                    Err(e) => {
+                        complete = false;
+                        tracing::warn!(file = %file.id, error = %e, "rebalancing a file failed");
+                    }
+                }
+            }
+        }
+        if moved > 0 {
+            tracing::info!(files = moved, "rebalanced files to the current placement");
+        }
+        Ok(complete)
+    }
+
+    /// Returns (record changed, every chunk in place).
+    async fn rebalance_file(
+        &self,
+        file: &FileRecord,
+        scope: &Scope,
+        throttle: &mut Throttle,
+    ) -> Result<(bool, bool), StorageError> {
+        let ingest = &self.inner.ingest;
+        let (candidates, live) = ingest.candidates(file.policy)?;
+        let wanted = ingest.replication_factor().min(candidates.len());
+        if wanted == 0 {
+            return Ok((false, true));
+        }
+        let pool: Vec<NodeId> = candidates.iter().map(|(n, _)| *n).collect();
+        let (mut changed, mut done) = (false, true);
+        let mut seen = HashSet::new();
+        for chunk in file.chunks.iter().filter(|c| seen.insert(c.sha256.clone())) {
+            let current: Vec<NodeId> = chunk.replicas.iter().map(|r| r.node_id).collect();
+            if !chunk.missing.is_empty() || current.iter().any(|n| scope.down.contains(n)) {
+                continue; // repair's business
+            }
+            if current.iter().any(|n| !pool.contains(n) && !scope.draining.contains(n)) {
+                continue; // a read-only element keeps what it has
+            }
+            let desired = place_zoned(&chunk.sha256, &candidates, wanted);
+            let to_add: Vec<NodeId> = desired.iter().copied().filter(|n| !current.contains(n)).collect();
+            let to_drop: Vec<NodeId> = current.iter().copied().filter(|n| !desired.contains(n)).collect();
+            if to_add.is_empty() && to_drop.is_empty() {
+                continue;
+            }
+            if to_add.iter().any(|n| !live.contains(n)) {
+                done = false;
+                continue;
+            }
+            let added =
+                self.copy_chunk(file, chunk, &chunk.replicas.iter().collect::<Vec<_>>(), &to_add, throttle).await;
+            let dropped = if added.len() == to_add.len() { to_drop } else { Vec::new() };
+            done &= added.len() == to_add.len();
+            if added.is_empty() && dropped.is_empty() {
+                continue;
+            }
+            let new_holders: Vec<NodeId> = added.iter().map(|a| a.node_id).collect();
+            let command = Command::RepairChunk { id: file.id.clone(), sha256: chunk.sha256.clone(), added, dropped };
+            ingest.node().propose(command).await?;
+            self.write_sidecars(&file.id, new_holders).await;
+            changed = true;
+        }
+        Ok((changed, done))
+    }
+
+    /// Copies a verified replica of `chunk` (read from the first of `sources` that serves it) to
+    /// each of `targets`; returns the replicas made.
+    async fn copy_chunk(
+        &self,
+        file: &FileRecord,
+        chunk: &ChunkRef,
+        sources: &[&Replica],
+        targets: &[NodeId],
+        throttle: &mut Throttle,
+    ) -> Vec<Replica> {
+        let storage = self.inner.ingest.storage();
+        let mut bytes: Option<Bytes> = None;
+        for src in sources {
+            match storage.get_chunk(src, &chunk.sha256).await {
+                Ok(b) => {
+                    bytes = Some(b);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(chunk = %chunk.sha256, node = src.node_id, error = %e, "copy source unreadable")
+                }
+            }
+        }
+        let Some(bytes) = bytes else {
+            tracing::error!(file = %file.id, chunk = %chunk.sha256, "no readable replica of this chunk is left");
+            metrics::counter!("artstore_repair_unrecoverable_chunks_total").increment(1);
+            self.state().unrecoverable += 1;
+            return Vec::new();
+        };
+        let mut added = Vec::new();
+        for target in targets {
+            match storage.put_chunk(*target, file.policy, &chunk.sha256, bytes.clone()).await {
+                Ok(element) => added.push(Replica { node_id: *target, element }),
+                Err(e) => tracing::warn!(chunk = %chunk.sha256, node = target, error = %e, "chunk copy failed"),
+            }
+        }
+        let copied = bytes.len() as u64 * added.len() as u64;
+        throttle.spent(copied.max(bytes.len() as u64)).await;
+        let mut s = self.state();
+        s.chunks_repaired += added.len() as u64;
+        s.bytes_repaired += copied;
+        metrics::counter!("artstore_repair_chunks_total").increment(added.len() as u64);
+        metrics::counter!("artstore_repair_bytes_total").increment(copied);
+        added
+    }
+
+    /// New holders get the file's sidecar too, so recovery from disks alone still finds it.
+    async fn write_sidecars(&self, id: &str, mut nodes: Vec<NodeId>) {
+        if nodes.is_empty() {
+            return;
+        }
+        let Ok(Some(updated)) = self.inner.ingest.node().catalog().file(id) else { return };
+        nodes.sort_unstable();
+        nodes.dedup();
+        for n in nodes {
+            if let Err(e) = self.inner.ingest.storage().put_sidecar(n, &updated).await {
+                tracing::warn!(file = %id, node = n, error = %e, "sidecar of a moved file not written");
+            }
+        }
+    }
+
     /// Files needing work: the repair queue, plus (after a leader change, or while a node is down
     /// too long) every file a catalog scan finds under-replicated or on a down node.
-    async fn work_list(&self, down: &[NodeId], full_scan: bool) -> Result<Vec<String>, StorageError> {
+    async fn work_list(&self, scope: &Scope) -> Result<Vec<String>, StorageError> {
         let catalog = self.inner.ingest.node().catalog().clone();
-        let down = down.to_vec();
+        let full_scan = scope.full_scan;
+        let down: Vec<NodeId> = scope.down.iter().chain(&scope.draining).copied().collect();
         let r = self.inner.ingest.replication_factor();
         tokio::task::spawn_blocking(move || -> Result<Vec<String>, StorageError> {
             let mut ids = Vec::new();
@@ -213,8 +409,8 @@ impl RepairHandle {
     }
 
     /// One pass over the work list; returns how many files were changed.
-    async fn pass(&self, down: &[NodeId], full_scan: bool) -> Result<usize, StorageError> {
-        let ids = self.work_list(down, full_scan).await?;
+    async fn pass(&self, scope: &Scope) -> Result<usize, StorageError> {
+        let ids = self.work_list(scope).await?;
         metrics::gauge!("artstore_repair_queue_files").set(ids.len() as f64);
         let mut throttle = Throttle::new(self.inner.config.bytes_per_sec);
         let mut changed = 0;
@@ -223,7 +419,7 @@ impl RepairHandle {
             if file.deleted_at.is_some() {
                 continue;
             }
-            match self.repair_file(&file, down, &mut throttle).await {
+            match self.repair_file(&file, scope, &mut throttle).await {
                 Ok(true) => changed += 1,
                 Ok(false) => {}
                 Err(e) => tracing::warn!(file = %id, error = %e, "repair of a file failed; it stays queued"),
@@ -236,22 +432,28 @@ impl RepairHandle {
     async fn repair_file(
         &self,
         file: &FileRecord,
-        down: &[NodeId],
+        scope: &Scope,
         throttle: &mut Throttle,
     ) -> Result<bool, StorageError> {
         let ingest = &self.inner.ingest;
-        let storage = ingest.storage();
         let (candidates, live) = ingest.candidates(file.policy)?;
         let wanted = ingest.replication_factor().min(candidates.len().max(1));
         let mut seen = HashSet::new();
         let mut changed = false;
         let mut new_holders = Vec::new();
         for chunk in file.chunks.iter().filter(|c| seen.insert(c.sha256.clone())) {
+            // Replicas to replace: damaged or never written, on a node down too long, or draining.
             let bad: Vec<NodeId> = chunk
                 .missing
                 .iter()
                 .copied()
-                .chain(chunk.replicas.iter().map(|r| r.node_id).filter(|n| down.contains(n)))
+                .chain(
+                    chunk
+                        .replicas
+                        .iter()
+                        .map(|r| r.node_id)
+                        .filter(|n| scope.down.contains(n) || scope.draining.contains(n)),
+                )
                 .collect();
             let good: Vec<&Replica> = chunk.replicas.iter().filter(|r| !bad.contains(&r.node_id)).collect();
             let need = wanted.saturating_sub(good.len());
@@ -260,47 +462,20 @@ impl RepairHandle {
             }
             let mut added = Vec::new();
             if need > 0 {
-                // Good replicas first; a replica reported damaged is tried last (the hash decides).
+                // Good replicas first; then draining ones and one reported damaged (the hash decides).
                 let mut sources: Vec<&Replica> = good.clone();
-                sources
-                    .extend(chunk.replicas.iter().filter(|r| bad.contains(&r.node_id) && !down.contains(&r.node_id)));
-                let mut bytes: Option<Bytes> = None;
-                for src in sources {
-                    match storage.get_chunk(src, &chunk.sha256).await {
-                        Ok(b) => {
-                            bytes = Some(b);
-                            break;
-                        }
-                        Err(e) => {
-                            tracing::warn!(chunk = %chunk.sha256, node = src.node_id, error = %e, "repair source unreadable")
-                        }
-                    }
-                }
-                let Some(bytes) = bytes else {
-                    tracing::error!(file = %file.id, chunk = %chunk.sha256, "no readable replica of this chunk is left");
-                    metrics::counter!("artstore_repair_unrecoverable_chunks_total").increment(1);
-                    self.state().unrecoverable += 1;
-                    continue;
-                };
+                sources.extend(
+                    chunk.replicas.iter().filter(|r| bad.contains(&r.node_id) && !scope.down.contains(&r.node_id)),
+                );
                 let pool: Vec<(NodeId, String)> = candidates
                     .iter()
-                    .filter(|(n, _)| live.contains(n) && !down.contains(n) && !good.iter().any(|g| g.node_id == *n))
+                    .filter(|(n, _)| {
+                        live.contains(n) && !scope.down.contains(n) && !good.iter().any(|g| g.node_id == *n)
+                    })
                     .cloned()
                     .collect();
-                for target in place_zoned(&chunk.sha256, &pool, need) {
-                    match storage.put_chunk(target, file.policy, &chunk.sha256, bytes.clone()).await {
-                        Ok(element) => added.push(Replica { node_id: target, element }),
-                        Err(e) => {
-                            tracing::warn!(chunk = %chunk.sha256, node = target, error = %e, "repair copy failed")
-                        }
-                    }
-                }
-                throttle.spent(bytes.len() as u64 * added.len().max(1) as u64).await;
-                let mut s = self.state();
-                s.chunks_repaired += added.len() as u64;
-                s.bytes_repaired += bytes.len() as u64 * added.len() as u64;
-                metrics::counter!("artstore_repair_chunks_total").increment(added.len() as u64);
-                metrics::counter!("artstore_repair_bytes_total").increment(bytes.len() as u64 * added.len() as u64);
+                let targets = place_zoned(&chunk.sha256, &pool, need);
+                added = self.copy_chunk(file, chunk, &sources, &targets, throttle).await;
             }
             // Bad replicas leave the record only once enough good ones stand in their place.
             let dropped: Vec<NodeId> = if good.len() + added.len() >= wanted {
@@ -311,7 +486,8 @@ impl RepairHandle {
             if added.is_empty() && dropped.is_empty() {
                 continue;
             }
-            new_holders.extend(added.iter().map(|a| a.node_id));
+            let holders: Vec<NodeId> = added.iter().map(|a| a.node_id).collect();
+            new_holders.extend(holders.iter().copied());
             let command = Command::RepairChunk {
                 id: file.id.clone(),
                 sha256: chunk.sha256.clone(),
@@ -319,21 +495,10 @@ impl RepairHandle {
                 dropped: dropped.clone(),
             };
             ingest.node().propose(command).await?;
-            tracing::info!(file = %file.id, chunk = %chunk.sha256, new = ?new_holders, dropped = ?dropped, "chunk repaired");
+            tracing::info!(file = %file.id, chunk = %chunk.sha256, new = ?holders, dropped = ?dropped, "chunk repaired");
             changed = true;
         }
-        if !new_holders.is_empty() {
-            // New holders get the sidecar too, so recovery from disks alone still finds the file.
-            if let Some(updated) = ingest.node().catalog().file(&file.id)? {
-                new_holders.sort_unstable();
-                new_holders.dedup();
-                for n in new_holders {
-                    if let Err(e) = storage.put_sidecar(n, &updated).await {
-                        tracing::warn!(file = %file.id, node = n, error = %e, "sidecar of a repaired file not written");
-                    }
-                }
-            }
-        }
+        self.write_sidecars(&file.id, new_holders).await;
         Ok(changed)
     }
 

@@ -17,8 +17,8 @@ use crate::wire::{
     TokenResponse, UpdateServiceAccount,
 };
 use crate::wire::{
-    ElementModeChange, FileInfo, FileList, RepairStatus, SearchHit, SearchResults, StorageElementInfo, StorageElements,
-    UpdateFile,
+    DrainStatus, ElementModeChange, FileInfo, FileList, RepairStatus, SearchHit, SearchResults, StorageElementInfo,
+    StorageElements, UpdateFile,
 };
 
 /// A handle on an ArtStore cluster; cheap to clone (clones share the token cache).
@@ -476,6 +476,21 @@ impl Client {
     /// The repair queue and the answering node's repair and scrub counters (operator role).
     pub async fn repair_status(&self) -> Result<RepairStatus, ClientError> {
         self.send::<(), _>(Method::GET, "/api/v1/repair/status", None).await
+    }
+
+    /// Starts draining a node: it leaves placement and the leader moves its replicas elsewhere.
+    pub async fn drain_node(&self, node_id: u64) -> Result<DrainStatus, ClientError> {
+        self.send::<(), _>(Method::POST, &format!("/api/v1/cluster/members/{node_id}/drain"), None).await
+    }
+
+    /// How far draining a node has come.
+    pub async fn drain_status(&self, node_id: u64) -> Result<DrainStatus, ClientError> {
+        self.send::<(), _>(Method::GET, &format!("/api/v1/cluster/members/{node_id}/drain"), None).await
+    }
+
+    /// Stops draining a node (it takes new replicas again).
+    pub async fn cancel_drain(&self, node_id: u64) -> Result<DrainStatus, ClientError> {
+        self.send::<(), _>(Method::DELETE, &format!("/api/v1/cluster/members/{node_id}/drain"), None).await
     }
 
     pub async fn storage_elements(&self) -> Result<StorageElements, ClientError> {

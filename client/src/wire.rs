@@ -339,3 +339,13 @@ pub struct ScrubStatus {
     /// RFC 3339.
     pub last_pass_finished: Option<String>,
 }
+
+/// `GET|POST|DELETE /api/v1/cluster/members/{id}/drain`: a node being emptied before removal.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DrainStatus {
+    pub node_id: u64,
+    /// Out of placement, its replicas moving to other nodes.
+    pub draining: bool,
+    /// Chunk replicas the catalog still places on the node.
+    pub replicas_remaining: u64,
+}

@@ -69,6 +69,9 @@ enum Command {
     /// Read and verify the audit log (operator role).
     #[command(subcommand)]
     Audit(cli::admin::AuditCommand),
+    /// Scrub and repair progress (operator role).
+    #[command(subcommand)]
+    Repair(cli::durability::RepairCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -93,6 +96,7 @@ fn main() -> std::process::ExitCode {
             Command::Keys(c) => cli::admin::run_keys(c).await,
             Command::Elements(c) => cli::admin::run_elements(c).await,
             Command::Audit(c) => cli::admin::run_audit(c).await,
+            Command::Repair(c) => cli::durability::run_repair(c).await,
         }
     });
     match result {

@@ -157,3 +157,72 @@ async fn a_wiped_node_rejoins_and_is_refilled() {
         assert_eq!(&cluster.client(wiped).download(&f.id).await.unwrap(), body);
     }
 }
+
+/// Intact copies of `sha256` across the cluster's nodes.
+fn copies(cluster: &LocalCluster, sha256: &str) -> Vec<u64> {
+    cluster
+        .node_ids()
+        .into_iter()
+        .filter(|n| chunk_file(&cluster.node(*n).dir, sha256).is_some_and(|p| intact(&p, sha256)))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_joining_node_gets_its_share_and_a_drained_node_is_emptied_before_removal() {
+    let r2 = |t: &mut toml::Table| {
+        fast_repair(t);
+        t.insert("replication_factor".into(), 2.into());
+    };
+    let (mut cluster, leader) = started_cluster(3, r2).await;
+    let mut files = Vec::new();
+    for i in 0..6u8 {
+        let body = data(3 * CHUNK, 40 + i);
+        let f = cluster.client(1).upload(&format!("r{i}.bin"), body.clone(), &UploadOptions::default()).await.unwrap();
+        files.push((f, body));
+    }
+    let hashes: Vec<String> = files.iter().flat_map(|(_, b)| chunk_hashes(b)).collect();
+
+    // A fourth node joins: placement now includes it, and chunks move to it.
+    cluster.add_node(4, r2).unwrap();
+    cluster.start(4).unwrap();
+    let creds = cluster.root().join("admin-credentials.json").to_string_lossy().into_owned();
+    let config = cluster.config_path(4).to_string_lossy().into_owned();
+    cluster
+        .run_cli(&["cluster", "join", "--url", &cluster.url(leader), "--credentials", &creds, "--config", &config])
+        .unwrap();
+    cluster.wait_ready(4, READY).await.unwrap();
+    let reader = cluster.client_for(&[1, 2, 3, 4]);
+    eventually(Duration::from_secs(60), "node 4 holding its share, two copies of everything", || async {
+        // Every file stays readable while chunks move.
+        for (f, body) in &files {
+            assert_eq!(&reader.download(&f.id).await.ok()?, body);
+        }
+        let on4 = hashes.iter().filter(|h| copies(&cluster, h).contains(&4)).count();
+        (on4 > 0 && hashes.iter().all(|h| copies(&cluster, h).len() == 2)).then_some(on4)
+    })
+    .await;
+    for (f, _) in &files {
+        let info = reader.get_file(&f.id).await.unwrap();
+        assert_eq!(info.missing_replicas, 0);
+    }
+
+    // Drain node 4 through the CLI: it waits until the node holds nothing.
+    let out = cluster
+        .run_cli(&["cluster", "drain", "--url", &cluster.url(leader), "--credentials", &creds, "4", "--output", "json"])
+        .unwrap();
+    let drained: artstore_client::wire::DrainStatus = serde_json::from_str(&out).unwrap();
+    assert_eq!((drained.node_id, drained.draining, drained.replicas_remaining), (4, true, 0), "{out}");
+    for (f, body) in &files {
+        let info = reader.get_file(&f.id).await.unwrap();
+        assert!(!info.replicas.contains(&4) && info.missing_replicas == 0, "{info:?}");
+        assert_eq!(&reader.download(&f.id).await.unwrap(), body);
+    }
+    for h in &hashes {
+        let c: Vec<u64> = copies(&cluster, h).into_iter().filter(|n| *n != 4).collect();
+        assert!(c.len() >= 2, "chunk {h} has copies on {c:?} besides node 4");
+    }
+    cluster.client(leader).remove(4).await.unwrap();
+    for (f, body) in &files {
+        assert_eq!(&cluster.client(1).download(&f.id).await.unwrap(), body);
+    }
+}

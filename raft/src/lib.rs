@@ -17,6 +17,7 @@ mod types;
 pub use catalog::{
     AccountChanges, AuditEvent, AuditRecord, AuditVerification, Catalog, ChunkRef, ElementMode, FileChanges,
     FileRecord, KeyAlgorithm, Replica, RetentionPolicy, Role, ServiceAccount, SigningKey, StorageElement,
+    DRAIN_SETTING,
 };
 pub use error::Error;
 pub use node::{ClusterStatus, MemberStatus, RaftNode, RaftNodeOptions, DEFAULT_CATCH_UP};

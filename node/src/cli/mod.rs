@@ -2,6 +2,7 @@
 //! `artstore cluster …` here, accounts, keys and audit in [`admin`].
 
 pub mod admin;
+pub mod durability;
 pub mod files;
 
 use std::path::PathBuf;
@@ -69,6 +70,20 @@ pub enum ClusterCommand {
         /// Seconds the new node may take to catch up before the join is abandoned.
         #[arg(long, default_value_t = 60)]
         catch_up_timeout: u64,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Move every replica off a node (it leaves placement) before removing it; waits until done.
+    Drain {
+        #[command(flatten)]
+        conn: Connection,
+        node_id: u64,
+        /// Stop draining: the node takes new replicas again.
+        #[arg(long)]
+        cancel: bool,
+        /// Start draining and return at once.
+        #[arg(long)]
+        no_wait: bool,
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
@@ -166,6 +181,9 @@ pub async fn run_cluster(cmd: ClusterCommand) -> anyhow::Result<()> {
             eprintln!("Joining node {} (waits until it has caught up)...", req.node_id);
             let status = conn.client()?.join(&req).await?;
             print_status(&status, output)
+        }
+        ClusterCommand::Drain { conn, node_id, cancel, no_wait, output } => {
+            durability::drain(conn, node_id, cancel, no_wait, output).await
         }
         ClusterCommand::Remove { conn, node_id, output } => {
             let status = conn.client()?.remove(node_id).await?;

@@ -4,10 +4,11 @@
 //! settings writes go through Raft from whichever node receives them; reads of settings are
 //! local unless `consistent=true` asks for a read-index barrier first.
 
-use artstore_client::wire::{ClusterStatus, JoinRequest, Member, Setting, SettingValue, Settings};
-use artstore_raft::{ClusterNode, Command};
+use artstore_client::wire::{ClusterStatus, DrainStatus, JoinRequest, Member, Setting, SettingValue, Settings};
+use artstore_raft::{ClusterNode, Command, NodeId, DRAIN_SETTING};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
@@ -170,4 +171,73 @@ pub async fn delete_setting(
     check_key(&key)?;
     s.node.propose(Command::DeleteSetting { key }).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// Drain state of `node_id`, counting the replicas the catalog still places there.
+async fn drain_status(s: &AppState, node_id: NodeId) -> Result<DrainStatus, ApiError> {
+    let catalog = s.node.catalog().clone();
+    let draining = catalog.draining_nodes()?.contains(&node_id);
+    let remaining = tokio::task::spawn_blocking(move || -> Result<u64, artstore_raft::Error> {
+        let (mut n, mut after) = (0u64, String::new());
+        loop {
+            let page = catalog.files_after(&after, 1000)?;
+            let Some(last) = page.last() else { break };
+            after = last.id.clone();
+            n += page
+                .iter()
+                .filter(|f| f.deleted_at.is_none())
+                .flat_map(|f| &f.chunks)
+                .map(|c| c.replicas.iter().filter(|r| r.node_id == node_id).count() as u64)
+                .sum::<u64>();
+        }
+        Ok(n)
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
+    Ok(DrainStatus { node_id, draining, replicas_remaining: remaining })
+}
+
+fn member(s: &AppState, node_id: NodeId) -> Result<(), ApiError> {
+    if s.node.status().members.iter().any(|m| m.node_id == node_id) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!("node {node_id} is not a member")))
+    }
+}
+
+/// `GET /api/v1/cluster/members/{id}/drain` (reader).
+pub async fn get_drain(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(node_id): Path<NodeId>,
+) -> Result<Json<DrainStatus>, ApiError> {
+    caller.principal.require(Role::Reader)?;
+    s.node.read_barrier().await?;
+    Ok(Json(drain_status(&s, node_id).await?))
+}
+
+/// `POST /api/v1/cluster/members/{id}/drain` (operator): the node leaves placement and the leader
+/// moves its replicas to other nodes (copies first, so no chunk drops below its replica count).
+pub async fn start_drain(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(node_id): Path<NodeId>,
+) -> Result<Json<DrainStatus>, ApiError> {
+    caller.principal.require(Role::Operator)?;
+    member(&s, node_id)?;
+    let key = format!("{DRAIN_SETTING}{node_id}");
+    s.node.propose(Command::SetSetting { key, value: "true".into() }).await?;
+    tracing::info!(node_id, "draining started");
+    Ok(Json(drain_status(&s, node_id).await?))
+}
+
+/// `DELETE /api/v1/cluster/members/{id}/drain` (operator): the node takes new replicas again.
+pub async fn stop_drain(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(node_id): Path<NodeId>,
+) -> Result<Json<DrainStatus>, ApiError> {
+    caller.principal.require(Role::Operator)?;
+    s.node.propose(Command::DeleteSetting { key: format!("{DRAIN_SETTING}{node_id}") }).await?;
+    Ok(Json(drain_status(&s, node_id).await?))
 }

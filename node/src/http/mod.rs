@@ -68,6 +68,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/cluster/status", get(cluster::status))
         .route("/api/v1/cluster/members", post(cluster::join))
         .route("/api/v1/cluster/members/{node_id}", delete(cluster::remove))
+        .route(
+            "/api/v1/cluster/members/{node_id}/drain",
+            get(cluster::get_drain).post(cluster::start_drain).delete(cluster::stop_drain),
+        )
         .route("/api/v1/cluster/settings", get(cluster::list_settings))
         .route(
             "/api/v1/cluster/settings/{key}",

@@ -31,6 +31,8 @@ const ELEMENT: &str = "element/";
 /// `repair/<file id>` for every live file with a chunk below its replica count: the repair queue,
 /// kept in the same batch as the record so it survives restarts and travels in snapshots.
 const REPAIR: &str = "repair/";
+/// Settings under this prefix, followed by a node id, mark nodes being drained.
+pub const DRAIN_SETTING: &str = "drain.";
 const IDEMPOTENCY: &str = "idem/";
 const EXPIRY: &str = "expiry/";
 /// The change feed: `change/<log index>/<file id>` for every applied file change, in log order.
@@ -198,6 +200,17 @@ impl Catalog {
         }
         self.tree.apply(batch)?;
         Ok(n)
+    }
+
+    /// Nodes being drained (setting `drain.<node id>`): out of placement, their replicas moving away.
+    pub fn draining_nodes(&self) -> Result<Vec<NodeId>, Error> {
+        let prefix = format!("{SETTING}{DRAIN_SETTING}");
+        Ok(self
+            .tree
+            .scan_prefix(prefix.as_bytes())?
+            .iter()
+            .filter_map(|(k, _)| String::from_utf8_lossy(&k[prefix.len()..]).parse().ok())
+            .collect())
     }
 
     /// Files queued for repair (ids after `after`, at most `limit`).
