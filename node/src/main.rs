@@ -69,6 +69,8 @@ enum Command {
     /// Read and verify the audit log (operator role).
     #[command(subcommand)]
     Audit(cli::admin::AuditCommand),
+    /// Rebuild file records from sidecars and chunks on disk after every catalog was lost (admin role).
+    Recover(cli::durability::RecoverArgs),
     /// Scrub and repair progress (operator role).
     #[command(subcommand)]
     Repair(cli::durability::RepairCommand),
@@ -97,6 +99,7 @@ fn main() -> std::process::ExitCode {
             Command::Elements(c) => cli::admin::run_elements(c).await,
             Command::Audit(c) => cli::admin::run_audit(c).await,
             Command::Repair(c) => cli::durability::run_repair(c).await,
+            Command::Recover(a) => cli::durability::recover(a).await,
         }
     });
     match result {

@@ -226,3 +226,83 @@ async fn a_joining_node_gets_its_share_and_a_drained_node_is_emptied_before_remo
         assert_eq!(&cluster.client(1).download(&f.id).await.unwrap(), body);
     }
 }
+
+#[tokio::test]
+async fn every_catalog_lost_and_recovered_from_sidecars_and_chunks() {
+    let r2 = |t: &mut toml::Table| {
+        set(t, "storage", "chunk_size_bytes", CHUNK as i64);
+        t.insert("replication_factor".into(), 2.into());
+    };
+    let (mut cluster, _) = started_cluster(3, r2).await;
+    let c = cluster.client(1);
+    let mut files = Vec::new();
+    for i in 0..5u8 {
+        let body = data(i as usize * CHUNK + 77, 60 + i);
+        let options = UploadOptions {
+            description: Some(format!("отчёт номер {i}")),
+            tags: vec!["recovered".into()],
+            attributes: serde_json::json!({"n": i}).as_object().cloned(),
+            retention_policy: (i == 4).then(|| "temporary".into()),
+            ttl_days: (i == 4).then_some(3),
+            ..Default::default()
+        };
+        files.push((c.upload(&format!("doc-{i}.bin"), body.clone(), &options).await.unwrap(), body));
+    }
+
+    // Every node loses its catalog (Raft log, state machine, search index); the elements survive.
+    for id in [1, 2, 3] {
+        cluster.terminate(id);
+    }
+    for id in [1, 2, 3] {
+        let data_dir = cluster.node(id).dir.join("data");
+        std::fs::remove_dir_all(data_dir.join("raft")).unwrap();
+        let _ = std::fs::remove_dir_all(data_dir.join("index"));
+    }
+    cluster.start_all().unwrap();
+    for id in [1, 2, 3] {
+        cluster.wait_ready(id, Duration::from_secs(60)).await.unwrap();
+    }
+    cluster.wait_leader(&[1, 2, 3], READY).await.unwrap();
+    let c = cluster.client_for(&[1, 2, 3]);
+    assert!(c.list_files("", 10).await.unwrap().files.is_empty(), "the catalog is gone");
+
+    let creds = cluster.root().join("admin-credentials.json").to_string_lossy().into_owned();
+    let dirs: Vec<String> =
+        [1, 2, 3].iter().map(|n| cluster.node(*n).dir.join("data").to_string_lossy().into_owned()).collect();
+    let url = cluster.url(2);
+    let mut args = vec!["recover", "--url", &url, "--credentials", &creds, "--output", "json", "--from"];
+    args.extend(dirs.iter().map(String::as_str));
+    let out = cluster.run_cli(&args).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["recovered"], 5, "{out}");
+    assert_eq!(report["incomplete"].as_array().unwrap().len(), 0, "{out}");
+
+    for (f, body) in &files {
+        let got = c.get_file(&f.id).await.unwrap();
+        assert_eq!((got.sha256.as_str(), got.size, got.name.as_str()), (f.sha256.as_str(), f.size, f.name.as_str()));
+        assert_eq!(got.retention_policy, f.retention_policy);
+        assert_eq!(got.custom_attributes, f.custom_attributes);
+        let bytes = c.download(&f.id).await.unwrap();
+        assert_eq!(hex::encode(Sha256::digest(&bytes)), f.sha256);
+        assert_eq!(&bytes, body);
+    }
+    let found = c.search(&artstore_client::Search::text("отчёты").tag("recovered").consistent()).await.unwrap();
+    assert_eq!(found.total, 5);
+
+    // A second run would overwrite a catalog that is no longer empty: refused without --force.
+    let err = cluster.run_cli(&args).unwrap_err();
+    match err {
+        artstore_chaos::HarnessError::Command { code, stderr, .. } => {
+            assert_eq!(code, Some(6), "{stderr}");
+            assert!(stderr.contains("--force"), "{stderr}");
+        }
+        other => panic!("{other}"),
+    }
+    let mut forced = args.clone();
+    forced.push("--force");
+    // `--from` takes the rest of the arguments, so the flag goes before it.
+    forced.retain(|a| *a != "--force");
+    forced.insert(1, "--force");
+    let out = cluster.run_cli(&forced).unwrap();
+    assert!(out.contains("\"recovered\": 5"), "{out}");
+}

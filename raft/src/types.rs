@@ -126,6 +126,12 @@ pub enum Command {
         added: Vec<Replica>,
         dropped: Vec<NodeId>,
     },
+    /// Records rebuilt from sidecars and chunks on disk (`artstore recover`). Refused if one of
+    /// the ids already exists, unless `overwrite`.
+    RecoverFiles {
+        files: Vec<FileRecord>,
+        overwrite: bool,
+    },
 }
 
 /// What applying a `Command` produced.
@@ -144,15 +150,17 @@ pub struct CommandResult {
 }
 
 impl Command {
-    /// The file whose record this command creates or changes, looking inside audited commands.
-    pub fn touched_file(&self) -> Option<&str> {
+    /// The files whose records this command creates or changes (for the search index), looking
+    /// inside audited commands.
+    pub fn touched_files(&self) -> Vec<&str> {
         match self {
-            Command::Audited { command, .. } => command.touched_file(),
-            Command::CreateFile { file, .. } => Some(&file.id),
+            Command::Audited { command, .. } => command.touched_files(),
+            Command::CreateFile { file, .. } => vec![&file.id],
             Command::UpdateFile { id, .. } | Command::DeleteFile { id, .. } | Command::FinalizeFile { id, .. } => {
-                Some(id)
+                vec![id]
             }
-            _ => None,
+            Command::RecoverFiles { files, .. } => files.iter().map(|f| f.id.as_str()).collect(),
+            _ => Vec::new(),
         }
     }
 }

@@ -9,6 +9,16 @@ use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+/// Name of the identity file at the root of a local element.
+pub const IDENTITY_FILE: &str = "element.json";
+
+/// Whose element a folder is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Identity {
+    pub node_id: u64,
+    pub element: String,
+}
+
 /// Why a chunk could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChunkReadError {
@@ -39,7 +49,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn chunk_path(root: &Path, hash: &str) -> PathBuf {
+pub(crate) fn chunk_path(root: &Path, hash: &str) -> PathBuf {
     root.join("chunks").join(&hash[..2.min(hash.len())]).join(hash)
 }
 
@@ -83,6 +93,17 @@ impl Element {
         }
         write_atomic(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(true)
+    }
+
+    /// Writes `element.json` (which node and element this folder is), so that `artstore recover`
+    /// can tell whose replicas a folder holds.
+    pub fn write_identity(&self, node_id: u64) -> Result<(), String> {
+        let path = self.root.join(IDENTITY_FILE);
+        let json = serde_json::to_vec_pretty(&Identity { node_id, element: self.name.clone() }).unwrap_or_default();
+        if fs::read(&path).is_ok_and(|old| old == json) {
+            return Ok(());
+        }
+        write_atomic(&path, &json).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     /// Reads a chunk and checks it against its name.

@@ -11,6 +11,7 @@ mod backend;
 mod disk;
 mod object;
 mod protocol;
+pub mod recover;
 pub mod sidecar;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -71,6 +72,9 @@ impl StorageHandle {
         let mut elements = Vec::new();
         for c in configs {
             let backend = Backend::open(c).map_err(|e| io(format!("storage element {}: {e}", c.name)))?;
+            if let Backend::Local(e) = &backend {
+                e.write_identity(node.id()).map_err(|e| io(format!("storage element {}: {e}", c.name)))?;
+            }
             tracing::info!(element = %c.name, location = %c.location, "storage element opened");
             elements.push((c.clone(), backend));
         }
@@ -218,6 +222,12 @@ impl StorageHandle {
                         continue;
                     }
                 };
+                // A catalog without a single file next to elements full of chunks is a lost catalog
+                // (to be rebuilt with `artstore recover`), not an empty archive: collect nothing.
+                if files.is_empty() {
+                    tracing::debug!("the catalog holds no files; garbage collection skipped");
+                    continue;
+                }
                 let mut referenced: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
                 let missing: usize = files
                     .iter()

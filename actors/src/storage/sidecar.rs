@@ -25,6 +25,15 @@ pub struct Sidecar {
     pub retention_until: Option<String>,
     pub version: u64,
     pub custom_attributes: BTreeMap<String, serde_json::Value>,
+    /// `permanent` or `temporary` (absent in early 2.0 sidecars: permanent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_policy: Option<String>,
+    /// Temporary files: when they expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// The size chunks were cut to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk_size: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -60,6 +69,15 @@ impl Sidecar {
             retention_until: f.retention_until.map(rfc3339),
             version: f.version,
             custom_attributes: f.attributes(),
+            retention_policy: Some(
+                match f.policy {
+                    artstore_raft::RetentionPolicy::Temporary => "temporary",
+                    artstore_raft::RetentionPolicy::Permanent => "permanent",
+                }
+                .into(),
+            ),
+            expires_at: f.expires_at.map(rfc3339),
+            chunk_size: Some(f.chunk_size),
         }
     }
 
@@ -89,6 +107,9 @@ impl Sidecar {
             retention_until: None,
             version: v.get("version").and_then(|x| x.as_u64()).unwrap_or(1),
             custom_attributes,
+            retention_policy: None,
+            expires_at: None,
+            chunk_size: None,
         })
     }
 

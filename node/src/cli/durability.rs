@@ -77,3 +77,110 @@ pub async fn drain(conn: Connection, node_id: u64, cancel: bool, no_wait: bool, 
     }
     Ok(())
 }
+
+#[derive(clap::Args)]
+pub struct RecoverArgs {
+    #[command(flatten)]
+    conn: Connection,
+    /// Node data folders or storage element folders to read sidecars and chunks from (every
+    /// node's, to find every replica).
+    #[arg(long = "from", required = true, num_args = 1..)]
+    from: Vec<std::path::PathBuf>,
+    /// Commit even though the catalog already holds files (records with the same id are replaced).
+    #[arg(long)]
+    force: bool,
+    #[arg(long, value_enum, default_value = "text")]
+    output: Output,
+}
+
+/// `artstore recover --from DIR...`: rebuilds file records from sidecars and verified chunks
+/// and commits them through the cluster.
+pub async fn recover(args: RecoverArgs) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+
+    let client = args.conn.client()?;
+    if !args.force {
+        let existing = client.list_files("", 1).await?;
+        if !existing.files.is_empty() {
+            return Err(artstore_client::ClientError::Conflict {
+                reason: "the catalog already holds files; recover refuses to overwrite it without --force".into(),
+            }
+            .into());
+        }
+    }
+    let from = args.from.clone();
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let pb = indicatif::ProgressBar::new(0);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template("reading sidecars [{bar:30}] {pos}/{len} eta {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        pb
+    });
+    let pb = bar.clone();
+    let rec = tokio::task::spawn_blocking(move || {
+        artstore_actors::storage::recover::scan(&from, &move |done, total| {
+            if let Some(pb) = &pb {
+                pb.set_length(total);
+                pb.set_position(done);
+            }
+        })
+    })
+    .await?
+    .map_err(|e| anyhow::anyhow!("--from: {e}"))?;
+    if let Some(pb) = bar {
+        pb.finish_and_clear();
+    }
+    if args.output == Output::Text {
+        eprintln!(
+            "{} elements, {} sidecars, {} chunk copies verified: {} files complete, {} incomplete",
+            rec.elements.len(),
+            rec.sidecars,
+            rec.chunks_verified,
+            rec.files.len(),
+            rec.incomplete.len()
+        );
+    }
+    let token = client.token().await?;
+    let http = reqwest::Client::new();
+    let mut committed = 0u64;
+    for batch in rec.files.chunks(200) {
+        let body = crate::http::recover::RecoverRequest { files: batch.to_vec(), overwrite: args.force };
+        let mut last_err = None;
+        let mut done = false;
+        for url in client.urls() {
+            match http.post(format!("{url}/api/v1/admin/recover")).bearer_auth(&token).json(&body).send().await {
+                Ok(r) if r.status().is_success() => {
+                    done = true;
+                    break;
+                }
+                Ok(r) if r.status() == reqwest::StatusCode::CONFLICT => {
+                    let text = r.text().await.unwrap_or_default();
+                    return Err(artstore_client::ClientError::Conflict { reason: text }.into());
+                }
+                Ok(r) => last_err = Some(format!("{url}: {} {}", r.status(), r.text().await.unwrap_or_default())),
+                Err(e) => last_err = Some(format!("{url}: {e}")),
+            }
+        }
+        if !done {
+            return Err(artstore_client::ClientError::Unavailable(last_err.unwrap_or_default()).into());
+        }
+        committed += batch.len() as u64;
+    }
+    if args.output == Output::Json {
+        let out = serde_json::json!({
+            "recovered": committed,
+            "incomplete": rec.incomplete,
+            "sidecars": rec.sidecars,
+            "chunks_verified": rec.chunks_verified,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("recovered {committed} files");
+        for f in &rec.incomplete {
+            println!("incomplete: {} {} ({} chunks with no intact copy)", f.id, f.name, f.missing_chunks.len());
+        }
+    }
+    Ok(())
+}

@@ -8,6 +8,7 @@ mod elements;
 mod error;
 mod files;
 mod health;
+pub mod recover;
 mod repair;
 mod search;
 
@@ -63,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/files/{id}/finalize", get(files::finalize_state).post(files::finalize))
         .route("/api/v1/search", get(search::search))
         .route("/api/v1/repair/status", get(repair::status))
+        .route("/api/v1/admin/recover", post(recover::recover).layer(DefaultBodyLimit::max(64 << 20)))
         .route("/api/v1/storage-elements", get(elements::list))
         .route("/api/v1/storage-elements/{node_id}/{name}", axum::routing::patch(elements::set_mode))
         .route("/api/v1/cluster/status", get(cluster::status))

@@ -555,6 +555,19 @@ impl Catalog {
                 }
                 Self::put_file(&f, batch);
             }
+            Command::RecoverFiles { files, overwrite } => {
+                for f in files {
+                    if !overwrite && self.file(&f.id).map_err(store)?.is_some() {
+                        return Err(Rejection(format!("file {} is already in the catalog", f.id)));
+                    }
+                }
+                for f in files {
+                    if let Some(at) = f.expires_at {
+                        batch.put(format!("{EXPIRY}{at:020}/{}", f.id).into_bytes(), Vec::new());
+                    }
+                    Self::put_file(f, batch);
+                }
+            }
             Command::PruneSigningKeys { now } => {
                 for old in self.signing_keys().map_err(store)? {
                     if !old.validates_at(*now) {

@@ -129,7 +129,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 EntryPayload::Normal(command) => {
                     let r = self.catalog.apply(command, &mut batch).map_err(|e| sm_err(ErrorVerb::Write, e))?;
                     if r.rejected.is_none() {
-                        if let Some(id) = command.touched_file() {
+                        for id in command.touched_files() {
                             Catalog::record_change(entry.log_id.index, id, &mut batch);
                         }
                     }

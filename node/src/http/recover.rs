@@ -1,0 +1,65 @@
+//! `POST /api/v1/admin/recover` (admin): commits file records rebuilt from disk by
+//! `artstore recover`. The request and answer types are shared with the CLI in this crate.
+
+use artstore_raft::{AuditEvent, Command, FileRecord, Role};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::auth::Caller;
+use super::{ApiError, AppState};
+
+/// Largest batch one request may carry.
+pub const MAX_BATCH: usize = 1000;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RecoverRequest {
+    pub files: Vec<FileRecord>,
+    /// Replace records that already exist (otherwise such a batch is refused with 409).
+    #[serde(default)]
+    pub overwrite: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RecoverResponse {
+    pub recovered: u64,
+    pub log_index: u64,
+}
+
+pub async fn recover(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Result<Json<RecoverRequest>, JsonRejection>,
+) -> Result<Json<RecoverResponse>, ApiError> {
+    caller.principal.require(Role::Admin)?;
+    let Json(req) = body?;
+    if req.files.len() > MAX_BATCH {
+        return Err(ApiError::bad_request("batch_too_large", format!("at most {MAX_BATCH} files per request")));
+    }
+    if let Some(f) = req.files.iter().find(|f| f.chunks.iter().any(|c| c.replicas.is_empty())) {
+        return Err(ApiError::bad_request("incomplete_file", format!("file {} has a chunk with no replica", f.id)));
+    }
+    let n = req.files.len() as u64;
+    let event = AuditEvent {
+        at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0),
+        actor: caller.principal.client_id.clone(),
+        action: "files.recover".into(),
+        target: format!("{n} files"),
+        outcome: "ok".into(),
+        source: caller.source.map(|s| s.to_string()).unwrap_or_default(),
+    };
+    let command = Command::Audited {
+        command: Box::new(Command::RecoverFiles { files: req.files, overwrite: req.overwrite }),
+        event,
+    };
+    let r = s.node.propose(command).await?;
+    if let Some(reason) = r.rejected {
+        return Err(ApiError::new(StatusCode::CONFLICT, "conflict", format!("{reason}; pass --force to overwrite")));
+    }
+    Ok(Json(RecoverResponse { recovered: n, log_index: r.log_index }))
+}
