@@ -58,6 +58,21 @@ pub struct IngestHandle {
     reporting: Arc<Mutex<HashSet<(String, String, NodeId)>>>,
 }
 
+/// Environment switch that makes uploads acknowledge *before* the Raft commit. It exists only so
+/// that the chaos checker can be shown to catch the lost uploads this causes; never set it.
+pub const UNSAFE_ACK_BEFORE_COMMIT: &str = "ARTSTORE_UNSAFE_ACK_BEFORE_COMMIT";
+
+fn unsafe_ack_before_commit() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        let on = std::env::var_os(UNSAFE_ACK_BEFORE_COMMIT).is_some_and(|v| v == "1");
+        if on {
+            tracing::error!("{UNSAFE_ACK_BEFORE_COMMIT}=1: uploads are acknowledged before they commit (test only)");
+        }
+        on
+    })
+}
+
 /// Chunks of one download read and verified ahead of the one being sent (bounds its memory to
 /// this many chunks).
 const READ_AHEAD: usize = 3;
@@ -374,7 +389,14 @@ impl IngestHandle {
             deleted_at: None,
         };
         let idempotency = meta.idempotency_key.map(|k| (meta.created_by.clone(), k));
-        let result = self.node.propose(Command::CreateFile { file: file.clone(), idempotency }).await?;
+        let command = Command::CreateFile { file: file.clone(), idempotency };
+        if unsafe_ack_before_commit() {
+            // Deliberately broken (see `UNSAFE_ACK_BEFORE_COMMIT`): acknowledge, commit later.
+            let node = self.node.clone();
+            tokio::spawn(async move { node.propose(command).await });
+            return Ok(Uploaded { file, replayed: false });
+        }
+        let result = self.node.propose(command).await?;
         if let Some(reason) = result.rejected {
             return Err(StorageError::Conflict(reason));
         }

@@ -17,8 +17,8 @@ use crate::wire::{
     TokenResponse, UpdateServiceAccount,
 };
 use crate::wire::{
-    DrainStatus, ElementModeChange, FileInfo, FileList, RepairStatus, SearchHit, SearchResults, StorageElementInfo,
-    StorageElements, UpdateFile,
+    CatalogDigest, DrainStatus, ElementModeChange, FileInfo, FileList, RepairStatus, SearchHit, SearchResults,
+    StorageElementInfo, StorageElements, UpdateFile,
 };
 
 /// A handle on an ArtStore cluster; cheap to clone (clones share the token cache).
@@ -491,6 +491,17 @@ impl Client {
     /// Stops draining a node (it takes new replicas again).
     pub async fn cancel_drain(&self, node_id: u64) -> Result<DrainStatus, ClientError> {
         self.send::<(), _>(Method::DELETE, &format!("/api/v1/cluster/members/{node_id}/drain"), None).await
+    }
+
+    /// Appends a catalog digest entry; returns its log index (operator role).
+    pub async fn take_digest(&self) -> Result<u64, ClientError> {
+        let d: CatalogDigest = self.send::<(), _>(Method::POST, "/api/v1/cluster/digest", None).await?;
+        Ok(d.log_index)
+    }
+
+    /// The catalog digest the answering node recorded at `log_index`.
+    pub async fn digest_at(&self, log_index: u64) -> Result<CatalogDigest, ClientError> {
+        self.send::<(), _>(Method::GET, &format!("/api/v1/cluster/digest/{log_index}"), None).await
     }
 
     pub async fn storage_elements(&self) -> Result<StorageElements, ClientError> {

@@ -349,3 +349,14 @@ pub struct DrainStatus {
     /// Chunk replicas the catalog still places on the node.
     pub replicas_remaining: u64,
 }
+
+/// `POST /api/v1/cluster/digest` answers the log index of the digest entry; `GET
+/// /api/v1/cluster/digest/{index}` the digest a node computed there (equal on every node when
+/// their catalogs agree).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CatalogDigest {
+    pub node_id: u64,
+    pub log_index: u64,
+    /// SHA-256 of the catalog just before `log_index`; absent in the answer to the POST.
+    pub digest: Option<String>,
+}

@@ -4,7 +4,7 @@
 //! file stays short and an operator only writes what differs. Validation collects every problem
 //! instead of stopping at the first, and names each by its key path.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -142,6 +142,10 @@ pub struct QuicConfig {
     /// Address peers dial; defaults to `listen`.
     #[serde(default)]
     pub advertise: Option<String>,
+    /// Peers to reach at another address than the one they advertise (node id → address), e.g.
+    /// through a relay; the peer is still authenticated by its certificate.
+    #[serde(default)]
+    pub dial: BTreeMap<String, String>,
 }
 
 /// Files of the node's identity in the cluster's mutual TLS.
@@ -485,7 +489,7 @@ impl Default for HttpConfig {
 }
 impl Default for QuicConfig {
     fn default() -> Self {
-        Self { listen: default_quic_listen(), advertise: None }
+        Self { listen: default_quic_listen(), advertise: None, dial: BTreeMap::new() }
     }
 }
 impl Default for RaftConfig {
@@ -588,6 +592,12 @@ impl NodeConfig {
         check_addr(&mut p, "quic.listen", &self.quic.listen);
         if let Some(a) = &self.quic.advertise {
             check_addr(&mut p, "quic.advertise", a);
+        }
+        for (node, addr) in &self.quic.dial {
+            if node.parse::<u64>().is_err() {
+                p.push(Problem::new(format!("quic.dial.{node}"), "keys are node ids"));
+            }
+            check_addr(&mut p, &format!("quic.dial.{node}"), addr);
         }
         if self.http.listen == self.quic.listen {
             p.push(Problem::new("quic.listen", "must differ from http.listen"));

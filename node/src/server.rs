@@ -78,6 +78,12 @@ async fn run(
     };
     let tls = TlsMaterial::load(&config.tls)?;
     let transport = Transport::bind(quic_sock, &tls)?;
+    for (node, addr) in &config.quic.dial {
+        if let Ok(id) = node.parse() {
+            tracing::info!(node = id, %addr, "dialling this peer through a configured address");
+            transport.set_dial_override(id, addr.clone());
+        }
+    }
 
     let data_dir = config.data_dir().to_path_buf();
     if !data_dir.exists() {

@@ -132,6 +132,9 @@ pub enum Command {
         files: Vec<FileRecord>,
         overwrite: bool,
     },
+    /// Every node records a SHA-256 of its whole catalog as it stands just before this entry,
+    /// so that catalogs can be compared across nodes at exactly the same log position.
+    Digest,
 }
 
 /// What applying a `Command` produced.

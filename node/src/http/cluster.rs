@@ -4,7 +4,9 @@
 //! settings writes go through Raft from whichever node receives them; reads of settings are
 //! local unless `consistent=true` asks for a read-index barrier first.
 
-use artstore_client::wire::{ClusterStatus, DrainStatus, JoinRequest, Member, Setting, SettingValue, Settings};
+use artstore_client::wire::{
+    CatalogDigest, ClusterStatus, DrainStatus, JoinRequest, Member, Setting, SettingValue, Settings,
+};
 use artstore_raft::{ClusterNode, Command, NodeId, DRAIN_SETTING};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -240,4 +242,37 @@ pub async fn stop_drain(
     caller.principal.require(Role::Operator)?;
     s.node.propose(Command::DeleteSetting { key: format!("{DRAIN_SETTING}{node_id}") }).await?;
     Ok(Json(drain_status(&s, node_id).await?))
+}
+
+/// `POST /api/v1/cluster/digest` (operator): appends a digest entry; every node records a
+/// SHA-256 of its catalog as of that log position.
+pub async fn take_digest(State(s): State<AppState>, caller: Caller) -> Result<Json<CatalogDigest>, ApiError> {
+    caller.principal.require(Role::Operator)?;
+    let r = s.node.propose(Command::Digest).await?;
+    Ok(Json(CatalogDigest { node_id: s.node.id(), log_index: r.log_index, digest: None }))
+}
+
+/// `GET /api/v1/cluster/digest/{index}` (reader): this node's digest at `index`, once applied
+/// (waits up to 10 s).
+pub async fn get_digest(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(index): Path<u64>,
+) -> Result<Json<CatalogDigest>, ApiError> {
+    caller.principal.require(Role::Reader)?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while s.node.applied_index() < index {
+        if std::time::Instant::now() > deadline {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "behind",
+                format!("this node has applied up to {} of {index}", s.node.applied_index()),
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    match s.node.catalog().digest_at(index)? {
+        Some(d) => Ok(Json(CatalogDigest { node_id: s.node.id(), log_index: index, digest: Some(d) })),
+        None => Err(ApiError::not_found(format!("no digest entry at log index {index}"))),
+    }
 }

@@ -41,6 +41,8 @@ const EXPIRY: &str = "expiry/";
 const CHANGE: &str = "change/";
 /// Everything in the change feed at or below this log index has been pruned.
 const CHANGE_FLOOR: &str = "_changes/floor";
+/// `_digest/<log index>`: catalog digests taken by `Command::Digest`.
+const DIGEST: &str = "_digest/";
 /// Stored as JSON `Option<LogId>` (`null` after installing an empty snapshot).
 pub(crate) const LAST_APPLIED: &[u8] = b"_meta/last_applied";
 const AUDIT_HEAD: &str = "_security/audit_head";
@@ -211,6 +213,33 @@ impl Catalog {
             .iter()
             .filter_map(|(k, _)| String::from_utf8_lossy(&k[prefix.len()..]).parse().ok())
             .collect())
+    }
+
+    /// SHA-256 (hex) of every catalog key and value, leaving out node-local keys (the change
+    /// feed and earlier digests): equal on every node at the same log position.
+    pub(crate) fn digest(&self) -> Result<String, Error> {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        for item in self.tree.range(Vec::new()..) {
+            let (k, v) = item?;
+            if [CHANGE, CHANGE_FLOOR, DIGEST].iter().any(|p| k.starts_with(p.as_bytes())) {
+                continue;
+            }
+            h.update((k.len() as u64).to_be_bytes());
+            h.update(&k);
+            h.update((v.len() as u64).to_be_bytes());
+            h.update(&v);
+        }
+        Ok(hex::encode(h.finalize()))
+    }
+
+    pub(crate) fn record_digest(index: u64, digest: &str, batch: &mut WriteBatch) {
+        batch.put(format!("{DIGEST}{index:020}").into_bytes(), encode(&digest));
+    }
+
+    /// The digest recorded when this node applied the `Digest` entry at `index`.
+    pub fn digest_at(&self, index: u64) -> Result<Option<String>, Error> {
+        self.get(&format!("{DIGEST}{index:020}"))
     }
 
     /// Files queued for repair (ids after `after`, at most `limit`).
@@ -568,6 +597,8 @@ impl Catalog {
                     Self::put_file(f, batch);
                 }
             }
+            // Computed by the state machine, which sees the whole tree.
+            Command::Digest => {}
             Command::PruneSigningKeys { now } => {
                 for old in self.signing_keys().map_err(store)? {
                     if !old.validates_at(*now) {

@@ -127,6 +127,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             match &entry.payload {
                 EntryPayload::Blank => {}
                 EntryPayload::Normal(command) => {
+                    if matches!(command, crate::types::Command::Digest) {
+                        let digest = self.catalog.digest().map_err(|e| sm_err(ErrorVerb::Read, e))?;
+                        Catalog::record_digest(entry.log_id.index, &digest, &mut batch);
+                    }
                     let r = self.catalog.apply(command, &mut batch).map_err(|e| sm_err(ErrorVerb::Write, e))?;
                     if r.rejected.is_none() {
                         for id in command.touched_files() {

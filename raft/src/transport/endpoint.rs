@@ -39,6 +39,8 @@ pub struct Transport {
     failing: Mutex<HashMap<NodeId, Instant>>,
     /// Who serves each stream tag.
     handlers: Handlers,
+    /// Addresses to dial instead of what the membership says (a relay, NAT, or a fault proxy).
+    dial_overrides: Mutex<HashMap<NodeId, String>>,
 }
 
 fn framed<S: tokio::io::AsyncRead + tokio::io::AsyncWrite>(io: S) -> Framed<S, LengthDelimitedCodec> {
@@ -57,7 +59,15 @@ impl Transport {
             last_seen: Mutex::default(),
             failing: Mutex::default(),
             handlers: Handlers::default(),
+            dial_overrides: Mutex::default(),
         }))
+    }
+
+    /// Dials `node` at `addr` instead of the address the membership advertises (`quic.dial`).
+    pub fn set_dial_override(&self, node: NodeId, addr: String) {
+        if let Ok(mut o) = self.dial_overrides.lock() {
+            o.insert(node, addr);
+        }
     }
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
@@ -187,6 +197,8 @@ impl Transport {
     }
 
     async fn dial(&self, target: NodeId, addr: &str) -> Result<(quinn::Connection, ClusterRpcClient), Error> {
+        let overridden = self.dial_overrides.lock().ok().and_then(|o| o.get(&target).cloned());
+        let addr = overridden.as_deref().unwrap_or(addr);
         let sock: SocketAddr =
             addr.parse().map_err(|e| Error::Transport(format!("bad address {addr:?} of node {target}: {e}")))?;
         let server_name = artstore_cluster_config::node_server_name(target);
