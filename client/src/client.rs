@@ -79,9 +79,14 @@ fn build_http(roots: &[Vec<u8>]) -> Result<reqwest::Client, ClientError> {
         // Per read, not per request: a large transfer may take as long as it needs while bytes flow.
         .read_timeout(Duration::from_secs(60));
     for pem in roots {
-        let cert = reqwest::Certificate::from_pem(pem)
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
             .map_err(|e| ClientError::Invalid(format!("CA certificate: {}", error_chain(&e))))?;
-        builder = builder.add_root_certificate(cert);
+        if certs.is_empty() {
+            return Err(ClientError::Invalid("CA certificate: no PEM `CERTIFICATE` block found".into()));
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
     }
     builder.build().map_err(|e| ClientError::Invalid(format!("HTTP client: {}", error_chain(&e))))
 }
@@ -147,6 +152,8 @@ impl Client {
     /// let client = artstore_client::Client::new(["https://archive.example.com"])?.with_ca_cert(&pem)?;
     /// # Ok(()) }
     /// ```
+    ///
+    /// Fails with [`ClientError::Invalid`] when `pem` holds no certificate.
     pub fn with_ca_cert(mut self, pem: &[u8]) -> Result<Self, ClientError> {
         let mut roots = self.roots.clone();
         roots.push(pem.to_vec());
