@@ -1,32 +1,49 @@
-//! The HTTP client with fail-over across nodes and a cached, self-refreshing access token.
+//! The HTTP client: fail-over across nodes, retries with backoff for idempotent calls, and a
+//! cached, self-refreshing access token.
+//!
+//! Invariants: a request is only ever repeated when repeating it cannot change the outcome
+//! (idempotent methods, uploads with an `Idempotency-Key`); the node that last answered is tried
+//! first, so a dead node costs one refused connection per call at most once.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use futures::StreamExt;
 
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::ClientError;
+use crate::retry::RetryPolicy;
 use crate::search::Search;
 use crate::wire::{
-    AuditPage, AuditVerification, ClusterStatus, CreateServiceAccount, ErrorResponse, Health, JoinRequest, KeyRotated,
-    RotateSecret, ServiceAccount, ServiceAccountWithSecret, ServiceAccounts, Setting, SettingValue, Settings,
-    TokenResponse, UpdateServiceAccount,
-};
-use crate::wire::{
-    CatalogDigest, DrainStatus, ElementModeChange, FileInfo, FileList, RepairStatus, SearchHit, SearchResults,
-    StorageElementInfo, StorageElements, UpdateFile,
+    ClusterStatus, ErrorResponse, FileInfo, FileList, Health, JoinRequest, SearchHit, SearchResults, Setting,
+    SettingValue, Settings, TokenResponse, UpdateFile,
 };
 
 /// A handle on an ArtStore cluster; cheap to clone (clones share the token cache).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), artstore_client::ClientError> {
+/// use artstore_client::{Client, RetryPolicy};
+///
+/// let client = Client::new(["http://10.0.0.1:8080", "http://10.0.0.2:8080", "http://10.0.0.3:8080"])?
+///     .with_credentials("sa-billing", "the-client-secret")
+///     .with_retry_policy(RetryPolicy::default());
+/// let file = client.get_file("0190b0b6-8b5c-7cc2-9a57-3d3f0e4c2a11").await?;
+/// println!("{} has {} bytes", file.name, file.size);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     urls: Vec<String>,
     credentials: Option<Arc<Credentials>>,
+    /// Extra trusted roots (PEM) the HTTP client was built with, kept to rebuild it.
+    roots: Vec<Vec<u8>>,
+    pub(crate) retry: RetryPolicy,
+    /// Index into `urls` of the node that last answered; tried first.
+    preferred: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Client {
@@ -34,6 +51,7 @@ impl std::fmt::Debug for Client {
         f.debug_struct("Client")
             .field("urls", &self.urls)
             .field("client_id", &self.credentials.as_ref().map(|c| c.client_id.as_str()))
+            .field("retry", &self.retry)
             .finish()
     }
 }
@@ -45,68 +63,42 @@ struct Credentials {
     token: tokio::sync::Mutex<Option<(String, Instant)>>,
 }
 
-/// Options of an upload; every field may be left at its default.
-#[derive(Debug, Clone, Default)]
-pub struct UploadOptions {
-    pub content_type: Option<String>,
-    pub description: Option<String>,
-    pub tags: Vec<String>,
-    pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
-    /// `permanent` (default) or `temporary`.
-    pub retention_policy: Option<String>,
-    pub ttl_days: Option<u32>,
-    /// Alternative to `ttl_days`.
-    pub ttl_seconds: Option<u64>,
-    /// RFC 3339.
-    pub retention_until: Option<String>,
-    pub idempotency_key: Option<String>,
-    /// Expected SHA-256 (hex) of the body; the server refuses a mismatch with 422.
-    pub sha256: Option<String>,
-    /// Store the chunks zstd-compressed (downloads are unaffected).
-    pub compress: bool,
-}
-
-impl UploadOptions {
-    /// The query string of an upload.
-    fn query(&self, name: &str) -> Vec<(&'static str, String)> {
-        let mut q: Vec<(&'static str, String)> = vec![("name", name.to_string())];
-        let optional = [
-            ("description", self.description.clone()),
-            ("tags", (!self.tags.is_empty()).then(|| self.tags.join(","))),
-            ("retention_policy", self.retention_policy.clone()),
-            ("ttl_days", self.ttl_days.map(|t| t.to_string())),
-            ("ttl_seconds", self.ttl_seconds.map(|t| t.to_string())),
-            ("retention_until", self.retention_until.clone()),
-            ("compression", self.compress.then(|| "zstd".to_string())),
-        ];
-        q.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
-        q
-    }
-
-    /// The headers of an upload (content type, attributes, idempotency key, digest, token).
-    fn headers(&self, mut req: reqwest::RequestBuilder, bearer: Option<&str>) -> reqwest::RequestBuilder {
-        req = req.header("content-type", self.content_type.as_deref().unwrap_or("application/octet-stream"));
-        if let Some(t) = bearer {
-            req = req.bearer_auth(t);
-        }
-        if let Some(a) = &self.attributes {
-            req = req.header("x-artstore-attributes", serde_json::Value::Object(a.clone()).to_string());
-        }
-        if let Some(k) = &self.idempotency_key {
-            req = req.header("idempotency-key", k);
-        }
-        if let Some(h) = &self.sha256 {
-            req = req.header("x-checksum-sha256", h);
-        }
-        req
-    }
-}
-
-/// A token is refreshed when less than this much of its lifetime is left.
+/// A token is refreshed when less than this much of its lifetime is left (or half of it, for
+/// short-lived tokens).
 const REFRESH_MARGIN: Duration = Duration::from_secs(60);
+
+/// What one round over the nodes produced: a response, or an error and whether another round
+/// (after a backoff) may help.
+pub(crate) type Round = Result<reqwest::Response, (ClientError, bool)>;
+
+fn build_http(roots: &[Vec<u8>]) -> Result<reqwest::Client, ClientError> {
+    // One crypto provider for the whole process (aws-lc-rs); ignore "already installed".
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        // Per read, not per request: a large transfer may take as long as it needs while bytes flow.
+        .read_timeout(Duration::from_secs(60));
+    for pem in roots {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| ClientError::Invalid(format!("CA certificate: {}", error_chain(&e))))?;
+        if certs.is_empty() {
+            return Err(ClientError::Invalid("CA certificate: no PEM `CERTIFICATE` block found".into()));
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().map_err(|e| ClientError::Invalid(format!("HTTP client: {}", error_chain(&e))))
+}
 
 impl Client {
     /// A client for the nodes at `urls` (e.g. `http://10.0.0.1:8080`), tried in order.
+    ///
+    /// ```
+    /// let client = artstore_client::Client::new(["http://127.0.0.1:8080/"]).unwrap();
+    /// assert_eq!(client.urls(), ["http://127.0.0.1:8080"]);
+    /// assert!(artstore_client::Client::new(["ftp://example.com"]).is_err());
+    /// ```
     pub fn new<I, S>(urls: I) -> Result<Self, ClientError>
     where
         I: IntoIterator<Item = S>,
@@ -121,14 +113,14 @@ impl Client {
                 return Err(ClientError::Invalid(format!("{u:?} is not an http:// or https:// URL")));
             }
         }
-        // One crypto provider for the whole process (aws-lc-rs); ignore "already installed".
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(120))
-            .build()
-            .map_err(|e| ClientError::Invalid(e.to_string()))?;
-        Ok(Self { http, urls, credentials: None })
+        Ok(Self {
+            http: build_http(&[])?,
+            urls,
+            credentials: None,
+            roots: Vec::new(),
+            retry: RetryPolicy::default(),
+            preferred: Arc::new(AtomicUsize::new(0)),
+        })
     }
 
     /// The same client authenticating as a service account: it fetches an access token on first
@@ -140,6 +132,34 @@ impl Client {
             token: tokio::sync::Mutex::new(None),
         }));
         self
+    }
+
+    /// The same client with another retry policy for idempotent calls.
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = RetryPolicy { max_attempts: policy.max_attempts.max(1), ..policy };
+        self
+    }
+
+    /// The same client also trusting the CA certificate(s) in `pem` for `https://` URLs.
+    ///
+    /// The nodes' public HTTP API is plain HTTP; this is for deployments that put a TLS proxy (or
+    /// a load balancer) in front of them with a certificate from a private CA. Without it, `https://`
+    /// URLs have no trusted roots at all.
+    ///
+    /// ```no_run
+    /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pem = std::fs::read("ca.pem")?;
+    /// let client = artstore_client::Client::new(["https://archive.example.com"])?.with_ca_cert(&pem)?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Fails with [`ClientError::Invalid`] when `pem` holds no certificate.
+    pub fn with_ca_cert(mut self, pem: &[u8]) -> Result<Self, ClientError> {
+        let mut roots = self.roots.clone();
+        roots.push(pem.to_vec());
+        self.http = build_http(&roots)?;
+        self.roots = roots;
+        Ok(self)
     }
 
     /// A valid access token (cached, or fetched now).
@@ -187,10 +207,10 @@ impl Client {
                 401 => ClientError::Unauthorized(format!("{code}: {message}")),
                 429 => ClientError::RateLimited { retry_after_secs: retry_after.unwrap_or(1), message },
                 400 => ClientError::BadRequest { code, message },
-                503 => ClientError::Unavailable(message),
+                502 | 503 => ClientError::Unavailable(format!("{base}: {message}")),
                 s => ClientError::Server { status: s, code, message },
             };
-            if status == StatusCode::SERVICE_UNAVAILABLE {
+            if matches!(err, ClientError::Unavailable(_)) {
                 last = err;
                 continue;
             }
@@ -199,7 +219,8 @@ impl Client {
         Err(last)
     }
 
-    /// A client for other node URLs that shares this one's credentials and cached token.
+    /// A client for other node URLs that shares this one's credentials, cached token, trusted
+    /// roots and retry policy.
     pub fn with_urls<I, S>(&self, urls: I) -> Result<Self, ClientError>
     where
         I: IntoIterator<Item = S>,
@@ -207,13 +228,20 @@ impl Client {
     {
         let mut c = Client::new(urls)?;
         c.http = self.http.clone();
+        c.roots = self.roots.clone();
         c.credentials = self.credentials.clone();
+        c.retry = self.retry;
         Ok(c)
     }
 
     /// The configured node URLs.
     pub fn urls(&self) -> &[String] {
         &self.urls
+    }
+
+    /// The retry policy of idempotent calls.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
     }
 
     /// `GET /health/ready` of the first node that answers: Ok when it has a leader and is caught up.
@@ -252,113 +280,7 @@ impl Client {
         self.send::<(), _>(Method::GET, "/api/v1/cluster/settings", None).await
     }
 
-    // ----- files -----
-
-    /// Uploads `body` as a new file (writer role). With `options.idempotency_key`, a retry
-    /// returns the first upload's record instead of creating a duplicate.
-    pub async fn upload(&self, name: &str, body: Vec<u8>, options: &UploadOptions) -> Result<FileInfo, ClientError> {
-        let query = options.query(name);
-        let body = bytes::Bytes::from(body);
-        let resp = self
-            .authorized(|base, bearer| {
-                options.headers(self.http.post(format!("{base}/api/v1/files")).query(&query), bearer).body(body.clone())
-            })
-            .await?;
-        Self::json(resp).await
-    }
-
-    /// Streams the file at `path` (never read whole into memory). `progress` is called with the
-    /// bytes sent so far and the total. Fails over to the next node on connection errors; use an
-    /// idempotency key in `options` so a retried upload cannot create a duplicate.
-    pub async fn upload_path(
-        &self,
-        path: &std::path::Path,
-        name: &str,
-        options: &UploadOptions,
-        progress: impl Fn(u64, u64) + Send + Sync + Clone + 'static,
-    ) -> Result<FileInfo, ClientError> {
-        let total = tokio::fs::metadata(path)
-            .await
-            .map_err(|e| ClientError::Invalid(format!("{}: {e}", path.display())))?
-            .len();
-        let query = options.query(name);
-        // A streamed body cannot be sent twice: the file is reopened for each node tried.
-        let bearer = self.bearer(false).await?;
-        let mut last = ClientError::Unavailable("no node tried".into());
-        for base in &self.urls {
-            let file = tokio::fs::File::open(path)
-                .await
-                .map_err(|e| ClientError::Invalid(format!("{}: {e}", path.display())))?;
-            let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-            let progress = progress.clone();
-            let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).map(move |chunk| {
-                if let Ok(c) = &chunk {
-                    let now = sent.fetch_add(c.len() as u64, std::sync::atomic::Ordering::Relaxed) + c.len() as u64;
-                    progress(now, total);
-                }
-                chunk
-            });
-            let req = options.headers(self.http.post(format!("{base}/api/v1/files")).query(&query), bearer.as_deref());
-            let req = req.header("content-length", total).body(reqwest::Body::wrap_stream(stream));
-            let result = match req.send().await {
-                Ok(resp) => Self::checked(resp).await,
-                Err(e) => Err(ClientError::Unavailable(format!("{base}: {}", error_chain(&e)))),
-            };
-            match result {
-                Ok(resp) => return Self::json(resp).await,
-                Err(e @ ClientError::Unavailable(_)) => last = e,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last)
-    }
-
-    /// Streams a file's content into `path` (through a temporary file, renamed at the end) and
-    /// checks it against the file's SHA-256. `progress` gets bytes received and the total.
-    pub async fn download_to_path(
-        &self,
-        id: &str,
-        path: &std::path::Path,
-        progress: impl Fn(u64, u64),
-    ) -> Result<FileInfo, ClientError> {
-        use sha2::Digest;
-        use tokio::io::AsyncWriteExt;
-        let info = self.get_file(id).await?;
-        let resp = self.content_response(id, None).await?;
-        {
-            let tmp = path.with_extension(format!("artstore-partial-{}", std::process::id()));
-            let io = |e: std::io::Error| ClientError::Invalid(format!("{}: {e}", tmp.display()));
-            let mut out = tokio::fs::File::create(&tmp).await.map_err(io)?;
-            let mut hasher = sha2::Sha256::new();
-            let mut received = 0u64;
-            let mut body = resp.bytes_stream();
-            while let Some(piece) = body.next().await {
-                let piece = match piece {
-                    Ok(p) => p,
-                    Err(e) => {
-                        let _ = tokio::fs::remove_file(&tmp).await;
-                        return Err(ClientError::Unavailable(format!("download interrupted: {}", error_chain(&e))));
-                    }
-                };
-                hasher.update(&piece);
-                out.write_all(&piece).await.map_err(io)?;
-                received += piece.len() as u64;
-                progress(received, info.size);
-            }
-            out.sync_all().await.map_err(io)?;
-            let got = hex::encode(hasher.finalize());
-            if got != info.sha256 {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                return Err(ClientError::Server {
-                    status: 200,
-                    code: "checksum_mismatch".into(),
-                    message: format!("downloaded content hashes to {got}, expected {}", info.sha256),
-                });
-            }
-            tokio::fs::rename(&tmp, path).await.map_err(io)?;
-            Ok(info)
-        }
-    }
+    // ----- file metadata and search -----
 
     /// A file's metadata (read-after-write from any node).
     pub async fn get_file(&self, id: &str) -> Result<FileInfo, ClientError> {
@@ -424,6 +346,8 @@ impl Client {
         futures::TryStreamExt::try_flatten(pages)
     }
 
+    /// Changes a file's metadata (name, description, tags, attributes, a later `retention_until`);
+    /// the version goes up by one. Not retried: a repeat would bump the version twice.
     pub async fn update_file(&self, id: &str, update: &UpdateFile) -> Result<FileInfo, ClientError> {
         self.send(Method::PATCH, &format!("/api/v1/files/{id}"), Some(update)).await
     }
@@ -433,172 +357,35 @@ impl Client {
         self.send::<(), _>(Method::POST, &format!("/api/v1/files/{id}/finalize"), None).await
     }
 
+    /// Deletes a file where its storage element's mode and its retention allow it (`Conflict`
+    /// otherwise).
     pub async fn delete_file(&self, id: &str) -> Result<(), ClientError> {
         self.send_empty(Method::DELETE, &format!("/api/v1/files/{id}")).await
     }
 
-    /// The response of `GET /api/v1/files/{id}/content` (optionally one byte range) from the
-    /// first node that serves it.
-    async fn content_response(&self, id: &str, range: Option<&str>) -> Result<reqwest::Response, ClientError> {
-        self.authorized(|base, bearer| {
-            let mut req = self.http.get(format!("{base}/api/v1/files/{id}/content"));
-            if let Some(r) = range {
-                req = req.header(reqwest::header::RANGE, r);
-            }
-            match bearer {
-                Some(t) => req.bearer_auth(t),
-                None => req,
-            }
-        })
-        .await
-    }
-
-    /// The whole body of a file, in memory (for large files use
-    /// [`download_to_path`](Self::download_to_path)).
-    pub async fn download(&self, id: &str) -> Result<Vec<u8>, ClientError> {
-        let resp = self.content_response(id, None).await?;
-        resp.bytes().await.map(|b| b.to_vec()).map_err(|e| ClientError::Unavailable(e.to_string()))
-    }
-
-    /// Bytes `start..=end` of a file (`end` is clamped to the last byte), in memory.
-    pub async fn download_range(&self, id: &str, start: u64, end: u64) -> Result<Vec<u8>, ClientError> {
-        let resp = self.content_response(id, Some(&format!("bytes={start}-{end}"))).await?;
-        if resp.status() != StatusCode::PARTIAL_CONTENT {
-            return Err(ClientError::Server {
-                status: resp.status().as_u16(),
-                code: "no_range".into(),
-                message: "the server did not answer the range request with 206".into(),
-            });
-        }
-        resp.bytes().await.map(|b| b.to_vec()).map_err(|e| ClientError::Unavailable(e.to_string()))
-    }
-
-    /// The repair queue and the answering node's repair and scrub counters (operator role).
-    pub async fn repair_status(&self) -> Result<RepairStatus, ClientError> {
-        self.send::<(), _>(Method::GET, "/api/v1/repair/status", None).await
-    }
-
-    /// Starts draining a node: it leaves placement and the leader moves its replicas elsewhere.
-    pub async fn drain_node(&self, node_id: u64) -> Result<DrainStatus, ClientError> {
-        self.send::<(), _>(Method::POST, &format!("/api/v1/cluster/members/{node_id}/drain"), None).await
-    }
-
-    /// How far draining a node has come.
-    pub async fn drain_status(&self, node_id: u64) -> Result<DrainStatus, ClientError> {
-        self.send::<(), _>(Method::GET, &format!("/api/v1/cluster/members/{node_id}/drain"), None).await
-    }
-
-    /// Stops draining a node (it takes new replicas again).
-    pub async fn cancel_drain(&self, node_id: u64) -> Result<DrainStatus, ClientError> {
-        self.send::<(), _>(Method::DELETE, &format!("/api/v1/cluster/members/{node_id}/drain"), None).await
-    }
-
-    /// Appends a catalog digest entry; returns its log index (operator role).
-    pub async fn take_digest(&self) -> Result<u64, ClientError> {
-        let d: CatalogDigest = self.send::<(), _>(Method::POST, "/api/v1/cluster/digest", None).await?;
-        Ok(d.log_index)
-    }
-
-    /// The catalog digest the answering node recorded at `log_index`.
-    pub async fn digest_at(&self, log_index: u64) -> Result<CatalogDigest, ClientError> {
-        self.send::<(), _>(Method::GET, &format!("/api/v1/cluster/digest/{log_index}"), None).await
-    }
-
-    pub async fn storage_elements(&self) -> Result<StorageElements, ClientError> {
-        self.send::<(), _>(Method::GET, "/api/v1/storage-elements", None).await
-    }
-
-    /// Moves an element to `mode` (forward only: rw → ro → ar).
-    pub async fn set_element_mode(
-        &self,
-        node_id: u64,
-        name: &str,
-        mode: &str,
-    ) -> Result<StorageElementInfo, ClientError> {
-        let body = ElementModeChange { mode: mode.to_string() };
-        self.send(Method::PATCH, &format!("/api/v1/storage-elements/{node_id}/{name}"), Some(&body)).await
-    }
-
-    // ----- service accounts (admin role) -----
-
-    pub async fn create_account(
-        &self,
-        request: &CreateServiceAccount,
-    ) -> Result<ServiceAccountWithSecret, ClientError> {
-        self.send(Method::POST, "/api/v1/service-accounts", Some(request)).await
-    }
-
-    pub async fn list_accounts(&self, include_deleted: bool) -> Result<ServiceAccounts, ClientError> {
-        self.send::<(), _>(Method::GET, &format!("/api/v1/service-accounts?include_deleted={include_deleted}"), None)
-            .await
-    }
-
-    pub async fn get_account(&self, client_id: &str) -> Result<ServiceAccount, ClientError> {
-        self.send::<(), _>(Method::GET, &format!("/api/v1/service-accounts/{client_id}"), None).await
-    }
-
-    pub async fn update_account(
-        &self,
-        client_id: &str,
-        update: &UpdateServiceAccount,
-    ) -> Result<ServiceAccount, ClientError> {
-        self.send(Method::PATCH, &format!("/api/v1/service-accounts/{client_id}"), Some(update)).await
-    }
-
-    /// New secret for `client_id`; the old one keeps working for `grace_period_secs` if given.
-    pub async fn rotate_secret(
-        &self,
-        client_id: &str,
-        grace_period_secs: Option<u64>,
-    ) -> Result<ServiceAccountWithSecret, ClientError> {
-        let body = RotateSecret { grace_period_secs };
-        self.send(Method::POST, &format!("/api/v1/service-accounts/{client_id}/rotate-secret"), Some(&body)).await
-    }
-
-    pub async fn delete_account(&self, client_id: &str) -> Result<(), ClientError> {
-        self.send_empty(Method::DELETE, &format!("/api/v1/service-accounts/{client_id}")).await
-    }
-
-    // ----- keys and audit (operator role) -----
-
-    pub async fn rotate_keys(&self) -> Result<KeyRotated, ClientError> {
-        self.send::<(), _>(Method::POST, "/api/v1/admin/keys/rotate", None).await
-    }
-
-    /// The public signing keys (`/.well-known/jwks.json`), as JSON.
-    pub async fn jwks(&self) -> Result<serde_json::Value, ClientError> {
-        self.send::<(), _>(Method::GET, "/.well-known/jwks.json", None).await
-    }
-
-    /// Audit records from sequence `from`, at most `limit`, optionally of one `action` only.
-    pub async fn audit(&self, from: u64, limit: usize, action: Option<&str>) -> Result<AuditPage, ClientError> {
-        let mut path = format!("/api/v1/audit?from={from}&limit={limit}");
-        if let Some(a) = action {
-            path.push_str(&format!("&action={a}"));
-        }
-        self.send::<(), _>(Method::GET, &path, None).await
-    }
-
-    /// Recomputes the audit chain on the answering node and reports the first broken record.
-    pub async fn verify_audit(&self) -> Result<AuditVerification, ClientError> {
-        self.send::<(), _>(Method::GET, "/api/v1/audit/verify", None).await
-    }
+    // ----- plumbing -----
 
     /// Like `send`, for responses without a body (204).
-    async fn send_empty(&self, method: Method, path: &str) -> Result<(), ClientError> {
+    pub(crate) async fn send_empty(&self, method: Method, path: &str) -> Result<(), ClientError> {
         self.send::<(), serde_json::Value>(method, path, None).await.map(|_| ())
     }
 
-    /// Sends the request `make` builds for each node in turn and returns the first success; an
-    /// error status is returned as a typed error at once, except that connection errors and
-    /// 503/502 move on to the next node.
-    async fn first_success<F>(&self, make: F) -> Result<reqwest::Response, ClientError>
+    /// One round: sends the request `make` builds to each node in turn, starting with the node
+    /// that answered last, and returns the first answer. An error status is returned as a typed
+    /// error at once; connection errors and 502/503 move on to the next node. `make` failing
+    /// (a body that cannot be sent again) ends the round and every retry.
+    async fn round<F>(&self, make: &F, bearer: Option<&str>) -> Round
     where
-        F: Fn(&str) -> reqwest::RequestBuilder,
+        F: Fn(&str, Option<&str>) -> Result<reqwest::RequestBuilder, ClientError>,
     {
+        let n = self.urls.len();
+        let start = self.preferred.load(Ordering::Relaxed) % n;
         let mut last = ClientError::Unavailable("no node tried".into());
-        for base in &self.urls {
-            let resp = match make(base).send().await {
+        for i in 0..n {
+            let index = (start + i) % n;
+            let base = &self.urls[index];
+            let request = make(base, bearer).map_err(|e| (e, false))?;
+            let resp = match request.send().await {
                 Ok(r) => r,
                 Err(e) => {
                     last = ClientError::Unavailable(format!("{base}: {}", error_chain(&e)));
@@ -606,11 +393,14 @@ impl Client {
                 }
             };
             match Self::checked(resp).await {
-                Err(e @ ClientError::Unavailable(_)) => last = e,
-                other => return other,
+                Err(ClientError::Unavailable(m)) => last = ClientError::Unavailable(format!("{base}: {m}")),
+                other => {
+                    self.preferred.store(index, Ordering::Relaxed);
+                    return other.map_err(|e| (e, false));
+                }
             }
         }
-        Err(last)
+        Err((last, true))
     }
 
     /// A success response as it is; an error status as a typed error (503/502 → `Unavailable`).
@@ -626,46 +416,66 @@ impl Client {
         Err(err)
     }
 
-    /// Like [`Client::first_success`] with the bearer token, retried once with a fresh token after
-    /// a 401.
-    async fn authorized<F>(&self, make: F) -> Result<reqwest::Response, ClientError>
+    /// Rounds over the nodes with the bearer token (fetched again once after a 401). With
+    /// `idempotent`, a round in which no node could serve is repeated after a backoff, up to the
+    /// retry policy's attempts.
+    pub(crate) async fn execute<F>(&self, idempotent: bool, make: F) -> Result<reqwest::Response, ClientError>
     where
-        F: Fn(&str, Option<&str>) -> reqwest::RequestBuilder,
+        F: Fn(&str, Option<&str>) -> Result<reqwest::RequestBuilder, ClientError>,
     {
-        let bearer = self.bearer(false).await?;
-        match self.first_success(|base| make(base, bearer.as_deref())).await {
-            Err(ClientError::Unauthorized(_)) if self.credentials.is_some() => {
-                let fresh = self.bearer(true).await?;
-                self.first_success(|base| make(base, fresh.as_deref())).await
+        let attempts = if idempotent { self.retry.max_attempts.max(1) } else { 1 };
+        let mut attempt = 1;
+        loop {
+            let outcome = match self.bearer(false).await {
+                Ok(bearer) => match self.round(&make, bearer.as_deref()).await {
+                    Err((ClientError::Unauthorized(_), _)) if self.credentials.is_some() => {
+                        match self.bearer(true).await {
+                            Ok(fresh) => self.round(&make, fresh.as_deref()).await,
+                            Err(e @ ClientError::Unavailable(_)) => Err((e, true)),
+                            Err(e) => Err((e, false)),
+                        }
+                    }
+                    other => other,
+                },
+                Err(e @ ClientError::Unavailable(_)) => Err((e, true)),
+                Err(e) => Err((e, false)),
+            };
+            match outcome {
+                Ok(resp) => return Ok(resp),
+                Err((_, true)) if attempt < attempts => {
+                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                    attempt += 1;
+                }
+                Err((e, _)) => return Err(e),
             }
-            other => other,
         }
     }
 
     /// Decodes a success body, naming a body that does not parse.
-    async fn json<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
+    pub(crate) async fn json<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
         let status = resp.status().as_u16();
         resp.json().await.map_err(|e| ClientError::Server { status, code: "bad_body".into(), message: e.to_string() })
     }
 
-    /// A JSON request to any node (fail-over, bearer token, one retry after a 401); a 204 decodes
-    /// as JSON `null`.
-    async fn send<B: Serialize, T: DeserializeOwned>(
+    /// A JSON request to any node (fail-over, bearer token, one retry after a 401, backoff rounds
+    /// for idempotent methods); a 204 decodes as JSON `null`.
+    pub(crate) async fn send<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         body: Option<&B>,
     ) -> Result<T, ClientError> {
+        let idempotent = matches!(method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE);
         let resp = self
-            .authorized(|base, bearer| {
+            .execute(idempotent, |base, bearer| {
                 let mut req = self.http.request(method.clone(), format!("{base}{path}"));
                 if let Some(t) = bearer {
                     req = req.bearer_auth(t);
                 }
-                match body {
+                Ok(match body {
                     Some(b) => req.json(b),
                     None => req,
-                }
+                })
             })
             .await?;
         if resp.status() == StatusCode::NO_CONTENT {
@@ -680,7 +490,7 @@ impl Client {
 }
 
 /// "outer: inner: root cause", so a connection failure says *why* (refused, timed out, DNS).
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {

@@ -2,33 +2,70 @@
 
 use crate::wire::ErrorBody;
 
+/// Everything a call can fail with. Variants follow the HTTP status the server answered with, and
+/// carry its `{"error": {"code", "message"}}` message.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The arguments cannot form a request (bad URL, no URL at all).
+    /// The arguments cannot form a request (bad URL, no URL at all, unreadable local file).
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// The server refused the request as malformed (400, 413, 415, 422).
     #[error("bad request ({code}): {message}")]
-    BadRequest { code: String, message: String },
+    BadRequest {
+        /// Machine-readable code, such as `digest_mismatch`.
+        code: String,
+        /// What is wrong, in the server's words.
+        message: String,
+    },
+    /// No valid credentials (401), also after fetching a fresh token.
     #[error("unauthorized: {0}")]
     Unauthorized(String),
+    /// The account lacks the role the call needs (403).
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// No such file, account or element (404).
     #[error("not found: {0}")]
     NotFound(String),
+    /// The element's mode, the file's retention or the cluster's state forbids it (409).
     #[error("conflict: {reason}")]
-    Conflict { reason: String },
+    Conflict {
+        /// Why, in the server's words.
+        reason: String,
+    },
     /// Too many requests (the token endpoint's rate limit).
     #[error("rate limited: {message} (retry after {retry_after_secs} s)")]
-    RateLimited { retry_after_secs: u64, message: String },
+    RateLimited {
+        /// Seconds to wait before asking again.
+        retry_after_secs: u64,
+        /// The server's message.
+        message: String,
+    },
     /// No storage element can take the upload (HTTP 507).
     #[error("insufficient storage: {0}")]
     InsufficientStorage(String),
-    /// No node could serve the request (all unreachable, or no leader).
+    /// No node could serve the request (all unreachable, or no leader), after every retry.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// A download's bytes do not hash to the file's SHA-256 (nothing is left at the target path).
+    #[error("checksum mismatch: file {id} should hash to {expected} but the downloaded bytes hash to {actual}")]
+    ChecksumMismatch {
+        /// The file's id.
+        id: String,
+        /// SHA-256 recorded in the catalog (hex).
+        expected: String,
+        /// SHA-256 of the bytes received (hex).
+        actual: String,
+    },
     /// Any other non-success status.
     #[error("server error {status} ({code}): {message}")]
-    Server { status: u16, code: String, message: String },
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// Machine-readable code.
+        code: String,
+        /// The server's message.
+        message: String,
+    },
 }
 
 impl ClientError {

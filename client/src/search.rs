@@ -7,8 +7,11 @@
 pub enum SortBy {
     /// Best match first (the default).
     Relevance,
+    /// Oldest first (newest with `descending`).
     CreatedAt,
+    /// Smallest first.
     Size,
+    /// By name, A to Z.
     Name,
 }
 

@@ -7,9 +7,11 @@ use serde::{Deserialize, Serialize};
 /// The body of every error response: `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ErrorResponse {
+    /// What went wrong.
     pub error: ErrorBody,
 }
 
+/// The `error` object of an error response.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ErrorBody {
     /// Stable, machine-readable code such as `not_found` or `no_leader`.
@@ -21,23 +23,36 @@ pub struct ErrorBody {
 /// `GET /api/v1/cluster/status`: one node's view of the cluster.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ClusterStatus {
+    /// The answering node.
     pub node_id: u64,
+    /// The leader it knows of, if any.
     pub leader_id: Option<u64>,
+    /// Current Raft term.
     pub term: u64,
+    /// Highest log index known committed.
     pub commit_index: u64,
+    /// Highest log index applied to the state machine.
     pub applied_index: u64,
     /// `Leader`, `Follower`, `Candidate` or `Learner`.
     pub state: String,
+    /// Last index in the node's log.
     pub last_log_index: u64,
+    /// Log index covered by the latest snapshot.
     pub snapshot_index: Option<u64>,
+    /// Log entries up to here were purged.
     pub purged_index: Option<u64>,
+    /// Every member of the cluster.
     pub members: Vec<Member>,
 }
 
+/// One member of the cluster.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Member {
+    /// The member's id.
     pub node_id: u64,
+    /// Its public HTTP address (`host:port`).
     pub http_addr: String,
+    /// Its cluster transport (QUIC) address.
     pub quic_addr: String,
     /// Voters elect leaders and count towards quorum; learners only replicate.
     pub voter: bool,
@@ -48,8 +63,11 @@ pub struct Member {
 /// `POST /api/v1/cluster/members`: add a node (it joins as learner and is promoted once caught up).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct JoinRequest {
+    /// The new node's id.
     pub node_id: u64,
+    /// Its public HTTP address (`host:port`).
     pub http_addr: String,
+    /// Its cluster transport (QUIC) address.
     pub quic_addr: String,
     /// How long the new node may take to catch up before the join is abandoned (default 60).
     #[serde(default)]
@@ -59,13 +77,16 @@ pub struct JoinRequest {
 /// `PUT /api/v1/cluster/settings/{key}` request body.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SettingValue {
+    /// The new value.
     pub value: String,
 }
 
 /// A cluster setting as stored, with the log index that last wrote it when known.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Setting {
+    /// The setting's name.
     pub key: String,
+    /// Its value.
     pub value: String,
     /// Raft log index of the write (present in responses to writes).
     pub log_index: Option<u64>,
@@ -76,39 +97,52 @@ pub struct Setting {
 /// `GET /api/v1/cluster/settings`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 pub struct Settings {
+    /// Every setting by key.
     pub settings: BTreeMap<String, String>,
 }
 
 /// `GET /health/live` and `GET /health/ready` success body.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Health {
+    /// `ok` (or why not).
     pub status: String,
+    /// The answering node.
     pub node_id: u64,
 }
 
 /// `POST /api/v1/auth/token` success body (RFC 6749 §5.1).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TokenResponse {
+    /// The JWT to send as `Authorization: Bearer …`.
     pub access_token: String,
+    /// Always `Bearer`.
     pub token_type: String,
+    /// Lifetime in seconds.
     pub expires_in: u64,
+    /// Space-separated roles.
     pub scope: String,
 }
 
 /// A service account as the API shows it (never with a secret or its hash).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ServiceAccount {
+    /// Its id (the OAuth `client_id`).
     pub client_id: String,
+    /// Display name.
     pub name: String,
+    /// Free text.
     pub description: String,
     /// `admin`, `operator`, `writer`, `reader`.
     pub roles: Vec<String>,
+    /// Disabled accounts get no tokens and their tokens stop working.
     pub enabled: bool,
     /// The bootstrap admin: cannot be deleted or disabled.
     pub builtin: bool,
     /// RFC 3339.
     pub created_at: String,
+    /// RFC 3339.
     pub updated_at: String,
+    /// RFC 3339, when soft-deleted.
     pub deleted_at: Option<String>,
 }
 
@@ -118,9 +152,12 @@ pub struct CreateServiceAccount {
     /// Generated (`sa-…`) when absent.
     #[serde(default)]
     pub client_id: Option<String>,
+    /// Display name.
     pub name: String,
     #[serde(default)]
+    /// Free text.
     pub description: String,
+    /// `admin`, `operator`, `writer`, `reader`.
     pub roles: Vec<String>,
     /// Operator-chosen secret (≥ 12 characters, mixed classes); generated when absent.
     #[serde(default)]
@@ -130,7 +167,9 @@ pub struct CreateServiceAccount {
 /// Response to creating an account or rotating its secret: the only time the secret is shown.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ServiceAccountWithSecret {
+    /// The account.
     pub account: ServiceAccount,
+    /// Its secret: shown only in this response.
     pub client_secret: String,
 }
 
@@ -138,12 +177,16 @@ pub struct ServiceAccountWithSecret {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 pub struct UpdateServiceAccount {
     #[serde(default)]
+    /// New display name.
     pub name: Option<String>,
     #[serde(default)]
+    /// New description.
     pub description: Option<String>,
     #[serde(default)]
+    /// New roles (replace the old ones).
     pub roles: Option<Vec<String>>,
     #[serde(default)]
+    /// Enable or disable.
     pub enabled: Option<bool>,
 }
 
@@ -158,34 +201,46 @@ pub struct RotateSecret {
 /// `GET /api/v1/service-accounts`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ServiceAccounts {
+    /// The accounts.
     pub accounts: Vec<ServiceAccount>,
 }
 
 /// `POST /api/v1/admin/keys/rotate`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct KeyRotated {
+    /// Id of the new signing key.
     pub kid: String,
 }
 
 /// One audit record.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AuditRecord {
+    /// Position in the chain, from 1.
     pub seq: u64,
     /// RFC 3339.
     pub at: String,
+    /// Client id that acted (or `system`).
     pub actor: String,
+    /// What was done, such as `token.issue`.
     pub action: String,
+    /// What it was done to.
     pub target: String,
+    /// `success` or why it failed.
     pub outcome: String,
+    /// Source address.
     pub source: String,
+    /// Hash of the previous record.
     pub prev_hash: String,
+    /// Hash of this record (with `prev_hash`).
     pub hash: String,
+    /// HMAC of the record under the cluster audit key.
     pub hmac: String,
 }
 
 /// `GET /api/v1/audit`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AuditPage {
+    /// The records, in sequence order.
     pub records: Vec<AuditRecord>,
     /// Pass as `from` for the next page; absent at the end.
     pub next_from: Option<u64>,
@@ -194,9 +249,13 @@ pub struct AuditPage {
 /// `GET /api/v1/audit/verify`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AuditVerification {
+    /// Whether the whole chain verified.
     pub ok: bool,
+    /// Records checked.
     pub entries: u64,
+    /// The first record that does not verify.
     pub first_broken_seq: Option<u64>,
+    /// Why it does not.
     pub reason: Option<String>,
 }
 
@@ -205,18 +264,27 @@ pub struct AuditVerification {
 pub struct FileInfo {
     /// UUIDv7.
     pub id: String,
+    /// Stored name (any Unicode).
     pub name: String,
+    /// Size in bytes.
     pub size: u64,
     /// SHA-256 of the whole body, hex.
     pub sha256: String,
+    /// MIME type.
     pub content_type: String,
+    /// Metadata version, from 1; every update adds one.
     pub version: u64,
     /// RFC 3339.
     pub created_at: String,
+    /// RFC 3339.
     pub updated_at: String,
+    /// Client id of the uploader.
     pub created_by: String,
+    /// Free text.
     pub description: String,
+    /// Tags.
     pub tags: Vec<String>,
+    /// Custom attributes.
     pub custom_attributes: serde_json::Map<String, serde_json::Value>,
     /// `temporary` or `permanent`.
     pub retention_policy: String,
@@ -226,6 +294,7 @@ pub struct FileInfo {
     pub retention_until: Option<String>,
     /// Nodes holding replicas of the file's chunks.
     pub replicas: Vec<u64>,
+    /// Number of chunks the body is cut into.
     pub chunks: u64,
     /// Replicas placement wanted but did not get, queued for repair.
     pub missing_replicas: u64,
@@ -234,6 +303,7 @@ pub struct FileInfo {
 /// `GET /api/v1/files`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FileList {
+    /// The files of this page.
     pub files: Vec<FileInfo>,
     /// Pass as `after` for the next page; absent at the end.
     pub next_cursor: Option<String>,
@@ -243,12 +313,16 @@ pub struct FileList {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct UpdateFile {
     #[serde(default)]
+    /// New name.
     pub name: Option<String>,
     #[serde(default)]
+    /// New description.
     pub description: Option<String>,
     #[serde(default)]
+    /// New tags (replace the old ones).
     pub tags: Option<Vec<String>>,
     #[serde(default)]
+    /// New custom attributes (replace the old ones).
     pub custom_attributes: Option<serde_json::Map<String, serde_json::Value>>,
     /// RFC 3339; can only be extended.
     #[serde(default)]
@@ -258,38 +332,52 @@ pub struct UpdateFile {
 /// A storage element (`GET /api/v1/storage-elements`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StorageElementInfo {
+    /// The node holding the element.
     pub node_id: u64,
+    /// The element's name on that node.
     pub name: String,
     /// `edit`, `rw`, `ro`, `ar`.
     pub mode: String,
+    /// Writable elements fill in priority order.
     pub priority: u32,
+    /// Bytes stored.
     pub used_bytes: u64,
 }
 
+/// `GET /api/v1/storage-elements`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StorageElements {
+    /// Every node's elements.
     pub elements: Vec<StorageElementInfo>,
 }
 
 /// `PATCH /api/v1/storage-elements/{node_id}/{name}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ElementModeChange {
+    /// `ro` or `ar` (modes only move forward).
     pub mode: String,
 }
 
 /// One hit of `GET /api/v1/search`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SearchHit {
+    /// The file's id (UUIDv7).
     pub id: String,
+    /// Stored name.
     pub name: String,
+    /// Size in bytes.
     pub size: u64,
     /// SHA-256 of the whole body, hex.
     pub sha256: String,
+    /// MIME type.
     pub content_type: String,
     /// RFC 3339.
     pub created_at: String,
+    /// Free text.
     pub description: String,
+    /// Tags.
     pub tags: Vec<String>,
+    /// Custom attributes.
     pub custom_attributes: serde_json::Map<String, serde_json::Value>,
     /// Relevance (BM25); 0 when sorting by something else.
     pub score: f32,
@@ -298,6 +386,7 @@ pub struct SearchHit {
 /// `GET /api/v1/search`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SearchResults {
+    /// The hits of this page.
     pub hits: Vec<SearchHit>,
     /// Files matching the query and filters, over all pages.
     pub total: u64,
@@ -309,7 +398,9 @@ pub struct SearchResults {
 /// that node's own repair and scrub counters (repairs are done by the leader).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct RepairStatus {
+    /// The node that answered.
     pub node_id: u64,
+    /// The leader it knows (repairs run there).
     pub leader_id: Option<u64>,
     /// Files in the catalog's repair queue.
     pub queued_files: u64,
@@ -319,22 +410,30 @@ pub struct RepairStatus {
     pub unreachable_nodes: std::collections::BTreeMap<u64, u64>,
     /// Chunk copies this node made while leading.
     pub chunks_repaired: u64,
+    /// Bytes those copies hold.
     pub bytes_repaired: u64,
     /// Chunks with no readable replica left.
     pub unrecoverable_chunks: u64,
     /// RFC 3339.
     pub last_repair_pass: Option<String>,
+    /// The answering node's scrub.
     pub scrub: ScrubStatus,
 }
 
 /// This node's scrub: re-reading and re-hashing its chunks on a schedule.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ScrubStatus {
+    /// Scrub is configured to run.
     pub enabled: bool,
+    /// A pass is under way.
     pub running: bool,
+    /// Passes finished since start-up.
     pub passes: u64,
+    /// Chunks read and verified since start-up.
     pub chunks_checked: u64,
+    /// Bytes read and verified since start-up.
     pub bytes_checked: u64,
+    /// Missing or corrupt copies found (each queued for repair).
     pub damaged_found: u64,
     /// RFC 3339.
     pub last_pass_finished: Option<String>,
@@ -343,6 +442,7 @@ pub struct ScrubStatus {
 /// `GET|POST|DELETE /api/v1/cluster/members/{id}/drain`: a node being emptied before removal.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DrainStatus {
+    /// The node being drained.
     pub node_id: u64,
     /// Out of placement, its replicas moving to other nodes.
     pub draining: bool,
@@ -355,7 +455,9 @@ pub struct DrainStatus {
 /// their catalogs agree).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CatalogDigest {
+    /// The node that answered.
     pub node_id: u64,
+    /// Log index of the digest entry.
     pub log_index: u64,
     /// SHA-256 of the catalog just before `log_index`; absent in the answer to the POST.
     pub digest: Option<String>,

@@ -55,8 +55,13 @@ enum Command {
     Cluster(cli::ClusterCommand),
     /// Upload files (writer role), with a progress bar on a terminal.
     Upload(cli::files::UploadArgs),
-    /// Download a file by id; its SHA-256 is checked before the file appears.
+    /// Download a file by id (resumable); its SHA-256 is checked before the file appears.
     Download(cli::files::DownloadArgs),
+    /// Search files by text, tags, attributes and content type.
+    Search(cli::search::SearchArgs),
+    /// Read, change, delete and list files' metadata.
+    #[command(subcommand)]
+    Files(cli::files::FilesCommand),
     /// Manage service accounts (admin role).
     #[command(subcommand)]
     Accounts(cli::admin::AccountsCommand),
@@ -95,6 +100,8 @@ fn main() -> std::process::ExitCode {
             Command::Accounts(c) => cli::admin::run_accounts(c).await,
             Command::Upload(a) => cli::files::upload(a).await,
             Command::Download(a) => cli::files::download(a).await,
+            Command::Search(a) => cli::search::run(a).await,
+            Command::Files(c) => cli::files::run_files(c).await,
             Command::Keys(c) => cli::admin::run_keys(c).await,
             Command::Elements(c) => cli::admin::run_elements(c).await,
             Command::Audit(c) => cli::admin::run_audit(c).await,
@@ -115,6 +122,9 @@ fn main() -> std::process::ExitCode {
 /// permission, 4 not found, 5 cluster unavailable, 6 conflict (mode, retention, state).
 fn exit_code(e: &anyhow::Error) -> u8 {
     use artstore_client::ClientError as C;
+    if e.chain().any(|c| c.is::<cli::UsageError>()) {
+        return 2;
+    }
     match e.chain().find_map(|c| c.downcast_ref::<C>()) {
         Some(C::Unauthorized(_) | C::Forbidden(_)) => 3,
         Some(C::NotFound(_)) => 4,

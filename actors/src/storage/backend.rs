@@ -68,6 +68,17 @@ impl Backend {
         }
     }
 
+    /// Whether the element holds at least one sidecar (so it has held committed files).
+    pub async fn has_sidecars(&self) -> bool {
+        match self {
+            Backend::Local(e) => {
+                let e = e.clone();
+                blocking(move || e.has_sidecars()).await.unwrap_or(true)
+            }
+            Backend::Object(o) => o.has_sidecars().await,
+        }
+    }
+
     pub async fn used_bytes(&self) -> u64 {
         match self {
             Backend::Local(e) => {

@@ -106,6 +106,22 @@ impl Element {
         write_atomic(&path, &json).map_err(|e| format!("{}: {e}", path.display()))
     }
 
+    /// Whether any sidecar exists under `files/`.
+    pub fn has_sidecars(&self) -> bool {
+        fn walk(p: &Path) -> bool {
+            let Ok(entries) = fs::read_dir(p) else { return false };
+            entries.flatten().any(|e| {
+                let path = e.path();
+                if path.is_dir() {
+                    walk(&path)
+                } else {
+                    path.to_string_lossy().ends_with(".attr.json")
+                }
+            })
+        }
+        walk(&self.root.join("files"))
+    }
+
     /// Reads a chunk and checks it against its name.
     pub fn read_chunk(&self, hash: &str) -> Result<Vec<u8>, ChunkReadError> {
         let path = chunk_path(&self.root, hash);

@@ -222,11 +222,17 @@ impl StorageHandle {
                         continue;
                     }
                 };
-                // A catalog without a single file next to elements full of chunks is a lost catalog
-                // (to be rebuilt with `artstore recover`), not an empty archive: collect nothing.
+                // A catalog without a single file next to elements holding sidecars of committed
+                // files is a lost catalog (to be rebuilt with `artstore recover`): collect nothing.
                 if files.is_empty() {
-                    tracing::debug!("the catalog holds no files; garbage collection skipped");
-                    continue;
+                    let mut lost = false;
+                    for e in this.inner.elements.iter() {
+                        lost |= e.has_sidecars().await;
+                    }
+                    if lost {
+                        tracing::warn!("the catalog holds no files but the elements hold sidecars; garbage collection waits (run `artstore recover`)");
+                        continue;
+                    }
                 }
                 let mut referenced: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
                 let missing: usize = files

@@ -82,6 +82,12 @@ impl ObjectElement {
     }
 
     /// Bytes under `chunks/`.
+    pub async fn has_sidecars(&self) -> bool {
+        let prefix = self.prefix.clone().join("files");
+        // An unreachable store counts as holding sidecars: collection then waits.
+        self.store.list(Some(&prefix)).next().await.is_some()
+    }
+
     pub async fn used_bytes(&self) -> u64 {
         let prefix = self.prefix.clone().join("chunks");
         let mut listing = self.store.list(Some(&prefix));

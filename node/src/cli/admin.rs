@@ -4,7 +4,7 @@ use anyhow::bail;
 use artstore_client::wire::{CreateServiceAccount, ServiceAccount, UpdateServiceAccount};
 use clap::Subcommand;
 
-use super::{Connection, Output};
+use super::{emit, Connection, Output};
 
 #[derive(Subcommand)]
 pub enum AccountsCommand {
@@ -74,6 +74,8 @@ pub enum AccountsCommand {
         #[command(flatten)]
         conn: Connection,
         client_id: String,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
     },
 }
 
@@ -94,6 +96,8 @@ pub enum ElementsCommand {
         name: String,
         /// ro or ar (or rw for an element registered ro by mistake is refused: modes never go back).
         mode: String,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
     },
 }
 
@@ -110,9 +114,9 @@ pub async fn run_elements(cmd: ElementsCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        ElementsCommand::SetMode { conn, node_id, name, mode } => {
+        ElementsCommand::SetMode { conn, node_id, name, mode, output } => {
             let e = conn.client()?.set_element_mode(node_id, &name, &mode).await?;
-            println!("node {} element {} is now {}", e.node_id, e.name, e.mode);
+            emit(output, &e, |e| println!("node {} element {} is now {}", e.node_id, e.name, e.mode))?;
         }
     }
     Ok(())
@@ -124,6 +128,8 @@ pub enum KeysCommand {
     Rotate {
         #[command(flatten)]
         conn: Connection,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
     },
 }
 
@@ -146,6 +152,8 @@ pub enum AuditCommand {
     Verify {
         #[command(flatten)]
         conn: Connection,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
     },
 }
 
@@ -212,9 +220,10 @@ pub async fn run_accounts(cmd: AccountsCommand) -> anyhow::Result<()> {
                 println!("client_secret: {}", r.client_secret);
             }
         }
-        AccountsCommand::Delete { conn, client_id } => {
+        AccountsCommand::Delete { conn, client_id, output } => {
             conn.client()?.delete_account(&client_id).await?;
-            eprintln!("account {client_id} deleted");
+            let report = serde_json::json!({ "client_id": client_id, "deleted": true });
+            emit(output, &report, |_| eprintln!("account {client_id} deleted"))?;
         }
     }
     Ok(())
@@ -222,9 +231,9 @@ pub async fn run_accounts(cmd: AccountsCommand) -> anyhow::Result<()> {
 
 pub async fn run_keys(cmd: KeysCommand) -> anyhow::Result<()> {
     match cmd {
-        KeysCommand::Rotate { conn } => {
+        KeysCommand::Rotate { conn, output } => {
             let r = conn.client()?.rotate_keys().await?;
-            println!("new signing key: {}", r.kid);
+            emit(output, &r, |r| println!("new signing key: {}", r.kid))?;
         }
     }
     Ok(())
@@ -242,10 +251,14 @@ pub async fn run_audit(cmd: AuditCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        AuditCommand::Verify { conn } => {
+        AuditCommand::Verify { conn, output } => {
             let v = conn.client()?.verify_audit().await?;
+            if output == Output::Json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            }
             match (v.first_broken_seq, v.reason) {
-                (None, _) => println!("audit chain intact: {} records verified", v.entries),
+                (None, _) if output == Output::Text => println!("audit chain intact: {} records verified", v.entries),
+                (None, _) => {}
                 (Some(seq), reason) => bail!("audit chain broken at record {seq}: {}", reason.unwrap_or_default()),
             }
         }

@@ -1,22 +1,54 @@
 //! The commands that create cluster files or talk to a running cluster through any node:
-//! `artstore cluster …` here, accounts, keys and audit in [`admin`].
+//! `artstore cluster …` here, accounts, elements, keys and audit in [`admin`], uploads, downloads
+//! and file metadata in [`files`], search in [`search`]; connection settings in [`connection`].
+//!
+//! Every command that talks to the cluster takes `--output text|json`; with `json`, stdout holds
+//! exactly one JSON document and everything else (progress, notices) goes to stderr.
 
 pub mod admin;
+pub mod connection;
 pub mod durability;
 pub mod files;
+pub mod search;
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use artstore_client::wire::{ClusterStatus, JoinRequest};
-use artstore_client::Client;
 use artstore_cluster_config::{InitOptions, NodeConfig};
 use clap::{Subcommand, ValueEnum};
+use serde::Serialize;
 
+pub use connection::{usage, Connection, UsageError};
+
+/// How results are printed.
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum Output {
+    /// For people: aligned columns and sentences.
     Text,
+    /// For scripts: one JSON document on stdout.
     Json,
+}
+
+/// Prints `value` as pretty JSON with `Output::Json`, or runs `text` otherwise.
+pub fn emit<T: Serialize>(output: Output, value: &T, text: impl FnOnce(&T)) -> anyhow::Result<()> {
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(value)?),
+        Output::Text => text(value),
+    }
+    Ok(())
+}
+
+/// Parses repeated `key=value` arguments of `flag` into a JSON object of strings.
+pub fn parse_attrs(flag: &str, pairs: &[String]) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    let mut attributes = serde_json::Map::new();
+    for kv in pairs {
+        let (k, v) = kv.split_once('=').ok_or_else(|| usage(format!("{flag} {kv:?}: use key=value")))?;
+        if k.is_empty() {
+            return Err(usage(format!("{flag} {kv:?}: the key is empty")));
+        }
+        attributes.insert(k.to_string(), serde_json::Value::String(v.to_string()));
+    }
+    Ok(attributes)
 }
 
 #[derive(Subcommand)]
@@ -95,39 +127,6 @@ pub enum ClusterCommand {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
-}
-
-/// Where to reach the cluster and who to be.
-#[derive(clap::Args)]
-pub struct Connection {
-    /// Node URLs, comma separated; tried in order.
-    #[arg(long, env = "ARTSTORE_URL", value_delimiter = ',', default_value = "http://127.0.0.1:8080")]
-    url: Vec<String>,
-    /// A credentials file such as `admin-credentials.json` ({"client_id", "client_secret"}).
-    #[arg(long, env = "ARTSTORE_CREDENTIALS", conflicts_with_all = ["client_id", "client_secret"])]
-    credentials: Option<PathBuf>,
-    /// Service account id (with --client-secret).
-    #[arg(long, env = "ARTSTORE_CLIENT_ID", requires = "client_secret")]
-    client_id: Option<String>,
-    #[arg(long, env = "ARTSTORE_CLIENT_SECRET", hide_env_values = true, requires = "client_id")]
-    client_secret: Option<String>,
-}
-
-impl Connection {
-    pub fn client(&self) -> anyhow::Result<Client> {
-        let client = Client::new(self.url.clone()).context("--url")?;
-        match (&self.credentials, &self.client_id, &self.client_secret) {
-            (Some(path), _, _) => {
-                let c = artstore_cluster_config::AdminCredentials::read(path).context("--credentials")?;
-                Ok(client.with_credentials(c.client_id, c.client_secret))
-            }
-            (None, Some(id), Some(secret)) => Ok(client.with_credentials(id.clone(), secret.clone())),
-            _ => anyhow::bail!(
-                "no credentials: give --credentials FILE, or --client-id and --client-secret (or set \
-                 ARTSTORE_CREDENTIALS, or ARTSTORE_CLIENT_ID and ARTSTORE_CLIENT_SECRET)"
-            ),
-        }
-    }
 }
 
 pub async fn run_cluster(cmd: ClusterCommand) -> anyhow::Result<()> {

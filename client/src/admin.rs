@@ -1,0 +1,128 @@
+//! Operator and admin calls: repair, drain and catalog digests, storage elements, service accounts, signing keys, the audit log.
+
+use reqwest::Method;
+
+use crate::error::ClientError;
+use crate::wire::{
+    AuditPage, AuditVerification, CatalogDigest, CreateServiceAccount, DrainStatus, ElementModeChange, KeyRotated,
+    RepairStatus, RotateSecret, ServiceAccount, ServiceAccountWithSecret, ServiceAccounts, StorageElementInfo,
+    StorageElements, UpdateServiceAccount,
+};
+use crate::Client;
+
+impl Client {
+    /// The repair queue and the answering node's repair and scrub counters (operator role).
+    pub async fn repair_status(&self) -> Result<RepairStatus, ClientError> {
+        self.send::<(), _>(Method::GET, "/api/v1/repair/status", None).await
+    }
+
+    /// Starts draining a node: it leaves placement and the leader moves its replicas elsewhere
+    /// (operator role).
+    pub async fn drain_node(&self, node_id: u64) -> Result<DrainStatus, ClientError> {
+        self.send::<(), _>(Method::POST, &format!("/api/v1/cluster/members/{node_id}/drain"), None).await
+    }
+
+    /// How far draining a node has come.
+    pub async fn drain_status(&self, node_id: u64) -> Result<DrainStatus, ClientError> {
+        self.send::<(), _>(Method::GET, &format!("/api/v1/cluster/members/{node_id}/drain"), None).await
+    }
+
+    /// Stops draining a node (it takes new replicas again; operator role).
+    pub async fn cancel_drain(&self, node_id: u64) -> Result<DrainStatus, ClientError> {
+        self.send::<(), _>(Method::DELETE, &format!("/api/v1/cluster/members/{node_id}/drain"), None).await
+    }
+
+    /// Appends a catalog digest entry and returns its log index (operator role).
+    pub async fn take_digest(&self) -> Result<u64, ClientError> {
+        let d: CatalogDigest = self.send::<(), _>(Method::POST, "/api/v1/cluster/digest", None).await?;
+        Ok(d.log_index)
+    }
+
+    /// The catalog digest the answering node recorded at `log_index`.
+    pub async fn digest_at(&self, log_index: u64) -> Result<CatalogDigest, ClientError> {
+        self.send::<(), _>(Method::GET, &format!("/api/v1/cluster/digest/{log_index}"), None).await
+    }
+
+    /// Every node's storage elements with their mode and usage.
+    pub async fn storage_elements(&self) -> Result<StorageElements, ClientError> {
+        self.send::<(), _>(Method::GET, "/api/v1/storage-elements", None).await
+    }
+
+    /// Moves an element to `mode` (forward only: rw → ro → ar).
+    pub async fn set_element_mode(
+        &self,
+        node_id: u64,
+        name: &str,
+        mode: &str,
+    ) -> Result<StorageElementInfo, ClientError> {
+        let body = ElementModeChange { mode: mode.to_string() };
+        self.send(Method::PATCH, &format!("/api/v1/storage-elements/{node_id}/{name}"), Some(&body)).await
+    }
+
+    /// Creates a service account (admin role); the answer carries its secret, shown only now.
+    pub async fn create_account(
+        &self,
+        request: &CreateServiceAccount,
+    ) -> Result<ServiceAccountWithSecret, ClientError> {
+        self.send(Method::POST, "/api/v1/service-accounts", Some(request)).await
+    }
+
+    /// Every service account, the soft-deleted ones too with `include_deleted`.
+    pub async fn list_accounts(&self, include_deleted: bool) -> Result<ServiceAccounts, ClientError> {
+        self.send::<(), _>(Method::GET, &format!("/api/v1/service-accounts?include_deleted={include_deleted}"), None)
+            .await
+    }
+
+    /// One service account.
+    pub async fn get_account(&self, client_id: &str) -> Result<ServiceAccount, ClientError> {
+        self.send::<(), _>(Method::GET, &format!("/api/v1/service-accounts/{client_id}"), None).await
+    }
+
+    /// Changes an account's name, description, roles or enabled flag.
+    pub async fn update_account(
+        &self,
+        client_id: &str,
+        update: &UpdateServiceAccount,
+    ) -> Result<ServiceAccount, ClientError> {
+        self.send(Method::PATCH, &format!("/api/v1/service-accounts/{client_id}"), Some(update)).await
+    }
+
+    /// New secret for `client_id`; the old one keeps working for `grace_period_secs` if given.
+    pub async fn rotate_secret(
+        &self,
+        client_id: &str,
+        grace_period_secs: Option<u64>,
+    ) -> Result<ServiceAccountWithSecret, ClientError> {
+        let body = RotateSecret { grace_period_secs };
+        self.send(Method::POST, &format!("/api/v1/service-accounts/{client_id}/rotate-secret"), Some(&body)).await
+    }
+
+    /// Soft-deletes an account: its tokens stop working on every node at once.
+    pub async fn delete_account(&self, client_id: &str) -> Result<(), ClientError> {
+        self.send_empty(Method::DELETE, &format!("/api/v1/service-accounts/{client_id}")).await
+    }
+
+    /// Generates a new JWT signing key now (operator role).
+    pub async fn rotate_keys(&self) -> Result<KeyRotated, ClientError> {
+        self.send::<(), _>(Method::POST, "/api/v1/admin/keys/rotate", None).await
+    }
+
+    /// The public signing keys (`/.well-known/jwks.json`), as JSON.
+    pub async fn jwks(&self) -> Result<serde_json::Value, ClientError> {
+        self.send::<(), _>(Method::GET, "/.well-known/jwks.json", None).await
+    }
+
+    /// Audit records from sequence `from`, at most `limit`, optionally of one `action` only.
+    pub async fn audit(&self, from: u64, limit: usize, action: Option<&str>) -> Result<AuditPage, ClientError> {
+        let mut path = format!("/api/v1/audit?from={from}&limit={limit}");
+        if let Some(a) = action {
+            path.push_str(&format!("&action={a}"));
+        }
+        self.send::<(), _>(Method::GET, &path, None).await
+    }
+
+    /// Recomputes the audit chain on the answering node and reports the first broken record.
+    pub async fn verify_audit(&self) -> Result<AuditVerification, ClientError> {
+        self.send::<(), _>(Method::GET, "/api/v1/audit/verify", None).await
+    }
+}
