@@ -38,7 +38,12 @@ struct Scope {
     down: Vec<NodeId>,
     /// Members being drained.
     draining: Vec<NodeId>,
+    /// Current members: replicas on any other node (removed without a drain) are replaced.
+    members: Vec<NodeId>,
 }
+
+/// Every this many passes the leader scans the whole catalog, not just the repair queue.
+const FULL_SCAN_EVERY: u64 = 30;
 
 #[derive(Clone)]
 pub struct RepairHandle {
@@ -165,6 +170,7 @@ impl RepairHandle {
         let mut was_leader = false;
         // The placement inputs the data was last found balanced for.
         let mut balanced_for: Option<Vec<Vec<NodeId>>> = None;
+        let mut passes = 0u64;
         loop {
             tokio::time::sleep(self.inner.config.interval).await;
             let down = self.nodes_down_too_long();
@@ -184,7 +190,16 @@ impl RepairHandle {
             };
             let placement = self.placement_inputs(&draining);
             let rebalance = balanced_for.as_ref() != Some(&placement);
-            let scope = Scope { full_scan: !was_leader || !down.is_empty() || !draining.is_empty(), down, draining };
+            passes += 1;
+            // Now and then the whole catalog, for replicas left on nodes removed without a drain.
+            let periodic = passes.is_multiple_of(FULL_SCAN_EVERY);
+            let members = node.status().members.iter().map(|m| m.node_id).collect();
+            let scope = Scope {
+                full_scan: !was_leader || !down.is_empty() || !draining.is_empty() || periodic,
+                down,
+                draining,
+                members,
+            };
             was_leader = true;
             match self.pass(&scope).await {
                 Ok(0) => {}
@@ -373,6 +388,7 @@ impl RepairHandle {
         let catalog = self.inner.ingest.node().catalog().clone();
         let full_scan = scope.full_scan;
         let down: Vec<NodeId> = scope.down.iter().chain(&scope.draining).copied().collect();
+        let members = scope.members.clone();
         let r = self.inner.ingest.replication_factor();
         tokio::task::spawn_blocking(move || -> Result<Vec<String>, StorageError> {
             let mut ids = Vec::new();
@@ -390,10 +406,10 @@ impl RepairHandle {
                     let Some(last) = page.last() else { break };
                     after = last.id.clone();
                     for f in page.iter().filter(|f| f.deleted_at.is_none()) {
-                        let suspect = f
-                            .chunks
-                            .iter()
-                            .any(|c| c.replicas.len() < r || c.replicas.iter().any(|x| down.contains(&x.node_id)));
+                        let suspect = f.chunks.iter().any(|c| {
+                            c.replicas.len() < r
+                                || c.replicas.iter().any(|x| down.contains(&x.node_id) || !members.contains(&x.node_id))
+                        });
                         if suspect || f.needs_repair() {
                             ids.push(f.id.clone());
                         }
@@ -443,18 +459,17 @@ impl RepairHandle {
         let mut new_holders = Vec::new();
         for chunk in file.chunks.iter().filter(|c| seen.insert(c.sha256.clone())) {
             // Replicas to replace: damaged or never written, on a node down too long, or draining.
-            let bad: Vec<NodeId> = chunk
-                .missing
-                .iter()
-                .copied()
-                .chain(
-                    chunk
-                        .replicas
-                        .iter()
-                        .map(|r| r.node_id)
-                        .filter(|n| scope.down.contains(n) || scope.draining.contains(n)),
-                )
-                .collect();
+            let bad: Vec<NodeId> =
+                chunk
+                    .missing
+                    .iter()
+                    .copied()
+                    .chain(
+                        chunk.replicas.iter().map(|r| r.node_id).filter(|n| {
+                            scope.down.contains(n) || scope.draining.contains(n) || !scope.members.contains(n)
+                        }),
+                    )
+                    .collect();
             let good: Vec<&Replica> = chunk.replicas.iter().filter(|r| !bad.contains(&r.node_id)).collect();
             let need = wanted.saturating_sub(good.len());
             if need == 0 && bad.is_empty() {
@@ -464,9 +479,9 @@ impl RepairHandle {
             if need > 0 {
                 // Good replicas first; then draining ones and one reported damaged (the hash decides).
                 let mut sources: Vec<&Replica> = good.clone();
-                sources.extend(
-                    chunk.replicas.iter().filter(|r| bad.contains(&r.node_id) && !scope.down.contains(&r.node_id)),
-                );
+                sources.extend(chunk.replicas.iter().filter(|r| {
+                    bad.contains(&r.node_id) && !scope.down.contains(&r.node_id) && scope.members.contains(&r.node_id)
+                }));
                 let pool: Vec<(NodeId, String)> = candidates
                     .iter()
                     .filter(|(n, _)| {

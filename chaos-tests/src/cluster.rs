@@ -40,6 +40,8 @@ pub struct LocalCluster {
     nodes: BTreeMap<u64, NodeProcess>,
     /// Admin client whose token cache every `client()` shares.
     admin: Client,
+    /// Extra environment for node processes.
+    env: Vec<(String, String)>,
 }
 
 fn free(host: &str, port: u16) -> bool {
@@ -71,10 +73,23 @@ impl LocalCluster {
     /// edit every node's `config.toml` (as a TOML table) before anything starts. Nodes are not
     /// started; see [`LocalCluster::start_all`].
     pub fn init(bin: &Path, nodes: u64, configure: impl Fn(&mut toml::Table)) -> Result<Self, HarnessError> {
-        let root = tempfile::Builder::new().prefix("artstore-cluster-").tempdir()?;
         let (host, base_port) = free_loopback(nodes as u16 + 2)?;
+        Self::init_on(bin, nodes, host, base_port, configure)
+    }
+
+    /// [`LocalCluster::init`] on a given address: node `i` listens for HTTP on `base_port + i - 1`
+    /// and for QUIC on that + 1000 (see [`LocalCluster::quic_addr`]), including nodes added later.
+    pub fn init_on(
+        bin: &Path,
+        nodes: u64,
+        host: String,
+        base_port: u16,
+        configure: impl Fn(&mut toml::Table),
+    ) -> Result<Self, HarnessError> {
+        let root = tempfile::Builder::new().prefix("artstore-cluster-").tempdir()?;
         let admin = Client::new(["http://127.0.0.1:1"]).map_err(|e| HarnessError::Config(e.to_string()))?;
-        let mut cluster = Self { bin: bin.to_path_buf(), root, host, base_port, nodes: BTreeMap::new(), admin };
+        let mut cluster =
+            Self { bin: bin.to_path_buf(), root, host, base_port, nodes: BTreeMap::new(), admin, env: Vec::new() };
         let out = cluster.root.path().to_string_lossy().into_owned();
         cluster.run_cli(&[
             "cluster",
@@ -206,12 +221,50 @@ impl LocalCluster {
         }
         let log = std::fs::OpenOptions::new().create(true).append(true).open(node.dir.join("node.log"))?;
         let child = Command::new(bin)
+            .envs(self.env.iter().cloned())
             .args(["start", "--config"])
             .arg(node.dir.join("config.toml"))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()?;
         node.child = Some(child);
+        Ok(())
+    }
+
+    /// Sets an environment variable for node processes started from now on.
+    pub fn set_node_env(&mut self, key: &str, value: &str) {
+        self.env.push((key.into(), value.into()));
+    }
+
+    /// The loopback address every node of this cluster uses.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The QUIC address node `id` listens on (also for nodes not added yet).
+    pub fn quic_addr(&self, id: u64) -> String {
+        format!("{}:{}", self.host, self.base_port + 1000 + id as u16 - 1)
+    }
+
+    /// SIGSTOP (`pause = true`) or SIGCONT: the process freezes without losing anything.
+    pub fn signal_pause(&self, id: u64, pause: bool) {
+        if let Some(pid) = self.pid(id) {
+            let _ = Command::new("kill").arg(if pause { "-STOP" } else { "-CONT" }).arg(pid.to_string()).status();
+        }
+    }
+
+    /// Forgets a (stopped) node that left the cluster.
+    pub fn forget(&mut self, id: u64) {
+        self.kill(id);
+        self.nodes.remove(&id);
+    }
+
+    /// Deletes node `id`'s data folder (the node must be stopped).
+    pub fn wipe(&self, id: u64) -> Result<(), HarnessError> {
+        let data = self.nodes[&id].dir.join("data");
+        if data.exists() {
+            std::fs::remove_dir_all(&data)?;
+        }
         Ok(())
     }
 

@@ -1,12 +1,27 @@
 //! ArtStore's harness for driving real nodes from the outside, the way operators and applications
-//! do: it creates cluster files with `artstore cluster init`, starts every node as a child process
-//! on its own loopback address, and injects process faults (SIGKILL, SIGTERM, restart).
+//! do, and its chaos tests (in the manner of Jepsen).
 //!
-//! Integration tests, benchmarks and the chaos scenarios all start clusters through
-//! [`LocalCluster`], so there is one way to do it.
+//! - [`LocalCluster`]: `artstore cluster init`, every node a child process on its own loopback
+//!   address; process faults (SIGKILL, SIGTERM, SIGSTOP/SIGCONT, restart, wiped data folder).
+//!   Integration tests, benchmarks and the chaos scenarios all start clusters through it.
+//! - [`proxy`]: a UDP fault proxy per ordered pair of nodes that the cluster transport passes
+//!   through (`quic.dial`): partitions (also one-way), loss, delay with jitter, duplication,
+//!   reordering.
+//! - [`workload`] and [`history`]: concurrent clients whose every operation is recorded with its
+//!   outcome (ok, failed, indeterminate).
+//! - [`checker`]: after healing, every acknowledged upload is readable with its SHA-256 on every
+//!   node, nothing appears that no client wrote or that was refused, one leader per term, identical
+//!   catalogs (digests at one log position), plus the stale reads seen online.
+//! - [`scenario`] and [`report`]: the scenarios, the table, JSON and PNG timeline.
 
 #![forbid(unsafe_code)]
 
+pub mod checker;
 mod cluster;
+pub mod history;
+pub mod proxy;
+pub mod report;
+pub mod scenario;
+pub mod workload;
 
 pub use cluster::{free_loopback, HarnessError, LocalCluster};

@@ -475,7 +475,13 @@ impl Catalog {
                     }
                     batch.put(format!("{IDEMPOTENCY}{client}/{key}").into_bytes(), encode(&file.id));
                 }
-                if self.file(&file.id).map_err(store)?.is_some() {
+                if let Some(existing) = self.file(&file.id).map_err(store)? {
+                    // The same upload applied again (a forwarded proposal whose reply was lost and
+                    // that was retried): the id is fresh per upload, so this is not a conflict.
+                    if existing.sha256 == file.sha256 && existing.created_by == file.created_by {
+                        result.existing = Some(file.id.clone());
+                        return Ok(());
+                    }
                     return Err(Rejection(format!("file {} already exists", file.id)));
                 }
                 if let Some(at) = file.expires_at {
