@@ -42,6 +42,8 @@ pub struct LocalCluster {
     admin: Client,
     /// Extra environment for node processes.
     env: Vec<(String, String)>,
+    /// Commands node processes are started under (e.g. `ip netns exec NS`).
+    wrappers: BTreeMap<u64, Vec<String>>,
 }
 
 fn free(host: &str, port: u16) -> bool {
@@ -88,8 +90,16 @@ impl LocalCluster {
     ) -> Result<Self, HarnessError> {
         let root = tempfile::Builder::new().prefix("artstore-cluster-").tempdir()?;
         let admin = Client::new(["http://127.0.0.1:1"]).map_err(|e| HarnessError::Config(e.to_string()))?;
-        let mut cluster =
-            Self { bin: bin.to_path_buf(), root, host, base_port, nodes: BTreeMap::new(), admin, env: Vec::new() };
+        let mut cluster = Self {
+            bin: bin.to_path_buf(),
+            root,
+            host,
+            base_port,
+            nodes: BTreeMap::new(),
+            admin,
+            env: Vec::new(),
+            wrappers: BTreeMap::new(),
+        };
         let out = cluster.root.path().to_string_lossy().into_owned();
         cluster.run_cli(&[
             "cluster",
@@ -220,7 +230,15 @@ impl LocalCluster {
             return Ok(());
         }
         let log = std::fs::OpenOptions::new().create(true).append(true).open(node.dir.join("node.log"))?;
-        let child = Command::new(bin)
+        let mut command = match self.wrappers.get(&id) {
+            Some(w) if !w.is_empty() => {
+                let mut c = Command::new(&w[0]);
+                c.args(&w[1..]).arg(bin);
+                c
+            }
+            _ => Command::new(bin),
+        };
+        let child = command
             .envs(self.env.iter().cloned())
             .args(["start", "--config"])
             .arg(node.dir.join("config.toml"))
@@ -228,6 +246,48 @@ impl LocalCluster {
             .stderr(log)
             .spawn()?;
         node.child = Some(child);
+        Ok(())
+    }
+
+    /// Starts node `id` under `wrapper` from now on (e.g. `["ip", "netns", "exec", "ns1"]`).
+    pub fn set_wrapper(&mut self, id: u64, wrapper: Vec<String>) {
+        self.wrappers.insert(id, wrapper);
+    }
+
+    /// Moves every node to its own IP address (same ports): rewrites every address of every
+    /// node's config (listen addresses and peers), e.g. after giving each node a network namespace.
+    pub fn relocate(&mut self, ips: &BTreeMap<u64, String>) -> Result<(), HarnessError> {
+        let host = self.host.clone();
+        let mut map = BTreeMap::new();
+        for (id, ip) in ips {
+            let http = self.base_port + *id as u16 - 1;
+            map.insert(format!("{host}:{http}"), format!("{ip}:{http}"));
+            map.insert(format!("{host}:{}", http + 1000), format!("{ip}:{}", http + 1000));
+        }
+        fn rewrite(v: &mut toml::Value, map: &BTreeMap<String, String>) {
+            match v {
+                toml::Value::String(s) => {
+                    if let Some(new) = map.get(s.as_str()) {
+                        *s = new.clone();
+                    }
+                }
+                toml::Value::Table(t) => t.iter_mut().for_each(|(_, x)| rewrite(x, map)),
+                toml::Value::Array(a) => a.iter_mut().for_each(|x| rewrite(x, map)),
+                _ => {}
+            }
+        }
+        for node in self.nodes.values_mut() {
+            let path = node.dir.join("config.toml");
+            let mut table: toml::Value = toml::Value::Table(
+                std::fs::read_to_string(&path)?
+                    .parse()
+                    .map_err(|e: toml::de::Error| HarnessError::Config(e.to_string()))?,
+            );
+            rewrite(&mut table, &map);
+            std::fs::write(&path, toml::to_string(&table).map_err(|e| HarnessError::Config(e.to_string()))?)?;
+            node.http = map.get(&node.http).cloned().unwrap_or(node.http.clone());
+            node.quic = map.get(&node.quic).cloned().unwrap_or(node.quic.clone());
+        }
         Ok(())
     }
 

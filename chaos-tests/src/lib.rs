@@ -12,6 +12,8 @@
 //! - [`checker`]: after healing, every acknowledged upload is readable with its SHA-256 on every
 //!   node, nothing appears that no client wrote or that was refused, one leader per term, identical
 //!   catalogs (digests at one log position), plus the stale reads seen online.
+//! - [`netns`]: as root, every node in its own network namespace on a bridge, partitioned by
+//!   taking links down.
 //! - [`scenario`] and [`report`]: the scenarios, the table, JSON and PNG timeline.
 
 #![forbid(unsafe_code)]
@@ -19,6 +21,7 @@
 pub mod checker;
 mod cluster;
 pub mod history;
+pub mod netns;
 pub mod proxy;
 pub mod report;
 pub mod scenario;

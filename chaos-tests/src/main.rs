@@ -42,13 +42,16 @@ enum Command {
         /// The `artstore` binary (default: next to this one, or ARTSTORE_BIN).
         #[arg(long)]
         bin: Option<PathBuf>,
+        /// Also run the network-namespace scenario (needs root; says why when it cannot).
+        #[arg(long)]
+        netns: bool,
     },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let Command::Run { scenarios, soak, workers, out, bin } = Cli::parse().command;
-    let scenarios: Vec<Scenario> = if scenarios.is_empty() {
+    let Command::Run { scenarios, soak, workers, out, bin, netns } = Cli::parse().command;
+    let mut scenarios: Vec<Scenario> = if scenarios.is_empty() {
         Scenario::ALL.to_vec()
     } else {
         scenarios
@@ -56,6 +59,12 @@ async fn main() -> anyhow::Result<()> {
             .map(|s| Scenario::parse(s).with_context(|| format!("--scenario: unknown scenario {s:?}")))
             .collect::<anyhow::Result<_>>()?
     };
+    if netns {
+        match artstore_chaos::netns::unavailable() {
+            None => scenarios.push(Scenario::NetnsPartition),
+            Some(why) => eprintln!("skipping the network-namespace scenario: {why}"),
+        }
+    }
     let bin = bin.or_else(find_artstore_bin).context("--bin: cannot find the artstore binary; pass --bin")?;
     let opts = RunOptions {
         bin,

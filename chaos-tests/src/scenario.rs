@@ -46,6 +46,8 @@ pub enum Scenario {
     MembershipDuringPartition,
     WipeAndRejoin,
     WideArea,
+    /// Namespace mode (root): the leader's, then a follower's link taken down.
+    NetnsPartition,
 }
 
 impl Scenario {
@@ -74,11 +76,12 @@ impl Scenario {
             Scenario::MembershipDuringPartition => "membership-during-partition",
             Scenario::WipeAndRejoin => "wipe-and-rejoin",
             Scenario::WideArea => "wide-area",
+            Scenario::NetnsPartition => "netns-partition",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|x| x.name() == s)
+        Self::ALL.into_iter().chain([Scenario::NetnsPartition]).find(|x| x.name() == s)
     }
 }
 
@@ -132,6 +135,7 @@ fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
 struct Ctx<'a> {
     cluster: &'a mut LocalCluster,
     net: &'a Network,
+    lab: Option<&'a crate::netns::Lab>,
     workload: &'a Arc<Workload>,
     history: &'a Arc<History>,
     scale: u32,
@@ -280,6 +284,18 @@ async fn nemesis(s: Scenario, c: &mut Ctx<'_>) -> Result<(), HarnessError> {
             h.fault(format!("node {f} wiped and restarted"), t);
             tokio::time::sleep(c.secs(3)).await;
         }
+        Scenario::NetnsPartition => {
+            let lab = c.lab.ok_or_else(|| HarnessError::Config("netns-partition needs the namespace lab".into()))?;
+            for victim in [c.leader().await?, c.follower().await?] {
+                let t = h.now_ms();
+                lab.link(victim, false).map_err(HarnessError::Config)?;
+                tokio::time::sleep(c.secs(6)).await;
+                lab.link(victim, true).map_err(HarnessError::Config)?;
+                h.fault(format!("node {victim}'s link down"), t);
+                c.cluster.wait_ready(victim, Duration::from_secs(60)).await?;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
         Scenario::WideArea => {
             let t = h.now_ms();
             c.net.all_links(LinkFaults { delay_ms: 100, jitter_ms: 20, ..Default::default() });
@@ -299,10 +315,11 @@ pub async fn run(scenario: Scenario, opts: &RunOptions) -> Result<ScenarioReport
     let net = Network::start(&host, &ids).await?;
     let dial: BTreeMap<u64, toml::Table> = (1..=MAX_NODES).map(|i| (i, net.dial_table(i))).collect();
     let replication = opts.replication;
+    let proxied = scenario != Scenario::NetnsPartition;
     let configure = move |t: &mut toml::Table| {
         let id = t.get("node_id").and_then(|v| v.as_integer()).unwrap_or(0) as u64;
         let quic = t.entry("quic").or_insert_with(|| toml::Value::Table(Default::default()));
-        if let (Some(q), Some(d)) = (quic.as_table_mut(), dial.get(&id)) {
+        if let (Some(q), Some(d), true) = (quic.as_table_mut(), dial.get(&id), proxied) {
             q.insert("dial".into(), toml::Value::Table(d.clone()));
         }
         let storage = t.entry("storage").or_insert_with(|| toml::Value::Table(Default::default()));
@@ -316,6 +333,20 @@ pub async fn run(scenario: Scenario, opts: &RunOptions) -> Result<ScenarioReport
         }
     };
     let mut cluster = LocalCluster::init_on(&opts.bin, 3, host.clone(), base, configure.clone())?;
+    // Namespace mode: every node in its own namespace at its own address (no proxies in the way).
+    let lab = if scenario == Scenario::NetnsPartition {
+        if let Some(why) = crate::netns::unavailable() {
+            return Err(HarnessError::Config(format!("namespace mode unavailable: {why}")));
+        }
+        let lab = crate::netns::Lab::create(&cluster.node_ids()).map_err(HarnessError::Config)?;
+        cluster.relocate(&lab.ips())?;
+        for id in cluster.node_ids() {
+            cluster.set_wrapper(id, lab.wrapper(id));
+        }
+        Some(lab)
+    } else {
+        None
+    };
     for (k, v) in &opts.node_env {
         cluster.set_node_env(k, v);
     }
@@ -347,6 +378,7 @@ pub async fn run(scenario: Scenario, opts: &RunOptions) -> Result<ScenarioReport
         let mut ctx = Ctx {
             cluster: &mut cluster,
             net: &net,
+            lab: lab.as_ref(),
             workload: &workload,
             history: &history,
             scale: opts.profile.scale(),
@@ -356,6 +388,11 @@ pub async fn run(scenario: Scenario, opts: &RunOptions) -> Result<ScenarioReport
     };
     // Whatever happened, heal everything.
     net.heal();
+    if let Some(lab) = &lab {
+        for id in cluster.node_ids() {
+            let _ = lab.link(id, true);
+        }
+    }
     for id in cluster.node_ids() {
         cluster.signal_pause(id, false);
         if !cluster.is_running(id) {

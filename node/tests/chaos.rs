@@ -52,3 +52,15 @@ async fn the_checker_catches_uploads_acknowledged_before_commit() {
     assert!(r.violations > 0, "the checker missed the broken acknowledgement: {verdict}");
     assert!(r.verdict.online.iter().any(|v| v.starts_with("read-after-write")), "{verdict}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_namespace_partitions_keep_every_promise() {
+    if let Some(why) = artstore_chaos::netns::unavailable() {
+        eprintln!("SKIPPED network_namespace_partitions_keep_every_promise: {why}");
+        return;
+    }
+    let r = run(Scenario::NetnsPartition, &options(None)).await.unwrap();
+    report::print_table(std::slice::from_ref(&r));
+    assert!(r.acknowledged > 0);
+    assert_eq!(r.violations, 0, "{}", serde_json::to_string_pretty(&r.verdict).unwrap());
+}

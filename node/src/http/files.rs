@@ -597,6 +597,8 @@ pub async fn update(
     if let Some(n) = &req.name {
         check_name(n)?;
     }
+    // Judge the file by every change committed before this request, not by a lagging replica.
+    s.node.read_barrier().await?;
     let current = live(&s, &id)?;
     check_mutable(&s, &current)?;
     let changes = FileChanges {
@@ -668,6 +670,7 @@ pub async fn finalize_state(
 /// `DELETE /api/v1/files/{id}`: temporary files only, never before `retention_until`. Audited.
 pub async fn delete(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     caller.principal.require(Role::Writer)?;
+    s.node.read_barrier().await?;
     let file = live(&s, &id)?;
     check_mutable(&s, &file)?;
     let event = AuditEvent {
