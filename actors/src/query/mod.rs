@@ -36,6 +36,9 @@ use crate::QueryError;
 const WRITER_MEMORY: usize = 64 * 1024 * 1024;
 /// Changes read from the feed per step.
 const FEED_BATCH: usize = 20_000;
+/// Commits of the index are at least this far apart, so that a stream of small uploads costs
+/// one commit (and its fsyncs) per interval rather than one per upload.
+const MIN_COMMIT_INTERVAL: Duration = Duration::from_millis(200);
 /// How long a `consistent` search waits for the index to catch up.
 pub const CONSISTENT_WAIT: Duration = Duration::from_secs(5);
 
@@ -139,6 +142,7 @@ impl QueryHandle {
             durable: indexed,
             published: tx,
             stop: stop.clone(),
+            last_commit: None,
         };
         let runtime = tokio::runtime::Handle::current();
         std::thread::Builder::new()
@@ -197,6 +201,7 @@ struct Indexer {
     durable: u64,
     published: watch::Sender<u64>,
     stop: Arc<AtomicBool>,
+    last_commit: Option<Instant>,
 }
 
 impl Indexer {
@@ -231,6 +236,7 @@ impl Indexer {
     }
 
     fn commit(&mut self, indexed: u64) -> Result<(), QueryError> {
+        self.last_commit = Some(Instant::now());
         let mut prepared = self.writer.prepare_commit().map_err(index_err)?;
         let payload = serde_json::to_string(&Payload { schema: schema::SCHEMA_VERSION, indexed }).unwrap_or_default();
         prepared.set_payload(&payload);
@@ -263,6 +269,11 @@ impl Indexer {
             );
             return Ok(true);
         }
+        // Let changes gather between commits.
+        if let Some(wait) = self.last_commit.and_then(|t| MIN_COMMIT_INTERVAL.checked_sub(t.elapsed())) {
+            std::thread::sleep(wait);
+        }
+        let applied = self.catalog.applied_index().map_err(index_err)?;
         let batch = self.catalog.changes(self.indexed, applied, FEED_BATCH).map_err(index_err)?;
         // A full batch may stop short of `applied`: advance only to its last entry.
         let reached = if batch.len() == FEED_BATCH { batch.last().map_or(applied, |(i, _)| *i) } else { applied };
