@@ -28,7 +28,7 @@ impl Backend {
             return Ok(Backend::Object(ObjectElement::open(&c.name, &c.location)?));
         }
         std::fs::create_dir_all(&c.location).map_err(|e| format!("{}: {e}", c.location))?;
-        Ok(Backend::Local(Element { name: c.name.clone(), root: c.location.clone().into() }))
+        Ok(Backend::Local(Element::new(c.name.clone(), c.location.clone().into())))
     }
 
     pub fn name(&self) -> &str {
