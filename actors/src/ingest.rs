@@ -54,6 +54,8 @@ pub struct IngestHandle {
     chunk_size: usize,
     replication_factor: usize,
     cache: Arc<ChunkCache>,
+    /// Group commit of file records.
+    commits: crate::batcher::Batcher,
     /// Damaged replicas reported to the catalog and not yet acknowledged (no duplicate reports).
     reporting: Arc<Mutex<HashSet<(String, String, NodeId)>>>,
 }
@@ -183,6 +185,7 @@ impl IngestHandle {
         read_cache_bytes: u64,
     ) -> Self {
         Self {
+            commits: crate::batcher::Batcher::spawn(node.clone()),
             node,
             storage,
             chunk_size: chunk_size as usize,
@@ -396,7 +399,7 @@ impl IngestHandle {
             tokio::spawn(async move { node.propose(command).await });
             return Ok(Uploaded { file, replayed: false });
         }
-        let result = self.node.propose(command).await?;
+        let result = self.commits.propose(command).await?;
         if let Some(reason) = result.rejected {
             return Err(StorageError::Conflict(reason));
         }

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+mod batcher;
 mod chunk_cache;
 mod error;
 pub mod ingest;

@@ -132,6 +132,9 @@ pub enum Command {
         files: Vec<FileRecord>,
         overwrite: bool,
     },
+    /// Several independent commands in one log entry (concurrent uploads batched by the proposer);
+    /// each is applied, or refused, on its own, and its result is in `CommandResult::batch`.
+    Batch(Vec<Command>),
     /// Every node records a SHA-256 of its whole catalog as it stands just before this entry,
     /// so that catalogs can be compared across nodes at exactly the same log position.
     Digest,
@@ -150,6 +153,9 @@ pub struct CommandResult {
     pub audit_seq: Option<u64>,
     /// For idempotent creation: the id of what an earlier identical request created.
     pub existing: Option<String>,
+    /// For `Command::Batch`: one result per command, in order.
+    #[serde(default)]
+    pub batch: Vec<CommandResult>,
 }
 
 impl Command {
@@ -163,6 +169,7 @@ impl Command {
                 vec![id]
             }
             Command::RecoverFiles { files, .. } => files.iter().map(|f| f.id.as_str()).collect(),
+            Command::Batch(commands) => commands.iter().flat_map(|c| c.touched_files()).collect(),
             _ => Vec::new(),
         }
     }

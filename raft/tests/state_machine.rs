@@ -83,3 +83,23 @@ proptest! {
         })?;
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
+    /// Commands grouped into `Command::Batch` entries leave the same catalog as one entry each,
+    /// and every command gets its own result.
+    #[test]
+    fn batched_entries_apply_like_single_ones(commands in proptest::collection::vec(command(), 0..40), size in 1usize..6) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let mut sm = StateMachineStore::open(&Engine::open(dir.path()).unwrap()).unwrap();
+            let batches: Vec<Command> = commands.chunks(size).map(|c| Command::Batch(c.to_vec())).collect();
+            let results = sm.apply(entries(&batches)).await.unwrap();
+            prop_assert_eq!(results.iter().map(|r| r.batch.len()).sum::<usize>(), commands.len());
+            prop_assert!(results.iter().flat_map(|r| &r.batch).all(|r| r.rejected.is_none()));
+            prop_assert_eq!(sm.catalog().settings().unwrap(), model(&commands));
+            Ok(())
+        })?;
+    }
+}

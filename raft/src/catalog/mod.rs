@@ -327,6 +327,22 @@ impl Catalog {
     /// catalog refuses (e.g. deleting the bootstrap admin) writes nothing and reports why in
     /// `rejected`; every node refuses it identically.
     pub(crate) fn apply(&self, command: &Command, batch: &mut WriteBatch) -> Result<CommandResult, Error> {
+        if let Command::Batch(commands) = command {
+            // Each command on its own batch, so that one refusal leaves the others' writes alone.
+            // Proposers only batch commands that do not read what the others write.
+            let mut results = Vec::with_capacity(commands.len());
+            for c in commands {
+                let mut own = WriteBatch::default();
+                let r = if matches!(c, Command::Batch(_)) {
+                    CommandResult { rejected: Some("batches do not nest".into()), ..Default::default() }
+                } else {
+                    self.apply(c, &mut own)?
+                };
+                batch.append(own);
+                results.push(r);
+            }
+            return Ok(CommandResult { batch: results, ..Default::default() });
+        }
         let mut result = CommandResult::default();
         match self.check_and_write(command, batch, &mut result) {
             Ok(()) => {}
@@ -605,6 +621,7 @@ impl Catalog {
             }
             // Computed by the state machine, which sees the whole tree.
             Command::Digest => {}
+            Command::Batch(_) => return Err(Rejection("batches do not nest".into())),
             Command::PruneSigningKeys { now } => {
                 for old in self.signing_keys().map_err(store)? {
                     if !old.validates_at(*now) {

@@ -31,7 +31,8 @@ pub struct Tree {
 #[derive(Default)]
 pub struct WriteBatch {
     batch: sled::Batch,
-    len: usize,
+    /// The same writes in order, so that batches can be appended to one another.
+    ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
 fn engine_err(e: sled::Error) -> Error {
@@ -108,16 +109,26 @@ impl Tree {
 
 impl WriteBatch {
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.batch.insert(key, value);
-        self.len += 1;
+        self.batch.insert(key.clone(), value.clone());
+        self.ops.push((key, Some(value)));
     }
 
     pub fn delete(&mut self, key: Vec<u8>) {
-        self.batch.remove(key);
-        self.len += 1;
+        self.batch.remove(key.clone());
+        self.ops.push((key, None));
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.ops.is_empty()
+    }
+
+    /// Adds `other`'s writes after this batch's.
+    pub fn append(&mut self, other: WriteBatch) {
+        for (k, v) in other.ops {
+            match v {
+                Some(v) => self.put(k, v),
+                None => self.delete(k),
+            }
+        }
     }
 }
