@@ -28,7 +28,7 @@ impl ChunkCache {
         Self { capacity, inner: Mutex::new(Lru::default()) }
     }
 
-    /// Whether chunks of a file of `file_size` bytes are worth caching.
+    /// Whether a file of `file_size` bytes (or, for ranges, one chunk of that size) is worth caching.
     pub fn admits(&self, file_size: u64) -> bool {
         self.capacity > 0 && file_size <= self.capacity / 4
     }

@@ -433,7 +433,7 @@ impl IngestHandle {
         let quorum = r / 2 + 1;
         let mut chunks = Vec::new();
         // Stored bytes are copied as they are (compressed chunks stay compressed).
-        let mut body = std::pin::pin!(self.read_chunks(file.clone(), false));
+        let mut body = std::pin::pin!(self.read_chunks(file.clone(), false, false));
         let mut i = 0;
         while let Some(bytes) = body.next().await {
             let bytes = bytes?;
@@ -504,7 +504,8 @@ impl IngestHandle {
     /// replica when there is one, else from the first peer replica that answers with the right
     /// bytes; a bad or unreachable replica is skipped (and logged for repair).
     pub fn read(&self, file: FileRecord) -> impl Stream<Item = Result<Bytes, StorageError>> + Send + 'static {
-        self.read_chunks(file, true)
+        let cacheable = self.cache.admits(file.size);
+        self.read_chunks(file, true, cacheable)
     }
 
     /// Bytes `start..=end` of the file's content, reading only the chunks that overlap them.
@@ -529,7 +530,10 @@ impl IngestHandle {
             keep
         });
         let cuts = std::sync::Arc::new(cuts);
-        self.read_chunks(file, true).enumerate().map(move |(i, r)| {
+        // Ranges are read again and again (media, paging through big documents): their chunks are
+        // cached whatever the file's size, as long as one chunk fits the cache's admission limit.
+        let cacheable = file.chunks.iter().all(|c| self.cache.admits(c.size));
+        self.read_chunks(file, true, cacheable).enumerate().map(move |(i, r)| {
             r.map(|b| {
                 let (a, z) = cuts[i];
                 b.slice(a.min(b.len())..z.min(b.len()))
@@ -542,10 +546,10 @@ impl IngestHandle {
         &self,
         file: FileRecord,
         decompress: bool,
+        cacheable: bool,
     ) -> impl Stream<Item = Result<Bytes, StorageError>> + Send + 'static {
         let me = self.node.id();
         let this = self.clone();
-        let cacheable = self.cache.admits(file.size);
         let file_id = Arc::new(file.id);
         futures::stream::iter(file.chunks).map(move |chunk| {
             let (this, file_id) = (this.clone(), file_id.clone());

@@ -18,6 +18,7 @@
 
 mod auth;
 mod files;
+mod reads;
 mod report;
 mod search;
 
@@ -95,6 +96,21 @@ enum Workload {
         /// Also stream one 1 GiB file and report each node's peak RSS.
         #[arg(long)]
         rss: bool,
+    },
+    /// Reads and mixes: get-small (whole 4 KiB files), get-range (64 KiB ranges of a 64 MiB
+    /// file), search (one-word queries), mixed (put:get:search weights from --mix).
+    Reads {
+        #[command(flatten)]
+        target: Target,
+        /// Which: get-small, get-range, search, mixed (comma separated).
+        #[arg(long, value_delimiter = ',', default_value = "get-small,get-range,search,mixed")]
+        workloads: Vec<String>,
+        #[arg(long, default_value = "60:30:10")]
+        mix: String,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
     },
     /// Streamed download of a large file (default 256 MiB) through a node holding a replica and
     /// through one fetching every chunk from peers; against disk read and SHA-256 throughput.
@@ -224,6 +240,27 @@ async fn main() -> anyhow::Result<()> {
         Workload::AuthOverhead { target, concurrency, seconds } => {
             let (_cluster, urls, creds) = target.resolve().await?;
             auth::overhead(&urls, &creds, concurrency, Duration::from_secs(seconds)).await?
+        }
+        Workload::Reads { target, workloads, mix, concurrency, seconds } => {
+            let mix = reads::parse_mix(&mix)?;
+            let (_cluster, urls, creds) = target.resolve().await?;
+            let token = artstore_client::Client::new(urls.clone())?
+                .with_credentials(creds.0.clone(), creds.1.clone())
+                .token()
+                .await?;
+            let duration = Duration::from_secs(seconds);
+            let mut rows = Vec::new();
+            for w in workloads {
+                let ops = match w.as_str() {
+                    "get-small" => vec![(reads::Op::Get, 1)],
+                    "get-range" => vec![(reads::Op::Range, 1)],
+                    "search" => vec![(reads::Op::Search, 1)],
+                    "mixed" => mix.clone(),
+                    other => bail!("--workloads: unknown workload {other:?}"),
+                };
+                rows.push(reads::run(&w, &urls, token.clone(), &ops, concurrency, duration).await?);
+            }
+            rows
         }
         Workload::GetLarge { target, size, rounds } => {
             let (cluster, urls, creds) = target.resolve().await?;
