@@ -30,6 +30,15 @@ pub struct RepairConfig {
     pub scrub_bytes_per_sec: u64,
 }
 
+/// The next page of file records after `after`, read off the async reactor.
+async fn files_page(node: &artstore_raft::RaftNode, after: &str) -> Result<Vec<FileRecord>, StorageError> {
+    let (catalog, from) = (node.catalog().clone(), after.to_string());
+    tokio::task::spawn_blocking(move || catalog.files_after(&from, 500))
+        .await
+        .map_err(|e| StorageError::Io(e.to_string()))?
+        .map_err(StorageError::from)
+}
+
 /// What one repair pass works with.
 struct Scope {
     /// Scan the whole catalog, not just the repair queue.
@@ -245,11 +254,7 @@ impl RepairHandle {
         let mut moved = 0;
         let mut after = String::new();
         loop {
-            let catalog = node.catalog().clone();
-            let from = after.clone();
-            let page = tokio::task::spawn_blocking(move || catalog.files_after(&from, 500))
-                .await
-                .map_err(|e| StorageError::Io(e.to_string()))??;
+            let page = files_page(&node, &after).await?;
             let Some(last) = page.last() else { break };
             after = last.id.clone();
             for file in page.iter().filter(|f| f.deleted_at.is_none() && !f.needs_repair()) {
@@ -548,11 +553,7 @@ impl RepairHandle {
         tracing::info!("scrub pass started");
         let mut after = String::new();
         loop {
-            let catalog = node.catalog().clone();
-            let from = after.clone();
-            let page = tokio::task::spawn_blocking(move || catalog.files_after(&from, 500))
-                .await
-                .map_err(|e| StorageError::Io(e.to_string()))??;
+            let page = files_page(&node, &after).await?;
             let Some(last) = page.last() else { break };
             after = last.id.clone();
             for file in page.iter().filter(|f| f.deleted_at.is_none()) {

@@ -1,56 +1,8 @@
 //! Authentication workloads: token issue rate, and what a bearer token adds to a request.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::Context;
-use futures::future::join_all;
-
-use crate::report::{Latencies, Row};
-
-/// Runs `concurrency` workers that each call `op` until `duration` has passed.
-async fn drive<F, Fut>(concurrency: usize, duration: Duration, op: F) -> anyhow::Result<(Latencies, u64, Duration)>
-where
-    F: Fn(usize) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
-{
-    let deadline = Instant::now() + duration;
-    let started = Instant::now();
-    let workers = (0..concurrency).map(|w| {
-        let op = op.clone();
-        tokio::spawn(async move {
-            let (mut lat, mut errors) = (Vec::new(), 0u64);
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                if op(w).await {
-                    lat.push(t.elapsed());
-                } else {
-                    errors += 1;
-                }
-            }
-            (lat, errors)
-        })
-    });
-    let (mut all, mut errors) = (Vec::new(), 0);
-    for r in join_all(workers).await {
-        let (lat, e) = r.context("worker panicked")?;
-        all.extend(lat);
-        errors += e;
-    }
-    Ok((Latencies::new(all), errors, started.elapsed()))
-}
-
-fn row(workload: &str, concurrency: usize, (lat, errors, elapsed): (Latencies, u64, Duration)) -> Row {
-    Row {
-        workload: workload.into(),
-        concurrency,
-        ops: lat.count(),
-        errors,
-        ops_per_sec: lat.count() as f64 / elapsed.as_secs_f64(),
-        p50_ms: lat.percentile(50.0),
-        p99_ms: lat.percentile(99.0),
-        max_ms: lat.percentile(100.0),
-    }
-}
+use crate::report::{drive, row, Row};
 
 /// Token requests spread over the nodes. The per-client rate limit applies: a spawned cluster
 /// raises it for the run; against `--url`, raise `auth.token_requests_per_minute` first (refused

@@ -4,34 +4,45 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::report::{Latencies, Row};
+use crate::report::{drive, row, Row};
 
-/// A body of `len` pseudo-random bytes produced piece by piece (never held whole), different
-/// for every `seed` so that content-addressed chunks do not deduplicate.
+/// `n` pseudo-random bytes continuing the xorshift state `x`.
+fn xorshift(x: &mut u64, n: usize) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(n + 8);
+    while buf.len() < n {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        buf.extend_from_slice(&x.to_le_bytes());
+    }
+    buf.truncate(n);
+    buf
+}
+
+fn seed_state(seed: u64) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1
+}
+
+/// `len` pseudo-random bytes, different for every `seed` (so that chunks do not deduplicate).
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    xorshift(&mut seed_state(seed), len)
+}
+
+/// The same bytes as [`pseudo_random`], produced piece by piece (never held whole).
 fn body(len: u64, seed: u64) -> reqwest::Body {
     const PIECE: u64 = 1 << 20;
-    let stream = futures::stream::unfold(
-        (0u64, seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
-        move |(sent, mut x)| async move {
-            if sent >= len {
-                return None;
-            }
-            let n = PIECE.min(len - sent) as usize;
-            let mut buf = Vec::with_capacity(n + 8);
-            while buf.len() < n {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                buf.extend_from_slice(&x.to_le_bytes());
-            }
-            buf.truncate(n);
-            Some((Ok::<_, std::io::Error>(buf), (sent + n as u64, x)))
-        },
-    );
+    let stream = futures::stream::unfold((0u64, seed_state(seed)), move |(sent, mut x)| async move {
+        if sent >= len {
+            return None;
+        }
+        let n = PIECE.min(len - sent) as usize;
+        let buf = xorshift(&mut x, n);
+        Some((Ok::<_, std::io::Error>(buf), (sent + n as u64, x)))
+    });
     reqwest::Body::wrap_stream(stream)
 }
 
-async fn token(url: &str, (id, secret): &(String, String)) -> anyhow::Result<String> {
+pub async fn token(url: &str, (id, secret): &(String, String)) -> anyhow::Result<String> {
     Ok(artstore_client::Client::new([url.to_string()])?.with_credentials(id.clone(), secret.clone()).token().await?)
 }
 
@@ -45,50 +56,25 @@ pub async fn put(
     duration: Duration,
 ) -> anyhow::Result<Row> {
     let token = token(&urls[0], creds).await?;
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + duration;
-    let started = Instant::now();
-    let workers = (0..concurrency).map(|w| {
-        let (http, url, token) = (http.clone(), urls[w % urls.len()].clone(), token.clone());
-        tokio::spawn(async move {
-            let (mut lat, mut errors, mut n) = (Vec::new(), 0u64, 0u64);
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                let r = http
-                    .post(format!("{url}/api/v1/files?name=bench-{w}-{n}.bin"))
-                    .bearer_auth(&token)
-                    .body(body(size, (w as u64) << 32 | n))
-                    .send()
-                    .await;
-                match r {
-                    Ok(r) if r.status().is_success() => lat.push(t.elapsed()),
-                    _ => errors += 1,
-                }
-                n += 1;
-            }
-            (lat, errors)
-        })
-    });
-    let (mut all, mut errors) = (Vec::new(), 0);
-    for r in futures::future::join_all(workers).await {
-        let (l, e) = r?;
-        all.extend(l);
-        errors += e;
-    }
-    let elapsed = started.elapsed();
-    let lat = Latencies::new(all);
-    let ops = lat.count();
-    eprintln!("{workload}: {:.1} MiB/s of file data", ops as f64 * size as f64 / elapsed.as_secs_f64() / 1048576.0);
-    Ok(Row {
-        workload: workload.into(),
-        concurrency,
-        ops,
-        errors,
-        ops_per_sec: ops as f64 / elapsed.as_secs_f64(),
-        p50_ms: lat.percentile(50.0),
-        p99_ms: lat.percentile(99.0),
-        max_ms: lat.percentile(100.0),
+    let (http, urls) = (reqwest::Client::new(), std::sync::Arc::new(urls.to_vec()));
+    let seq = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let result = drive(concurrency, duration, move |w| {
+        let (http, urls, token) = (http.clone(), urls.clone(), token.clone());
+        let n = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        async move {
+            let url = &urls[w % urls.len()];
+            http.post(format!("{url}/api/v1/files?name=bench-{w}-{n}.bin"))
+                .bearer_auth(&token)
+                .body(body(size, (w as u64) << 32 | n))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
     })
+    .await?;
+    let r = row(workload, concurrency, result);
+    eprintln!("{workload}: {:.1} MiB/s of file data", r.ops_per_sec * size as f64 / 1048576.0);
+    Ok(r)
 }
 
 /// Sequential write bandwidth with fdatasync on the disk holding `dir`, in MiB/s (the machine's
@@ -238,16 +224,7 @@ pub async fn get_large(
         }
         let mean = speeds.iter().sum::<f64>() / speeds.len() as f64;
         eprintln!("{name}: {mean:.1} MiB/s ({} MiB via {url})", size >> 20);
-        rows.push(Row {
-            workload: name.into(),
-            concurrency: 1,
-            ops: speeds.len() as u64,
-            errors: 0,
-            ops_per_sec: mean,
-            p50_ms: 0.0,
-            p99_ms: 0.0,
-            max_ms: 0.0,
-        });
+        rows.push(Row::rate(name, speeds.len() as u64, mean));
     }
     Ok(rows)
 }

@@ -3,10 +3,12 @@
 //! descriptions) and `mixed` (uploads, downloads and searches in a given ratio). Each first
 //! uploads the files it needs, then runs `concurrency` workers for the given time.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::report::{Latencies, Row};
+use crate::files::pseudo_random;
+use crate::report::{drive, row, Row};
 
 const WORDS: &[&str] = &["annual", "report", "invoice", "contract", "договор", "отчёт", "scan", "letter", "budget"];
 
@@ -25,19 +27,6 @@ struct Setup {
     urls: Vec<String>,
     ids: Vec<String>,
     large: Option<(String, u64)>,
-}
-
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 async fn upload(s: &Setup, name: &str, body: Vec<u8>, description: &str) -> anyhow::Result<String> {
@@ -122,55 +111,25 @@ pub async fn run(
     let setup = Arc::new(prepare(urls, token, files, large).await?);
     let total: u32 = mix.iter().map(|(_, w)| w).sum::<u32>().max(1);
     let mix = Arc::new(mix.to_vec());
-    let deadline = Instant::now() + duration;
-    let started = Instant::now();
-    let workers = (0..concurrency).map(|w| {
+    let seq = Arc::new(AtomicU64::new(0));
+    let result = drive(concurrency, duration, move |w| {
         let (setup, mix) = (setup.clone(), mix.clone());
-        tokio::spawn(async move {
-            let (mut lat, mut errors, mut n) = (Vec::new(), 0u64, 0u64);
-            while Instant::now() < deadline {
-                let mut roll = ((w as u64 * 31 + n * 17) % total as u64) as u32;
-                let op = mix
-                    .iter()
-                    .find(|(_, weight)| {
-                        if roll < *weight {
-                            true
-                        } else {
-                            roll -= weight;
-                            false
-                        }
-                    })
-                    .map(|(o, _)| *o)
-                    .unwrap_or(Op::Get);
-                let t = Instant::now();
-                if one(&setup, op, w, n).await {
-                    lat.push(t.elapsed());
-                } else {
-                    errors += 1;
+        let n = seq.fetch_add(1, Ordering::Relaxed);
+        async move {
+            let mut roll = ((w as u64 * 31 + n * 17) % total as u64) as u32;
+            let mut op = Op::Get;
+            for (o, weight) in mix.iter() {
+                if roll < *weight {
+                    op = *o;
+                    break;
                 }
-                n += 1;
+                roll -= weight;
             }
-            (lat, errors)
-        })
-    });
-    let (mut all, mut errors) = (Vec::new(), 0);
-    for r in futures::future::join_all(workers).await {
-        let (l, e) = r?;
-        all.extend(l);
-        errors += e;
-    }
-    let elapsed = started.elapsed();
-    let lat = Latencies::new(all);
-    Ok(Row {
-        workload: name.into(),
-        concurrency,
-        ops: lat.count(),
-        errors,
-        ops_per_sec: lat.count() as f64 / elapsed.as_secs_f64(),
-        p50_ms: lat.percentile(50.0),
-        p99_ms: lat.percentile(99.0),
-        max_ms: lat.percentile(100.0),
+            one(&setup, op, w, n).await
+        }
     })
+    .await?;
+    Ok(row(name, concurrency, result))
 }
 
 /// `put:get:search` weights, e.g. `60:30:10`.

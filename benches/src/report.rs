@@ -1,6 +1,9 @@
 //! Latency summaries and the result table / JSON.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::future::join_all;
 
 use serde::Serialize;
 
@@ -37,6 +40,67 @@ pub struct Row {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+}
+
+/// Runs `concurrency` workers that each call `op` until `duration` has passed.
+pub async fn drive<F, Fut>(concurrency: usize, duration: Duration, op: F) -> anyhow::Result<(Latencies, u64, Duration)>
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let workers = (0..concurrency).map(|w| {
+        let op = op.clone();
+        tokio::spawn(async move {
+            let (mut lat, mut errors) = (Vec::new(), 0u64);
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                if op(w).await {
+                    lat.push(t.elapsed());
+                } else {
+                    errors += 1;
+                }
+            }
+            (lat, errors)
+        })
+    });
+    let (mut all, mut errors) = (Vec::new(), 0);
+    for r in join_all(workers).await {
+        let (lat, e) = r.context("worker panicked")?;
+        all.extend(lat);
+        errors += e;
+    }
+    Ok((Latencies::new(all), errors, started.elapsed()))
+}
+
+pub fn row(workload: &str, concurrency: usize, (lat, errors, elapsed): (Latencies, u64, Duration)) -> Row {
+    Row {
+        workload: workload.into(),
+        concurrency,
+        ops: lat.count(),
+        errors,
+        ops_per_sec: lat.count() as f64 / elapsed.as_secs_f64(),
+        p50_ms: lat.percentile(50.0),
+        p99_ms: lat.percentile(99.0),
+        max_ms: lat.percentile(100.0),
+    }
+}
+
+impl Row {
+    /// A row that reports a rate (MiB/s and the like) rather than latencies.
+    pub fn rate(workload: &str, ops: u64, per_sec: f64) -> Self {
+        Row {
+            workload: workload.into(),
+            concurrency: 1,
+            ops,
+            errors: 0,
+            ops_per_sec: per_sec,
+            p50_ms: 0.0,
+            p99_ms: 0.0,
+            max_ms: 0.0,
+        }
+    }
 }
 
 pub fn print(rows: &[Row], json: bool) {

@@ -57,11 +57,11 @@ fn sha(b: &[u8]) -> String {
 }
 
 /// How a failed request is classified for an operation that writes.
-fn write_error(e: &reqwest::Error) -> (Outcome, String) {
+fn write_error(e: &reqwest::Error) -> (Outcome, Option<String>) {
     if e.is_connect() {
-        (Outcome::Fail, format!("connect: {e}"))
+        (Outcome::Fail, Some(format!("connect: {e}")))
     } else {
-        (Outcome::Indeterminate, e.to_string())
+        (Outcome::Indeterminate, Some(e.to_string()))
     }
 }
 
@@ -163,7 +163,7 @@ impl Workload {
         op.name = Some(name.clone());
         op.sha256 = Some(digest.clone());
         match resp {
-            Err(e) => (op.outcome, op.detail) = write_error(&e).map_second(Some),
+            Err(e) => (op.outcome, op.detail) = write_error(&e),
             Ok(r) => {
                 let status = r.status().as_u16();
                 let text = r.text().await.unwrap_or_default();
@@ -280,7 +280,7 @@ impl Workload {
                 op.detail = Some(r.status().to_string());
             }
             Ok(r) => op.detail = Some(r.status().to_string()),
-            Err(e) => (op.outcome, op.detail) = write_error(&e).map_second(Some),
+            Err(e) => (op.outcome, op.detail) = write_error(&e),
         }
         op.complete_ms = self.history.now_ms();
         self.history.record(op);
@@ -313,15 +313,5 @@ impl Workload {
         }
         op.complete_ms = self.history.now_ms();
         self.history.record(op);
-    }
-}
-
-trait MapSecond<A, B> {
-    fn map_second<C>(self, f: impl FnOnce(B) -> C) -> (A, C);
-}
-
-impl<A, B> MapSecond<A, B> for (A, B) {
-    fn map_second<C>(self, f: impl FnOnce(B) -> C) -> (A, C) {
-        (self.0, f(self.1))
     }
 }

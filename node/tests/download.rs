@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use artstore_client::UploadOptions;
@@ -20,16 +19,6 @@ fn configure(t: &mut toml::Table) {
 
 fn data(len: usize, seed: u8) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(29).wrapping_add(seed).rotate_left((i % 5) as u32)).collect()
-}
-
-/// The chunk file named `sha256` in any element of the node in `dir`, if the node holds it.
-fn chunk_file(dir: &Path, sha256: &str) -> Option<PathBuf> {
-    let elements = dir.join("data").join("elements");
-    std::fs::read_dir(elements)
-        .ok()?
-        .flatten()
-        .map(|e| e.path().join("chunks").join(&sha256[..2]).join(sha256))
-        .find(|p| p.exists())
 }
 
 #[tokio::test]

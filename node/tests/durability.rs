@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use artstore_client::{Client, UploadOptions};
@@ -28,16 +28,6 @@ fn data(len: usize, seed: u8) -> Vec<u8> {
 
 fn chunk_hashes(body: &[u8]) -> Vec<String> {
     body.chunks(CHUNK).map(|c| hex::encode(Sha256::digest(c))).collect()
-}
-
-/// Where node `dir` keeps chunk `sha256`, if it has it.
-fn chunk_file(dir: &Path, sha256: &str) -> Option<PathBuf> {
-    let elements = dir.join("data").join("elements");
-    std::fs::read_dir(elements)
-        .ok()?
-        .flatten()
-        .map(|e| e.path().join("chunks").join(&sha256[..2]).join(sha256))
-        .find(|p| p.exists())
 }
 
 fn intact(path: &Path, sha256: &str) -> bool {

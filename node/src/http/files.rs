@@ -385,7 +385,10 @@ pub async fn batch(
     Ok(Json(serde_json::json!({ "results": items })).into_response())
 }
 
-fn live(s: &AppState, id: &str) -> Result<FileRecord, ApiError> {
+/// The live record of `id` as of every change committed before the call (Raft read index first,
+/// so a lagging node never answers from stale state).
+async fn live(s: &AppState, id: &str) -> Result<FileRecord, ApiError> {
+    s.node.read_barrier().await?;
     match s.node.catalog().file(id)? {
         Some(f) if f.deleted_at.is_none() => Ok(f),
         Some(_) => Err(ApiError::not_found(format!("file {id} was deleted"))),
@@ -400,8 +403,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<FileInfo>, ApiError> {
     caller.principal.require(Role::Reader)?;
-    s.node.read_barrier().await?;
-    Ok(Json(wire(live(&s, &id)?)))
+    Ok(Json(wire(live(&s, &id).await?)))
 }
 
 /// A single byte range resolved against the file size: inclusive `(start, end)`.
@@ -440,8 +442,7 @@ pub async fn content(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     caller.principal.require(Role::Reader)?;
-    s.node.read_barrier().await?;
-    let file = live(&s, &id)?;
+    let file = live(&s, &id).await?;
     let etag = format!("\"{}\"", file.sha256);
     if headers
         .get(header::IF_NONE_MATCH)
@@ -597,9 +598,7 @@ pub async fn update(
     if let Some(n) = &req.name {
         check_name(n)?;
     }
-    // Judge the file by every change committed before this request, not by a lagging replica.
-    s.node.read_barrier().await?;
-    let current = live(&s, &id)?;
+    let current = live(&s, &id).await?;
     check_mutable(&s, &current)?;
     let changes = FileChanges {
         name: req.name,
@@ -616,8 +615,7 @@ pub async fn update(
     if let Some(reason) = r.rejected {
         return Err(ApiError::new(StatusCode::CONFLICT, "conflict", reason));
     }
-    s.node.read_barrier().await?;
-    let file = live(&s, &id)?;
+    let file = live(&s, &id).await?;
     s.ingest.write_sidecars(&file).await;
     Ok(Json(wire(file)))
 }
@@ -646,8 +644,7 @@ pub async fn finalize(
     Path(id): Path<String>,
 ) -> Result<Json<FileInfo>, ApiError> {
     caller.principal.require(Role::Writer)?;
-    s.node.read_barrier().await?;
-    live(&s, &id)?;
+    live(&s, &id).await?;
     Ok(Json(wire(s.ingest.finalize(&id).await?)))
 }
 
@@ -658,8 +655,7 @@ pub async fn finalize_state(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     caller.principal.require(Role::Reader)?;
-    s.node.read_barrier().await?;
-    let f = live(&s, &id)?;
+    let f = live(&s, &id).await?;
     let state = match f.policy {
         RetentionPolicy::Temporary => "temporary",
         RetentionPolicy::Permanent => "permanent",
@@ -670,8 +666,7 @@ pub async fn finalize_state(
 /// `DELETE /api/v1/files/{id}`: temporary files only, never before `retention_until`. Audited.
 pub async fn delete(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     caller.principal.require(Role::Writer)?;
-    s.node.read_barrier().await?;
-    let file = live(&s, &id)?;
+    let file = live(&s, &id).await?;
     check_mutable(&s, &file)?;
     let event = AuditEvent {
         at: now_ms(),

@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use artstore_chaos::LocalCluster;
@@ -46,4 +46,14 @@ where
         assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The chunk file named `sha256` in any element of the node in `dir`, if the node holds it.
+pub fn chunk_file(dir: &Path, sha256: &str) -> Option<PathBuf> {
+    let elements = dir.join("data").join("elements");
+    std::fs::read_dir(elements)
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("chunks").join(&sha256[..2]).join(sha256))
+        .find(|p| p.exists())
 }
