@@ -24,6 +24,8 @@ use crate::StorageError;
 
 /// Chunks buffered or in replication at once, per upload.
 pub const IN_FLIGHT: usize = 3;
+/// Chunks up to this size are hashed on the reactor, and an upload's buffer starts this big.
+const SMALL_CHUNK: usize = 64 * 1024;
 
 /// What the uploader says about the file.
 #[derive(Debug, Clone)]
@@ -278,7 +280,9 @@ impl IngestHandle {
         let permits = Arc::new(Semaphore::new(IN_FLIGHT));
         let mut tasks: JoinSet<Result<(usize, ChunkRef), StorageError>> = JoinSet::new();
         let mut file_hash = Some(Sha256::new());
-        let mut buffer = BytesMut::with_capacity(self.chunk_size);
+        // Most documents are far smaller than a chunk: the buffer starts small and grows, and only
+        // once a whole chunk has been cut does it take a chunk's capacity at once.
+        let mut buffer = BytesMut::with_capacity(self.chunk_size.min(SMALL_CHUNK));
         let mut size = 0u64;
         let mut index = 0usize;
         let mut finished = false;
@@ -315,10 +319,13 @@ impl IngestHandle {
                 break;
             }
             let chunk = buffer.split_to(take).freeze();
+            if buffer.capacity() < self.chunk_size && take == self.chunk_size {
+                buffer.reserve(self.chunk_size);
+            }
             size += chunk.len() as u64;
             let mut hasher = file_hash.take().ok_or_else(|| StorageError::Io("hasher lost".into()))?;
             let compress = meta.compress;
-            let (hasher, chunk_sha, stored, raw_len, compressed) = tokio::task::spawn_blocking(move || {
+            let work = move || {
                 hasher.update(&chunk);
                 // A compressed chunk is named (and verified) by the hash of what is stored.
                 let packed =
@@ -328,9 +335,13 @@ impl IngestHandle {
                     Some(p) => (hasher, hex::encode(Sha256::digest(&p)), Bytes::from(p), raw_len, true),
                     None => (hasher, hex::encode(Sha256::digest(&chunk)), chunk, raw_len, false),
                 }
-            })
-            .await
-            .map_err(|e| StorageError::Io(e.to_string()))?;
+            };
+            // Hashing a small chunk takes microseconds, less than a hand-off to the blocking pool.
+            let (hasher, chunk_sha, stored, raw_len, compressed) = if take <= SMALL_CHUNK && !compress {
+                work()
+            } else {
+                tokio::task::spawn_blocking(work).await.map_err(|e| StorageError::Io(e.to_string()))?
+            };
             file_hash = Some(hasher);
             // Liveness is re-read for every chunk: a node that dies mid-upload is skipped at once.
             let live = Arc::new(self.candidates(meta.policy)?.1);

@@ -16,7 +16,7 @@ mod schema;
 mod search;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,8 +37,11 @@ const WRITER_MEMORY: usize = 64 * 1024 * 1024;
 /// Changes read from the feed per step.
 const FEED_BATCH: usize = 20_000;
 /// Commits of the index are at least this far apart, so that a stream of small uploads costs
-/// one commit (and its fsyncs) per interval rather than one per upload.
-const MIN_COMMIT_INTERVAL: Duration = Duration::from_millis(200);
+/// one commit (its segment, fsyncs and later merges) per interval rather than one per upload.
+/// A `consistent` search waiting for the index cuts the wait short.
+const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the indexer looks for a waiting `consistent` search while it lets changes gather.
+const WAITER_POLL: Duration = Duration::from_millis(5);
 /// How long a `consistent` search waits for the index to catch up.
 pub const CONSISTENT_WAIT: Duration = Duration::from_secs(5);
 
@@ -62,6 +65,8 @@ struct Inner {
     fields: Fields,
     indexed: watch::Receiver<u64>,
     stop: Arc<AtomicBool>,
+    /// `consistent` searches waiting for the indexer.
+    waiting: Arc<AtomicUsize>,
 }
 
 impl Drop for Inner {
@@ -132,6 +137,7 @@ impl QueryHandle {
         let parser = query_parser(&index, &fields);
         let (tx, rx) = watch::channel(indexed);
         let stop = Arc::new(AtomicBool::new(false));
+        let waiting = Arc::new(AtomicUsize::new(0));
         let indexer = Indexer {
             catalog: node.catalog().clone(),
             node: node.clone(),
@@ -142,6 +148,7 @@ impl QueryHandle {
             durable: indexed,
             published: tx,
             stop: stop.clone(),
+            waiting: waiting.clone(),
             last_commit: None,
         };
         let runtime = tokio::runtime::Handle::current();
@@ -149,7 +156,7 @@ impl QueryHandle {
             .name("search-indexer".into())
             .spawn(move || indexer.run(runtime, rebuild))
             .map_err(|e| index_err(format!("cannot start the indexer thread: {e}")))?;
-        Ok(Self { inner: Arc::new(Inner { node, reader, parser, fields, indexed: rx, stop }) })
+        Ok(Self { inner: Arc::new(Inner { node, reader, parser, fields, indexed: rx, stop, waiting }) })
     }
 
     /// Log index up to which every file change is searchable on this node.
@@ -160,6 +167,18 @@ impl QueryHandle {
     /// Waits until the index covers log index `index`.
     pub async fn wait_indexed(&self, index: u64, timeout: Duration) -> Result<(), QueryError> {
         let mut rx = self.inner.indexed.clone();
+        if *rx.borrow() >= index {
+            return Ok(());
+        }
+        // Counted while waiting (also when the caller gives up), so the indexer commits now.
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        self.inner.waiting.fetch_add(1, Ordering::Relaxed);
+        let _waiting = Waiting(&self.inner.waiting);
         let reached = tokio::time::timeout(timeout, rx.wait_for(|i| *i >= index)).await;
         match reached {
             Ok(Ok(_)) => Ok(()),
@@ -201,6 +220,7 @@ struct Indexer {
     durable: u64,
     published: watch::Sender<u64>,
     stop: Arc<AtomicBool>,
+    waiting: Arc<AtomicUsize>,
     last_commit: Option<Instant>,
 }
 
@@ -269,9 +289,14 @@ impl Indexer {
             );
             return Ok(true);
         }
-        // Let changes gather between commits.
-        if let Some(wait) = self.last_commit.and_then(|t| MIN_COMMIT_INTERVAL.checked_sub(t.elapsed())) {
-            std::thread::sleep(wait);
+        // Let changes gather between commits, unless a `consistent` search is waiting.
+        if let Some(last) = self.last_commit {
+            while last.elapsed() < COMMIT_INTERVAL
+                && self.waiting.load(Ordering::Relaxed) == 0
+                && !self.stop.load(Ordering::Relaxed)
+            {
+                std::thread::sleep(WAITER_POLL.min(COMMIT_INTERVAL.saturating_sub(last.elapsed())));
+            }
         }
         let applied = self.catalog.applied_index().map_err(index_err)?;
         let batch = self.catalog.changes(self.indexed, applied, FEED_BATCH).map_err(index_err)?;
