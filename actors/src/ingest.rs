@@ -421,7 +421,8 @@ impl IngestHandle {
         metrics::counter!("artstore_ingest_files_total").increment(1);
         metrics::counter!("artstore_ingest_bytes_total").increment(size);
         metrics::histogram!("artstore_ingest_upload_seconds").record(started.elapsed().as_secs_f64());
-        self.write_sidecars(&file).await;
+        // Every holder writes the file's sidecar itself once it applies the record (storage's
+        // sidecar keeper); the acknowledgement does not wait for it.
         Ok(Uploaded { file, replayed: false })
     }
 
@@ -463,7 +464,6 @@ impl IngestHandle {
         }
         self.node.read_barrier().await?;
         let file = self.node.catalog().file(id)?.ok_or_else(|| StorageError::NotFound(id.to_string()))?;
-        self.write_sidecars(&file).await;
         tracing::info!(file = %id, "temporary file finalized as permanent");
         Ok(file)
     }
@@ -604,24 +604,6 @@ impl IngestHandle {
         })
         // Read (and verify) the next chunks while the current one is being sent.
         .buffered(READ_AHEAD)
-    }
-
-    /// Writes the sidecar on every node holding a chunk of `file` (best effort: a missing sidecar
-    /// is logged; the catalog is the authority while it exists).
-    pub async fn write_sidecars(&self, file: &FileRecord) {
-        let mut holders = file.holders();
-        if holders.is_empty() {
-            holders.push(self.node.id());
-        }
-        let writes = holders.into_iter().map(|n| {
-            let storage = self.storage.clone();
-            async move { (n, storage.put_sidecar(n, file).await) }
-        });
-        for (n, r) in futures::future::join_all(writes).await {
-            if let Err(e) = r {
-                tracing::warn!(node = n, file = %file.id, error = %e, "sidecar not written");
-            }
-        }
     }
 }
 

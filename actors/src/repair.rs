@@ -317,10 +317,8 @@ impl RepairHandle {
             if added.is_empty() && dropped.is_empty() {
                 continue;
             }
-            let new_holders: Vec<NodeId> = added.iter().map(|a| a.node_id).collect();
             let command = Command::RepairChunk { id: file.id.clone(), sha256: chunk.sha256.clone(), added, dropped };
             ingest.node().propose(command).await?;
-            self.write_sidecars(&file.id, new_holders).await;
             changed = true;
         }
         Ok((changed, done))
@@ -370,21 +368,6 @@ impl RepairHandle {
         metrics::counter!("artstore_repair_chunks_total").increment(added.len() as u64);
         metrics::counter!("artstore_repair_bytes_total").increment(copied);
         added
-    }
-
-    /// New holders get the file's sidecar too, so recovery from disks alone still finds it.
-    async fn write_sidecars(&self, id: &str, mut nodes: Vec<NodeId>) {
-        if nodes.is_empty() {
-            return;
-        }
-        let Ok(Some(updated)) = self.inner.ingest.node().catalog().file(id) else { return };
-        nodes.sort_unstable();
-        nodes.dedup();
-        for n in nodes {
-            if let Err(e) = self.inner.ingest.storage().put_sidecar(n, &updated).await {
-                tracing::warn!(file = %id, node = n, error = %e, "sidecar of a moved file not written");
-            }
-        }
     }
 
     /// Files needing work: the repair queue, plus (after a leader change, or while a node is down
@@ -461,7 +444,6 @@ impl RepairHandle {
         let wanted = ingest.replication_factor().min(candidates.len().max(1));
         let mut seen = HashSet::new();
         let mut changed = false;
-        let mut new_holders = Vec::new();
         for chunk in file.chunks.iter().filter(|c| seen.insert(c.sha256.clone())) {
             // Replicas to replace: damaged or never written, on a node down too long, or draining.
             let bad: Vec<NodeId> =
@@ -507,7 +489,6 @@ impl RepairHandle {
                 continue;
             }
             let holders: Vec<NodeId> = added.iter().map(|a| a.node_id).collect();
-            new_holders.extend(holders.iter().copied());
             let command = Command::RepairChunk {
                 id: file.id.clone(),
                 sha256: chunk.sha256.clone(),
@@ -518,7 +499,6 @@ impl RepairHandle {
             tracing::info!(file = %file.id, chunk = %chunk.sha256, new = ?holders, dropped = ?dropped, "chunk repaired");
             changed = true;
         }
-        self.write_sidecars(&file.id, new_holders).await;
         Ok(changed)
     }
 

@@ -129,6 +129,7 @@ async fn run(
         config.zone.as_deref(),
     )
     .context("storage.elements")?;
+    let sidecars = storage.clone();
     storage.spawn_gc(
         std::time::Duration::from_secs(config.storage.gc_interval_secs),
         std::time::Duration::from_secs(config.storage.gc_grace_secs),
@@ -168,6 +169,7 @@ async fn run(
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await;
+    sidecars.flush_sidecars(std::time::Duration::from_secs(10)).await;
     node.shutdown().await;
     tracing::info!("node stopped");
     served.context("HTTP server failed")

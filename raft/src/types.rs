@@ -159,8 +159,8 @@ pub struct CommandResult {
 }
 
 impl Command {
-    /// The files whose records this command creates or changes (for the search index), looking
-    /// inside audited commands.
+    /// The files whose records this command creates or changes (for the search index and the
+    /// sidecar writer), looking inside audited commands.
     pub fn touched_files(&self) -> Vec<&str> {
         match self {
             Command::Audited { command, .. } => command.touched_files(),
@@ -169,6 +169,8 @@ impl Command {
                 vec![id]
             }
             Command::RecoverFiles { files, .. } => files.iter().map(|f| f.id.as_str()).collect(),
+            // New holders of a repaired or moved chunk need the file's sidecar.
+            Command::RepairChunk { id, added, .. } if !added.is_empty() => vec![id],
             Command::Batch(commands) => commands.iter().flat_map(|c| c.touched_files()).collect(),
             _ => Vec::new(),
         }

@@ -103,3 +103,65 @@ proptest! {
         })?;
     }
 }
+
+fn file(id: &str) -> artstore_raft::FileRecord {
+    artstore_raft::FileRecord {
+        id: id.into(),
+        name: format!("{id}.txt"),
+        content_type: "text/plain".into(),
+        size: 0,
+        sha256: String::new(),
+        chunk_size: 4096,
+        chunks: Vec::new(),
+        description: String::new(),
+        tags: Vec::new(),
+        attributes_json: "{}".into(),
+        policy: artstore_raft::RetentionPolicy::Permanent,
+        expires_at: None,
+        retention_until: None,
+        created_at: 1,
+        created_by: "app".into(),
+        updated_at: 1,
+        version: 1,
+        deleted_at: None,
+    }
+}
+
+/// The change feed has two consumers (search index, sidecar keeper): it is pruned only below
+/// both, and a snapshot install keeps the receiver's own cursors rather than the sender's.
+#[tokio::test]
+async fn the_change_feed_is_pruned_below_every_consumer_and_cursors_stay_local() {
+    let creates: Vec<Command> =
+        (1..=6).map(|i| Command::CreateFile { file: file(&format!("f{i}")), idempotency: None }).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = StateMachineStore::open(&Engine::open(dir.path()).unwrap()).unwrap();
+    a.apply(entries(&creates)).await.unwrap();
+    let catalog = a.catalog().clone();
+    assert_eq!(catalog.changes(0, 6, 100).unwrap().len(), 6);
+
+    // The index is done up to 4, the sidecar keeper has not said anything: nothing goes.
+    assert_eq!(catalog.prune_changes("index", 4).unwrap(), 0);
+    assert_eq!((catalog.change_floor().unwrap(), catalog.changes(0, 6, 100).unwrap().len()), (0, 6));
+    // The keeper reaches 2: changes 1 and 2 go.
+    assert_eq!(catalog.prune_changes("sidecars", 2).unwrap(), 2);
+    assert_eq!(catalog.change_floor().unwrap(), 2);
+    assert_eq!(catalog.changes(0, 6, 100).unwrap().first().map(|c| c.0), Some(3));
+    // The keeper passes the index: the index now holds the feed at 4.
+    assert_eq!(catalog.prune_changes("sidecars", 6).unwrap(), 2);
+    assert_eq!(catalog.change_floor().unwrap(), 4);
+    assert_eq!((catalog.change_cursor("index").unwrap(), catalog.change_cursor("sidecars").unwrap()), (4, 6));
+
+    // A receiver that has consumed less keeps its own cursors through the install.
+    let snapshot = a.get_snapshot_builder().await.build_snapshot().await.unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let mut b = StateMachineStore::open(&Engine::open(b_dir.path()).unwrap()).unwrap();
+    b.apply(entries(&creates[..1])).await.unwrap();
+    b.catalog().prune_changes("sidecars", 1).unwrap();
+    b.install_snapshot(&snapshot.meta, snapshot.snapshot).await.unwrap();
+    let catalog = b.catalog();
+    assert_eq!(catalog.change_floor().unwrap(), 4, "the sender's feed and floor arrive");
+    // Below the floor: the keeper knows it must rewrite everything it holds.
+    assert_eq!(catalog.change_cursor("sidecars").unwrap(), 1);
+    assert_eq!(catalog.change_cursor("index").unwrap(), 4, "never said on this node: the floor");
+    assert_eq!(catalog.changes(4, 6, 100).unwrap().len(), 2);
+}

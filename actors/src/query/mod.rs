@@ -265,7 +265,7 @@ impl Indexer {
         self.durable = indexed;
         self.publish(indexed);
         // The feed below a durable index is no longer needed.
-        self.catalog.prune_changes(indexed).map_err(index_err)?;
+        self.catalog.prune_changes("index", indexed).map_err(index_err)?;
         Ok(())
     }
 

@@ -58,13 +58,32 @@ impl Backend {
         }
     }
 
-    pub async fn put_sidecar(&self, relative: &str, json: Vec<u8>) -> Result<(), String> {
+    /// Writes (`Some(json)`) and removes (`None`) sidecars by relative path, and returns once
+    /// all of it is durable: on a local element, one sync for the whole batch.
+    pub async fn apply_sidecars(&self, ops: Vec<(String, Option<Vec<u8>>)>) -> Result<(), String> {
         match self {
             Backend::Local(e) => {
-                let (e, relative) = (e.clone(), relative.to_string());
-                blocking(move || e.put_sidecar(&relative, &json).map(|_| ())).await?
+                let e = e.clone();
+                blocking(move || {
+                    for (relative, json) in &ops {
+                        match json {
+                            Some(json) => e.put_sidecar(relative, json).map(|_| ())?,
+                            None => e.remove_sidecar(relative)?,
+                        }
+                    }
+                    e.sync()
+                })
+                .await?
             }
-            Backend::Object(o) => o.put_sidecar(relative, json).await,
+            Backend::Object(o) => {
+                for (relative, json) in ops {
+                    match json {
+                        Some(json) => o.put_sidecar(&relative, json).await?,
+                        None => o.remove_sidecar(&relative).await?,
+                    }
+                }
+                Ok(())
+            }
         }
     }
 

@@ -2,8 +2,9 @@
 //!
 //! Layout under the element's folder: `chunks/<first two hex digits>/<sha256>` and
 //! `files/YYYY/MM/DD/HH/<name stem>_<account>_<YYYYMMDDTHHMMSS>_<id>.attr.json`.
-//! Every write is atomic and durable before it returns: temporary file, fsync, rename, fsync of
-//! the folder. These functions block; callers run them with `spawn_blocking`.
+//! Every write is atomic (temporary file, rename). Chunks are durable before `put_chunk` returns
+//! (the element's group sync); sidecars once the writer calls [`Element::sync`] after a batch.
+//! These functions block; callers run them with `spawn_blocking`.
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -99,8 +100,9 @@ impl GroupSync {
     }
 }
 
-/// Like [`write_atomic`], with durability from the element's group sync.
-fn write_grouped(path: &Path, bytes: &[u8], sync: &GroupSync) -> Result<(), String> {
+/// Replaces `path` with `bytes` atomically (temporary file, rename); durable only after the
+/// element's next group sync.
+fn write_replace(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let dir = path.parent().ok_or_else(|| "path has no parent".to_string())?;
     let fail = |e: std::io::Error| format!("{}: {e}", path.display());
     fs::create_dir_all(dir).map_err(fail)?;
@@ -114,6 +116,12 @@ fn write_grouped(path: &Path, bytes: &[u8], sync: &GroupSync) -> Result<(), Stri
         let _ = fs::remove_file(&tmp);
         return Err(fail(e));
     }
+    Ok(())
+}
+
+/// Like [`write_atomic`], with durability from the element's group sync.
+fn write_grouped(path: &Path, bytes: &[u8], sync: &GroupSync) -> Result<(), String> {
+    write_replace(path, bytes)?;
     sync.sync()
 }
 
@@ -213,14 +221,33 @@ impl Element {
         Ok(bytes)
     }
 
-    /// Writes (or replaces) a sidecar at its relative path.
-    pub fn put_sidecar(&self, relative: &str, json: &[u8]) -> Result<PathBuf, String> {
+    fn sidecar_path(&self, relative: &str) -> Result<PathBuf, String> {
         if relative.contains("..") || relative.starts_with('/') {
             return Err(format!("bad sidecar path {relative:?}"));
         }
-        let path = self.root.join("files").join(relative);
-        write_grouped(&path, json, &self.sync)?;
+        Ok(self.root.join("files").join(relative))
+    }
+
+    /// Writes (or replaces) a sidecar at its relative path, atomically; durable after the next
+    /// [`Element::sync`] (sidecars are written in batches, one sync for all of them).
+    pub fn put_sidecar(&self, relative: &str, json: &[u8]) -> Result<PathBuf, String> {
+        let path = self.sidecar_path(relative)?;
+        write_replace(&path, json)?;
         Ok(path)
+    }
+
+    /// Removes a sidecar (gone already is fine); durable after the next [`Element::sync`].
+    pub fn remove_sidecar(&self, relative: &str) -> Result<(), String> {
+        let path = self.sidecar_path(relative)?;
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("{}: {e}", path.display())),
+            _ => Ok(()),
+        }
+    }
+
+    /// Makes everything written to the element so far durable.
+    pub fn sync(&self) -> Result<(), String> {
+        self.sync.sync()
     }
 
     /// Deletes chunk files (and leftover temporary files) older than `grace` that `keep` rejects;

@@ -1,14 +1,16 @@
-//! The storage actor: this node's storage elements, and the storage protocol that moves chunk
-//! bodies and sidecars between nodes over the cluster transport.
+//! The storage actor: this node's storage elements, the storage protocol that moves chunk bodies
+//! between nodes over the cluster transport, and the sidecar keeper ([`keeper`]).
 //!
 //! Shape: [`StorageHandle`] is the face other actors and the HTTP layer use; it serves local
 //! requests directly and remote ones by opening a storage stream to the peer, whose handle serves
-//! it. The actor's standing duty is to register its elements in the catalog (and keep their usage
-//! current). Invariant: a chunk is acknowledged only once it is fsynced under its SHA-256 name, and
-//! every chunk read is re-hashed.
+//! it. The actor's standing duties are to register its elements in the catalog (and keep their
+//! usage current) and to keep the sidecars of the files it holds in step with the catalog.
+//! Invariant: a chunk is acknowledged only once it is fsynced under its SHA-256 name, and every
+//! chunk read is re-hashed.
 
 mod backend;
 mod disk;
+mod keeper;
 mod object;
 mod protocol;
 pub mod recover;
@@ -20,9 +22,7 @@ use std::time::{Duration, Instant};
 
 use artstore_cluster_config::{StorageConfig, StorageElementConfig, Thresholds};
 use artstore_raft::transport::STREAM_STORAGE;
-use artstore_raft::{
-    AuditEvent, Command, ElementMode, FileRecord, NodeId, RaftNode, Replica, RetentionPolicy, StorageElement,
-};
+use artstore_raft::{AuditEvent, Command, ElementMode, NodeId, RaftNode, Replica, RetentionPolicy, StorageElement};
 use backend::Backend;
 use bytes::Bytes;
 pub use disk::sha256_hex;
@@ -100,6 +100,7 @@ impl StorageHandle {
             }),
         );
         tokio::spawn(handle.clone().monitor());
+        tokio::spawn(handle.clone().keep_sidecars());
         Ok(handle)
     }
 
@@ -339,31 +340,6 @@ impl StorageHandle {
         }
     }
 
-    /// Writes the file's sidecar into each local element that holds one of its chunks.
-    pub async fn put_sidecar_local(&self, file: &FileRecord) -> Result<(), StorageError> {
-        let me = self.node_id();
-        let mut names: Vec<&str> = file
-            .chunks
-            .iter()
-            .flat_map(|c| c.replicas.iter())
-            .filter(|r| r.node_id == me)
-            .map(|r| r.element.as_str())
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        if names.is_empty() && file.chunks.is_empty() {
-            // An empty file has no chunks; its sidecar goes where a new file of its kind would.
-            names.push(self.writable_element(file.policy)?.name());
-        }
-        let json = serde_json::to_vec_pretty(&sidecar::Sidecar::from_record(file)).map_err(io)?;
-        let relative = sidecar::Sidecar::relative_path(file);
-        for name in names {
-            let element = self.local_element(name)?;
-            element.put_sidecar(&relative, json.clone()).await.map_err(StorageError::Io)?;
-        }
-        Ok(())
-    }
-
     // ----- the same, on any node -----
 
     fn addr_of(&self, node: NodeId) -> Result<String, StorageError> {
@@ -434,14 +410,6 @@ impl StorageHandle {
         Ok(Bytes::from(actual.1))
     }
 
-    /// Writes the file's sidecar on `node`.
-    pub async fn put_sidecar(&self, node: NodeId, file: &FileRecord) -> Result<(), StorageError> {
-        if node == self.node_id() {
-            return self.put_sidecar_local(file).await;
-        }
-        self.call(node, &Request::PutSidecar { file: Box::new(file.clone()) }, None).await.map(|_| ())
-    }
-
     /// Serves one storage stream from a peer.
     async fn serve(self, mut send: quinn::SendStream, mut recv: quinn::RecvStream) {
         let result: Result<(Response, Option<Bytes>), StorageError> = async {
@@ -458,10 +426,6 @@ impl StorageHandle {
                 Request::GetChunk { element, sha256 } => {
                     let bytes = self.get_chunk_local(&element, &sha256).await?;
                     Ok((Response { size: Some(bytes.len() as u64), ..Default::default() }, Some(bytes)))
-                }
-                Request::PutSidecar { file } => {
-                    self.put_sidecar_local(&file).await?;
-                    Ok((Response::default(), None))
                 }
             }
         }

@@ -69,7 +69,7 @@ impl ObjectElement {
         Ok(bytes.to_vec())
     }
 
-    pub async fn put_sidecar(&self, relative: &str, json: Vec<u8>) -> Result<(), String> {
+    fn sidecar_path(&self, relative: &str) -> Result<Path, String> {
         if relative.contains("..") || relative.starts_with('/') {
             return Err(format!("bad sidecar path {relative:?}"));
         }
@@ -77,8 +77,22 @@ impl ObjectElement {
         for part in relative.split('/') {
             path = path.join(part);
         }
+        Ok(path)
+    }
+
+    /// Durable when it returns (the store acknowledges a completed PUT).
+    pub async fn put_sidecar(&self, relative: &str, json: Vec<u8>) -> Result<(), String> {
+        let path = self.sidecar_path(relative)?;
         self.store.put(&path, PutPayload::from(json)).await.map_err(err)?;
         Ok(())
+    }
+
+    pub async fn remove_sidecar(&self, relative: &str) -> Result<(), String> {
+        let path = self.sidecar_path(relative)?;
+        match self.store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(err(e)),
+        }
     }
 
     /// Bytes under `chunks/`.

@@ -2,7 +2,7 @@
 //! one request per stream. A frame is a big-endian `u32` length and that much JSON; a chunk body
 //! follows its header raw.
 
-use artstore_raft::{FileRecord, RetentionPolicy};
+use artstore_raft::RetentionPolicy;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -15,8 +15,6 @@ pub enum Request {
     PutChunk { policy: RetentionPolicy, sha256: String, size: u64 },
     /// The answer's header is followed by `size` bytes.
     GetChunk { element: String, sha256: String },
-    /// Write the file's sidecar into every local element holding a chunk of it.
-    PutSidecar { file: Box<FileRecord> },
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

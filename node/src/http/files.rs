@@ -616,7 +616,6 @@ pub async fn update(
         return Err(ApiError::new(StatusCode::CONFLICT, "conflict", reason));
     }
     let file = live(&s, &id).await?;
-    s.ingest.write_sidecars(&file).await;
     Ok(Json(wire(file)))
 }
 

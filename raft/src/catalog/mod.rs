@@ -18,7 +18,7 @@ pub use files::{ChunkRef, ElementMode, FileChanges, FileRecord, Replica, Retenti
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::store::engine::{Tree, WriteBatch};
+use crate::store::engine::{KeyValue, Tree, WriteBatch};
 use crate::types::{Command, CommandResult, NodeId};
 use crate::Error;
 
@@ -36,11 +36,18 @@ pub const DRAIN_SETTING: &str = "drain.";
 const IDEMPOTENCY: &str = "idem/";
 const EXPIRY: &str = "expiry/";
 /// The change feed: `change/<log index>/<file id>` for every applied file change, in log order.
-/// Node-local consumers (the search index) read it and prune what they have made durable; it is
-/// therefore not identical across nodes and is left out of catalog comparisons.
+/// Node-local consumers (the search index, the sidecar writer) read it and prune what they have
+/// made durable; it is therefore not identical across nodes and is left out of catalog comparisons.
 const CHANGE: &str = "change/";
+/// Node-local bookkeeping of the change feed (its floor and its consumers' cursors).
+const CHANGES_LOCAL: &str = "_changes/";
 /// Everything in the change feed at or below this log index has been pruned.
 const CHANGE_FLOOR: &str = "_changes/floor";
+/// `_changes/cursor/<consumer>`: how far a consumer has made the feed durable.
+const CHANGE_CURSOR: &str = "_changes/cursor/";
+/// The change feed's consumers. The feed is pruned only below every one of them; a consumer
+/// that has not recorded a cursor yet holds it at the floor.
+pub const CHANGE_CONSUMERS: [&str; 2] = ["index", "sidecars"];
 /// `_digest/<log index>`: catalog digests taken by `Command::Digest`.
 const DIGEST: &str = "_digest/";
 /// Stored as JSON `Option<LogId>` (`null` after installing an empty snapshot).
@@ -188,20 +195,47 @@ impl Catalog {
         Ok(self.get::<u64>(CHANGE_FLOOR)?.unwrap_or(0))
     }
 
-    /// Drops changes at or below `upto` once a consumer has made them durable elsewhere.
-    pub fn prune_changes(&self, upto: u64) -> Result<usize, Error> {
-        let end = format!("{CHANGE}{:020}~", upto).into_bytes();
-        let mut batch = WriteBatch::default();
-        let mut n = 0;
-        for item in self.tree.range(CHANGE.as_bytes().to_vec()..end) {
-            batch.delete(item?.0);
-            n += 1;
+    /// How far `consumer` has made the feed durable (the floor if it has not said yet). Below
+    /// the floor after a snapshot install: the changes in between are gone from the feed.
+    pub fn change_cursor(&self, consumer: &str) -> Result<u64, Error> {
+        match self.get::<u64>(&format!("{CHANGE_CURSOR}{consumer}"))? {
+            Some(cursor) => Ok(cursor),
+            None => self.change_floor(),
         }
-        if upto > self.change_floor()? {
-            batch.put(CHANGE_FLOOR.as_bytes().to_vec(), encode(&upto));
+    }
+
+    /// Records that `consumer` has made every change up to `upto` durable elsewhere, and drops
+    /// the changes every consumer is done with. Returns how many were dropped.
+    pub fn prune_changes(&self, consumer: &str, upto: u64) -> Result<usize, Error> {
+        debug_assert!(CHANGE_CONSUMERS.contains(&consumer), "unknown change consumer {consumer}");
+        let floor = self.change_floor()?;
+        let mut batch = WriteBatch::default();
+        batch.put(format!("{CHANGE_CURSOR}{consumer}").into_bytes(), encode(&upto));
+        let mut prune_to = upto;
+        for other in CHANGE_CONSUMERS.iter().filter(|c| **c != consumer) {
+            prune_to = prune_to.min(self.get::<u64>(&format!("{CHANGE_CURSOR}{other}"))?.unwrap_or(floor));
+        }
+        let end = format!("{CHANGE}{:020}~", prune_to).into_bytes();
+        let mut n = 0;
+        if prune_to > floor {
+            for item in self.tree.range(CHANGE.as_bytes().to_vec()..end) {
+                batch.delete(item?.0);
+                n += 1;
+            }
+            batch.put(CHANGE_FLOOR.as_bytes().to_vec(), encode(&prune_to));
         }
         self.tree.apply(batch)?;
         Ok(n)
+    }
+
+    /// The consumers' cursors, to carry over a snapshot install (they describe this node, not
+    /// the snapshot's sender).
+    pub(crate) fn change_cursors(&self) -> Result<Vec<KeyValue>, Error> {
+        self.tree.scan_prefix(CHANGE_CURSOR.as_bytes())
+    }
+
+    pub(crate) fn is_change_cursor(key: &[u8]) -> bool {
+        key.starts_with(CHANGE_CURSOR.as_bytes())
     }
 
     /// Nodes being drained (setting `drain.<node id>`): out of placement, their replicas moving away.
@@ -222,7 +256,7 @@ impl Catalog {
         let mut h = sha2::Sha256::new();
         for item in self.tree.range(Vec::new()..) {
             let (k, v) = item?;
-            if [CHANGE, CHANGE_FLOOR, DIGEST].iter().any(|p| k.starts_with(p.as_bytes())) {
+            if [CHANGE, CHANGES_LOCAL, DIGEST].iter().any(|p| k.starts_with(p.as_bytes())) {
                 continue;
             }
             h.update((k.len() as u64).to_be_bytes());

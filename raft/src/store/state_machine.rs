@@ -178,11 +178,16 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             if image.format != 1 {
                 return Err(err(format!("unknown snapshot format {}", image.format)));
             }
+            // How far this node's change-feed consumers got describes this node, not the sender.
+            let cursors = this.catalog.change_cursors().map_err(|e| err(e.to_string()))?;
             let mut batch = WriteBatch::default();
             for k in this.tree.keys().map_err(|e| err(e.to_string()))? {
                 batch.delete(k);
             }
-            for (k, v) in image.pairs {
+            for (k, v) in image.pairs.into_iter().filter(|(k, _)| !Catalog::is_change_cursor(k)) {
+                batch.put(k, v);
+            }
+            for (k, v) in cursors {
                 batch.put(k, v);
             }
             // The snapshot's meta is the authority on what it covers.
