@@ -13,16 +13,20 @@
 //!   1 000 000 records (in-process, the node's own index code).
 //! - `get-large`: streamed download of a large file from a node holding a replica and from one
 //!   that has to fetch every chunk from a peer.
+//!
+//! `--png` draws latency histograms and throughput over time ([`chart`]).
 
 #![forbid(unsafe_code)]
 
 mod auth;
+mod chart;
 mod files;
 mod reads;
 mod report;
 mod search;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,7 +34,7 @@ use anyhow::{bail, Context};
 use artstore_chaos::LocalCluster;
 use artstore_client::Client;
 use clap::{Parser, Subcommand};
-use report::{Latencies, Row};
+use report::{drive, row, Latencies, Row};
 
 #[derive(Parser)]
 #[command(name = "artstore-bench", about = "Load generator and benchmarks for ArtStore")]
@@ -40,6 +44,9 @@ struct Cli {
     /// Print results as JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
+    /// Also draw the run as a PNG: per row, a latency histogram and throughput over time.
+    #[arg(long, global = true, value_name = "PATH")]
+    png: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -320,6 +327,12 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     report::print(&rows, cli.json);
+    if let Some(path) = &cli.png {
+        match chart::write_png(&rows, path)? {
+            0 => eprintln!("--png: no row was measured per operation; nothing drawn"),
+            n => eprintln!("--png: {n} rows drawn to {}", path.display()),
+        }
+    }
     Ok(())
 }
 
@@ -332,45 +345,17 @@ async fn raft_commit(
 ) -> anyhow::Result<Row> {
     let admin = Client::new(urls.to_vec())?.with_credentials(id.clone(), secret.clone());
     let clients: Vec<Client> = urls.iter().map(|u| admin.with_urls([u.clone()])).collect::<Result<_, _>>()?;
-    let deadline = Instant::now() + duration;
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    for w in 0..concurrency {
-        let client = clients[w % clients.len()].clone();
-        let errors = errors.clone();
-        workers.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let mut n = 0u64;
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                match client.put_setting(&format!("bench.w{w}.k{}", n % 64), &n.to_string()).await {
-                    Ok(_) => lat.push(t.elapsed()),
-                    Err(_) => {
-                        errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
-                }
-                n += 1;
-            }
-            lat
-        }));
-    }
-    let mut all = Vec::new();
-    for w in workers {
-        all.extend(w.await.context("worker panicked")?);
-    }
-    let elapsed = started.elapsed();
-    let lat = Latencies::new(all);
-    Ok(Row {
-        workload: "raft-commit".into(),
-        concurrency,
-        ops: lat.count(),
-        errors: errors.load(std::sync::atomic::Ordering::Relaxed),
-        ops_per_sec: lat.count() as f64 / elapsed.as_secs_f64(),
-        p50_ms: lat.percentile(50.0),
-        p99_ms: lat.percentile(99.0),
-        max_ms: lat.percentile(100.0),
+    let (clients, seq) = (Arc::new(clients), Arc::new(AtomicU64::new(0)));
+    let samples = drive(concurrency, duration, move |w| {
+        let clients = clients.clone();
+        let n = seq.fetch_add(1, Ordering::Relaxed);
+        async move {
+            let client = &clients[w % clients.len()];
+            client.put_setting(&format!("bench.w{w}.k{}", n % 64), &n.to_string()).await.is_ok()
+        }
     })
+    .await?;
+    Ok(row("raft-commit", concurrency, samples))
 }
 
 /// For each round: kill the leader, then write through the survivors until one commits.
@@ -400,15 +385,5 @@ async fn failover(bin: Option<PathBuf>, nodes: u64, rounds: usize) -> anyhow::Re
         cluster.start(leader)?;
         cluster.wait_ready(leader, Duration::from_secs(30)).await?;
     }
-    let lat = Latencies::new(samples);
-    Ok(Row {
-        workload: "failover".into(),
-        concurrency: 1,
-        ops: lat.count(),
-        errors: 0,
-        ops_per_sec: 0.0,
-        p50_ms: lat.percentile(50.0),
-        p99_ms: lat.percentile(99.0),
-        max_ms: lat.percentile(100.0),
-    })
+    Ok(Row::summary("failover", 1, &Latencies::new(samples), 0, 0.0))
 }
