@@ -1,11 +1,14 @@
 //! The shared worker driver, the samples it keeps (every operation's latency and completion time,
-//! for summaries and the PNG), and the result rows printed as a table or JSON.
+//! for summaries and the PNG), and the result rows printed as a table or JSON with the machine's
+//! limits.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures::future::join_all;
 use serde::Serialize;
+
+use crate::limits::{Bound, Limits, Share};
 
 /// Sorted latency samples.
 pub struct Latencies(Vec<Duration>);
@@ -65,6 +68,12 @@ pub struct Row {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// The row's rate as a share of the machine limit that bounds it (absent without one, or
+    /// with `--no-limits`).
+    pub limit: Option<Share>,
+    /// Which limit bounds this workload, set by the workload that made the row.
+    #[serde(skip)]
+    pub bound: Option<Bound>,
     /// The samples behind the row, when it was measured per operation (drawn by `--png`).
     #[serde(skip)]
     pub samples: Option<Samples>,
@@ -126,6 +135,8 @@ impl Row {
             p50_ms: lat.percentile(50.0),
             p99_ms: lat.percentile(99.0),
             max_ms: lat.percentile(100.0),
+            limit: None,
+            bound: None,
             samples: None,
         }
     }
@@ -134,20 +145,47 @@ impl Row {
     pub fn rate(workload: &str, ops: u64, per_sec: f64) -> Self {
         Row { ops, ops_per_sec: per_sec, ..Row::summary(workload, 1, &Latencies::new(Vec::new()), 0, 0.0) }
     }
+
+    /// The machine limit this workload's rate is to be compared with.
+    pub fn bounded_by(self, bound: Bound) -> Self {
+        Row { bound: Some(bound), ..self }
+    }
 }
 
-pub fn print(rows: &[Row], json: bool) {
+/// What the run printed: the limits measured at its start, then one row per workload.
+#[derive(Serialize)]
+struct Report<'a> {
+    limits: Option<&'a Limits>,
+    rows: &'a [Row],
+}
+
+/// Sets every row's share of the limit that bounds it.
+pub fn compare(rows: &mut [Row], limits: &Limits) {
+    for r in rows {
+        r.limit = r.bound.map(|b| limits.share(b, r.ops_per_sec));
+    }
+}
+
+pub fn print(rows: &[Row], limits: Option<&Limits>, json: bool) {
     if json {
-        println!("{}", serde_json::to_string_pretty(rows).unwrap_or_default());
+        println!("{}", serde_json::to_string_pretty(&Report { limits, rows }).unwrap_or_default());
         return;
     }
+    if let Some(l) = limits {
+        l.print();
+        println!();
+    }
     println!(
-        "{:<16} {:>5} {:>9} {:>7} {:>10} {:>9} {:>9} {:>9}",
+        "{:<16} {:>5} {:>9} {:>7} {:>10} {:>9} {:>9} {:>9}  of limit",
         "workload", "conc", "ops", "errors", "ops/s", "p50 ms", "p99 ms", "max ms"
     );
     for r in rows {
+        let share = match &r.limit {
+            Some(s) => format!("{:.0} % of {}", 100.0 * s.fraction, s.limit),
+            None => "–".into(),
+        };
         println!(
-            "{:<16} {:>5} {:>9} {:>7} {:>10.1} {:>9.2} {:>9.2} {:>9.2}",
+            "{:<16} {:>5} {:>9} {:>7} {:>10.1} {:>9.2} {:>9.2} {:>9.2}  {share}",
             r.workload, r.concurrency, r.ops, r.errors, r.ops_per_sec, r.p50_ms, r.p99_ms, r.max_ms
         );
     }
