@@ -1,12 +1,15 @@
 //! Hot paths in process: chunk hashing (SHA-256 of a default 4 MiB chunk and of a 4 KiB small
-//! file), placement (rendezvous over 3, 12 and 48 nodes, with zones), and the search index
-//! (indexing a record; one-word and filtered+sorted queries over 50 000 records).
+//! file), storage-protocol framing (a chunk header, and a sidecar request carrying a file record
+//! of 1 or 64 chunks, each written as a frame and read back), placement (rendezvous over 3, 12
+//! and 48 nodes, with zones), and the search index (indexing a record; one-word and
+//! filtered+sorted queries over 50 000 records).
 //!
-//! `cargo bench -p artstore-actors --bench hot_paths`
+//! `cargo bench -p artstore-actors --bench hot_paths` (one group: append its name, e.g. `-- storage_frame`)
 
 use artstore_actors::ingest::{place, place_zoned};
 use artstore_actors::query::{BenchIndex, SearchRequest, SortBy};
-use artstore_raft::{FileRecord, RetentionPolicy};
+use artstore_actors::storage::protocol::{read_frame, write_frame, Request};
+use artstore_raft::{ChunkRef, FileRecord, Replica, RetentionPolicy};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sha2::{Digest, Sha256};
 
@@ -43,6 +46,37 @@ fn hashing(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::from_parameter(size), &data, |b, d| {
             b.iter(|| hex::encode(Sha256::digest(std::hint::black_box(d))))
         });
+    }
+    g.finish();
+}
+
+/// Writes `request` as a frame and reads it back, as the two ends of a storage stream do.
+fn frame_round_trip(request: &Request) -> Request {
+    futures::executor::block_on(async {
+        let mut wire = Vec::new();
+        write_frame(&mut wire, request).await.unwrap();
+        read_frame(&mut wire.as_slice()).await.unwrap()
+    })
+}
+
+fn framing(c: &mut Criterion) {
+    let mut g = c.benchmark_group("storage_frame");
+    let sha = hex::encode(Sha256::digest(b"chunk"));
+    let header = Request::PutChunk { policy: RetentionPolicy::Permanent, sha256: sha.clone(), size: 4 << 20 };
+    g.bench_function("put_chunk_header", |b| b.iter(|| frame_round_trip(std::hint::black_box(&header))));
+    for chunks in [1usize, 64] {
+        let mut file = record(7);
+        file.chunks = (0..chunks)
+            .map(|i| ChunkRef {
+                sha256: hex::encode(Sha256::digest(i.to_le_bytes())),
+                size: 4 << 20,
+                compressed: false,
+                replicas: (1..=3).map(|node_id| Replica { node_id, element: "default".into() }).collect(),
+                missing: Vec::new(),
+            })
+            .collect();
+        let sidecar = Request::PutSidecar { file: Box::new(file) };
+        g.bench_with_input(BenchmarkId::new("put_sidecar", chunks), &sidecar, |b, r| b.iter(|| frame_round_trip(r)));
     }
     g.finish();
 }
@@ -89,5 +123,5 @@ fn search(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, hashing, placement, search);
+criterion_group!(benches, hashing, framing, placement, search);
 criterion_main!(benches);

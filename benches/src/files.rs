@@ -1,10 +1,12 @@
-//! File workloads: many small uploads, and large streamed uploads measured against the disk's
-//! own fdatasync write bandwidth; peak RSS of the nodes afterwards.
+//! File workloads: many small uploads, large streamed uploads and downloads (compared with the
+//! machine's limits, see [`crate::limits`]); peak RSS of the nodes afterwards.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::limits::Bound;
 use crate::report::{drive, row, Row};
+
+const MIB: f64 = 1024.0 * 1024.0;
 
 /// `n` pseudo-random bytes continuing the xorshift state `x`.
 fn xorshift(x: &mut u64, n: usize) -> Vec<u8> {
@@ -72,26 +74,9 @@ pub async fn put(
         }
     })
     .await?;
-    let r = row(workload, concurrency, result);
-    eprintln!("{workload}: {:.1} MiB/s of file data", r.ops_per_sec * size as f64 / 1048576.0);
+    let r = row(workload, concurrency, result).bounded_by(Bound::SyncedWrites);
+    eprintln!("{workload}: {:.1} MiB/s of file data", r.ops_per_sec * size as f64 / MIB);
     Ok(r)
-}
-
-/// Sequential write bandwidth with fdatasync on the disk holding `dir`, in MiB/s (the machine's
-/// own limit that replicated uploads are compared against).
-pub fn disk_write_mib_s(dir: &Path, mib: usize) -> anyhow::Result<f64> {
-    use std::io::Write;
-    let path = dir.join(".artstore-bench-dd");
-    let block = vec![0x5au8; 1 << 20];
-    let started = Instant::now();
-    let mut f = std::fs::File::create(&path)?;
-    for _ in 0..mib {
-        f.write_all(&block)?;
-    }
-    f.sync_data()?;
-    let secs = started.elapsed().as_secs_f64();
-    let _ = std::fs::remove_file(&path);
-    Ok(mib as f64 / secs)
 }
 
 /// Peak resident set size (VmHWM) of a process, in MiB.
@@ -113,41 +98,7 @@ pub async fn one_large(url: &str, creds: &(String, String), size: u64) -> anyhow
         .send()
         .await?;
     anyhow::ensure!(r.status().is_success(), "upload failed: {}", r.text().await.unwrap_or_default());
-    Ok(size as f64 / 1048576.0 / started.elapsed().as_secs_f64())
-}
-
-/// SHA-256 throughput of one core, MiB/s.
-pub fn sha256_mib_s() -> f64 {
-    use sha2::Digest;
-    let buf = vec![7u8; 64 << 20];
-    let started = Instant::now();
-    let mut h = sha2::Sha256::new();
-    for _ in 0..4 {
-        h.update(&buf);
-    }
-    std::hint::black_box(h.finalize());
-    256.0 / started.elapsed().as_secs_f64()
-}
-
-/// Sequential read of a `mib` MiB file just written in `dir` (from the page cache, as a freshly
-/// uploaded file's chunks are), MiB/s.
-pub fn disk_read_mib_s(dir: &Path, mib: usize) -> anyhow::Result<f64> {
-    use std::io::{Read, Write};
-    let path = dir.join("artstore-bench-read.tmp");
-    let block = vec![0x5au8; 1 << 20];
-    let mut f = std::fs::File::create(&path)?;
-    for _ in 0..mib {
-        f.write_all(&block)?;
-    }
-    f.sync_data()?;
-    drop(f);
-    let started = Instant::now();
-    let mut f = std::fs::File::open(&path)?;
-    let mut buf = vec![0u8; 4 << 20];
-    while f.read(&mut buf)? > 0 {}
-    let secs = started.elapsed().as_secs_f64();
-    let _ = std::fs::remove_file(&path);
-    Ok(mib as f64 / secs)
+    Ok(size as f64 / MIB / started.elapsed().as_secs_f64())
 }
 
 /// Uploads one `size`-byte file and returns its id and the nodes holding it.
@@ -175,7 +126,7 @@ async fn download_one(url: &str, token: &str, id: &str, size: u64) -> anyhow::Re
         got += piece?.len() as u64;
     }
     anyhow::ensure!(got == size, "downloaded {got} of {size} bytes");
-    Ok(size as f64 / 1048576.0 / started.elapsed().as_secs_f64())
+    Ok(size as f64 / MIB / started.elapsed().as_secs_f64())
 }
 
 /// `get-large`: one `size`-byte file downloaded `rounds` times through a node holding a replica
@@ -224,7 +175,7 @@ pub async fn get_large(
         }
         let mean = speeds.iter().sum::<f64>() / speeds.len() as f64;
         eprintln!("{name}: {mean:.1} MiB/s ({} MiB via {url})", size >> 20);
-        rows.push(Row::rate(name, speeds.len() as u64, mean));
+        rows.push(Row::rate(name, speeds.len() as u64, mean).bounded_by(Bound::VerifiedRead { bytes_per_op: MIB }));
     }
     Ok(rows)
 }

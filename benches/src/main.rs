@@ -13,16 +13,22 @@
 //!   1 000 000 records (in-process, the node's own index code).
 //! - `get-large`: streamed download of a large file from a node holding a replica and from one
 //!   that has to fetch every chunk from a peer.
+//!
+//! Every run first measures the machine's limits ([`limits`]) and shows each row as a share of
+//! the one that bounds it; `--png` draws latency histograms and throughput over time ([`chart`]).
 
 #![forbid(unsafe_code)]
 
 mod auth;
+mod chart;
 mod files;
+mod limits;
 mod reads;
 mod report;
 mod search;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,7 +36,8 @@ use anyhow::{bail, Context};
 use artstore_chaos::LocalCluster;
 use artstore_client::Client;
 use clap::{Parser, Subcommand};
-use report::{Latencies, Row};
+use limits::Bound;
+use report::{drive, row, Latencies, Row};
 
 #[derive(Parser)]
 #[command(name = "artstore-bench", about = "Load generator and benchmarks for ArtStore")]
@@ -40,6 +47,12 @@ struct Cli {
     /// Print results as JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
+    /// Also draw the run as a PNG: per row, a latency histogram and throughput over time.
+    #[arg(long, global = true, value_name = "PATH")]
+    png: Option<PathBuf>,
+    /// Skip measuring the machine's limits (disk, SHA-256, loopback) before the workload.
+    #[arg(long, global = true)]
+    no_limits: bool,
 }
 
 #[derive(Subcommand)]
@@ -220,7 +233,14 @@ async fn spawn(bin: Option<PathBuf>, nodes: u64, replication: Option<u32>) -> an
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let rows = match cli.workload {
+    // Spawned clusters live in the temporary folder, so its filesystem is the one they write to.
+    let limits = if cli.no_limits {
+        None
+    } else {
+        eprintln!("measuring the machine's limits…");
+        Some(tokio::task::spawn_blocking(|| limits::measure(&std::env::temp_dir())).await??)
+    };
+    let mut rows = match cli.workload {
         Workload::RaftCommit { target, concurrency, seconds } => {
             let (_cluster, urls, creds) = target.resolve().await?;
             let mut rows = Vec::new();
@@ -261,20 +281,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Workload::GetLarge { target, size, rounds } => {
             let (cluster, urls, creds) = target.resolve().await?;
-            let dir = cluster.as_ref().map(|c| c.root().to_path_buf()).unwrap_or_else(std::env::temp_dir);
-            let read = files::disk_read_mib_s(&dir, 512)?;
-            let sha = files::sha256_mib_s();
-            let limit = read.min(sha);
-            let rows = files::get_large(&urls, &creds, size, rounds, cluster.is_some()).await?;
-            for r in &rows {
-                eprintln!(
-                    "{}: {:.1} MiB/s; limits: read {read:.0} MiB/s, SHA-256 {sha:.0} MiB/s → {:.0} % of the lesser",
-                    r.workload,
-                    r.ops_per_sec,
-                    100.0 * r.ops_per_sec / limit
-                );
-            }
-            rows
+            files::get_large(&urls, &creds, size, rounds, cluster.is_some()).await?
         }
         Workload::SearchIndex { records, rounds } => {
             let mut rows = Vec::new();
@@ -293,10 +300,9 @@ async fn main() -> anyhow::Result<()> {
             rows
         }
         Workload::PutLarge { target, size, count, rss } => {
+            let replication = target.replication.unwrap_or(3);
             let (cluster, urls, creds) = target.resolve().await?;
-            let disk_dir = cluster.as_ref().map(|c| c.root().to_path_buf()).unwrap_or_else(std::env::temp_dir);
-            let disk = files::disk_write_mib_s(&disk_dir, 512)?;
-            let r = urls.len().min(3) as f64;
+            let r = replication.min(urls.len() as u32);
             let mut speeds = Vec::new();
             for i in 0..count {
                 let s = files::one_large(&urls[i % urls.len()], &creds, size).await?;
@@ -304,11 +310,6 @@ async fn main() -> anyhow::Result<()> {
                 speeds.push(s);
             }
             let mean = speeds.iter().sum::<f64>() / speeds.len().max(1) as f64;
-            eprintln!(
-                "put-large: {mean:.1} MiB/s; disk fdatasync write {disk:.1} MiB/s ÷ R={r} = {:.1} MiB/s → {:.0} % of the limit",
-                disk / r,
-                100.0 * mean / (disk / r)
-            );
             if let (true, Some(c)) = (rss, cluster.as_ref()) {
                 files::one_large(&urls[0], &creds, 1 << 30).await?;
                 for id in c.node_ids() {
@@ -316,14 +317,24 @@ async fn main() -> anyhow::Result<()> {
                     eprintln!("node {id}: peak RSS {peak:.1} MiB (after a 1 GiB upload through node 1)");
                 }
             }
-            vec![Row::rate("put-large", speeds.len() as u64, mean)]
+            vec![Row::rate("put-large", speeds.len() as u64, mean).bounded_by(Bound::SequentialWriteOver(r))]
         }
     };
-    report::print(&rows, cli.json);
+    if let Some(l) = &limits {
+        report::compare(&mut rows, l);
+    }
+    report::print(&rows, limits.as_ref(), cli.json);
+    if let Some(path) = &cli.png {
+        match chart::write_png(&rows, path)? {
+            0 => eprintln!("--png: no row was measured per operation; nothing drawn"),
+            n => eprintln!("--png: {n} rows drawn to {}", path.display()),
+        }
+    }
     Ok(())
 }
 
 /// `concurrency` workers, each bound to one node (round robin), writing settings for `duration`.
+/// Every commit waits for a durable log append on a majority: bound by small synced writes.
 async fn raft_commit(
     urls: &[String],
     (id, secret): &(String, String),
@@ -332,45 +343,17 @@ async fn raft_commit(
 ) -> anyhow::Result<Row> {
     let admin = Client::new(urls.to_vec())?.with_credentials(id.clone(), secret.clone());
     let clients: Vec<Client> = urls.iter().map(|u| admin.with_urls([u.clone()])).collect::<Result<_, _>>()?;
-    let deadline = Instant::now() + duration;
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    for w in 0..concurrency {
-        let client = clients[w % clients.len()].clone();
-        let errors = errors.clone();
-        workers.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let mut n = 0u64;
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                match client.put_setting(&format!("bench.w{w}.k{}", n % 64), &n.to_string()).await {
-                    Ok(_) => lat.push(t.elapsed()),
-                    Err(_) => {
-                        errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
-                }
-                n += 1;
-            }
-            lat
-        }));
-    }
-    let mut all = Vec::new();
-    for w in workers {
-        all.extend(w.await.context("worker panicked")?);
-    }
-    let elapsed = started.elapsed();
-    let lat = Latencies::new(all);
-    Ok(Row {
-        workload: "raft-commit".into(),
-        concurrency,
-        ops: lat.count(),
-        errors: errors.load(std::sync::atomic::Ordering::Relaxed),
-        ops_per_sec: lat.count() as f64 / elapsed.as_secs_f64(),
-        p50_ms: lat.percentile(50.0),
-        p99_ms: lat.percentile(99.0),
-        max_ms: lat.percentile(100.0),
+    let (clients, seq) = (Arc::new(clients), Arc::new(AtomicU64::new(0)));
+    let samples = drive(concurrency, duration, move |w| {
+        let clients = clients.clone();
+        let n = seq.fetch_add(1, Ordering::Relaxed);
+        async move {
+            let client = &clients[w % clients.len()];
+            client.put_setting(&format!("bench.w{w}.k{}", n % 64), &n.to_string()).await.is_ok()
+        }
     })
+    .await?;
+    Ok(row("raft-commit", concurrency, samples).bounded_by(Bound::SyncedWrites))
 }
 
 /// For each round: kill the leader, then write through the survivors until one commits.
@@ -400,15 +383,5 @@ async fn failover(bin: Option<PathBuf>, nodes: u64, rounds: usize) -> anyhow::Re
         cluster.start(leader)?;
         cluster.wait_ready(leader, Duration::from_secs(30)).await?;
     }
-    let lat = Latencies::new(samples);
-    Ok(Row {
-        workload: "failover".into(),
-        concurrency: 1,
-        ops: lat.count(),
-        errors: 0,
-        ops_per_sec: 0.0,
-        p50_ms: lat.percentile(50.0),
-        p99_ms: lat.percentile(99.0),
-        max_ms: lat.percentile(100.0),
-    })
+    Ok(Row::summary("failover", 1, &Latencies::new(samples), 0, 0.0))
 }

@@ -1,11 +1,14 @@
-//! Latency summaries and the result table / JSON.
+//! The shared worker driver, the samples it keeps (every operation's latency and completion time,
+//! for summaries and the PNG), and the result rows printed as a table or JSON with the machine's
+//! limits.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures::future::join_all;
-
 use serde::Serialize;
+
+use crate::limits::{Bound, Limits, Share};
 
 /// Sorted latency samples.
 pub struct Latencies(Vec<Duration>);
@@ -28,6 +31,31 @@ impl Latencies {
         let rank = ((p / 100.0) * self.0.len() as f64).ceil() as usize;
         self.0[rank.clamp(1, self.0.len()) - 1].as_secs_f64() * 1000.0
     }
+
+    /// Every sample, shortest first.
+    pub fn samples(&self) -> &[Duration] {
+        &self.0
+    }
+}
+
+/// What a timed run observed, operation by operation.
+pub struct Samples {
+    /// Latency of every successful operation.
+    pub latencies: Latencies,
+    /// When each successful operation completed, from the start of the run (empty when the
+    /// workload does not time its operations against a clock, like in-process searches).
+    pub completions: Vec<Duration>,
+    /// Operations that failed (not in the latencies).
+    pub errors: u64,
+    /// From the start of the run until its last operation completed.
+    pub elapsed: Duration,
+}
+
+impl Samples {
+    /// Latencies alone, for workloads without a timeline.
+    pub fn latencies_only(latencies: Latencies) -> Self {
+        Samples { latencies, completions: Vec::new(), errors: 0, elapsed: Duration::ZERO }
+    }
 }
 
 #[derive(Serialize)]
@@ -40,81 +68,124 @@ pub struct Row {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// The row's rate as a share of the machine limit that bounds it (absent without one, or
+    /// with `--no-limits`).
+    pub limit: Option<Share>,
+    /// Which limit bounds this workload, set by the workload that made the row.
+    #[serde(skip)]
+    pub bound: Option<Bound>,
+    /// The samples behind the row, when it was measured per operation (drawn by `--png`).
+    #[serde(skip)]
+    pub samples: Option<Samples>,
 }
 
-/// Runs `concurrency` workers that each call `op` until `duration` has passed.
-pub async fn drive<F, Fut>(concurrency: usize, duration: Duration, op: F) -> anyhow::Result<(Latencies, u64, Duration)>
+/// Runs `concurrency` workers that each call `op` until `duration` has passed; an operation
+/// succeeded when `op` returns true.
+pub async fn drive<F, Fut>(concurrency: usize, duration: Duration, op: F) -> anyhow::Result<Samples>
 where
     F: Fn(usize) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
-    let deadline = Instant::now() + duration;
     let started = Instant::now();
+    let deadline = started + duration;
     let workers = (0..concurrency).map(|w| {
         let op = op.clone();
         tokio::spawn(async move {
-            let (mut lat, mut errors) = (Vec::new(), 0u64);
+            let (mut lat, mut done, mut errors) = (Vec::new(), Vec::new(), 0u64);
             while Instant::now() < deadline {
                 let t = Instant::now();
                 if op(w).await {
-                    lat.push(t.elapsed());
+                    let end = Instant::now();
+                    lat.push(end - t);
+                    done.push(end - started);
                 } else {
                     errors += 1;
                 }
             }
-            (lat, errors)
+            (lat, done, errors)
         })
     });
-    let (mut all, mut errors) = (Vec::new(), 0);
+    let (mut latencies, mut completions, mut errors) = (Vec::new(), Vec::new(), 0);
     for r in join_all(workers).await {
-        let (lat, e) = r.context("worker panicked")?;
-        all.extend(lat);
+        let (lat, done, e) = r.context("worker panicked")?;
+        latencies.extend(lat);
+        completions.extend(done);
         errors += e;
     }
-    Ok((Latencies::new(all), errors, started.elapsed()))
+    Ok(Samples { latencies: Latencies::new(latencies), completions, errors, elapsed: started.elapsed() })
 }
 
-pub fn row(workload: &str, concurrency: usize, (lat, errors, elapsed): (Latencies, u64, Duration)) -> Row {
-    Row {
-        workload: workload.into(),
-        concurrency,
-        ops: lat.count(),
-        errors,
-        ops_per_sec: lat.count() as f64 / elapsed.as_secs_f64(),
-        p50_ms: lat.percentile(50.0),
-        p99_ms: lat.percentile(99.0),
-        max_ms: lat.percentile(100.0),
-    }
+/// The row of a driven run: its rate over the run's wall time, with the samples kept.
+pub fn row(workload: &str, concurrency: usize, samples: Samples) -> Row {
+    let per_sec = samples.latencies.count() as f64 / samples.elapsed.as_secs_f64().max(1e-9);
+    let mut r = Row::summary(workload, concurrency, &samples.latencies, samples.errors, per_sec);
+    r.samples = Some(samples);
+    r
 }
 
 impl Row {
-    /// A row that reports a rate (MiB/s and the like) rather than latencies.
-    pub fn rate(workload: &str, ops: u64, per_sec: f64) -> Self {
+    /// A row of latency percentiles with a rate the caller computed.
+    pub fn summary(workload: &str, concurrency: usize, lat: &Latencies, errors: u64, ops_per_sec: f64) -> Self {
         Row {
             workload: workload.into(),
-            concurrency: 1,
-            ops,
-            errors: 0,
-            ops_per_sec: per_sec,
-            p50_ms: 0.0,
-            p99_ms: 0.0,
-            max_ms: 0.0,
+            concurrency,
+            ops: lat.count(),
+            errors,
+            ops_per_sec,
+            p50_ms: lat.percentile(50.0),
+            p99_ms: lat.percentile(99.0),
+            max_ms: lat.percentile(100.0),
+            limit: None,
+            bound: None,
+            samples: None,
         }
+    }
+
+    /// A row that reports a rate (MiB/s and the like) rather than latencies.
+    pub fn rate(workload: &str, ops: u64, per_sec: f64) -> Self {
+        Row { ops, ops_per_sec: per_sec, ..Row::summary(workload, 1, &Latencies::new(Vec::new()), 0, 0.0) }
+    }
+
+    /// The machine limit this workload's rate is to be compared with.
+    pub fn bounded_by(self, bound: Bound) -> Self {
+        Row { bound: Some(bound), ..self }
     }
 }
 
-pub fn print(rows: &[Row], json: bool) {
+/// What the run printed: the limits measured at its start, then one row per workload.
+#[derive(Serialize)]
+struct Report<'a> {
+    limits: Option<&'a Limits>,
+    rows: &'a [Row],
+}
+
+/// Sets every row's share of the limit that bounds it.
+pub fn compare(rows: &mut [Row], limits: &Limits) {
+    for r in rows {
+        r.limit = r.bound.map(|b| limits.share(b, r.ops_per_sec));
+    }
+}
+
+pub fn print(rows: &[Row], limits: Option<&Limits>, json: bool) {
     if json {
-        println!("{}", serde_json::to_string_pretty(rows).unwrap_or_default());
+        println!("{}", serde_json::to_string_pretty(&Report { limits, rows }).unwrap_or_default());
         return;
     }
+    if let Some(l) = limits {
+        l.print();
+        println!();
+    }
     println!(
-        "{:<12} {:>6} {:>9} {:>7} {:>10} {:>9} {:>9} {:>9}",
+        "{:<16} {:>5} {:>9} {:>7} {:>10} {:>9} {:>9} {:>9}  of limit",
         "workload", "conc", "ops", "errors", "ops/s", "p50 ms", "p99 ms", "max ms"
     );
     for r in rows {
+        let share = match &r.limit {
+            Some(s) => format!("{:.0} % of {}", 100.0 * s.fraction, s.limit),
+            None => "–".into(),
+        };
         println!(
-            "{:<12} {:>6} {:>9} {:>7} {:>10.1} {:>9.2} {:>9.2} {:>9.2}",
+            "{:<16} {:>5} {:>9} {:>7} {:>10.1} {:>9.2} {:>9.2} {:>9.2}  {share}",
             r.workload, r.concurrency, r.ops, r.errors, r.ops_per_sec, r.p50_ms, r.p99_ms, r.max_ms
         );
     }
@@ -131,5 +202,22 @@ mod tests {
         assert_eq!(l.percentile(99.0), 99.0);
         assert_eq!(l.percentile(100.0), 100.0);
         assert_eq!(Latencies::new(vec![]).percentile(99.0), 0.0);
+    }
+
+    #[tokio::test]
+    async fn the_driver_keeps_a_completion_time_for_every_success() {
+        let seq = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let s = drive(2, Duration::from_millis(50), move |_| {
+            let n = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            async move {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                !n.is_multiple_of(3)
+            }
+        })
+        .await
+        .unwrap();
+        assert!(s.latencies.count() > 0 && s.errors > 0);
+        assert_eq!(s.completions.len() as u64, s.latencies.count());
+        assert!(s.completions.iter().all(|c| *c <= s.elapsed));
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use artstore_actors::query::{AttrRange, AttrValue, BenchIndex, SearchRequest, SortBy};
 use artstore_raft::{FileRecord, RetentionPolicy};
 
-use crate::report::{Latencies, Row};
+use crate::report::{Latencies, Row, Samples};
 
 const EN: &[&str] = &[
     "annual",
@@ -183,16 +183,7 @@ pub fn run(records: u64, rounds: usize) -> anyhow::Result<Vec<Row>> {
         records as f64 / secs,
         index.segments()
     );
-    let mut rows = vec![Row {
-        workload: format!("index-{records}"),
-        concurrency: 1,
-        ops: records,
-        errors: 0,
-        ops_per_sec: records as f64 / secs,
-        p50_ms: 0.0,
-        p99_ms: 0.0,
-        max_ms: 0.0,
-    }];
+    let mut rows = vec![Row::rate(&format!("index-{records}"), records, records as f64 / secs)];
     let mut all = Vec::new();
     for (name, q) in queries() {
         let mut lat = Vec::with_capacity(rounds);
@@ -211,16 +202,10 @@ pub fn run(records: u64, rounds: usize) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// A query's row: its rate is one over the median latency (one query at a time, no think time).
 fn row(name: &str, l: Latencies) -> Row {
     let total: Duration = Duration::from_secs_f64(l.percentile(50.0) / 1000.0 * l.count() as f64);
-    Row {
-        workload: name.into(),
-        concurrency: 1,
-        ops: l.count(),
-        errors: 0,
-        ops_per_sec: l.count() as f64 / total.as_secs_f64().max(1e-9),
-        p50_ms: l.percentile(50.0),
-        p99_ms: l.percentile(99.0),
-        max_ms: l.percentile(100.0),
-    }
+    let mut r = Row::summary(name, 1, &l, 0, l.count() as f64 / total.as_secs_f64().max(1e-9));
+    r.samples = Some(Samples::latencies_only(l));
+    r
 }

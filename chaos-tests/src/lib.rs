@@ -15,9 +15,11 @@
 //! - [`netns`]: as root, every node in its own network namespace on a bridge, partitioned by
 //!   taking links down.
 //! - [`scenario`] and [`report`]: the scenarios, the table, JSON and PNG timeline.
+//! - [`chart`]: the text-free timeline drawing the report and the benchmarks share.
 
 #![forbid(unsafe_code)]
 
+pub mod chart;
 pub mod checker;
 mod cluster;
 pub mod history;

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
+use crate::chart::{per_bucket, Timeline};
 use crate::history::{Kind, Outcome};
 use crate::scenario::ScenarioReport;
 
@@ -47,34 +48,16 @@ fn draw(r: &ScenarioReport, path: &Path) -> Result<(), Box<dyn std::error::Error
     const BUCKET_MS: f64 = 500.0;
     let ops = r.history.ops();
     let end = ops.iter().map(|o| o.complete_ms).fold(1.0, f64::max);
-    let buckets = (end / BUCKET_MS).ceil() as usize + 1;
-    let mut acked = vec![0u32; buckets];
-    for o in ops.iter().filter(|o| o.kind == Kind::Upload && o.outcome == Outcome::Ok) {
-        acked[(o.complete_ms / BUCKET_MS) as usize] += 1;
-    }
-    let top = acked.iter().copied().max().unwrap_or(1).max(1) as f64 * 1.1;
+    let acked = per_bucket(
+        ops.iter().filter(|o| o.kind == Kind::Upload && o.outcome == Outcome::Ok).map(|o| o.complete_ms),
+        BUCKET_MS,
+        end,
+    );
+    let faults: Vec<(f64, f64)> =
+        r.history.faults().iter().map(|f| (f.start_ms, f.end_ms.max(f.start_ms + 50.0))).collect();
     let root = BitMapBackend::new(path, (1000, 300)).into_drawing_area();
     root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root).margin(10).build_cartesian_2d(0.0..end, 0.0..top)?;
-    for f in r.history.faults() {
-        chart.draw_series(std::iter::once(Rectangle::new(
-            [(f.start_ms, 0.0), (f.end_ms.max(f.start_ms + 50.0), top)],
-            RED.mix(0.2).filled(),
-        )))?;
-    }
-    for i in 1..10 {
-        let y = top * i as f64 / 10.0;
-        chart.draw_series(std::iter::once(PathElement::new(vec![(0.0, y), (end, y)], BLACK.mix(0.08))))?;
-    }
-    chart.draw_series(AreaSeries::new(
-        acked.iter().enumerate().map(|(i, n)| (i as f64 * BUCKET_MS, *n as f64)),
-        0.0,
-        BLUE.mix(0.3),
-    ))?;
-    chart.draw_series(LineSeries::new(
-        acked.iter().enumerate().map(|(i, n)| (i as f64 * BUCKET_MS, *n as f64)),
-        BLUE.stroke_width(2),
-    ))?;
+    Timeline { values: &acked, bucket: BUCKET_MS, end, shaded: &faults, reference: None }.draw(&root)?;
     root.present()?;
     Ok(())
 }

@@ -12,7 +12,10 @@ mod backend;
 mod disk;
 mod keeper;
 mod object;
-mod protocol;
+/// The frames of the storage protocol. Public only so that benchmarks can measure framing
+/// (`benches/hot_paths.rs`); not an API for other crates.
+#[doc(hidden)]
+pub mod protocol;
 pub mod recover;
 pub mod sidecar;
 
