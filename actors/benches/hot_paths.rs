@@ -1,6 +1,6 @@
 //! Hot paths in process: chunk hashing (SHA-256 of a default 4 MiB chunk and of a 4 KiB small
-//! file), storage-protocol framing (a chunk header, and a sidecar request carrying a file record
-//! of 1 or 64 chunks, each written as a frame and read back), placement (rendezvous over 3, 12
+//! file), storage-protocol framing (chunk put and get headers, written as a frame and read back),
+//! sidecars (a file record of 1 or 64 chunks as the sidecar JSON), placement (rendezvous over 3, 12
 //! and 48 nodes, with zones), and the search index (indexing a record; one-word and
 //! filtered+sorted queries over 50 000 records).
 //!
@@ -9,6 +9,7 @@
 use artstore_actors::ingest::{place, place_zoned};
 use artstore_actors::query::{BenchIndex, SearchRequest, SortBy};
 use artstore_actors::storage::protocol::{read_frame, write_frame, Request};
+use artstore_actors::storage::sidecar::Sidecar;
 use artstore_raft::{ChunkRef, FileRecord, Replica, RetentionPolicy};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sha2::{Digest, Sha256};
@@ -64,6 +65,10 @@ fn framing(c: &mut Criterion) {
     let sha = hex::encode(Sha256::digest(b"chunk"));
     let header = Request::PutChunk { policy: RetentionPolicy::Permanent, sha256: sha.clone(), size: 4 << 20 };
     g.bench_function("put_chunk_header", |b| b.iter(|| frame_round_trip(std::hint::black_box(&header))));
+    let get = Request::GetChunk { element: "default".into(), sha256: sha.clone() };
+    g.bench_function("get_chunk_header", |b| b.iter(|| frame_round_trip(std::hint::black_box(&get))));
+    g.finish();
+    let mut g = c.benchmark_group("sidecar_json");
     for chunks in [1usize, 64] {
         let mut file = record(7);
         file.chunks = (0..chunks)
@@ -75,8 +80,9 @@ fn framing(c: &mut Criterion) {
                 missing: Vec::new(),
             })
             .collect();
-        let sidecar = Request::PutSidecar { file: Box::new(file) };
-        g.bench_with_input(BenchmarkId::new("put_sidecar", chunks), &sidecar, |b, r| b.iter(|| frame_round_trip(r)));
+        g.bench_with_input(BenchmarkId::new("chunks", chunks), &file, |b, f| {
+            b.iter(|| serde_json::to_vec_pretty(&Sidecar::from_record(f)).unwrap())
+        });
     }
     g.finish();
 }
