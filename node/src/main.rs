@@ -14,11 +14,6 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// Many threads allocating and freeing request-sized buffers: mimalloc's per-thread heaps cost far
-/// less than the system allocator's arenas here.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "artstore", version, about = "ArtStore: a distributed archive for documents")]
 struct Cli {
