@@ -40,6 +40,8 @@ const FEED_BATCH: usize = 20_000;
 /// one commit (its segment, fsyncs and later merges) per interval rather than one per upload.
 /// A `consistent` search waiting for the index cuts the wait short.
 const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+/// The indexer's threads run at this niceness (lower priority than the rest of the node).
+const INDEXER_NICENESS: i32 = 10;
 /// How often the indexer looks for a waiting `consistent` search while it lets changes gather.
 const WAITER_POLL: Duration = Duration::from_millis(5);
 /// How long a `consistent` search waits for the index to catch up.
@@ -132,30 +134,49 @@ impl QueryHandle {
         };
         schema::register_analyzer(&index);
         let (_, fields) = schema::schema();
-        let writer: IndexWriter = index.writer_with_num_threads(1, WRITER_MEMORY).map_err(index_err)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(index_err)?;
         let parser = query_parser(&index, &fields);
         let (tx, rx) = watch::channel(indexed);
         let stop = Arc::new(AtomicBool::new(false));
         let waiting = Arc::new(AtomicUsize::new(0));
-        let indexer = Indexer {
-            catalog: node.catalog().clone(),
-            node: node.clone(),
+        let (catalog, raft, reader_for_indexer) = (node.catalog().clone(), node.clone(), reader.clone());
+        let (stop_for_indexer, waiting_for_indexer) = (stop.clone(), waiting.clone());
+        let indexer = move |writer| Indexer {
+            catalog,
+            node: raft,
             writer,
-            reader: reader.clone(),
+            reader: reader_for_indexer,
             fields,
             indexed,
             durable: indexed,
             published: tx,
-            stop: stop.clone(),
-            waiting: waiting.clone(),
+            stop: stop_for_indexer,
+            waiting: waiting_for_indexer,
             last_commit: None,
         };
         let runtime = tokio::runtime::Handle::current();
+        let (ready, started) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("search-indexer".into())
-            .spawn(move || indexer.run(runtime, rebuild))
+            .spawn(move || {
+                // Indexing is background work: when the machine is busy, uploads and searches go
+                // first. Threads inherit the priority, so the writer's own indexing and merge
+                // threads, started below, run at it too.
+                if let Err(e) = rustix::process::setpriority_process(None, INDEXER_NICENESS) {
+                    tracing::debug!(error = %e, "cannot lower the indexer's priority");
+                }
+                match index.writer_with_num_threads(1, WRITER_MEMORY) {
+                    Ok(writer) => {
+                        let _ = ready.send(Ok(()));
+                        indexer(writer).run(runtime, rebuild);
+                    }
+                    Err(e) => {
+                        let _ = ready.send(Err(index_err(e)));
+                    }
+                }
+            })
             .map_err(|e| index_err(format!("cannot start the indexer thread: {e}")))?;
+        started.recv().map_err(|_| index_err("the indexer thread stopped while starting"))??;
         Ok(Self { inner: Arc::new(Inner { node, reader, parser, fields, indexed: rx, stop, waiting }) })
     }
 
