@@ -21,3 +21,16 @@ pub mod query;
 pub mod repair;
 
 pub use error::{AdminError, QueryError, StorageError};
+
+/// The next page of file records after `after`, read off the async reactor (repair's scans and
+/// the sidecar keeper's rewrite page through the catalog with it).
+pub(crate) async fn files_page(
+    node: &artstore_raft::RaftNode,
+    after: &str,
+) -> Result<Vec<artstore_raft::FileRecord>, StorageError> {
+    let (catalog, from) = (node.catalog().clone(), after.to_string());
+    tokio::task::spawn_blocking(move || catalog.files_after(&from, 500))
+        .await
+        .map_err(|e| StorageError::Io(e.to_string()))?
+        .map_err(StorageError::from)
+}

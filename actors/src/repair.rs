@@ -17,7 +17,7 @@ use artstore_raft::{ChunkRef, Command, FileRecord, NodeId, Replica, RetentionPol
 use bytes::Bytes;
 
 use crate::ingest::{place_zoned, IngestHandle};
-use crate::StorageError;
+use crate::{files_page, StorageError};
 
 /// How repair and scrub behave.
 #[derive(Debug, Clone)]
@@ -28,15 +28,6 @@ pub struct RepairConfig {
     /// `None`: scrub is off.
     pub scrub_interval: Option<Duration>,
     pub scrub_bytes_per_sec: u64,
-}
-
-/// The next page of file records after `after`, read off the async reactor.
-async fn files_page(node: &artstore_raft::RaftNode, after: &str) -> Result<Vec<FileRecord>, StorageError> {
-    let (catalog, from) = (node.catalog().clone(), after.to_string());
-    tokio::task::spawn_blocking(move || catalog.files_after(&from, 500))
-        .await
-        .map_err(|e| StorageError::Io(e.to_string()))?
-        .map_err(StorageError::from)
 }
 
 /// What one repair pass works with.

@@ -67,7 +67,7 @@ impl Backend {
                 blocking(move || {
                     for (relative, json) in &ops {
                         match json {
-                            Some(json) => e.put_sidecar(relative, json).map(|_| ())?,
+                            Some(json) => e.put_sidecar(relative, json)?,
                             None => e.remove_sidecar(relative)?,
                         }
                     }

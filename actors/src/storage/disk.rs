@@ -230,10 +230,8 @@ impl Element {
 
     /// Writes (or replaces) a sidecar at its relative path, atomically; durable after the next
     /// [`Element::sync`] (sidecars are written in batches, one sync for all of them).
-    pub fn put_sidecar(&self, relative: &str, json: &[u8]) -> Result<PathBuf, String> {
-        let path = self.sidecar_path(relative)?;
-        write_replace(&path, json)?;
-        Ok(path)
+    pub fn put_sidecar(&self, relative: &str, json: &[u8]) -> Result<(), String> {
+        write_replace(&self.sidecar_path(relative)?, json)
     }
 
     /// Removes a sidecar (gone already is fine); durable after the next [`Element::sync`].

@@ -95,18 +95,25 @@ impl StorageHandle {
         if catalog.change_floor()? > cursor {
             return self.rewrite_all_sidecars().await;
         }
-        let applied = catalog.applied_index()?;
-        let batch = catalog.changes(cursor, applied, BATCH)?;
-        let reached = if batch.len() == BATCH { batch.last().map_or(applied, |(i, _)| *i) } else { applied };
-        let mut ids: Vec<String> = batch.into_iter().map(|(_, id)| id).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let mut work = Work::new();
-        for id in &ids {
-            if let Some(file) = catalog.file(id)? {
-                self.plan_sidecar(&file, &mut work)?;
+        // Thousands of catalog reads: off the reactor.
+        let this = self.clone();
+        let planned = tokio::task::spawn_blocking(move || -> Result<_, StorageError> {
+            let applied = catalog.applied_index()?;
+            let batch = catalog.changes(cursor, applied, BATCH)?;
+            let reached = if batch.len() == BATCH { batch.last().map_or(applied, |(i, _)| *i) } else { applied };
+            let mut ids: Vec<String> = batch.into_iter().map(|(_, id)| id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let mut work = Work::new();
+            for id in &ids {
+                if let Some(file) = catalog.file(id)? {
+                    this.plan_sidecar(&file, &mut work)?;
+                }
             }
-        }
+            Ok((reached, work))
+        });
+        let (reached, work) = planned.await.map_err(|e| StorageError::Io(e.to_string()))??;
+        let catalog = self.inner.node.catalog().clone();
         // A snapshot installed meanwhile may have replaced the feed under this batch.
         if catalog.change_floor()? > cursor {
             return Ok(cursor);
@@ -124,10 +131,7 @@ impl StorageHandle {
         tracing::info!(applied, "the change feed moved past this node's sidecars; rewriting every sidecar held here");
         let (mut after, mut files) = (String::new(), 0u64);
         loop {
-            let (c, from) = (catalog.clone(), after.clone());
-            let page = tokio::task::spawn_blocking(move || c.files_after(&from, 1000))
-                .await
-                .map_err(|e| StorageError::Io(e.to_string()))??;
+            let page = crate::files_page(&self.inner.node, &after).await?;
             let Some(last) = page.last() else { break };
             after = last.id.clone();
             let mut work = Work::new();
