@@ -180,23 +180,17 @@ async fn nemesis(s: Scenario, c: &mut Ctx<'_>) -> Result<(), HarnessError> {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
-        Scenario::MinorityPartition => {
-            let f = c.follower().await?;
-            let rest: Vec<u64> = c.members().into_iter().filter(|n| *n != f).collect();
+        Scenario::MinorityPartition | Scenario::IsolatedLeader => {
+            let (alone, what) = match s {
+                Scenario::MinorityPartition => (c.follower().await?, "node"),
+                _ => (c.leader().await?, "leader"),
+            };
+            let rest: Vec<u64> = c.members().into_iter().filter(|n| *n != alone).collect();
             let t = h.now_ms();
-            c.net.partition(&[vec![f], rest]);
+            c.net.partition(&[vec![alone], rest]);
             tokio::time::sleep(c.secs(8)).await;
             c.net.heal();
-            h.fault(format!("node {f} cut off"), t);
-        }
-        Scenario::IsolatedLeader => {
-            let l = c.leader().await?;
-            let rest: Vec<u64> = c.members().into_iter().filter(|n| *n != l).collect();
-            let t = h.now_ms();
-            c.net.partition(&[vec![l], rest]);
-            tokio::time::sleep(c.secs(8)).await;
-            c.net.heal();
-            h.fault(format!("leader {l} isolated"), t);
+            h.fault(format!("{what} {alone} cut off from the others"), t);
         }
         Scenario::AsymmetricPartition => {
             let l = c.leader().await?;

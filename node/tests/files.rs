@@ -48,24 +48,19 @@ fn sidecars(node_dir: &Path) -> Vec<PathBuf> {
 
 /// The sidecar of file `id` at `version` or later under node `dir`. Holders write sidecars when
 /// they apply the record, shortly after the upload is acknowledged: this waits up to 10 s.
-fn sidecar(dir: &Path, id: &str, version: u64) -> (PathBuf, serde_json::Value) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let found = sidecars(dir).into_iter().filter(|p| p.to_string_lossy().contains(id)).find_map(|p| {
+async fn sidecar(dir: &Path, id: &str, version: u64) -> (PathBuf, serde_json::Value) {
+    eventually(Duration::from_secs(10), &format!("the sidecar of {id} (version {version})"), || async {
+        sidecars(dir).into_iter().filter(|p| p.to_string_lossy().contains(id)).find_map(|p| {
             let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).ok()?).ok()?;
             (v["version"].as_u64()? >= version).then_some((p, v))
-        });
-        if let Some(found) = found {
-            return found;
-        }
-        assert!(std::time::Instant::now() < deadline, "no sidecar for {id} (version {version}) in {}", dir.display());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        })
+    })
+    .await
 }
 
 /// Checks node `dir` holds a sidecar for `file` listing chunks that are on its disk, intact.
-fn assert_replica(dir: &Path, file: &FileInfo, body: &[u8]) {
-    let (sidecar, v) = sidecar(dir, &file.id, file.version);
+async fn assert_replica(dir: &Path, file: &FileInfo, body: &[u8]) {
+    let (sidecar, v) = sidecar(dir, &file.id, file.version).await;
     assert_eq!(v["schema_version"], "2.0");
     assert_eq!(v["sha256"], file.sha256);
     assert_eq!(v["name"], file.name);
@@ -97,7 +92,7 @@ async fn uploads_of_every_boundary_size_are_byte_exact_on_every_replica() {
         if len > 0 {
             assert_eq!(file.replicas, vec![1, 2, 3]);
             for id in [1, 2, 3] {
-                assert_replica(&cluster.node(id).dir, &file, &body);
+                assert_replica(&cluster.node(id).dir, &file, &body).await;
             }
         }
     }
@@ -124,7 +119,7 @@ async fn unicode_names_digests_idempotency_and_metadata_updates() {
     assert_eq!(file.custom_attributes, attrs);
     let got = cluster.client(3).get_file(&file.id).await.unwrap();
     assert_eq!(got, file);
-    assert!(sidecar(&cluster.node(2).dir, &file.id, 1).0.to_string_lossy().contains("Отчёт_за_2026_год"));
+    assert!(sidecar(&cluster.node(2).dir, &file.id, 1).await.0.to_string_lossy().contains("Отчёт_за_2026_год"));
     let token = client.token().await.unwrap();
     let resp = reqwest::Client::new()
         .get(format!("{}/api/v1/files/{}/content", cluster.url(2), file.id))
@@ -156,7 +151,7 @@ async fn unicode_names_digests_idempotency_and_metadata_updates() {
     let update = UpdateFile { description: Some("годовой отчёт".into()), ..Default::default() };
     let updated = client.update_file(&file.id, &update).await.unwrap();
     assert_eq!(updated.version, 2);
-    let (_, v) = sidecar(&cluster.node(3).dir, &file.id, 2);
+    let (_, v) = sidecar(&cluster.node(3).dir, &file.id, 2).await;
     assert_eq!((v["version"].as_u64(), v["description"].as_str()), (Some(2), Some("годовой отчёт")));
 }
 
@@ -210,7 +205,7 @@ async fn element_modes_and_retention_rules() {
         .await
         .unwrap();
     assert!(temp.expires_at.is_some());
-    let (temp_sidecar, _) = sidecar(&cluster.node(3).dir, &temp.id, 1);
+    let (temp_sidecar, _) = sidecar(&cluster.node(3).dir, &temp.id, 1).await;
     c.delete_file(&temp.id).await.unwrap();
     assert!(matches!(c.get_file(&temp.id).await, Err(ClientError::NotFound(_))));
     // Every holder drops the deleted file's sidecar, so recovery from disks cannot bring it back.
@@ -310,16 +305,17 @@ async fn a_full_rw_element_turns_ro_and_uploads_move_to_the_next_by_priority() {
     let c = cluster.client(1);
     let first = c.upload("first.bin", data(380_000, 1), &UploadOptions::default()).await.unwrap();
     let holds = |file: &FileInfo, element: &str| {
-        sidecar(&cluster.node(2).dir, &file.id, 1).0.to_string_lossy().contains(&format!("elements/{element}/"))
+        let (dir, id, element) = (cluster.node(2).dir.clone(), file.id.clone(), format!("elements/{element}/"));
+        async move { sidecar(&dir, &id, 1).await.0.to_string_lossy().contains(&element) }
     };
-    assert!(holds(&first, "a"), "the first element by priority fills first");
+    assert!(holds(&first, "a").await, "the first element by priority fills first");
     eventually(Duration::from_secs(15), "element a turned ro everywhere", || async {
         let els = c.storage_elements().await.ok()?.elements;
         els.iter().filter(|e| e.name == "a").all(|e| e.mode == "ro").then_some(())
     })
     .await;
     let second = c.upload("second.bin", data(1000, 2), &UploadOptions::default()).await.unwrap();
-    assert!(holds(&second, "b"), "uploads moved on to element b");
+    assert!(holds(&second, "b").await, "uploads moved on to element b");
     assert_eq!(c.download(&first.id).await.unwrap(), data(380_000, 1), "files on the ro element stay readable");
 }
 
@@ -613,25 +609,20 @@ async fn an_object_store_element_holds_chunks_and_sidecars() {
             .sum();
         assert_eq!(chunks, 4, "node {n}");
         // The holder writes the sidecar when it applies the record, right after the upload.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let mut found = false;
+        eventually(Duration::from_secs(10), &format!("a sidecar in node {n}'s object store"), || async {
             let mut stack = vec![root.join("files")];
             while let Some(d) = stack.pop() {
                 for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
                     if e.path().is_dir() {
                         stack.push(e.path());
                     } else if e.path().to_string_lossy().contains(&file.id) {
-                        found = true;
+                        return Some(());
                     }
                 }
             }
-            if found {
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "no sidecar in node {n}'s object store");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            None
+        })
+        .await;
     }
 }
 
