@@ -67,6 +67,9 @@ pub enum QueryError {
     /// The request is malformed (bad query syntax, a bad filter or cursor).
     #[error("{0}")]
     BadRequest(String),
+    /// The request exceeds one of the configured limits; `code` names which.
+    #[error("{message}")]
+    Limit { code: &'static str, message: String },
     /// `consistent=true` and the index did not catch up in time, or Raft is unavailable.
     #[error("{0}")]
     Unavailable(String),

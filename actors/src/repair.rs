@@ -66,6 +66,10 @@ struct State {
     scrub: ScrubStatus,
 }
 
+fn ms_time(ms: i64) -> SystemTime {
+    std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
+}
+
 fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
@@ -142,6 +146,20 @@ impl RepairHandle {
             unrecoverable_chunks: s.unrecoverable,
             last_repair_pass: s.last_pass.map(rfc3339),
             scrub: s.scrub.clone(),
+            set_aside: node
+                .catalog()
+                .set_aside_all()?
+                .into_iter()
+                .map(|a| artstore_client::wire::SetAsideChange {
+                    consumer: a.consumer,
+                    file_id: a.file_id,
+                    index: a.index,
+                    error: a.error,
+                    attempts: a.attempts,
+                    first_failed_at: rfc3339(ms_time(a.first_failed_at)),
+                    next_retry_at: rfc3339(ms_time(a.next_retry_at)),
+                })
+                .collect(),
         })
     }
 

@@ -418,6 +418,29 @@ pub struct RepairStatus {
     pub last_repair_pass: Option<String>,
     /// The answering node's scrub.
     pub scrub: ScrubStatus,
+    /// Changes the answering node's change-feed consumers (search index, sidecars) kept failing
+    /// on and set aside, to be retried with backoff.
+    #[serde(default)]
+    pub set_aside: Vec<SetAsideChange>,
+}
+
+/// A change a consumer of the catalog's change feed set aside after failing on it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SetAsideChange {
+    /// `index` (search) or `sidecars`.
+    pub consumer: String,
+    /// The file whose change failed.
+    pub file_id: String,
+    /// Log index of the change.
+    pub index: u64,
+    /// The last failure.
+    pub error: String,
+    /// Failures so far.
+    pub attempts: u32,
+    /// RFC 3339.
+    pub first_failed_at: String,
+    /// RFC 3339.
+    pub next_retry_at: String,
 }
 
 /// This node's scrub: re-reading and re-hashing its chunks on a schedule.

@@ -52,6 +52,8 @@ pub struct NodeConfig {
     pub storage: StorageConfig,
     #[serde(default)]
     pub auth: AuthConfig,
+    #[serde(default)]
+    pub limits: crate::limits::Limits,
 }
 
 /// Service-account authentication and JWTs.
@@ -636,6 +638,7 @@ impl NodeConfig {
         if r.snapshot_logs_since_last == 0 {
             p.push(Problem::new("raft.snapshot_logs_since_last", "must be greater than zero"));
         }
+        self.limits.validate(&mut p);
         if let Err(e) = tracing_filter_syntax(&self.log.level) {
             p.push(Problem::new("log.level", e));
         }

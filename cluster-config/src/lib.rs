@@ -11,6 +11,7 @@
 mod config;
 mod credentials;
 mod error;
+mod limits;
 mod pki;
 mod scaffold;
 pub mod secret;
@@ -21,5 +22,6 @@ pub use config::{
 };
 pub use credentials::AdminCredentials;
 pub use error::{ConfigError, Problem};
+pub use limits::Limits;
 pub use pki::{node_server_name, ClusterCa, NodeCertificate};
 pub use scaffold::{add_node, dev_node, init_cluster, ClusterLayout, InitOptions, NodeLayout};

@@ -7,6 +7,7 @@
 
 mod cli;
 mod http;
+mod permissions;
 mod server;
 mod telemetry;
 
@@ -83,6 +84,11 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // A node and `cluster init` write keys, secrets and documents: private to this user from the
+    // first file on.
+    if matches!(cli.command, Command::Dev { .. } | Command::Start { .. } | Command::Cluster(_)) {
+        permissions::private_umask();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

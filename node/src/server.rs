@@ -38,17 +38,21 @@ pub async fn run_dev(
     // Check both ports before creating anything on disk.
     let listener = bind_http(http_sock, "--http").await?;
     std::net::UdpSocket::bind(quic_sock).with_context(|| format!("--quic: cannot listen on {quic_sock}"))?;
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("--data-dir: cannot create {}", data_dir.display()))?;
+    crate::permissions::secure_data_dir(&data_dir)
+        .with_context(|| format!("--data-dir: cannot create {}", data_dir.display()))?;
     let data_dir = data_dir.canonicalize().with_context(|| format!("--data-dir: {}", data_dir.display()))?;
     let (config, fresh) = artstore_cluster_config::dev_node(&data_dir, &http_addr, &quic_addr)
         .with_context(|| format!("--data-dir: cannot prepare {}", data_dir.display()))?;
     if let Some(c) = fresh {
-        println!(
-            "Bootstrap admin credentials (shown once; also in {}):",
-            data_dir.join("admin-credentials.json").display()
-        );
-        println!("  client_id:     {}", c.client_id);
-        println!("  client_secret: {}", c.client_secret);
+        let path = data_dir.join("admin-credentials.json");
+        // The secret goes to a person at a terminal, never into a log file that captures stdout.
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            println!("Bootstrap admin credentials (shown once; also in {}):", path.display());
+            println!("  client_id:     {}", c.client_id);
+            println!("  client_secret: {}", c.client_secret);
+        } else {
+            println!("Bootstrap admin credentials written to {} (mode 0600)", path.display());
+        }
     }
     println!("ArtStore dev node: http://{http_addr}  (data in {})", data_dir.display());
     run(config, log_format, Some(listener)).await
@@ -86,9 +90,9 @@ async fn run(
     }
 
     let data_dir = config.data_dir().to_path_buf();
-    if !data_dir.exists() {
-        std::fs::create_dir(&data_dir).with_context(|| format!("data_dir: cannot create {}", data_dir.display()))?;
-    }
+    // Folders 0700, files 0600; anything found shared is logged and tightened.
+    crate::permissions::secure_data_dir(&data_dir)
+        .with_context(|| format!("data_dir: cannot secure {}", data_dir.display()))?;
     let metrics = telemetry::init_metrics()?;
     tracing::info!(
         node_id = config.node_id,
@@ -164,6 +168,7 @@ async fn run(
         repair,
         metrics,
         max_attributes_bytes: config.storage.max_attributes_bytes,
+        limits: std::sync::Arc::new(config.limits.clone()),
     });
     tracing::info!(url = %format!("http://{http_sock}"), "HTTP API listening");
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())

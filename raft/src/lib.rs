@@ -16,7 +16,7 @@ mod types;
 
 pub use catalog::{
     AccountChanges, AuditEvent, AuditRecord, AuditVerification, Catalog, ChunkRef, ElementMode, FileChanges,
-    FileRecord, KeyAlgorithm, Replica, RetentionPolicy, Role, ServiceAccount, SigningKey, StorageElement,
+    FileRecord, KeyAlgorithm, Replica, RetentionPolicy, Role, ServiceAccount, SetAside, SigningKey, StorageElement,
     DRAIN_SETTING,
 };
 pub use error::Error;

@@ -59,12 +59,29 @@ struct Inner {
     config: AuthConfig,
     issuer: String,
     ring: RwLock<(Instant, Arc<KeyRing>)>,
-    per_client: DefaultKeyedRateLimiter<String>,
+    /// Per (account, source address): wrong guesses from one address throttle that address
+    /// only, so nobody can lock the real owner out from elsewhere.
+    per_client: DefaultKeyedRateLimiter<(String, Option<IpAddr>)>,
     per_source: DefaultKeyedRateLimiter<IpAddr>,
     /// Tokens whose signature already verified, with their claims and key id: a client presents
     /// the same token for its whole lifetime, and the signature check is most of the cost.
     /// Only valid tokens enter, so garbage cannot fill it; it is bounded and simply emptied.
     verified: RwLock<HashMap<String, (Claims, String)>>,
+}
+
+/// Longest `client_id` the account rules allow; longer ones are refused before any other work.
+pub const MAX_CLIENT_ID: usize = 64;
+/// Longest client secret accepted at the token endpoint.
+pub const MAX_SECRET_BYTES: usize = 256;
+
+/// An argon2id hash of a random secret nobody knows, verified against when the account is
+/// unknown or disabled, so that refusing it costs what refusing a wrong secret costs.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        artstore_cluster_config::secret::hash_secret(&artstore_cluster_config::secret::generate_secret())
+            .unwrap_or_default()
+    })
 }
 
 /// Most verified tokens remembered at once.
@@ -170,10 +187,18 @@ impl AdminHandle {
             let wait = e.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
             AdminError::RateLimited(wait.as_secs().max(1))
         };
+        // Bounded before anything is counted, hashed or audited: a megabyte `client_id` must not
+        // reach the rate limiters' keys or the audit log.
+        if client_id.len() > MAX_CLIENT_ID || client_id.is_empty() {
+            return Err(AdminError::InvalidRequest(format!("client_id must be 1 to {MAX_CLIENT_ID} characters")));
+        }
+        if secret.len() > MAX_SECRET_BYTES {
+            return Err(AdminError::InvalidRequest(format!("client_secret must be at most {MAX_SECRET_BYTES} bytes")));
+        }
         if let Some(ip) = source {
             self.inner.per_source.check_key(&ip).map_err(limited)?;
         }
-        self.inner.per_client.check_key(&client_id.to_string()).map_err(limited)?;
+        self.inner.per_client.check_key(&(client_id.to_string(), source)).map_err(limited)?;
         metrics::counter!("artstore_auth_token_requests_total").increment(1);
 
         let mut account = self.node().catalog().account(client_id)?;
@@ -216,7 +241,16 @@ impl AdminHandle {
 
     /// Whether `secret` opens `account` (current secret, or the previous one within its grace).
     async fn check_secret(&self, account: Option<&ServiceAccount>, secret: &str) -> Result<bool, AdminError> {
-        let Some(a) = account.filter(|a| a.is_active()) else { return Ok(false) };
+        let Some(a) = account.filter(|a| a.is_active()) else {
+            // As slow as a wrong secret for a real account: timing must not tell which exist.
+            let secret = secret.to_string();
+            tokio::task::spawn_blocking(move || {
+                artstore_cluster_config::secret::verify_secret(&secret, dummy_hash());
+            })
+            .await
+            .map_err(|e| AdminError::Internal(e.to_string()))?;
+            return Ok(false);
+        };
         let now = now_ms();
         let (secret, current) = (secret.to_string(), a.secret_hash.clone());
         let previous = a.previous_secret_hash.clone().filter(|_| a.previous_valid_until.is_some_and(|u| now < u));
@@ -325,6 +359,9 @@ impl AdminHandle {
                 continue;
             }
             last_run = Instant::now();
+            // Forget limiter keys that are back to a full quota, so they cannot pile up.
+            self.inner.per_client.retain_recent();
+            self.inner.per_source.retain_recent();
             let status = self.node().status();
             if status.leader_id != Some(status.node_id) {
                 continue;

@@ -15,6 +15,7 @@
 mod schema;
 mod search;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -27,6 +28,8 @@ use tantivy::query::QueryParser;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term};
 use tokio::sync::watch;
 
+mod bounds;
+pub use bounds::check_text;
 pub use search::{AttrRange, AttrValue, Hit, SearchPage, SearchRequest, SortBy, DEFAULT_PAGE, MAX_PAGE};
 
 use self::schema::Fields;
@@ -36,6 +39,8 @@ use crate::QueryError;
 const WRITER_MEMORY: usize = 64 * 1024 * 1024;
 /// Changes read from the feed per step.
 const FEED_BATCH: usize = 20_000;
+/// The indexer's name among the change feed's consumers.
+const CONSUMER: &str = "index";
 /// Commits of the index are at least this far apart, so that a stream of small uploads costs
 /// one commit (its segment, fsyncs and later merges) per interval rather than one per upload.
 /// A `consistent` search waiting for the index cuts the wait short.
@@ -286,7 +291,9 @@ impl Indexer {
         self.durable = indexed;
         self.publish(indexed);
         // The feed below a durable index is no longer needed.
-        self.catalog.prune_changes("index", indexed).map_err(index_err)?;
+        self.catalog.prune_changes(CONSUMER, indexed).map_err(index_err)?;
+        let aside = self.catalog.set_aside_all().map_err(index_err)?.iter().filter(|a| a.consumer == CONSUMER).count();
+        metrics::gauge!("artstore_change_feed_set_aside", "consumer" => CONSUMER).set(aside as f64);
         Ok(())
     }
 
@@ -328,17 +335,26 @@ impl Indexer {
             return Ok(false);
         }
         let started = Instant::now();
-        let mut ids: Vec<&str> = batch.iter().map(|(_, id)| id.as_str()).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        for id in &ids {
-            self.writer.delete_term(Term::from_field_text(self.fields.id, id));
-            if let Some(file) = self.catalog.file(id).map_err(index_err)? {
-                if file.deleted_at.is_none() {
-                    self.writer.add_document(schema::document(&self.fields, &file)).map_err(index_err)?;
+        // The latest change of every file in the batch.
+        let latest: BTreeMap<&str, u64> = batch.iter().map(|(i, id)| (id.as_str(), *i)).collect();
+        let now = crate::admin::now_ms();
+        for (id, index) in &latest {
+            // One record that cannot be indexed is set aside; the rest of the feed goes on.
+            if let Err(e) = self.index_file(id) {
+                let r = self.catalog.set_aside(CONSUMER, id, *index, &e.to_string(), now).map_err(index_err)?;
+                tracing::warn!(file = %id, attempts = r.attempts, error = %e, "search indexing set this file aside");
+            }
+        }
+        // Changes set aside earlier whose retry time has come go along with this commit.
+        for a in self.catalog.set_aside_due(CONSUMER, now, 100).map_err(index_err)? {
+            match self.index_file(&a.file_id) {
+                Ok(()) => self.catalog.clear_set_aside(CONSUMER, &a.file_id).map_err(index_err)?,
+                Err(e) => {
+                    self.catalog.set_aside(CONSUMER, &a.file_id, a.index, &e.to_string(), now).map_err(index_err)?;
                 }
             }
         }
+        let ids = latest;
         // A snapshot installed while this batch was read could have replaced the feed under it.
         if self.catalog.change_floor().map_err(index_err)? > self.indexed {
             self.writer.rollback().map_err(index_err)?;
@@ -353,6 +369,17 @@ impl Indexer {
             "indexed"
         );
         Ok(false)
+    }
+
+    /// Replaces `id`'s document with one from its current record (none once deleted).
+    fn index_file(&mut self, id: &str) -> Result<(), QueryError> {
+        self.writer.delete_term(Term::from_field_text(self.fields.id, id));
+        if let Some(file) = self.catalog.file(id).map_err(index_err)? {
+            if file.deleted_at.is_none() {
+                self.writer.add_document(schema::document(&self.fields, &file)).map_err(index_err)?;
+            }
+        }
+        Ok(())
     }
 
     /// Re-indexes every file from the catalog.

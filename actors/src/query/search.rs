@@ -375,7 +375,15 @@ pub fn run(
     let query = build_query(parser, f, req)?;
     let sort = req.sort;
     let collector = TopDocs::with_limit(limit).order_by(KeysetSort { sort, descending, cursor });
-    let (top, total) = searcher.search(&query, &(collector, Count)).map_err(|e| QueryError::Index(e.to_string()))?;
+    let (top, total) = searcher.search(&query, &(collector, Count)).map_err(|e| match e {
+        // A query the schema cannot answer (`name:*` asks for a fast field that `name` is not)
+        // is the client's mistake, not the index's.
+        tantivy::TantivyError::SchemaError(m) | tantivy::TantivyError::InvalidArgument(m) => {
+            bad(format!("q: the query cannot be answered: {m}"))
+        }
+        tantivy::TantivyError::FieldNotFound(m) => bad(format!("q: no field {m}")),
+        other => QueryError::Index(other.to_string()),
+    })?;
     let mut hits = Vec::with_capacity(top.len());
     let mut last = None;
     for (key, addr) in top {

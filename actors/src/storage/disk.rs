@@ -222,7 +222,7 @@ impl Element {
     }
 
     fn sidecar_path(&self, relative: &str) -> Result<PathBuf, String> {
-        if relative.contains("..") || relative.starts_with('/') {
+        if !super::sidecar::is_safe_relative(relative) {
             return Err(format!("bad sidecar path {relative:?}"));
         }
         Ok(self.root.join("files").join(relative))

@@ -9,6 +9,12 @@
 //! never skips one. When the feed was pruned past the cursor (a snapshot from a peer), it writes
 //! the sidecar of every file held here instead.
 //!
+//! A file whose sidecar keeps failing (a name the file system refuses, a broken object store
+//! path) does not hold up the rest: its change is set aside in the catalog's node-local
+//! bookkeeping with the error (`artstore repair status` lists it, `artstore_change_feed_set_aside`
+//! counts it), retried with backoff, and the cursor moves on. Only when every write of a batch
+//! fails (a full or unmounted element) is the batch retried as a whole instead.
+//!
 //! Sidecars are how an archive whose catalogs are all lost is rebuilt (`artstore recover`); they
 //! are not on an upload's acknowledgement path, which needs the chunks on a quorum and the record
 //! committed, and nothing else.
@@ -29,8 +35,19 @@ const GATHER: Duration = Duration::from_millis(100);
 /// Changes read from the feed per batch.
 const BATCH: usize = 5_000;
 
+/// Set-aside changes retried per pass.
+const RETRIES_PER_PASS: usize = 100;
+
+/// One sidecar write (`Some(json)`) or removal (`None`) at a relative path, for a file.
+#[derive(Clone)]
+struct Op {
+    file_id: String,
+    relative: String,
+    json: Option<Vec<u8>>,
+}
+
 /// Sidecar writes and removals per local element index.
-type Work = BTreeMap<usize, Vec<(String, Option<Vec<u8>>)>>;
+type Work = BTreeMap<usize, Vec<Op>>;
 
 impl StorageHandle {
     /// Runs for the node's lifetime.
@@ -46,6 +63,9 @@ impl StorageHandle {
         };
         let mut failures = 0u32;
         loop {
+            if let Err(e) = self.retry_set_aside().await {
+                tracing::warn!(error = %e, "cannot retry set-aside sidecars yet");
+            }
             let applied = catalog.applied_index().unwrap_or(0);
             if applied <= cursor {
                 if let Ok(Err(_)) = tokio::time::timeout(Duration::from_secs(1), changes.changed()).await {
@@ -101,27 +121,76 @@ impl StorageHandle {
             let applied = catalog.applied_index()?;
             let batch = catalog.changes(cursor, applied, BATCH)?;
             let reached = if batch.len() == BATCH { batch.last().map_or(applied, |(i, _)| *i) } else { applied };
-            let mut ids: Vec<String> = batch.into_iter().map(|(_, id)| id).collect();
-            ids.sort_unstable();
-            ids.dedup();
+            // The latest change of every file in the batch.
+            let latest: BTreeMap<String, u64> = batch.into_iter().map(|(i, id)| (id, i)).collect();
             let mut work = Work::new();
-            for id in &ids {
-                if let Some(file) = catalog.file(id)? {
-                    this.plan_sidecar(&file, &mut work)?;
+            let mut failed = Vec::new();
+            for id in latest.keys() {
+                let planned = catalog.file(id).map_err(StorageError::from).and_then(|file| match file {
+                    Some(file) => this.plan_sidecar(&file, &mut work),
+                    None => Ok(()),
+                });
+                if let Err(e) = planned {
+                    failed.push((id.clone(), e.to_string()));
                 }
             }
-            Ok((reached, work))
+            Ok((reached, work, latest, failed))
         });
-        let (reached, work) = planned.await.map_err(|e| StorageError::Io(e.to_string()))??;
+        let (reached, work, latest, mut failed) = planned.await.map_err(|e| StorageError::Io(e.to_string()))??;
         let catalog = self.inner.node.catalog().clone();
         // A snapshot installed meanwhile may have replaced the feed under this batch.
         if catalog.change_floor()? > cursor {
             return Ok(cursor);
         }
-        self.apply_sidecar_work(work).await?;
+        failed.extend(self.apply_sidecar_work(work).await?);
+        for (id, error) in failed {
+            let index = latest.get(&id).copied().unwrap_or(reached);
+            self.set_aside(&id, index, &error)?;
+        }
         catalog.prune_changes(CONSUMER, reached)?;
         metrics::gauge!("artstore_storage_sidecar_position").set(reached as f64);
         Ok(reached)
+    }
+
+    fn set_aside(&self, file_id: &str, index: u64, error: &str) -> Result<(), StorageError> {
+        let record = self.inner.node.catalog().set_aside(CONSUMER, file_id, index, error, crate::admin::now_ms())?;
+        tracing::warn!(
+            file = file_id,
+            attempts = record.attempts,
+            error,
+            "sidecar set aside after a failure; later files go on, this one is retried with backoff"
+        );
+        Ok(())
+    }
+
+    /// Retries the set-aside changes whose time has come; those that go through are forgotten.
+    async fn retry_set_aside(&self) -> Result<(), StorageError> {
+        let catalog = self.inner.node.catalog().clone();
+        let due = catalog.set_aside_due(CONSUMER, crate::admin::now_ms(), RETRIES_PER_PASS)?;
+        for aside in due {
+            let mut work = Work::new();
+            let planned = match catalog.file(&aside.file_id)? {
+                Some(file) => self.plan_sidecar(&file, &mut work),
+                None => Ok(()),
+            };
+            let failure = match planned {
+                Err(e) => Some(e.to_string()),
+                Ok(()) => match self.apply_sidecar_work(work).await {
+                    Ok(failed) => failed.into_iter().next().map(|(_, e)| e),
+                    Err(e) => Some(e.to_string()),
+                },
+            };
+            match failure {
+                None => {
+                    catalog.clear_set_aside(CONSUMER, &aside.file_id)?;
+                    tracing::info!(file = %aside.file_id, attempts = aside.attempts, "set-aside sidecar written");
+                }
+                Some(error) => self.set_aside(&aside.file_id, aside.index, &error)?,
+            }
+        }
+        let count = catalog.set_aside_all()?.iter().filter(|a| a.consumer == CONSUMER).count();
+        metrics::gauge!("artstore_change_feed_set_aside", "consumer" => CONSUMER).set(count as f64);
+        Ok(())
     }
 
     /// After the feed was pruned past the keeper: the sidecar of every file held here.
@@ -139,7 +208,9 @@ impl StorageHandle {
                 self.plan_sidecar(file, &mut work)?;
             }
             files += work.values().map(|w| w.len() as u64).sum::<u64>();
-            self.apply_sidecar_work(work).await?;
+            for (id, error) in self.apply_sidecar_work(work).await? {
+                self.set_aside(&id, applied, &error)?;
+            }
         }
         // Changes during the scan are in the feed above `applied`, and are written next.
         catalog.prune_changes(CONSUMER, applied)?;
@@ -177,18 +248,39 @@ impl StorageHandle {
             ),
         };
         for element in holders {
-            work.entry(element).or_default().push((relative.clone(), json.clone()));
+            let op = Op { file_id: file.id.clone(), relative: relative.clone(), json: json.clone() };
+            work.entry(element).or_default().push(op);
         }
         Ok(())
     }
 
-    async fn apply_sidecar_work(&self, work: Work) -> Result<(), StorageError> {
+    /// Applies `work`, one sync per element. Returns the files whose sidecar could not be written
+    /// while others could (to be set aside); fails as a whole only when nothing could be written.
+    async fn apply_sidecar_work(&self, work: Work) -> Result<Vec<(String, String)>, StorageError> {
         let count: usize = work.values().map(Vec::len).sum();
+        let mut failed = Vec::new();
         for (element, ops) in work {
             let backend = &self.inner.elements[element];
-            backend.apply_sidecars(ops).await.map_err(|e| StorageError::Io(format!("{}: {e}", backend.name())))?;
+            let plain = |ops: &[Op]| ops.iter().map(|o| (o.relative.clone(), o.json.clone())).collect::<Vec<_>>();
+            let Err(batch_error) = backend.apply_sidecars(plain(&ops)).await else { continue };
+            let batch_error = format!("{}: {batch_error}", backend.name());
+            if ops.len() == 1 {
+                failed.push((ops[0].file_id.clone(), batch_error));
+                continue;
+            }
+            // Find the bad ones: one write (and sync) each, on this failure path only.
+            let mut bad = Vec::new();
+            for op in &ops {
+                if let Err(e) = backend.apply_sidecars(plain(std::slice::from_ref(op))).await {
+                    bad.push((op.file_id.clone(), format!("{}: {e}", backend.name())));
+                }
+            }
+            if bad.len() == ops.len() {
+                return Err(StorageError::Io(batch_error));
+            }
+            failed.extend(bad);
         }
-        metrics::counter!("artstore_storage_sidecars_written_total").increment(count as u64);
-        Ok(())
+        metrics::counter!("artstore_storage_sidecars_written_total").increment((count - failed.len()) as u64);
+        Ok(failed)
     }
 }

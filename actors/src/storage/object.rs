@@ -70,7 +70,7 @@ impl ObjectElement {
     }
 
     fn sidecar_path(&self, relative: &str) -> Result<Path, String> {
-        if relative.contains("..") || relative.starts_with('/') {
+        if !super::sidecar::is_safe_relative(relative) {
             return Err(format!("bad sidecar path {relative:?}"));
         }
         let mut path = self.prefix.clone().join("files");

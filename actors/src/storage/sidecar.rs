@@ -113,27 +113,81 @@ impl Sidecar {
         })
     }
 
-    /// `YYYY/MM/DD/HH/{stem}_{account}_{YYYYMMDDTHHMMSS}_{id}.attr.json`, readable by an operator:
-    /// unsafe characters replaced, the file name at most 200 characters.
+    /// `YYYY/MM/DD/HH/{stem}_{account}_{YYYYMMDDTHHMMSS}_{id}.attr.json`, readable by an operator
+    /// and safe by construction whatever the file is called: only letters, digits, `-`, `_` and
+    /// single dots survive (never `..`, never a separator, never a leading dot), and the file name
+    /// is at most [`MAX_SIDECAR_NAME_BYTES`] bytes, cut on a UTF-8 boundary.
     pub fn relative_path(f: &FileRecord) -> String {
         let ts = rfc3339(f.created_at); // 2026-11-29T00:32:42.199Z
         let digits: String = ts.chars().filter(|c| c.is_ascii_digit()).collect();
         let (y, mo, d, h) = (&digits[0..4], &digits[4..6], &digits[6..8], &digits[8..10]);
         let stamp = format!("{}T{}", &digits[0..8], &digits[8..14]);
         let stem = f.name.rsplit_once('.').map(|(s, _)| s).unwrap_or(&f.name);
-        let safe = |s: &str| -> String {
-            s.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect()
-        };
-        let tail = format!("_{}_{stamp}_{}.attr.json", safe(&f.created_by), f.id);
-        let budget = 200usize.saturating_sub(tail.chars().count());
-        let stem: String = safe(stem).chars().take(budget).collect();
-        format!("{y}/{mo}/{d}/{h}/{stem}{tail}")
+        let tail = format!("_{}_{stamp}_{}.attr.json", safe_component(&f.created_by), safe_component(&f.id));
+        let budget = MAX_SIDECAR_NAME_BYTES.saturating_sub(tail.len());
+        let stem = safe_component(stem);
+        let mut cut = budget.min(stem.len());
+        while !stem.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!("{y}/{mo}/{d}/{h}/{}{tail}", &stem[..cut])
     }
+}
+
+/// Whether a sidecar path stays inside its element: relative, no empty, `.` or `..` component, no
+/// component longer than a file system allows.
+pub fn is_safe_relative(relative: &str) -> bool {
+    !relative.is_empty()
+        && !relative.contains('\\')
+        && relative.split('/').all(|c| !c.is_empty() && c != "." && c != ".." && c.len() <= 255)
+}
+
+/// Longest sidecar file name in bytes: well inside the 255 bytes file systems allow a component.
+pub const MAX_SIDECAR_NAME_BYTES: usize = 200;
+
+/// `s` as a piece of a file name: letters and digits kept, a dot kept only after a kept
+/// character that is not a dot, everything else `_`.
+fn safe_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let keep = c.is_alphanumeric() || c == '-' || (c == '.' && !out.is_empty() && !out.ends_with('.'));
+        out.push(if keep { c } else { '_' });
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record(name: &str, created_by: &str) -> FileRecord {
+        FileRecord {
+            id: "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".into(),
+            name: name.into(),
+            created_by: created_by.into(),
+            created_at: 1_764_000_000_000,
+            ..FileRecord::default()
+        }
+    }
+
+    #[test]
+    fn hostile_names_give_safe_short_sidecar_paths() {
+        let long_cyrillic = "д".repeat(150);
+        let huge = "x".repeat(5000);
+        for name in ["report..final.pdf", "../../etc/passwd", ".hidden", "a/b\\c", "..", "...", &long_cyrillic, &huge, "\u{202e}fdp.exe"] {
+            let path = Sidecar::relative_path(&record(name, "app..x"));
+            let parts: Vec<&str> = path.split('/').collect();
+            assert_eq!(parts.len(), 5, "{name:?} gave {path:?}");
+            for p in &parts {
+                assert!(!p.is_empty() && *p != "." && *p != ".." && !p.starts_with('.'), "{name:?} gave {path:?}");
+                assert!(p.len() <= MAX_SIDECAR_NAME_BYTES, "{name:?}: {} bytes", p.len());
+            }
+            assert!(!path.contains(".."), "{name:?} gave {path:?}");
+            assert!(path.ends_with("_0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b.attr.json"), "{path}");
+        }
+        let p = Sidecar::relative_path(&record("годовой.отчёт.pdf", "app"));
+        assert!(p.contains("/годовой.отчёт_app_"), "{p}");
+    }
 
     #[test]
     fn version_1_sidecars_migrate_metadata_into_custom_attributes() {

@@ -45,6 +45,12 @@ pub async fn run_repair(cmd: RepairCommand) -> anyhow::Result<()> {
                 sc.last_pass_finished.as_deref().unwrap_or("-"),
                 if sc.running { " · running now" } else { "" }
             );
+            for a in &s.set_aside {
+                println!(
+                    "set aside ({}):    file {} at index {}, {} attempts, next retry {}: {}",
+                    a.consumer, a.file_id, a.index, a.attempts, a.next_retry_at, a.error
+                );
+            }
         }
     }
     Ok(())

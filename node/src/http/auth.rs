@@ -110,8 +110,12 @@ pub async fn token(
     State(s): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return oauth_error(e.status(), "invalid_request", format!("request body: {}", e.body_text())),
+    };
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let form: TokenRequest = if content_type.starts_with("application/json") {
         match serde_json::from_slice(&body) {
@@ -194,6 +198,7 @@ pub async fn token(
             resp
         }
         Err(AdminError::Unavailable(m)) => oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", m),
+        Err(AdminError::InvalidRequest(m)) => oauth_error(StatusCode::BAD_REQUEST, "invalid_request", m),
         Err(e) => ApiError::from(e).into_response(),
     }
 }

@@ -128,8 +128,48 @@ impl From<artstore_actors::QueryError> for ApiError {
         use artstore_actors::QueryError as E;
         match e {
             E::BadRequest(m) => Self::bad_request("invalid_search", m),
+            E::Limit { code, message } => Self::bad_request(code, message),
             E::Unavailable(m) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "index_behind", m),
             E::Index(m) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", m),
         }
     }
+}
+
+/// Every error leaves the node as `{"error": {"code", "message"}}`: a rejection produced by a
+/// framework layer or extractor as plain text (a body over its limit, a bad header) is rewritten
+/// here, so no route can answer a client with an unstructured error.
+pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    // Framework rejections are one short line; never buffer more than a few KiB of anything.
+    let text = match axum::body::to_bytes(body, 4096).await {
+        Ok(b) => String::from_utf8_lossy(&b).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::NOT_FOUND => "not_found",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let message = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { text };
+    let mut out = ApiError::new(status, code, message).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
 }

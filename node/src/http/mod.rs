@@ -41,14 +41,17 @@ pub struct AppState {
     pub repair: RepairHandle,
     pub metrics: PrometheusHandle,
     pub max_attributes_bytes: usize,
+    /// Every bound on what a client may send (`[limits]`).
+    pub limits: std::sync::Arc<artstore_cluster_config::Limits>,
 }
 
 pub fn router(state: AppState) -> Router {
+    let limits = state.limits.clone();
     Router::new()
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
-        .route("/api/v1/auth/token", post(auth::token))
+        .route("/api/v1/auth/token", post(auth::token).layer(DefaultBodyLimit::max(limits.max_token_body_bytes)))
         .route("/.well-known/jwks.json", get(auth::jwks))
         .route("/api/v1/service-accounts", get(admin::list).post(admin::create))
         .route("/api/v1/service-accounts/{client_id}", get(admin::get).patch(admin::update).delete(admin::delete))
@@ -83,6 +86,9 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // JSON bodies are bounded everywhere; the upload routes above lift it for their streams.
+        .layer(DefaultBodyLimit::max(limits.max_json_body_bytes))
+        .layer(axum::middleware::from_fn(error::json_errors))
         .layer(axum::middleware::from_fn(record_metrics))
         .layer(
             ServiceBuilder::new()

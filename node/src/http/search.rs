@@ -4,6 +4,7 @@ use std::ops::Bound;
 
 use artstore_actors::query::{AttrRange, AttrValue, SearchRequest, SortBy};
 use artstore_client::wire::{SearchHit, SearchResults};
+use artstore_cluster_config::Limits;
 use artstore_raft::Role;
 use axum::extract::{RawQuery, State};
 use axum::Json;
@@ -30,14 +31,25 @@ fn time(name: &str, value: &str) -> Result<i64, ApiError> {
 }
 
 /// The request from the query string. Repeatable: `tag`, `attr.KEY`, `attr.KEY.gte|gt|lte|lt`.
-fn parse(query: &str) -> Result<(SearchRequest, bool), ApiError> {
+fn parse(query: &str, limits: &Limits) -> Result<(SearchRequest, bool), ApiError> {
+    let params = query.split('&').filter(|p| !p.is_empty()).count();
+    if params > limits.max_query_params {
+        return Err(ApiError::bad_request(
+            "too_many_parameters",
+            format!("{params} query parameters; the limit is {} (limits.max_query_params)", limits.max_query_params),
+        ));
+    }
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(query).map_err(|e| bad(format!("query string: {e}")))?;
     let mut req = SearchRequest::default();
     let mut consistent = false;
     for (k, v) in pairs {
         match k.as_str() {
-            "q" => req.text = Some(v),
+            "q" => {
+                // Bounded before tantivy's recursive parser ever sees it.
+                artstore_actors::query::check_text(&v, limits)?;
+                req.text = Some(v)
+            }
             "content_type" => req.content_type = Some(v),
             "size_min" => req.size_min = Some(number(&k, &v)?),
             "size_max" => req.size_max = Some(number(&k, &v)?),
@@ -94,7 +106,7 @@ pub async fn search(
     RawQuery(query): RawQuery,
 ) -> Result<Json<SearchResults>, ApiError> {
     caller.principal.require(Role::Reader)?;
-    let (req, consistent) = parse(query.as_deref().unwrap_or(""))?;
+    let (req, consistent) = parse(query.as_deref().unwrap_or(""), &s.limits)?;
     let page = s.query.search(req, consistent).await?;
     let catalog = s.node.catalog();
     let mut hits = Vec::with_capacity(page.hits.len());
@@ -125,10 +137,13 @@ pub async fn search(
 mod tests {
     use super::*;
 
+    static L: std::sync::LazyLock<Limits> = std::sync::LazyLock::new(Limits::default);
+
     #[test]
     fn parses_filters_and_names_bad_parameters() {
         let (r, consistent) =
-            parse("q=report&tag=a&tag=b&attr.year.gte=2000&attr.dept=HR&sort=size&order=asc&consistent=true").unwrap();
+            parse("q=report&tag=a&tag=b&attr.year.gte=2000&attr.dept=HR&sort=size&order=asc&consistent=true", &L)
+                .unwrap();
         assert!(consistent);
         assert_eq!(r.tags, vec!["a", "b"]);
         assert_eq!(r.attr_equals, vec![("dept".to_string(), "HR".to_string())]);
@@ -136,11 +151,11 @@ mod tests {
         assert_eq!(r.attr_ranges[0].lower, Bound::Included(AttrValue::Number(2000.0)));
         assert_eq!(r.sort, SortBy::Size);
         assert_eq!(r.descending, Some(false));
-        let e = parse("colour=red").unwrap_err();
+        let e = parse("colour=red", &L).unwrap_err();
         assert!(e.message.contains("colour"), "{}", e.message);
-        let e = parse("size_min=-3").unwrap_err();
+        let e = parse("size_min=-3", &L).unwrap_err();
         assert!(e.message.contains("size_min"), "{}", e.message);
-        let e = parse("created_after=yesterday").unwrap_err();
+        let e = parse("created_after=yesterday", &L).unwrap_err();
         assert!(e.message.contains("created_after"), "{}", e.message);
     }
 }

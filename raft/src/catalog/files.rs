@@ -30,10 +30,11 @@ pub struct StorageElement {
 }
 
 /// Temporary files live on `edit` elements and expire; permanent ones live on `rw` elements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum RetentionPolicy {
     Temporary,
+    #[default]
     Permanent,
 }
 
@@ -60,7 +61,7 @@ pub struct ChunkRef {
 }
 
 /// A file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRecord {
     /// UUIDv7.
     pub id: String,

@@ -45,6 +45,9 @@ const CHANGES_LOCAL: &str = "_changes/";
 const CHANGE_FLOOR: &str = "_changes/floor";
 /// `_changes/cursor/<consumer>`: how far a consumer has made the feed durable.
 const CHANGE_CURSOR: &str = "_changes/cursor/";
+/// `_changes/aside/<consumer>/<file id>`: a change a consumer kept failing on, set aside so that
+/// everything after it keeps flowing; retried with backoff until it succeeds.
+const CHANGE_ASIDE: &str = "_changes/aside/";
 /// The change feed's consumers. The feed is pruned only below every one of them; a consumer
 /// that has not recorded a cursor yet holds it at the floor.
 pub const CHANGE_CONSUMERS: [&str; 2] = ["index", "sidecars"];
@@ -54,6 +57,20 @@ const DIGEST: &str = "_digest/";
 pub(crate) const LAST_APPLIED: &[u8] = b"_meta/last_applied";
 const AUDIT_HEAD: &str = "_security/audit_head";
 const AUDIT_KEY: &str = "_security/audit_key";
+
+/// A change a consumer of the feed could not process, kept out of its way (node-local).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetAside {
+    pub consumer: String,
+    pub file_id: String,
+    /// Log index of the change (the latest one, when it failed again later).
+    pub index: u64,
+    pub error: String,
+    pub attempts: u32,
+    /// Milliseconds since the epoch.
+    pub first_failed_at: i64,
+    pub next_retry_at: i64,
+}
 
 /// Position of the audit chain's last record.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -228,14 +245,66 @@ impl Catalog {
         Ok(n)
     }
 
+    /// Sets the change of `file_id` aside for `consumer` after a failure: recorded with its error
+    /// (the first 1 000 bytes), retried after a backoff that doubles with every attempt (1 s to
+    /// an hour). Returns the record as stored.
+    pub fn set_aside(&self, consumer: &str, file_id: &str, index: u64, error: &str, now_ms: i64) -> Result<SetAside, Error> {
+        let key = format!("{CHANGE_ASIDE}{consumer}/{file_id}");
+        let previous: Option<SetAside> = self.get(&key)?;
+        let attempts = previous.as_ref().map_or(0, |p| p.attempts) + 1;
+        let backoff_ms = 1000i64.saturating_mul(1 << (attempts - 1).min(12)).min(3_600_000);
+        let mut error = error.to_string();
+        if error.len() > 1000 {
+            let mut cut = 1000;
+            while !error.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            error.truncate(cut);
+        }
+        let record = SetAside {
+            consumer: consumer.to_string(),
+            file_id: file_id.to_string(),
+            index: previous.as_ref().map_or(index, |p| p.index.max(index)),
+            error,
+            attempts,
+            first_failed_at: previous.as_ref().map_or(now_ms, |p| p.first_failed_at),
+            next_retry_at: now_ms.saturating_add(backoff_ms),
+        };
+        let mut batch = WriteBatch::default();
+        batch.put(key.into_bytes(), encode(&record));
+        self.tree.apply(batch)?;
+        Ok(record)
+    }
+
+    /// The changes `consumer` set aside whose retry time has come, at most `limit`.
+    pub fn set_aside_due(&self, consumer: &str, now_ms: i64, limit: usize) -> Result<Vec<SetAside>, Error> {
+        let all: Vec<SetAside> = self.scan(&format!("{CHANGE_ASIDE}{consumer}/"))?;
+        Ok(all.into_iter().filter(|a| a.next_retry_at <= now_ms).take(limit).collect())
+    }
+
+    /// Forgets a set-aside change (it went through, or the file is gone).
+    pub fn clear_set_aside(&self, consumer: &str, file_id: &str) -> Result<(), Error> {
+        let mut batch = WriteBatch::default();
+        batch.delete(format!("{CHANGE_ASIDE}{consumer}/{file_id}").into_bytes());
+        self.tree.apply(batch)
+    }
+
+    /// Every set-aside change of every consumer on this node.
+    pub fn set_aside_all(&self) -> Result<Vec<SetAside>, Error> {
+        self.scan(CHANGE_ASIDE)
+    }
+
     /// The consumers' cursors, to carry over a snapshot install (they describe this node, not
     /// the snapshot's sender).
+    /// (Their set-aside changes too.)
     pub(crate) fn change_cursors(&self) -> Result<Vec<KeyValue>, Error> {
-        self.tree.scan_prefix(CHANGE_CURSOR.as_bytes())
+        let mut kept = self.tree.scan_prefix(CHANGE_CURSOR.as_bytes())?;
+        kept.extend(self.tree.scan_prefix(CHANGE_ASIDE.as_bytes())?);
+        Ok(kept)
     }
 
     pub(crate) fn is_change_cursor(key: &[u8]) -> bool {
-        key.starts_with(CHANGE_CURSOR.as_bytes())
+        key.starts_with(CHANGE_CURSOR.as_bytes()) || key.starts_with(CHANGE_ASIDE.as_bytes())
     }
 
     /// Nodes being drained (setting `drain.<node id>`): out of placement, their replicas moving away.
