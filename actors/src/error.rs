@@ -51,6 +51,9 @@ pub enum StorageError {
     /// The catalog refused the change (mode, retention).
     #[error("{0}")]
     Conflict(String),
+    /// An idempotency key came back with a different file.
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
     /// A replica is missing or does not hash to its name (it needs repair).
     #[error("damaged replica: {0}")]
     Damaged(String),

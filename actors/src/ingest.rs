@@ -88,6 +88,42 @@ pub struct Uploaded {
     pub replayed: bool,
 }
 
+/// What [`IngestHandle::stage`] leaves: a replay of an earlier upload, or a stored file whose
+/// record is ready to commit.
+pub enum Staged {
+    Replay(Uploaded),
+    Stored(StagedFile),
+}
+
+/// A file whose chunks are on a write quorum and whose record is not committed yet.
+pub struct StagedFile {
+    file: FileRecord,
+    idempotency: Option<(String, String)>,
+    started: Instant,
+}
+
+/// A retry with an idempotency key must send what the first request sent; the difference is named.
+fn same_upload(meta: &UploadMeta, body_sha256: &str, earlier: &FileRecord) -> Result<(), StorageError> {
+    let reused = |what: String| {
+        Err(StorageError::IdempotencyKeyReused(format!(
+            "the Idempotency-Key was used for file {} with another {what}",
+            earlier.id
+        )))
+    };
+    if meta.name != earlier.name {
+        return reused(format!("name ({:?}, not {:?})", earlier.name, meta.name));
+    }
+    if let Some(declared) = &meta.expected_sha256 {
+        if !declared.eq_ignore_ascii_case(&earlier.sha256) {
+            return reused(format!("declared SHA-256 ({}, not {declared})", earlier.sha256));
+        }
+    }
+    if body_sha256 != earlier.sha256 {
+        return reused(format!("content (SHA-256 {}, this body {body_sha256})", earlier.sha256));
+    }
+    Ok(())
+}
+
 /// A node and its zone (empty when zones are not configured).
 pub type ZonedNode = (NodeId, String);
 
@@ -249,9 +285,26 @@ impl IngestHandle {
         Ok((all, live))
     }
 
-    /// Streams `body` into the archive. Nothing is committed unless every chunk reached a write
-    /// quorum and the digest (if given) matches.
-    pub async fn upload<S, E>(&self, meta: UploadMeta, mut body: S) -> Result<Uploaded, StorageError>
+    /// Streams `body` into the archive and commits its record. Nothing is committed unless every
+    /// chunk reached a write quorum and the digest (if given) matches.
+    pub async fn upload<S, E>(&self, meta: UploadMeta, body: S) -> Result<Uploaded, StorageError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        match self.stage(meta, body).await? {
+            Staged::Replay(u) => Ok(u),
+            Staged::Stored(f) => self.commit(f).await,
+        }
+    }
+
+    /// Streams `body` into the archive: every chunk on a write quorum, the digest checked, the
+    /// record built but not committed (the caller decides, with [`IngestHandle::commit`], once
+    /// the rest of its request turned out well; chunks of a staged file never committed are
+    /// garbage after the grace period). A retry with an idempotency key already used reads the
+    /// whole body too, so the client can read the answer, and is a replay only if it sends the
+    /// same file.
+    pub async fn stage<S, E>(&self, meta: UploadMeta, mut body: S) -> Result<Staged, StorageError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -259,7 +312,15 @@ impl IngestHandle {
         if let Some(key) = &meta.idempotency_key {
             if let Some(id) = self.node.catalog().idempotent_file(&meta.created_by, key)? {
                 if let Some(file) = self.node.catalog().file(&id)? {
-                    return Ok(Uploaded { file, replayed: true });
+                    let mut hasher = Sha256::new();
+                    while let Some(piece) = body.next().await {
+                        let piece =
+                            piece.map_err(|e| StorageError::Invalid(format!("the upload stream failed: {e}")))?;
+                        hasher.update(&piece);
+                    }
+                    let sha256 = hex::encode(hasher.finalize());
+                    same_upload(&meta, &sha256, &file)?;
+                    return Ok(Staged::Replay(Uploaded { file, replayed: true }));
                 }
             }
         }
@@ -403,6 +464,13 @@ impl IngestHandle {
             deleted_at: None,
         };
         let idempotency = meta.idempotency_key.map(|k| (meta.created_by.clone(), k));
+        Ok(Staged::Stored(StagedFile { file, idempotency, started }))
+    }
+
+    /// Commits the record of a staged upload: the upload is acknowledged once this returns.
+    pub async fn commit(&self, staged: StagedFile) -> Result<Uploaded, StorageError> {
+        let StagedFile { file, idempotency, started } = staged;
+        let size = file.size;
         let command = Command::CreateFile { file: file.clone(), idempotency };
         if unsafe_ack_before_commit() {
             // Deliberately broken (see `UNSAFE_ACK_BEFORE_COMMIT`): acknowledge, commit later.
@@ -415,8 +483,15 @@ impl IngestHandle {
             return Err(StorageError::Conflict(reason));
         }
         if let Some(existing) = result.existing {
-            let file = self.node.catalog().file(&existing)?.ok_or(StorageError::NotFound(existing))?;
-            return Ok(Uploaded { file, replayed: true });
+            // A concurrent request with the same key won the race: a replay only of the same file.
+            let earlier = self.node.catalog().file(&existing)?.ok_or(StorageError::NotFound(existing))?;
+            if earlier.name != file.name || earlier.sha256 != file.sha256 {
+                return Err(StorageError::IdempotencyKeyReused(format!(
+                    "the Idempotency-Key was used for file {} ({:?}, SHA-256 {}), not for {:?} with SHA-256 {}",
+                    earlier.id, earlier.name, earlier.sha256, file.name, file.sha256
+                )));
+            }
+            return Ok(Uploaded { file: earlier, replayed: true });
         }
         metrics::counter!("artstore_ingest_files_total").increment(1);
         metrics::counter!("artstore_ingest_bytes_total").increment(size);

@@ -171,9 +171,8 @@ async fn run(
         limits: std::sync::Arc::new(config.limits.clone()),
     });
     tracing::info!(url = %format!("http://{http_sock}"), "HTTP API listening");
-    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let served =
+        http::listener::serve(listener, app, std::sync::Arc::new(config.limits.clone()), shutdown_signal()).await;
     sidecars.flush_sidecars(std::time::Duration::from_secs(10)).await;
     node.shutdown().await;
     tracing::info!("node stopped");

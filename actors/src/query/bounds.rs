@@ -13,7 +13,11 @@ pub fn check_text(text: &str, limits: &Limits) -> Result<(), QueryError> {
     if text.len() > limits.max_query_bytes {
         return Err(QueryError::Limit {
             code: "query_too_long",
-            message: format!("q: {} bytes; the limit is {} (limits.max_query_bytes)", text.len(), limits.max_query_bytes),
+            message: format!(
+                "q: {} bytes; the limit is {} (limits.max_query_bytes)",
+                text.len(),
+                limits.max_query_bytes
+            ),
         });
     }
     let (mut depth, mut deepest, mut terms) = (0usize, 0usize, 0usize);
@@ -81,7 +85,8 @@ mod tests {
 
     #[test]
     fn ordinary_queries_pass() {
-        for q in ["годовой отчёт", "name:report OR tags:(2026 annual)", "\"a (quoted ((( phrase\" -draft", ""] {
+        for q in ["годовой отчёт", "name:report OR tags:(2026 annual)", "\"a (quoted ((( phrase\" -draft", ""]
+        {
             assert_eq!(code(q), None, "{q}");
         }
     }

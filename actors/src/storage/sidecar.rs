@@ -174,7 +174,17 @@ mod tests {
     fn hostile_names_give_safe_short_sidecar_paths() {
         let long_cyrillic = "д".repeat(150);
         let huge = "x".repeat(5000);
-        for name in ["report..final.pdf", "../../etc/passwd", ".hidden", "a/b\\c", "..", "...", &long_cyrillic, &huge, "\u{202e}fdp.exe"] {
+        for name in [
+            "report..final.pdf",
+            "../../etc/passwd",
+            ".hidden",
+            "a/b\\c",
+            "..",
+            "...",
+            &long_cyrillic,
+            &huge,
+            "\u{202e}fdp.exe",
+        ] {
             let path = Sidecar::relative_path(&record(name, "app..x"));
             let parts: Vec<&str> = path.split('/').collect();
             assert_eq!(parts.len(), 5, "{name:?} gave {path:?}");

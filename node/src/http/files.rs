@@ -1,6 +1,8 @@
 //! Files: streaming upload, metadata read, list, update and delete. Upload needs `writer`,
 //! reads need `reader`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use artstore_actors::ingest::UploadMeta;
@@ -18,7 +20,7 @@ use serde::Deserialize;
 
 use super::admin::rfc3339;
 use super::auth::Caller;
-use super::{ApiError, AppState};
+use super::{bounds, ApiError, AppState};
 
 pub fn wire(f: FileRecord) -> FileInfo {
     let replicas = f.holders();
@@ -60,17 +62,7 @@ pub(crate) fn parse_time(field: &str, value: &str) -> Result<i64, ApiError> {
 }
 
 fn check_attributes(s: &AppState, json: &str) -> Result<String, ApiError> {
-    if json.len() > s.max_attributes_bytes {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "attributes_too_large",
-            format!("custom attributes are {} bytes; the limit is {}", json.len(), s.max_attributes_bytes),
-        ));
-    }
-    match serde_json::from_str::<serde_json::Value>(json) {
-        Ok(v @ serde_json::Value::Object(_)) => Ok(v.to_string()),
-        _ => Err(ApiError::bad_request("invalid_attributes", "custom attributes must be a JSON object")),
-    }
+    bounds::attributes(&s.limits, s.max_attributes_bytes, json)
 }
 
 fn parse_policy(value: Option<&str>) -> Result<RetentionPolicy, ApiError> {
@@ -96,11 +88,18 @@ fn parse_ttl(days: Option<u32>, seconds: Option<u64>) -> Result<u64, ApiError> {
     }
 }
 
-fn check_name(name: &str) -> Result<(), ApiError> {
-    if name.trim().is_empty() || name.chars().count() > 1024 || name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request("invalid_name", "name: 1 to 1024 characters, no control characters"));
-    }
-    Ok(())
+/// Name, description, tags and content type of a new file, within `[limits]`.
+fn check_meta(
+    s: &AppState,
+    name: &str,
+    description: &str,
+    tags: &[String],
+    content_type: &str,
+) -> Result<(), ApiError> {
+    bounds::name(&s.limits, name)?;
+    bounds::description(&s.limits, description)?;
+    bounds::tags(&s.limits, tags)?;
+    bounds::content_type(content_type)
 }
 
 #[derive(Deserialize)]
@@ -156,6 +155,47 @@ fn expected_digest(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(None)
 }
 
+/// The request with a body that fails once nothing arrived for `limits.body_idle_timeout_secs`
+/// (a stalled client must not hold an upload, its buffers and its connection forever), and the
+/// flag that tells the handler this is what happened.
+fn stall_guarded(s: &AppState, req: axum::extract::Request) -> (axum::extract::Request, Arc<AtomicBool>) {
+    use futures::StreamExt;
+    let idle = Duration::from_secs(s.limits.body_idle_timeout_secs);
+    let stalled = Arc::new(AtomicBool::new(false));
+    let flag = stalled.clone();
+    let (parts, body) = req.into_parts();
+    let guarded = futures::stream::unfold((body.into_data_stream(), false), move |(mut body, done)| {
+        let flag = flag.clone();
+        async move {
+            if done {
+                return None;
+            }
+            match tokio::time::timeout(idle, body.next()).await {
+                Ok(Some(item)) => Some((item, (body, false))),
+                Ok(None) => None,
+                Err(_) => {
+                    flag.store(true, Ordering::Relaxed);
+                    let e = std::io::Error::new(std::io::ErrorKind::TimedOut, "the request body stalled");
+                    Some((Err(axum::Error::new(e)), (body, true)))
+                }
+            }
+        }
+    });
+    (axum::extract::Request::from_parts(parts, Body::from_stream(guarded)), stalled)
+}
+
+/// A failure of an upload whose body stalled becomes 408, whatever the layer that noticed.
+fn stall_status(stalled: &AtomicBool, secs: u64, e: ApiError) -> ApiError {
+    if stalled.load(Ordering::Relaxed) {
+        return ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!("no body bytes arrived for {secs} s (limits.body_idle_timeout_secs); nothing was stored"),
+        );
+    }
+    e
+}
+
 /// `POST /api/v1/files`: the raw body is the file; metadata comes in the query and headers.
 pub async fn upload(
     State(s): State<AppState>,
@@ -165,6 +205,17 @@ pub async fn upload(
 ) -> Result<Response, ApiError> {
     caller.principal.require(Role::Writer)?;
     let Query(q) = q?;
+    let (req, stalled) = stall_guarded(&s, req);
+    let secs = s.limits.body_idle_timeout_secs;
+    upload_guarded(s, caller, q, req).await.map_err(|e| stall_status(&stalled, secs, e))
+}
+
+async fn upload_guarded(
+    s: AppState,
+    caller: Caller,
+    q: UploadQuery,
+    req: axum::extract::Request,
+) -> Result<Response, ApiError> {
     let headers = req.headers().clone();
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -183,7 +234,6 @@ pub async fn upload(
         };
     }
     let name = q.name.ok_or_else(|| ApiError::bad_request("missing_name", "the query parameter `name` is required"))?;
-    check_name(&name)?;
     let policy = parse_policy(q.retention_policy.as_deref())?;
     let ttl_secs = parse_ttl(q.ttl_days, q.ttl_seconds)?;
     let attributes_json = match headers.get("x-artstore-attributes") {
@@ -197,10 +247,16 @@ pub async fn upload(
     };
     let tags: Vec<String> =
         q.tags.unwrap_or_default().split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect();
-    let idempotency_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(String::from);
-    if idempotency_key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 255) {
-        return Err(ApiError::bad_request("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters"));
-    }
+    check_meta(&s, &name, &q.description, &tags, &content_type)?;
+    let idempotency_key = match headers.get("idempotency-key") {
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| ApiError::bad_request("invalid_idempotency_key", "Idempotency-Key must be visible ASCII"))?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let idempotency_key = check_idempotency_key(idempotency_key)?;
     let meta = UploadMeta {
         name,
         content_type,
@@ -217,6 +273,16 @@ pub async fn upload(
     };
     let uploaded = s.ingest.upload(meta, req.into_body().into_data_stream()).await?;
     Ok(created(uploaded))
+}
+
+fn check_idempotency_key(key: Option<String>) -> Result<Option<String>, ApiError> {
+    if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 255 || k.chars().any(char::is_control)) {
+        return Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1 to 255 characters, no control characters",
+        ));
+    }
+    Ok(key)
 }
 
 fn compression(value: Option<&str>) -> Result<bool, ApiError> {
@@ -283,7 +349,8 @@ fn meta_from_part(
     let name = part.name.or(file_name).ok_or_else(|| {
         ApiError::bad_request("missing_name", "give `name` in the metadata part or a filename on the file part")
     })?;
-    check_name(&name)?;
+    let content_type = part.content_type.or(file_type).unwrap_or_else(|| "application/octet-stream".into());
+    check_meta(s, &name, &part.description, &part.tags, &content_type)?;
     let policy = parse_policy(part.retention_policy.as_deref())?;
     let ttl_secs = parse_ttl(part.ttl_days, part.ttl_seconds)?;
     let attributes_json = match part.custom_attributes {
@@ -293,7 +360,7 @@ fn meta_from_part(
     let expected_sha256 = part.sha256.as_deref().map(|h| sha256_hex("sha256", h)).transpose()?;
     Ok(UploadMeta {
         name,
-        content_type: part.content_type.or(file_type).unwrap_or_else(|| "application/octet-stream".into()),
+        content_type,
         description: part.description,
         tags: part.tags,
         attributes_json,
@@ -301,63 +368,137 @@ fn meta_from_part(
         ttl_secs,
         retention_until: part.retention_until.as_deref().map(|t| parse_time("retention_until", t)).transpose()?,
         expected_sha256,
-        idempotency_key: part.idempotency_key,
+        idempotency_key: check_idempotency_key(part.idempotency_key)?,
         created_by: caller.principal.client_id.clone(),
         compress: compression(part.compression.as_deref())?,
     })
 }
 
-/// Reads `metadata` / `file` part pairs; each file is streamed into the archive as it arrives.
-/// With `batch`, every pair gets its own result; otherwise only one file is accepted.
+/// Reads the `metadata` part into memory, refusing it as soon as it passes the limit (it is
+/// never buffered whole first).
+async fn metadata_part(s: &AppState, mut field: axum::extract::multipart::Field<'_>) -> Result<MetadataPart, ApiError> {
+    let max = s.limits.max_metadata_part_bytes;
+    let mut bytes = Vec::new();
+    while let Some(piece) =
+        field.chunk().await.map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?
+    {
+        if bytes.len() + piece.len() > max {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "metadata_too_large",
+                format!("the metadata part is over {max} bytes (limits.max_metadata_part_bytes)"),
+            ));
+        }
+        bytes.extend_from_slice(&piece);
+    }
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("invalid_metadata", format!("metadata part: {e}")))
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    ApiError::new(e.status(), "invalid_multipart", e.body_text())
+}
+
+/// Reads `metadata` / `file` part pairs, in that order (a `file` part may come alone when its
+/// filename is the name); each file is streamed into the archive as it arrives.
+///
+/// With `batch`, every pair gets its own result and is committed on its own. Otherwise exactly one
+/// file is accepted and committed only once the whole body has been read and found well-formed:
+/// a second file, or a `metadata` part after the file, refuses the request with nothing committed.
 async fn upload_parts(
     s: &AppState,
     caller: &Caller,
     mut multipart: axum::extract::Multipart,
     batch: bool,
 ) -> Result<Vec<Result<artstore_actors::ingest::Uploaded, ApiError>>, ApiError> {
+    use artstore_actors::ingest::Staged;
     let mut results = Vec::new();
     let mut pending: Option<MetadataPart> = None;
+    // The single upload's file, stored and waiting for the end of the body.
+    let mut staged: Option<Staged> = None;
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
-            Err(e) => return Err(ApiError::bad_request("invalid_multipart", e.body_text())),
+            Err(e) => return Err(multipart_error(e)),
         };
+        if !batch && staged.is_some() {
+            return Err(ApiError::bad_request(
+                "too_many_parts",
+                "a single upload is one optional `metadata` part followed by one `file` part; \
+                 nothing was stored (use /api/v1/files/batch for many files)",
+            ));
+        }
         match field.name() {
             Some("metadata") => {
-                let text = field.text().await.map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?;
-                let part: MetadataPart = serde_json::from_str(&text)
-                    .map_err(|e| ApiError::bad_request("invalid_metadata", format!("metadata part: {e}")))?;
-                pending = Some(part);
+                if pending.is_some() {
+                    return Err(ApiError::bad_request(
+                        "metadata_without_file",
+                        "two `metadata` parts in a row: each one must be followed by its `file` part",
+                    ));
+                }
+                pending = Some(metadata_part(s, field).await?);
             }
             Some("file") => {
-                if !batch && !results.is_empty() {
-                    return Err(ApiError::bad_request(
+                if batch && results.len() >= s.limits.max_batch_files {
+                    return Err(ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
                         "too_many_files",
-                        "one file per request; use /api/v1/files/batch",
+                        format!(
+                            "a batch holds at most {} files (limits.max_batch_files); the first {} were handled",
+                            s.limits.max_batch_files,
+                            results.len()
+                        ),
                     ));
                 }
                 let file_name = field.file_name().map(String::from);
                 let file_type = field.content_type().map(String::from);
-                let result = match meta_from_part(s, caller, pending.take().unwrap_or_default(), file_name, file_type) {
-                    Ok(meta) => s.ingest.upload(meta, field).await.map_err(ApiError::from),
-                    Err(e) => {
+                let meta = meta_from_part(s, caller, pending.take().unwrap_or_default(), file_name, file_type);
+                let meta = match meta {
+                    Ok(meta) => meta,
+                    Err(e) if batch => {
                         // Drain the refused file so the next part can be read.
                         let mut field = field;
                         while let Ok(Some(_)) = field.chunk().await {}
-                        Err(e)
+                        results.push(Err(e));
+                        continue;
                     }
+                    Err(e) => return Err(e),
                 };
-                results.push(result);
+                let stored = s.ingest.stage(meta, field).await;
+                match (batch, stored) {
+                    (false, Ok(st)) => staged = Some(st),
+                    (false, Err(e)) => return Err(e.into()),
+                    (true, Ok(Staged::Replay(u))) => results.push(Ok(u)),
+                    (true, Ok(Staged::Stored(f))) => results.push(s.ingest.commit(f).await.map_err(ApiError::from)),
+                    (true, Err(e)) => results.push(Err(e.into())),
+                }
             }
             Some(other) => {
                 return Err(ApiError::bad_request(
                     "invalid_multipart",
-                    format!("unexpected part {other:?}; use `metadata` and `file`"),
+                    format!(
+                        "unexpected part {:?}; use `metadata` and `file`",
+                        other.chars().take(64).collect::<String>()
+                    ),
                 ))
             }
             None => return Err(ApiError::bad_request("invalid_multipart", "every part needs a name")),
         }
+    }
+    if pending.is_some() {
+        let e = ApiError::bad_request(
+            "metadata_without_file",
+            "a `metadata` part must come before its `file` part; this one had none after it",
+        );
+        if !batch {
+            return Err(e);
+        }
+        results.push(Err(e));
+    }
+    match staged {
+        Some(Staged::Replay(u)) => results.push(Ok(u)),
+        Some(Staged::Stored(f)) => results.push(Ok(s.ingest.commit(f).await?)),
+        None => {}
     }
     Ok(results)
 }
@@ -370,10 +511,12 @@ pub async fn batch(
     req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     caller.principal.require(Role::Writer)?;
+    let (req, stalled) = stall_guarded(&s, req);
+    let secs = s.limits.body_idle_timeout_secs;
     let multipart = axum::extract::Multipart::from_request(req, &s)
         .await
         .map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?;
-    let results = upload_parts(&s, &caller, multipart, true).await?;
+    let results = upload_parts(&s, &caller, multipart, true).await.map_err(|e| stall_status(&stalled, secs, e))?;
     let items: Vec<serde_json::Value> = results
         .into_iter()
         .enumerate()
@@ -424,7 +567,9 @@ fn wanted(header: Option<&str>, size: u64) -> Wanted {
     let range = match (a.parse::<u64>().ok(), b.parse::<u64>().ok()) {
         (Some(start), Some(end)) if start <= end => Some((start, end.min(size.saturating_sub(1)))),
         (Some(start), None) if b.is_empty() => Some((start, size.saturating_sub(1))),
-        (None, Some(n)) if a.is_empty() && n > 0 => Some((size.saturating_sub(n), size.saturating_sub(1))),
+        // RFC 9110 §14.1.3: a suffix of zero bytes can never be satisfied.
+        (None, Some(0)) if a.is_empty() => return Wanted::Unsatisfiable,
+        (None, Some(n)) if a.is_empty() => Some((size.saturating_sub(n), size.saturating_sub(1))),
         _ => return Wanted::All,
     };
     match range {
@@ -444,10 +589,12 @@ pub async fn content(
     caller.principal.require(Role::Reader)?;
     let file = live(&s, &id).await?;
     let etag = format!("\"{}\"", file.sha256);
+    // RFC 9110 §13.1.2: `*` matches any current file, and the comparison is weak (`W/"x"`
+    // matches `"x"`).
     if headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+        .is_some_and(|v| v.split(',').map(str::trim).any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag))
     {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
@@ -456,7 +603,11 @@ pub async fn content(
     let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let if_range_ok = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()).is_none_or(|v| v.trim() == etag);
     let wanted = if if_range_ok { wanted(range_header, size) } else { Wanted::All };
-    let disposition = format!("attachment; filename*=UTF-8''{}", percent_encode(&file.name));
+    let disposition = format!(
+        "attachment; filename=\"{}\"; filename*=UTF-8''{}",
+        ascii_fallback(&file.name),
+        percent_encode(&file.name)
+    );
     let content_type = file.content_type.clone();
     let (status, length, content_range, body) = match wanted {
         Wanted::Unsatisfiable => {
@@ -484,6 +635,8 @@ pub async fn content(
     let h = resp.headers_mut();
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    // The stored content type is the uploader's word: browsers must not second-guess it.
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     let mut set =
         vec![(header::CONTENT_TYPE, content_type), (header::ETAG, etag), (header::CONTENT_DISPOSITION, disposition)];
     if let Some(cr) = content_range {
@@ -495,6 +648,12 @@ pub async fn content(
         }
     }
     Ok(resp)
+}
+
+/// The plain `filename=` of `Content-Disposition` for clients that ignore `filename*`: printable
+/// ASCII only, quotes and backslashes replaced.
+fn ascii_fallback(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect()
 }
 
 /// RFC 8187 `attr-char` percent-encoding (non-ASCII names intact after decoding).
@@ -596,7 +755,13 @@ pub async fn update(
     caller.principal.require(Role::Writer)?;
     let Json(req) = body?;
     if let Some(n) = &req.name {
-        check_name(n)?;
+        bounds::name(&s.limits, n)?;
+    }
+    if let Some(d) = &req.description {
+        bounds::description(&s.limits, d)?;
+    }
+    if let Some(t) = &req.tags {
+        bounds::tags(&s.limits, t)?;
     }
     let current = live(&s, &id).await?;
     check_mutable(&s, &current)?;

@@ -3,11 +3,13 @@
 
 mod admin;
 mod auth;
+mod bounds;
 mod cluster;
 mod elements;
 mod error;
 mod files;
 mod health;
+pub mod listener;
 pub mod recover;
 mod repair;
 mod search;

@@ -248,7 +248,14 @@ impl Catalog {
     /// Sets the change of `file_id` aside for `consumer` after a failure: recorded with its error
     /// (the first 1 000 bytes), retried after a backoff that doubles with every attempt (1 s to
     /// an hour). Returns the record as stored.
-    pub fn set_aside(&self, consumer: &str, file_id: &str, index: u64, error: &str, now_ms: i64) -> Result<SetAside, Error> {
+    pub fn set_aside(
+        &self,
+        consumer: &str,
+        file_id: &str,
+        index: u64,
+        error: &str,
+        now_ms: i64,
+    ) -> Result<SetAside, Error> {
         let key = format!("{CHANGE_ASIDE}{consumer}/{file_id}");
         let previous: Option<SetAside> = self.get(&key)?;
         let attempts = previous.as_ref().map_or(0, |p| p.attempts) + 1;

@@ -1,0 +1,269 @@
+//! The HTTP listener: accepts connections and serves the router on each, with the bounds a
+//! public endpoint needs (`[limits]`):
+//!
+//! - headers: at most `max_header_bytes`, all of them within `header_read_timeout_secs` of the
+//!   request starting (so a client trickling a byte at a time is cut off; in HTTP/1 this also
+//!   ends a keep-alive connection that sends no next request in that time);
+//! - idle: a connection with no request in flight and no bytes moving for `idle_timeout_secs` is
+//!   closed, and one whose response stopped moving (a client that no longer reads) is dropped;
+//! - connections: at most `max_connections` open, and `max_connections_per_source` per address;
+//!   over the cap a new connection is closed at once, before any byte is read.
+//!
+//! Upload bodies that stop arriving are cut off by the handlers (`body_idle_timeout_secs`).
+//! Shutdown stops accepting, asks every connection to finish its request, and waits.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use artstore_cluster_config::Limits;
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tower::ServiceExt;
+
+/// How long shutdown waits for connections to finish their requests.
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// Open connections per source address, and all together.
+#[derive(Default)]
+struct Census {
+    per_source: Mutex<HashMap<IpAddr, usize>>,
+    total: AtomicUsize,
+}
+
+/// One admitted connection; leaving the census when dropped.
+struct Admitted {
+    census: Arc<Census>,
+    source: IpAddr,
+}
+
+impl Census {
+    fn admit(self: &Arc<Self>, source: IpAddr, limits: &Limits) -> Option<Admitted> {
+        let mut per = self.per_source.lock().ok()?;
+        let mine = per.entry(source).or_default();
+        if *mine >= limits.max_connections_per_source || self.total.load(Ordering::Relaxed) >= limits.max_connections {
+            if *mine == 0 {
+                per.remove(&source);
+            }
+            return None;
+        }
+        *mine += 1;
+        self.total.fetch_add(1, Ordering::Relaxed);
+        Some(Admitted { census: self.clone(), source })
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.census.total.fetch_sub(1, Ordering::Relaxed);
+        if let Ok(mut per) = self.census.per_source.lock() {
+            if let Some(n) = per.get_mut(&self.source) {
+                *n -= 1;
+                if *n == 0 {
+                    per.remove(&self.source);
+                }
+            }
+        }
+    }
+}
+
+/// A connection's activity: when bytes last moved, and how many requests are in flight.
+#[derive(Default)]
+struct Activity {
+    started: Option<Instant>,
+    last_ms: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self { started: Some(Instant::now()), ..Default::default() }
+    }
+    fn touch(&self) {
+        let ms = self.started.map_or(0, |s| s.elapsed().as_millis() as u64);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+    fn quiet_for(&self) -> Duration {
+        let now = self.started.map_or(0, |s| s.elapsed().as_millis() as u64);
+        Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
+    }
+}
+
+/// The socket, noting every read and write that moves bytes.
+struct Watched {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        r
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        r
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Counts a request in flight until its response future is done.
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn new(a: &Arc<Activity>) -> Self {
+        a.in_flight.fetch_add(1, Ordering::Relaxed);
+        a.touch();
+        Self(a.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains open connections.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Arc<Limits>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let census = Arc::new(Census::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "cannot accept an HTTP connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Some(admitted) = census.admit(peer.ip(), &limits) else {
+            metrics::counter!("artstore_http_connections_refused_total").increment(1);
+            tracing::debug!(%peer, "connection cap reached; closing the new connection");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        connections.spawn(connection(stream, peer, app.clone(), limits.clone(), stop_rx.clone(), admitted));
+        // Reap finished connection tasks as we go.
+        while connections.try_join_next().is_some() {}
+    }
+    let open = connections.len();
+    tracing::info!(open, "HTTP listener closed; letting open requests finish");
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(DRAIN, async { while connections.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(left = connections.len(), "requests still open after {} s; closing them", DRAIN.as_secs());
+        connections.abort_all();
+    }
+    Ok(())
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    limits: Arc<Limits>,
+    mut stop: watch::Receiver<bool>,
+    _admitted: Admitted,
+) {
+    let activity = Arc::new(Activity::new());
+    let io = TokioIo::new(Watched { inner: stream, activity: activity.clone() });
+    let per_request = activity.clone();
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        let guard = InFlight::new(&per_request);
+        let app = app.clone();
+        async move {
+            let resp = app.oneshot(req.map(axum::body::Body::new)).await;
+            drop(guard);
+            resp
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs))
+        .max_header_size(limits.max_header_bytes);
+    let conn = builder.serve_connection(io, service).with_upgrades();
+    tokio::pin!(conn);
+    let idle = Duration::from_secs(limits.idle_timeout_secs);
+    let mut tick = tokio::time::interval(Duration::from_secs(1).min(idle));
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
+                }
+                return;
+            }
+            _ = stop.changed(), if !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = tick.tick() => {
+                let quiet = activity.quiet_for();
+                let busy = activity.in_flight.load(Ordering::Relaxed) > 0;
+                if !busy && quiet >= idle && !closing {
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                } else if quiet >= idle * 2 && (closing || !busy) {
+                    // Asked to close and still nothing moves (a client that stopped reading).
+                    tracing::debug!(%peer, "dropping a connection on which nothing moved for {} s", quiet.as_secs());
+                    return;
+                }
+            }
+        }
+    }
+}

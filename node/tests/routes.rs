@@ -1,0 +1,210 @@
+//! Every route, called with no token, with a token of each role, and with a token of a disabled
+//! account, answers with the status its role table says. The table is checked against the router's
+//! source: a route added without an entry here fails this test.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use artstore_client::wire::{CreateServiceAccount, UpdateServiceAccount};
+use common::*;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Needs {
+    Nobody,
+    Reader,
+    Writer,
+    Operator,
+    Admin,
+}
+
+use Needs::*;
+
+/// (method, path as routed, role). Path parameters are filled with values that exist nowhere, so
+/// that an allowed call does no harm (404, 400 or a harmless answer).
+const ROUTES: &[(&str, &str, Needs)] = &[
+    ("GET", "/health/live", Nobody),
+    ("GET", "/health/ready", Nobody),
+    ("GET", "/metrics", Nobody),
+    ("POST", "/api/v1/auth/token", Nobody),
+    ("GET", "/.well-known/jwks.json", Nobody),
+    ("GET", "/api/v1/service-accounts", Admin),
+    ("POST", "/api/v1/service-accounts", Admin),
+    ("GET", "/api/v1/service-accounts/{client_id}", Admin),
+    ("PATCH", "/api/v1/service-accounts/{client_id}", Admin),
+    ("DELETE", "/api/v1/service-accounts/{client_id}", Admin),
+    ("POST", "/api/v1/service-accounts/{client_id}/rotate-secret", Admin),
+    ("POST", "/api/v1/admin/keys/rotate", Operator),
+    ("GET", "/api/v1/audit", Operator),
+    ("GET", "/api/v1/audit/verify", Operator),
+    ("GET", "/api/v1/files", Reader),
+    ("POST", "/api/v1/files", Writer),
+    ("POST", "/api/v1/files/batch", Writer),
+    ("GET", "/api/v1/files/{id}", Reader),
+    ("PATCH", "/api/v1/files/{id}", Writer),
+    ("DELETE", "/api/v1/files/{id}", Writer),
+    ("GET", "/api/v1/files/{id}/content", Reader),
+    ("GET", "/api/v1/files/{id}/finalize", Reader),
+    ("POST", "/api/v1/files/{id}/finalize", Writer),
+    ("GET", "/api/v1/search", Reader),
+    ("GET", "/api/v1/repair/status", Operator),
+    ("POST", "/api/v1/admin/recover", Admin),
+    ("GET", "/api/v1/storage-elements", Reader),
+    ("PATCH", "/api/v1/storage-elements/{node_id}/{name}", Operator),
+    ("GET", "/api/v1/cluster/status", Reader),
+    ("POST", "/api/v1/cluster/members", Operator),
+    ("DELETE", "/api/v1/cluster/members/{node_id}", Operator),
+    ("GET", "/api/v1/cluster/members/{node_id}/drain", Reader),
+    ("POST", "/api/v1/cluster/members/{node_id}/drain", Operator),
+    ("DELETE", "/api/v1/cluster/members/{node_id}/drain", Operator),
+    ("POST", "/api/v1/cluster/digest", Operator),
+    ("GET", "/api/v1/cluster/digest/{index}", Reader),
+    ("GET", "/api/v1/cluster/settings", Reader),
+    ("GET", "/api/v1/cluster/settings/{key}", Reader),
+    ("PUT", "/api/v1/cluster/settings/{key}", Operator),
+    ("DELETE", "/api/v1/cluster/settings/{key}", Operator),
+];
+
+/// `(METHOD, path)` of every route in the router's source.
+fn routed() -> BTreeSet<(String, String)> {
+    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/mod.rs")).unwrap();
+    let mut out = BTreeSet::new();
+    let mut rest = src.as_str();
+    while let Some(at) = rest.find(".route(") {
+        rest = &rest[at + ".route(".len()..];
+        // The call's text, up to its matching parenthesis.
+        let (mut depth, mut end) = (1, 0);
+        for (i, ch) in rest.char_indices() {
+            match ch {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            }
+            if depth == 0 {
+                end = i;
+                break;
+            }
+        }
+        let call = &rest[..end];
+        let path = call.split('"').nth(1).unwrap().to_string();
+        for (name, method) in
+            [("get(", "GET"), ("post(", "POST"), ("patch(", "PATCH"), ("delete(", "DELETE"), ("put(", "PUT")]
+        {
+            let called = call.match_indices(name).any(|(i, _)| {
+                let before = call[..i].chars().last();
+                matches!(before, Some('.') | Some(' ') | Some(':') | Some('\n') | Some(','))
+            });
+            if called {
+                out.insert((method.to_string(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_role_table_covers_every_route_in_the_router() {
+    let table: BTreeSet<(String, String)> = ROUTES.iter().map(|(m, p, _)| (m.to_string(), p.to_string())).collect();
+    let routed = routed();
+    let missing: Vec<_> = routed.difference(&table).collect();
+    let stale: Vec<_> = table.difference(&routed).collect();
+    assert!(missing.is_empty(), "routes without an entry in ROUTES: {missing:?}");
+    assert!(stale.is_empty(), "ROUTES entries the router does not have: {stale:?}");
+}
+
+fn concrete(path: &str) -> String {
+    path.replace("{client_id}", "nobody-here")
+        .replace("{id}", "00000000-0000-7000-8000-000000000000")
+        .replace("{node_id}", "999")
+        .replace("{name}", "no-such-element")
+        .replace("{key}", "routes.test")
+        .replace("{index}", "1")
+}
+
+async fn token_for(c: &LocalCluster, id: &str, secret: &str) -> String {
+    let v: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/token", c.url(1)))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["access_token"].as_str().unwrap_or_else(|| panic!("no token for {id}: {v}")).to_string()
+}
+
+#[tokio::test]
+async fn every_route_answers_each_role_as_its_table_says() {
+    let (c, _) = started_cluster(1, |_| {}).await;
+    let admin = c.client(1);
+    let mut tokens: Vec<(&str, String)> = vec![("admin", admin.token().await.unwrap())];
+    for role in ["operator", "writer", "reader"] {
+        let created = admin
+            .create_account(&CreateServiceAccount {
+                client_id: Some(format!("role-{role}")),
+                name: role.into(),
+                description: String::new(),
+                roles: vec![role.into()],
+                client_secret: None,
+            })
+            .await
+            .unwrap();
+        tokens.push((role, token_for(&c, &created.account.client_id, &created.client_secret).await));
+    }
+    let disabled = admin
+        .create_account(&CreateServiceAccount {
+            client_id: Some("role-disabled".into()),
+            name: "disabled".into(),
+            description: String::new(),
+            roles: vec!["admin".into()],
+            client_secret: None,
+        })
+        .await
+        .unwrap();
+    let disabled_token = token_for(&c, "role-disabled", &disabled.client_secret).await;
+    admin
+        .update_account("role-disabled", &UpdateServiceAccount { enabled: Some(false), ..Default::default() })
+        .await
+        .unwrap();
+
+    let http = reqwest::Client::new();
+    let call = |method: &str, path: &str, token: Option<&str>| {
+        let url = format!("{}{}", c.url(1), concrete(path));
+        let mut r = http.request(method.parse().unwrap(), url);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    let mut wrong = Vec::new();
+    for (method, path, needs) in ROUTES {
+        let anonymous = call(method, path, None).await.unwrap().status().as_u16();
+        if *needs == Nobody {
+            if anonymous == 401 || anonymous == 403 || anonymous >= 500 {
+                wrong.push(format!("{method} {path} without a token: {anonymous}"));
+            }
+            continue;
+        }
+        if anonymous != 401 {
+            wrong.push(format!("{method} {path} without a token: {anonymous}, not 401"));
+        }
+        let d = call(method, path, Some(&disabled_token)).await.unwrap().status().as_u16();
+        if d != 401 {
+            wrong.push(format!("{method} {path} with a disabled account's token: {d}, not 401"));
+        }
+        for (role, token) in &tokens {
+            let allowed = *role == "admin"
+                || matches!((role, needs), (&"operator", Operator) | (&"writer", Writer) | (&"reader", Reader));
+            let status = call(method, path, Some(token)).await.unwrap().status().as_u16();
+            let ok = if allowed { status != 401 && status != 403 && status < 500 } else { status == 403 };
+            if !ok {
+                wrong.push(format!("{method} {path} as {role}: {status} (allowed: {allowed})"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "routes answering the wrong status:\n{}", wrong.join("\n"));
+    assert!(!c.log(1).contains("panicked"));
+}
