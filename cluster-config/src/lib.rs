@@ -11,6 +11,8 @@
 mod config;
 mod credentials;
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod limits;
 mod pki;
 mod scaffold;

@@ -606,3 +606,98 @@ async fn the_dev_node_prints_the_bootstrap_secret_only_to_a_terminal() {
     assert!(printed.contains("admin-credentials.json"), "{printed}");
     assert!(!printed.contains(secret), "the secret went to a non-terminal stdout: {printed}");
 }
+
+/// Hostile values a careless or malicious client sends.
+fn hostile(rng: &mut impl rand::Rng) -> String {
+    let n = rng.random_range(0..12);
+    match n {
+        0 => String::new(),
+        1 => "a".repeat(rng.random_range(1..20_000)),
+        2 => "(".repeat(rng.random_range(1..3000)),
+        3 => "я".repeat(rng.random_range(1..600)),
+        4 => "\u{202E}\u{0000}\u{FFFF}\r\n\t".to_string(),
+        5 => format!("{}1{}", "{\"a\":".repeat(rng.random_range(1..300)), "}".repeat(10)),
+        6 => "99999999999999999999999999".to_string(),
+        7 => "-1".to_string(),
+        8 => "../../etc/passwd".to_string(),
+        9 => "%ZZ%00%".to_string(),
+        10 => "name:* OR id:* AND \"".to_string(),
+        _ => (0..rng.random_range(1..64)).map(|_| rng.random_range(0x20u8..0x7f) as char).collect(),
+    }
+}
+
+#[tokio::test]
+async fn random_hostile_requests_get_clean_4xx_answers_and_never_a_5xx() {
+    use rand::{Rng, SeedableRng};
+    let (c, _) = one_node(|_| {}).await;
+    let token = admin_token(&c).await;
+    let client = c.client(1);
+    let f = client.upload("target.txt", b"fuzz target".to_vec(), &UploadOptions::default()).await.unwrap();
+    let seed: u64 = std::env::var("ARTSTORE_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed);
+    let rounds: usize = std::env::var("ARTSTORE_FUZZ_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let base = c.url(1);
+    let http = http();
+    let mut bad = Vec::new();
+    for round in 0..rounds {
+        let v = hostile(&mut rng);
+        let w = hostile(&mut rng);
+        let req = match rng.random_range(0..10) {
+            0 => http.get(format!("{base}/api/v1/search")).query(&[("q", v.as_str()), (w.as_str(), "1")]),
+            1 => http.get(format!("{base}/api/v1/files")).query(&[("after", v.as_str()), ("tag", w.as_str())]),
+            2 => http
+                .post(format!("{base}/api/v1/files"))
+                .query(&[("name", v.as_str()), ("tags", w.as_str()), ("ttl_days", "0")])
+                .header("X-Artstore-Attributes", w.clone())
+                .header("Idempotency-Key", format!("k{round}"))
+                .header("Content-Type", if round % 2 == 0 { v.clone() } else { "text/plain".into() })
+                .body(w.clone()),
+            3 => http
+                .get(format!("{base}/api/v1/files/{}/content", f.id))
+                .header("Range", format!("bytes={v}"))
+                .header("If-None-Match", w.clone())
+                .header("If-Range", v.clone()),
+            4 => http
+                .patch(format!("{base}/api/v1/files/{}", f.id))
+                .header("Content-Type", "application/json")
+                .body(format!("{{\"description\":{:?},\"tags\":[{:?}],\"custom_attributes\":{w}}}", v, w)),
+            5 => http
+                .post(format!("{base}/api/v1/auth/token"))
+                .body(format!("grant_type=client_credentials&client_id={v}&client_secret={w}")),
+            6 => http
+                .post(format!("{base}/api/v1/service-accounts"))
+                .header("Content-Type", "application/json")
+                .body(v.clone()),
+            7 => http
+                .put(format!("{base}/api/v1/cluster/settings/fuzz"))
+                .header("Content-Type", "application/json")
+                .body(w.clone()),
+            8 => {
+                let meta = reqwest::multipart::Part::text(v.clone());
+                let form = reqwest::multipart::Form::new()
+                    .part("metadata", meta)
+                    .part("file", reqwest::multipart::Part::text(w.clone()));
+                http.post(format!("{base}/api/v1/files")).multipart(form)
+            }
+            _ => http.get(format!("{base}/api/v1/files/{}", urlencode(&v))),
+        };
+        let req = if round % 7 == 0 { req } else { req.bearer_auth(&token) };
+        let Ok(resp) = req.send().await else { continue }; // a header reqwest itself refuses to send
+        let status = resp.status();
+        let body = resp.text().await.unwrap_or_default();
+        if status.is_server_error() {
+            bad.push(format!("round {round}: {status} {body}"));
+        } else if status.is_client_error() {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            if v["error"]["code"].as_str().is_none() && v["error"].as_str().is_none() {
+                bad.push(format!("round {round}: {status} without a JSON error body: {body:.200}"));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "seed {seed}:\n{}", bad.join("\n"));
+    still_healthy(&c).await;
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}

@@ -29,6 +29,8 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term};
 use tokio::sync::watch;
 
 mod bounds;
+#[cfg(test)]
+mod fuzz;
 pub use bounds::check_text;
 pub use search::{AttrRange, AttrValue, Hit, SearchPage, SearchRequest, SortBy, DEFAULT_PAGE, MAX_PAGE};
 

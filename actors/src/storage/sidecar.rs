@@ -158,7 +158,46 @@ fn safe_component(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    fn check_path(name: &str, created_by: &str) -> Result<(), String> {
+        let f = FileRecord {
+            id: "0193a1b2".into(),
+            name: name.into(),
+            created_by: created_by.into(),
+            ..FileRecord::default()
+        };
+        let path = Sidecar::relative_path(&f);
+        if !is_safe_relative(&path) || path.contains("..") || path.split('/').any(|c| c.len() > MAX_SIDECAR_NAME_BYTES)
+        {
+            return Err(format!("{name:?} gave {path:?}"));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_seed_corpus_parses_or_is_refused() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/sidecar");
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let bytes = std::fs::read(e.path()).unwrap();
+            let _ = Sidecar::parse(&bytes);
+            check_path(&String::from_utf8_lossy(&bytes), "app").unwrap();
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_parse_or_are_refused(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = Sidecar::parse(&bytes);
+        }
+
+        #[test]
+        fn any_name_gives_a_safe_sidecar_path(name in "(\\.|/|\\\\|[a-zя]|.){0,400}", by in "[a-z.]{0,70}") {
+            prop_assert_eq!(check_path(&name, &by), Ok(()));
+        }
+    }
 
     fn record(name: &str, created_by: &str) -> FileRecord {
         FileRecord {

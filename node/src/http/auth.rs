@@ -86,7 +86,7 @@ fn oauth_error(status: StatusCode, error: &'static str, description: impl Into<S
 }
 
 /// Client credentials from `Authorization: Basic` (RFC 6749 §2.3.1: form-urlencoded, then base64).
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, String> {
+pub(super) fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, String> {
     let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else { return Ok(None) };
     let Some((scheme, encoded)) = value.split_once(' ') else { return Err("malformed Authorization header".into()) };
     if !scheme.eq_ignore_ascii_case("basic") {

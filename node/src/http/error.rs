@@ -174,3 +174,25 @@ pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Ne
     }
     out
 }
+
+/// 431 when the request line and headers together exceed `limits.max_header_bytes`.
+pub async fn header_limit(
+    axum::extract::State(limits): axum::extract::State<std::sync::Arc<artstore_cluster_config::Limits>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let size =
+        req.uri().to_string().len() + req.headers().iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum::<usize>();
+    if size > limits.max_header_bytes {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!(
+                "the request line and headers are {size} bytes; the limit is {} (limits.max_header_bytes)",
+                limits.max_header_bytes
+            ),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use super::admin::rfc3339;
 use super::auth::Caller;
 use super::{bounds, ApiError, AppState};
+use artstore_cluster_config::Limits;
 
 pub fn wire(f: FileRecord) -> FileInfo {
     let replicas = f.holders();
@@ -90,15 +91,15 @@ fn parse_ttl(days: Option<u32>, seconds: Option<u64>) -> Result<u64, ApiError> {
 
 /// Name, description, tags and content type of a new file, within `[limits]`.
 fn check_meta(
-    s: &AppState,
+    limits: &Limits,
     name: &str,
     description: &str,
     tags: &[String],
     content_type: &str,
 ) -> Result<(), ApiError> {
-    bounds::name(&s.limits, name)?;
-    bounds::description(&s.limits, description)?;
-    bounds::tags(&s.limits, tags)?;
+    bounds::name(limits, name)?;
+    bounds::description(limits, description)?;
+    bounds::tags(limits, tags)?;
     bounds::content_type(content_type)
 }
 
@@ -247,7 +248,7 @@ async fn upload_guarded(
     };
     let tags: Vec<String> =
         q.tags.unwrap_or_default().split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect();
-    check_meta(&s, &name, &q.description, &tags, &content_type)?;
+    check_meta(&s.limits, &name, &q.description, &tags, &content_type)?;
     let idempotency_key = match headers.get("idempotency-key") {
         Some(v) => Some(
             v.to_str()
@@ -310,7 +311,7 @@ fn created(uploaded: artstore_actors::ingest::Uploaded) -> Response {
 }
 
 /// The JSON `metadata` part of a multipart upload.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct MetadataPart {
     #[serde(default)]
@@ -339,9 +340,10 @@ pub struct MetadataPart {
     compression: Option<String>,
 }
 
-fn meta_from_part(
-    s: &AppState,
-    caller: &Caller,
+pub(super) fn meta_from_part(
+    limits: &Limits,
+    max_attributes_bytes: usize,
+    created_by: &str,
     part: MetadataPart,
     file_name: Option<String>,
     file_type: Option<String>,
@@ -350,11 +352,11 @@ fn meta_from_part(
         ApiError::bad_request("missing_name", "give `name` in the metadata part or a filename on the file part")
     })?;
     let content_type = part.content_type.or(file_type).unwrap_or_else(|| "application/octet-stream".into());
-    check_meta(s, &name, &part.description, &part.tags, &content_type)?;
+    check_meta(limits, &name, &part.description, &part.tags, &content_type)?;
     let policy = parse_policy(part.retention_policy.as_deref())?;
     let ttl_secs = parse_ttl(part.ttl_days, part.ttl_seconds)?;
     let attributes_json = match part.custom_attributes {
-        Some(m) => check_attributes(s, &serde_json::Value::Object(m).to_string())?,
+        Some(m) => bounds::attributes(limits, max_attributes_bytes, &serde_json::Value::Object(m).to_string())?,
         None => "{}".into(),
     };
     let expected_sha256 = part.sha256.as_deref().map(|h| sha256_hex("sha256", h)).transpose()?;
@@ -369,7 +371,7 @@ fn meta_from_part(
         retention_until: part.retention_until.as_deref().map(|t| parse_time("retention_until", t)).transpose()?,
         expected_sha256,
         idempotency_key: check_idempotency_key(part.idempotency_key)?,
-        created_by: caller.principal.client_id.clone(),
+        created_by: created_by.to_string(),
         compress: compression(part.compression.as_deref())?,
     })
 }
@@ -452,7 +454,10 @@ async fn upload_parts(
                 }
                 let file_name = field.file_name().map(String::from);
                 let file_type = field.content_type().map(String::from);
-                let meta = meta_from_part(s, caller, pending.take().unwrap_or_default(), file_name, file_type);
+                let part = pending.take().unwrap_or_default();
+                let (limits, max_attributes) = (&s.limits, s.max_attributes_bytes);
+                let meta =
+                    meta_from_part(limits, max_attributes, &caller.principal.client_id, part, file_name, file_type);
                 let meta = match meta {
                     Ok(meta) => meta,
                     Err(e) if batch => {
@@ -549,15 +554,21 @@ pub async fn get(
     Ok(Json(wire(live(&s, &id).await?)))
 }
 
+/// `If-None-Match` against the file's ETag. RFC 9110 §13.1.2: `*` matches any current file, and
+/// the comparison is weak (`W/"x"` matches `"x"`).
+pub(super) fn not_modified(header: Option<&str>, etag: &str) -> bool {
+    header.is_some_and(|v| v.split(',').map(str::trim).any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag))
+}
+
 /// A single byte range resolved against the file size: inclusive `(start, end)`.
-enum Wanted {
+pub(super) enum Wanted {
     All,
     Range(u64, u64),
     Unsatisfiable,
 }
 
 /// Parses `Range: bytes=a-b | a- | -n` (one range; a list falls back to the whole body).
-fn wanted(header: Option<&str>, size: u64) -> Wanted {
+pub(super) fn wanted(header: Option<&str>, size: u64) -> Wanted {
     let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else { return Wanted::All };
     if spec.contains(',') {
         return Wanted::All;
@@ -589,13 +600,7 @@ pub async fn content(
     caller.principal.require(Role::Reader)?;
     let file = live(&s, &id).await?;
     let etag = format!("\"{}\"", file.sha256);
-    // RFC 9110 §13.1.2: `*` matches any current file, and the comparison is weak (`W/"x"`
-    // matches `"x"`).
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').map(str::trim).any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag))
-    {
+    if not_modified(headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()), &etag) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
     let size = file.size;

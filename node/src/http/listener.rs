@@ -1,7 +1,7 @@
 //! The HTTP listener: accepts connections and serves the router on each, with the bounds a
 //! public endpoint needs (`[limits]`):
 //!
-//! - headers: at most `max_header_bytes`, all of them within `header_read_timeout_secs` of the
+//! - headers: at most `max_header_bytes` (checked by the router's first layer), all of them within `header_read_timeout_secs` of the
 //!   request starting (so a client trickling a byte at a time is cut off; in HTTP/1 this also
 //!   ends a keep-alive connection that sends no next request in that time);
 //! - idle: a connection with no request in flight and no bytes moving for `idle_timeout_secs` is
@@ -234,7 +234,9 @@ async fn connection(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs))
-        .max_header_size(limits.max_header_bytes);
+        // The configured limit is enforced by the router, with a JSON 431 naming it; hyper's own
+        // (bare) refusal only backs it up for far larger heads.
+        .max_header_size(limits.max_header_bytes.saturating_mul(4).max(64 * 1024));
     let conn = builder.serve_connection(io, service).with_upgrades();
     tokio::pin!(conn);
     let idle = Duration::from_secs(limits.idle_timeout_secs);

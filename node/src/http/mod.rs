@@ -8,6 +8,8 @@ mod cluster;
 mod elements;
 mod error;
 mod files;
+#[cfg(test)]
+mod fuzz;
 mod health;
 pub mod listener;
 pub mod recover;
@@ -91,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         // JSON bodies are bounded everywhere; the upload routes above lift it for their streams.
         .layer(DefaultBodyLimit::max(limits.max_json_body_bytes))
         .layer(axum::middleware::from_fn(error::json_errors))
+        .layer(axum::middleware::from_fn_with_state(limits.clone(), error::header_limit))
         .layer(axum::middleware::from_fn(record_metrics))
         .layer(
             ServiceBuilder::new()

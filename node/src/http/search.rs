@@ -31,7 +31,7 @@ fn time(name: &str, value: &str) -> Result<i64, ApiError> {
 }
 
 /// The request from the query string. Repeatable: `tag`, `attr.KEY`, `attr.KEY.gte|gt|lte|lt`.
-fn parse(query: &str, limits: &Limits) -> Result<(SearchRequest, bool), ApiError> {
+pub(super) fn parse(query: &str, limits: &Limits) -> Result<(SearchRequest, bool), ApiError> {
     let params = query.split('&').filter(|p| !p.is_empty()).count();
     if params > limits.max_query_params {
         return Err(ApiError::bad_request(
