@@ -190,16 +190,26 @@ async fn replicate(
     let mut replicas = Vec::new();
     let mut missing = Vec::new();
     let mut problems = Vec::new();
+    let mut out_of_room = false;
     for (n, r) in futures::future::join_all(sends).await {
         match r {
             Ok(element) => replicas.push(Replica { node_id: n, element }),
             Err(e) => {
+                out_of_room |= matches!(e, StorageError::NoSpace(_));
                 problems.push(format!("node {n}: {e}"));
                 missing.push(n);
             }
         }
     }
     metrics::histogram!("artstore_ingest_replication_seconds").record(started.elapsed().as_secs_f64());
+    if replicas.len() < quorum && out_of_room {
+        // Full elements are the client's 507, not a passing outage.
+        return Err(StorageError::NoSpace(format!(
+            "chunk {index} reached {} of {quorum} required replicas ({})",
+            replicas.len(),
+            problems.join("; ")
+        )));
+    }
     if replicas.len() < quorum {
         return Err(StorageError::Quorum(format!(
             "chunk {index} reached {} of {quorum} required replicas ({})",
@@ -285,6 +295,35 @@ impl IngestHandle {
         Ok((all, live))
     }
 
+    /// The 507 for an upload no element can take, naming every element that could have and why
+    /// it did not (its mode, or its free space).
+    fn no_room(&self, policy: RetentionPolicy) -> StorageError {
+        let want = StorageHandle::mode_for(policy);
+        let elements = self.node.catalog().elements().unwrap_or_default();
+        let why: Vec<String> = elements
+            .iter()
+            .filter(|e| {
+                e.mode == want || (want == artstore_raft::ElementMode::Rw && e.mode == artstore_raft::ElementMode::Ro)
+            })
+            .map(|e| {
+                let free = e.capacity_bytes.saturating_sub(e.used_bytes);
+                let state = if e.mode != want {
+                    e.mode.as_str()
+                } else if e.full {
+                    "full"
+                } else {
+                    "unreachable"
+                };
+                format!("element {} on node {}: {state}, {free} bytes free of {}", e.name, e.node_id, e.capacity_bytes)
+            })
+            .collect();
+        StorageError::NoSpace(format!(
+            "no reachable node has a {} storage element accepting uploads ({})",
+            want.as_str(),
+            if why.is_empty() { "none is configured".to_string() } else { why.join("; ") }
+        ))
+    }
+
     /// Streams `body` into the archive and commits its record. Nothing is committed unless every
     /// chunk reached a write quorum and the digest (if given) matches.
     pub async fn upload<S, E>(&self, meta: UploadMeta, body: S) -> Result<Uploaded, StorageError>
@@ -329,10 +368,7 @@ impl IngestHandle {
         // lowering the replication factor. Down nodes are not even tried.
         let (candidates, live) = self.candidates(meta.policy)?;
         if live.is_empty() {
-            return Err(StorageError::NoSpace(format!(
-                "no reachable node has a {} storage element accepting uploads",
-                StorageHandle::mode_for(meta.policy).as_str()
-            )));
+            return Err(self.no_room(meta.policy));
         }
         let r = self.replication_factor.min(candidates.len());
         let quorum = r / 2 + 1;

@@ -292,9 +292,28 @@ impl Thresholds {
         }
     }
 
+    /// Free space below which a level is reached on an element of `total` bytes: the larger of
+    /// the percentage and the fixed reserve, except that a fixed reserve never applies to an
+    /// element smaller than ten times that reserve (a laptop, a CI container): there only the
+    /// percentage counts. So a 2 GB element is full below 40 MB free (2 %), a 100 GB one below
+    /// 2 GB, and from 200 GB on the 20 GB reserve takes over.
+    pub fn reserve(pct: f64, fixed: u64, total: u64) -> u64 {
+        let by_pct = (pct / 100.0 * total as f64) as u64;
+        if total < fixed.saturating_mul(10) {
+            by_pct
+        } else {
+            by_pct.max(fixed)
+        }
+    }
+
+    /// Free space below which an element of `total` bytes is full.
+    pub fn full_reserve(&self, total: u64) -> u64 {
+        Self::reserve(self.full_percent, self.full_free_bytes, total)
+    }
+
     /// `ok`, `warning`, `critical` or `full` for an element of `total` bytes with `free` left.
     pub fn status(&self, total: u64, free: u64) -> &'static str {
-        let below = |pct: f64, fixed: u64| (free as f64) < (pct / 100.0 * total as f64).max(fixed as f64);
+        let below = |pct: f64, fixed: u64| free < Self::reserve(pct, fixed, total);
         if below(self.full_percent, self.full_free_bytes) {
             "full"
         } else if below(self.critical_percent, self.critical_free_bytes) {
@@ -744,6 +763,21 @@ mod tests {
         let mut c: NodeConfig = toml::from_str(text).unwrap();
         c.resolve_paths(dir);
         c
+    }
+
+    #[test]
+    fn fixed_reserves_never_exceed_what_fits_a_small_element() {
+        let rw = Thresholds::rw();
+        // A 2 GB dev disk with 1.5 GB free is fine; it is full below 2 % (40 MB).
+        assert_eq!(rw.status(2 * GB, 1_500_000_000), "ok");
+        assert_eq!(rw.status(2 * GB, 50_000_000), "critical");
+        assert_eq!(rw.status(2 * GB, 39_000_000), "full");
+        // A 10 TB element keeps its fixed reserves: full below 200 GB (2 %), and 20 GB is a floor.
+        assert_eq!(rw.status(10_000 * GB, 300 * GB), "critical");
+        assert_eq!(rw.status(10_000 * GB, 199 * GB), "full");
+        assert_eq!(rw.full_reserve(500 * GB), 20 * GB);
+        assert_eq!(rw.full_reserve(100 * GB), 2 * GB);
+        assert_eq!(rw.status(0, 0), "ok", "an unmeasured element is not full");
     }
 
     #[test]

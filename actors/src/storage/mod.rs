@@ -52,6 +52,9 @@ struct Inner {
     zone: String,
 }
 
+/// Consecutive full measurements (2 s apart) before a full `rw` element turns `ro` for good.
+const FULL_MEASUREMENTS_BEFORE_RO: u32 = 3;
+
 /// What the actor tracks of each local element between capacity checks.
 #[derive(Default)]
 struct ElementState {
@@ -121,23 +124,24 @@ impl StorageHandle {
             self.inner.state[i].used.store(used, Ordering::Relaxed);
         }
         let mut last_status = vec![""; self.inner.elements.len()];
+        // Consecutive measurements that found each element full: the irreversible rw → ro
+        // switch needs several, never a single reading.
+        let mut full_streak = vec![0u32; self.inner.elements.len()];
         let mut last_registered: Vec<Option<(bool, Instant)>> = vec![None; self.inner.elements.len()];
         loop {
-            for (i, (c, e)) in self.inner.configs.iter().zip(&self.inner.elements).enumerate() {
+            for (i, c) in self.inner.configs.iter().enumerate() {
                 let used = self.inner.state[i].used.load(Ordering::Relaxed);
-                let (total, free) = match c.capacity_bytes {
-                    Some(cap) => (cap, cap.saturating_sub(used)),
-                    // An object store without a configured capacity never fills up.
-                    None => e.space().unwrap_or((0, u64::MAX)),
-                };
+                let (total, free) = self.space(i);
                 let catalog_mode =
                     self.inner.node.catalog().element(self.node_id(), &c.name).ok().flatten().map(|r| r.mode);
-                let status = match catalog_mode {
-                    Some(ElementMode::Rw) => self.inner.thresholds.0.status(total, free),
-                    Some(ElementMode::Edit) => self.inner.thresholds.1.status(total, free),
-                    _ => "ok",
+                // Before the element is registered, its configured mode decides: the first
+                // measurement and every later one follow the same rule.
+                let status = match self.thresholds(catalog_mode.unwrap_or(c.mode)) {
+                    Some(t) => t.status(total, free),
+                    None => "ok",
                 };
                 let full = status == "full";
+                full_streak[i] = if full { full_streak[i] + 1 } else { 0 };
                 self.inner.state[i].full.store(full, Ordering::Relaxed);
                 metrics::gauge!("artstore_storage_element_used_bytes", "element" => c.name.clone()).set(used as f64);
                 metrics::gauge!("artstore_storage_element_free_bytes", "element" => c.name.clone()).set(free as f64);
@@ -155,13 +159,19 @@ impl StorageHandle {
                     }
                     last_status[i] = status;
                 }
-                if full && catalog_mode == Some(ElementMode::Rw) {
-                    tracing::warn!(element = %c.name, "rw element is full: switching it to ro");
+                if full_streak[i] >= FULL_MEASUREMENTS_BEFORE_RO && catalog_mode == Some(ElementMode::Rw) {
+                    let reserve = self.inner.thresholds.0.full_reserve(total);
+                    tracing::warn!(element = %c.name, free, total, reserve, "rw element is full: switching it to ro");
                     let event = AuditEvent {
                         at: crate::admin::now_ms(),
                         actor: "-".into(),
                         action: "element.mode".into(),
-                        target: format!("{}/{}→ro (full)", self.node_id(), c.name),
+                        target: format!(
+                            "{}/{}→ro (full: {free} bytes free of {total}, below the {reserve}-byte reserve in {} consecutive measurements)",
+                            self.node_id(),
+                            c.name,
+                            full_streak[i]
+                        ),
                         outcome: "ok".into(),
                         source: String::new(),
                     };
@@ -282,8 +292,69 @@ impl StorageHandle {
         }
     }
 
+    /// `(total, free)` bytes of local element `i`: its configured capacity less what it holds, or
+    /// its file system's size and free space. An object store without a capacity never fills.
+    fn space(&self, i: usize) -> (u64, u64) {
+        let used = self.inner.state[i].used.load(Ordering::Relaxed);
+        match self.inner.configs[i].capacity_bytes {
+            Some(cap) => (cap, cap.saturating_sub(used)),
+            None => self.inner.elements[i].space().unwrap_or((0, u64::MAX)),
+        }
+    }
+
+    /// The capacity thresholds of elements in `mode` (`None`: the mode takes no new data).
+    fn thresholds(&self, mode: ElementMode) -> Option<&Thresholds> {
+        match mode {
+            ElementMode::Rw => Some(&self.inner.thresholds.0),
+            ElementMode::Edit => Some(&self.inner.thresholds.1),
+            _ => None,
+        }
+    }
+
+    /// Whether `len` more bytes fit element `i` at all (its configured capacity, or its file
+    /// system's free space). The thresholds' reserves are the monitor's business: writes between
+    /// two measurements may use the reserve, which is what it is for.
+    fn fits(&self, i: usize, len: u64) -> Result<(), String> {
+        let (total, free) = self.space(i);
+        if total > 0 && free < len {
+            return Err(format!(
+                "{} element {} on node {} has {free} bytes free of {total}, too few for a {len}-byte chunk",
+                self.inner.configs[i].mode.as_str(),
+                self.inner.configs[i].name,
+                self.node_id()
+            ));
+        }
+        Ok(())
+    }
+
     /// This node's element that takes new `policy` data: the first by priority whose catalog mode
     /// accepts it.
+    /// The first element by priority that takes `policy` data and has room for `len` bytes; one
+    /// without room is taken out of placement at once (the monitor confirms or clears that).
+    fn element_with_room(&self, policy: RetentionPolicy, len: u64) -> Result<(usize, Backend), StorageError> {
+        let want = Self::mode_for(policy);
+        let catalog = self.inner.node.catalog();
+        let mut refusals = Vec::new();
+        for (i, (e, state)) in self.inner.elements.iter().zip(&self.inner.state).enumerate() {
+            if state.full.load(Ordering::Relaxed)
+                || catalog.element(self.node_id(), e.name())?.is_none_or(|r| r.mode != want)
+            {
+                continue;
+            }
+            match self.fits(i, len) {
+                Ok(()) => return Ok((i, e.clone())),
+                Err(why) => {
+                    state.full.store(true, Ordering::Relaxed);
+                    refusals.push(why);
+                }
+            }
+        }
+        if refusals.is_empty() {
+            refusals.push(format!("node {} has no {} element accepting uploads", self.node_id(), want.as_str()));
+        }
+        Err(StorageError::NoSpace(refusals.join("; ")))
+    }
+
     fn writable_element(&self, policy: RetentionPolicy) -> Result<&Backend, StorageError> {
         let want = Self::mode_for(policy);
         let catalog = self.inner.node.catalog();
@@ -318,11 +389,17 @@ impl StorageHandle {
         sha256: &str,
         bytes: Bytes,
     ) -> Result<String, StorageError> {
-        let element = self.writable_element(policy)?.clone();
-        let index = self.inner.elements.iter().position(|e| e.name() == element.name()).unwrap_or(0);
-        let started = Instant::now();
         let len = bytes.len() as u64;
-        let written = element.put_chunk(sha256, bytes).await.map_err(StorageError::Io)?;
+        let (index, element) = self.element_with_room(policy, len)?;
+        let started = Instant::now();
+        let written = element.put_chunk(sha256, bytes).await.map_err(|e| {
+            if e.contains("No space left") || e.contains("os error 28") {
+                self.inner.state[index].full.store(true, Ordering::Relaxed);
+                StorageError::NoSpace(format!("element {} on node {}: {e}", element.name(), self.node_id()))
+            } else {
+                StorageError::Io(e)
+            }
+        })?;
         let name = element.name().to_string();
         if written {
             self.inner.state[index].used.fetch_add(len, Ordering::Relaxed);
@@ -372,7 +449,11 @@ impl StorageHandle {
         let response: Response = read_frame(&mut recv).await.map_err(|e| io(format!("node {node}: {e}")))?;
         if let Some(e) = response.error {
             let e = format!("node {node}: {e}");
-            return Err(if response.damaged { StorageError::Damaged(e) } else { StorageError::Io(e) });
+            return Err(match (response.damaged, response.no_space) {
+                (true, _) => StorageError::Damaged(e),
+                (_, true) => StorageError::NoSpace(e),
+                _ => StorageError::Io(e),
+            });
         }
         Ok((response, recv))
     }
@@ -438,6 +519,7 @@ impl StorageHandle {
             Err(e) => (
                 Response {
                     damaged: matches!(e, StorageError::Damaged(_)),
+                    no_space: matches!(e, StorageError::NoSpace(_)),
                     error: Some(e.to_string()),
                     ..Default::default()
                 },

@@ -23,6 +23,9 @@ pub struct Response {
     /// The error is a damaged replica (missing or corrupt), not a passing failure.
     #[serde(default)]
     pub damaged: bool,
+    /// The error is a lack of room (the peer's elements are full), not a passing failure.
+    #[serde(default)]
+    pub no_space: bool,
     /// For PutChunk: the element that stored it.
     pub element: Option<String>,
     /// For GetChunk: how many body bytes follow.
