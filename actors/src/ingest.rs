@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use artstore_raft::{ChunkRef, Command, FileRecord, NodeId, RaftNode, Replica, RetentionPolicy};
 use bytes::{Bytes, BytesMut};
@@ -164,8 +164,21 @@ pub fn place(chunk_sha256: &str, candidates: &[NodeId], r: usize) -> Vec<NodeId>
     scored.into_iter().take(r).map(|(_, n)| n).collect()
 }
 
-/// Sends one chunk to its `targets`, skipping those not `live`, and returns its record once at
-/// least `quorum` replicas are durable.
+/// How long replica writes still running when a chunk reached its write quorum may take before
+/// they count as missing: twice what the quorum took, within these bounds. A slow or paused peer
+/// therefore costs an upload a fraction of a second, never its connection's timeout.
+const STRAGGLER_MIN: Duration = Duration::from_millis(25);
+const STRAGGLER_MAX: Duration = Duration::from_millis(200);
+
+fn straggler_grace(to_quorum: Duration) -> Duration {
+    (to_quorum * 2).clamp(STRAGGLER_MIN, STRAGGLER_MAX)
+}
+
+/// Sends one chunk to its `targets`, skipping those not `live`, and returns its record as soon
+/// as `quorum` replicas are durable and the others are done or out of time
+/// ([`straggler_grace`]). Writes still running then finish in the background; the record lists
+/// their replicas as missing, which queues them for repair (a replica that lands later is found
+/// in place by repair).
 #[allow(clippy::too_many_arguments)]
 async fn replicate(
     storage: &StorageHandle,
@@ -178,20 +191,33 @@ async fn replicate(
     index: usize,
 ) -> Result<ChunkRef, StorageError> {
     let started = Instant::now();
-    let sends = targets.iter().map(|n| {
-        let (chunk, sha) = (chunk.clone(), chunk_sha.clone());
-        async move {
-            if !live.contains(n) {
-                return (*n, Err(StorageError::Io(format!("node {n} is unreachable"))));
+    let mut sends: futures::stream::FuturesUnordered<_> = targets
+        .iter()
+        .map(|n| {
+            let (storage, chunk, sha, n, up) =
+                (storage.clone(), chunk.clone(), chunk_sha.clone(), *n, live.contains(n));
+            async move {
+                if !up {
+                    return (n, Err(StorageError::Io(format!("node {n} is unreachable"))));
+                }
+                (n, storage.put_chunk(n, policy, &sha, chunk).await)
             }
-            (*n, storage.put_chunk(*n, policy, &sha, chunk).await)
-        }
-    });
+        })
+        .collect();
     let mut replicas = Vec::new();
     let mut missing = Vec::new();
     let mut problems = Vec::new();
     let mut out_of_room = false;
-    for (n, r) in futures::future::join_all(sends).await {
+    let mut deadline: Option<tokio::time::Instant> = None;
+    loop {
+        let next = match deadline {
+            None => sends.next().await,
+            Some(d) => match tokio::time::timeout_at(d, sends.next()).await {
+                Ok(next) => next,
+                Err(_) => break,
+            },
+        };
+        let Some((n, r)) = next else { break };
         match r {
             Ok(element) => replicas.push(Replica { node_id: n, element }),
             Err(e) => {
@@ -200,6 +226,21 @@ async fn replicate(
                 missing.push(n);
             }
         }
+        if replicas.len() >= quorum && deadline.is_none() {
+            deadline = Some(tokio::time::Instant::now() + straggler_grace(started.elapsed()));
+        }
+    }
+    if !sends.is_empty() {
+        // Stragglers: recorded as missing now, left to finish on their own.
+        let late: Vec<NodeId> = targets
+            .iter()
+            .copied()
+            .filter(|n| !replicas.iter().any(|r| r.node_id == *n) && !missing.contains(n))
+            .collect();
+        tracing::debug!(chunk = index, ?late, "replica writes still running at the write quorum; recorded as missing");
+        metrics::counter!("artstore_ingest_straggler_replicas_total").increment(late.len() as u64);
+        missing.extend(late);
+        tokio::spawn(async move { while sends.next().await.is_some() {} });
     }
     metrics::histogram!("artstore_ingest_replication_seconds").record(started.elapsed().as_secs_f64());
     if replicas.len() < quorum && out_of_room {

@@ -16,6 +16,11 @@ pub struct LeaderSamples {
 }
 
 impl LeaderSamples {
+    /// How many terms had a leader, as sampled.
+    pub fn terms_seen(&self) -> u64 {
+        self.by_term.lock().unwrap_or_else(|p| p.into_inner()).len() as u64
+    }
+
     /// Polls every node's status until `stop` is set.
     pub fn spawn(
         self: &Arc<Self>,

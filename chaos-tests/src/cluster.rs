@@ -52,9 +52,19 @@ fn free(host: &str, port: u16) -> bool {
     TcpListener::bind(addr).is_ok() && UdpSocket::bind(addr).is_ok()
 }
 
+/// The lowest port the kernel hands out for `bind(…:0)` (`ip_local_port_range`). Node ports are
+/// chosen below it, so the fault proxies' own sockets (bound to port 0 on the same address) can
+/// never take a node's port between the check and the node's start.
+fn ephemeral_floor() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse().ok()))
+        .unwrap_or(32_768)
+}
+
 /// A random loopback address (127.x.y.z) and base port such that `base..base+count` and
-/// `base+1000..base+1000+count` are free for TCP and UDP. Random addresses keep concurrent tests
-/// apart.
+/// `base+1000..base+1000+count` are free for TCP and UDP, all below the ephemeral range. Random
+/// addresses keep concurrent tests apart.
 pub fn free_loopback(count: u16) -> Result<(String, u16), HarnessError> {
     (0..50)
         .map(|_| {
@@ -64,7 +74,7 @@ pub fn free_loopback(count: u16) -> Result<(String, u16), HarnessError> {
                 rand::random_range(1..250),
                 rand::random_range(2..250)
             );
-            (host, rand::random_range(20_000u16..40_000))
+            (host, rand::random_range(10_000u16..ephemeral_floor().saturating_sub(1100).max(10_001)))
         })
         .find(|(h, p)| (0..count).all(|i| free(h, p + i) && free(h, p + 1000 + i)))
         .ok_or_else(|| HarnessError::Config("no free loopback address and ports found".into()))

@@ -94,6 +94,10 @@ async fn main() -> anyhow::Result<()> {
     for r in reports.iter().filter(|r| r.violations > 0) {
         eprintln!("{}: {}", r.scenario, serde_json::to_string_pretty(&r.verdict)?);
     }
+    for line in report::broken_bounds(&reports) {
+        bad = true;
+        eprintln!("availability: {line}");
+    }
     report::write_json(&reports, &out.join("report.json"))?;
     eprintln!("histories, report.json and timelines in {}", out.display());
     if bad {

@@ -19,7 +19,7 @@ pub struct LinkFaults {
     pub drop: bool,
     /// Fraction of datagrams dropped (0–1).
     pub loss: f64,
-    /// Added delay, and up to this much random jitter either way.
+    /// Added delay, and up to this much random jitter either way (datagrams stay in order).
     pub delay_ms: u64,
     pub jitter_ms: u64,
     /// Fraction sent twice.
@@ -60,8 +60,9 @@ impl Drop for Proxy {
     }
 }
 
-/// `None`: drop. Otherwise how many copies to send, and after what delay.
-fn fate(f: &LinkFaults) -> Option<(usize, Duration)> {
+/// `None`: drop. Otherwise how many copies to send, after what delay, and whether this one is
+/// deliberately reordered.
+fn fate(f: &LinkFaults) -> Option<(usize, Duration, bool)> {
     let mut rng = rand::rng();
     if f.drop || (f.loss > 0.0 && rng.random_bool(f.loss.min(1.0))) {
         return None;
@@ -70,11 +71,35 @@ fn fate(f: &LinkFaults) -> Option<(usize, Duration)> {
     if f.jitter_ms > 0 {
         delay += rng.random_range(-(f.jitter_ms as i64)..=f.jitter_ms as i64);
     }
-    if f.reorder > 0.0 && rng.random_bool(f.reorder.min(1.0)) {
+    let reordered = f.reorder > 0.0 && rng.random_bool(f.reorder.min(1.0));
+    if reordered {
         delay += rng.random_range(5..=30);
     }
     let copies = if f.duplicate > 0.0 && rng.random_bool(f.duplicate.min(1.0)) { 2 } else { 1 };
-    Some((copies, Duration::from_millis(delay.max(0) as u64)))
+    Some((copies, Duration::from_millis(delay.max(0) as u64), reordered))
+}
+
+/// A link keeps its datagrams in order, as a real one does: jitter varies how long the queue
+/// takes, it does not let a later datagram overtake an earlier one. Only the ones `reorder`
+/// picked are let out of line.
+struct InOrder {
+    last: tokio::time::Instant,
+}
+
+impl InOrder {
+    fn new() -> Self {
+        Self { last: tokio::time::Instant::now() }
+    }
+
+    fn delay(&mut self, delay: Duration, reordered: bool) -> Duration {
+        let now = tokio::time::Instant::now();
+        if reordered || delay.is_zero() {
+            return delay;
+        }
+        let at = (now + delay).max(self.last);
+        self.last = at;
+        at - now
+    }
 }
 
 async fn send(socket: &Arc<UdpSocket>, data: Vec<u8>, to: SocketAddr, copies: usize, delay: Duration) {
@@ -104,6 +129,7 @@ impl Proxy {
         let task = tokio::spawn(async move {
             let mut a = vec![0u8; 65536];
             let mut b = vec![0u8; 65536];
+            let (mut forward_order, mut reverse_order) = (InOrder::new(), InOrder::new());
             loop {
                 tokio::select! {
                     r = front.recv_from(&mut a) => {
@@ -113,7 +139,8 @@ impl Proxy {
                             s.client = Some(from);
                             s.forward
                         };
-                        if let Some((copies, delay)) = fate(&faults) {
+                        if let Some((copies, delay, reordered)) = fate(&faults) {
+                            let delay = forward_order.delay(delay, reordered);
                             send(&back, a[..n].to_vec(), upstream, copies, delay).await;
                         }
                     }
@@ -123,7 +150,8 @@ impl Proxy {
                             let s = st.lock().unwrap_or_else(|p| p.into_inner());
                             (s.reverse, s.client)
                         };
-                        if let (Some(client), Some((copies, delay))) = (client, fate(&faults)) {
+                        if let (Some(client), Some((copies, delay, reordered))) = (client, fate(&faults)) {
+                            let delay = reverse_order.delay(delay, reordered);
                             send(&front, b[..n].to_vec(), client, copies, delay).await;
                         }
                     }

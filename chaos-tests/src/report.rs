@@ -12,12 +12,25 @@ use crate::scenario::ScenarioReport;
 
 pub fn print_table(reports: &[ScenarioReport]) {
     println!(
-        "{:<28} {:>6} {:>6} {:>6} {:>6} {:>5} {:>5} {:>9} {:>9} {:>9}",
-        "scenario", "ops", "acked", "failed", "indet", "lost", "viol", "gap ms", "put p99", "read p99"
+        "{:<28} {:>6} {:>6} {:>6} {:>6} {:>5} {:>5} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6}",
+        "scenario",
+        "ops",
+        "acked",
+        "failed",
+        "indet",
+        "lost",
+        "viol",
+        "gap ms",
+        "fault gap",
+        "fault p50",
+        "fault p99",
+        "calm gap",
+        "calm p99",
+        "terms"
     );
     for r in reports {
         println!(
-            "{:<28} {:>6} {:>6} {:>6} {:>6} {:>5} {:>5} {:>9.0} {:>9.1} {:>9.1}",
+            "{:<28} {:>6} {:>6} {:>6} {:>6} {:>5} {:>5} {:>8.0} {:>9.0} {:>9.0} {:>9.0} {:>8.0} {:>8.0} {:>6}",
             r.scenario,
             r.operations,
             r.acknowledged,
@@ -26,10 +39,37 @@ pub fn print_table(reports: &[ScenarioReport]) {
             r.lost,
             r.violations,
             r.longest_write_gap_ms,
-            r.upload_p99_ms,
-            r.read_p99_ms
+            r.fault.write_gap_ms,
+            r.fault.upload_p50_ms,
+            r.fault.upload_p99_ms,
+            r.calm.write_gap_ms,
+            r.calm.upload_p99_ms,
+            r.term_changes
         );
     }
+}
+
+/// Every scenario's availability promise ([`crate::scenario::Scenario::bounds`]) that its run
+/// broke, as readable lines.
+pub fn broken_bounds(reports: &[ScenarioReport]) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in reports {
+        let Some(s) = crate::scenario::Scenario::parse(&r.scenario) else { continue };
+        let (gap, p99) = s.bounds();
+        if let Some(g) = gap.filter(|g| r.fault.write_gap_ms > *g) {
+            out.push(format!(
+                "{}: {:.0} ms without an acknowledged upload during the fault (bound {g:.0})",
+                r.scenario, r.fault.write_gap_ms
+            ));
+        }
+        if let Some(p) = p99.filter(|p| r.fault.upload_p99_ms > *p) {
+            out.push(format!(
+                "{}: upload p99 {:.0} ms during the fault (bound {p:.0})",
+                r.scenario, r.fault.upload_p99_ms
+            ));
+        }
+    }
+    out
 }
 
 pub fn write_json(reports: &[ScenarioReport], path: &Path) -> std::io::Result<()> {

@@ -46,12 +46,16 @@ pub enum Scenario {
     MembershipDuringPartition,
     WipeAndRejoin,
     WideArea,
+    /// A follower killed (SIGKILL), kept down, restarted.
+    FollowerKill,
+    /// A follower stopped (SIGSTOP) and resumed.
+    PausedFollower,
     /// Namespace mode (root): the leader's, then a follower's link taken down.
     NetnsPartition,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 12] = [
         Scenario::LeaderKillLoop,
         Scenario::MinorityPartition,
         Scenario::IsolatedLeader,
@@ -62,6 +66,8 @@ impl Scenario {
         Scenario::MembershipDuringPartition,
         Scenario::WipeAndRejoin,
         Scenario::WideArea,
+        Scenario::FollowerKill,
+        Scenario::PausedFollower,
     ];
 
     pub fn name(self) -> &'static str {
@@ -76,7 +82,22 @@ impl Scenario {
             Scenario::MembershipDuringPartition => "membership-during-partition",
             Scenario::WipeAndRejoin => "wipe-and-rejoin",
             Scenario::WideArea => "wide-area",
+            Scenario::FollowerKill => "follower-kill",
+            Scenario::PausedFollower => "paused-follower",
             Scenario::NetnsPartition => "netns-partition",
+        }
+    }
+
+    /// The availability this scenario promises: the longest window with no acknowledged upload
+    /// during its fault, and the upload p99 during it (ms). `None`: only safety is promised (a
+    /// partition may legitimately stop writes until an election).
+    pub fn bounds(self) -> (Option<f64>, Option<f64>) {
+        match self {
+            Scenario::FollowerKill | Scenario::PausedFollower => (Some(1000.0), None),
+            Scenario::LeaderKillLoop => (Some(3000.0), None),
+            Scenario::WideArea => (Some(2000.0), Some(2000.0)),
+            Scenario::LossyNetwork => (Some(3000.0), Some(3000.0)),
+            _ => (None, None),
         }
     }
 
@@ -113,6 +134,11 @@ pub struct ScenarioReport {
     pub longest_write_gap_ms: f64,
     pub upload_p50_ms: f64,
     pub upload_p99_ms: f64,
+    /// The same figures inside the fault windows, and outside them.
+    pub fault: WindowStats,
+    pub calm: WindowStats,
+    /// Raft terms seen during the run beyond the first (elections, e.g. by a resumed follower).
+    pub term_changes: u64,
     pub read_p50_ms: f64,
     pub read_p99_ms: f64,
     pub verdict: Verdict,
@@ -120,7 +146,63 @@ pub struct ScenarioReport {
     pub history: Arc<History>,
 }
 
+/// Write availability over part of a run.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct WindowStats {
+    /// Longest stretch without an acknowledged upload.
+    pub write_gap_ms: f64,
+    pub upload_p50_ms: f64,
+    pub upload_p99_ms: f64,
+    pub uploads: usize,
+}
+
+/// Write gaps and upload latencies inside the fault windows and outside them.
+fn window_stats(
+    ops: &[crate::history::Op],
+    faults: &[crate::history::FaultWindow],
+    run: (f64, f64),
+) -> (WindowStats, WindowStats) {
+    let inside = |t: f64| faults.iter().any(|f| t >= f.start_ms && t <= f.end_ms);
+    let uploads: Vec<_> = ops.iter().filter(|o| o.kind == Kind::Upload).collect();
+    let acks: Vec<f64> = {
+        let mut a: Vec<f64> = uploads.iter().filter(|o| o.outcome == Outcome::Ok).map(|o| o.complete_ms).collect();
+        a.sort_by(|x, y| x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal));
+        a
+    };
+    let mut fault_gap = 0.0f64;
+    for f in faults {
+        let mut t: Vec<f64> = acks.iter().copied().filter(|a| *a >= f.start_ms && *a <= f.end_ms).collect();
+        t.insert(0, f.start_ms);
+        t.push(f.end_ms);
+        fault_gap = fault_gap.max(t.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max));
+    }
+    let mut calm_times: Vec<f64> = acks.iter().copied().filter(|a| !inside(*a)).collect();
+    calm_times.insert(0, run.0);
+    calm_times.push(run.1);
+    let calm_gap = calm_times
+        .windows(2)
+        .filter(|w| !faults.iter().any(|f| f.start_ms < w[1] && f.end_ms > w[0]))
+        .map(|w| w[1] - w[0])
+        .fold(0.0, f64::max);
+    let latencies = |during: bool| -> Vec<f64> {
+        uploads
+            .iter()
+            .filter(|o| o.outcome == Outcome::Ok && inside(o.invoke_ms) == during)
+            .map(|o| o.complete_ms - o.invoke_ms)
+            .collect()
+    };
+    let stats = |gap: f64, l: Vec<f64>| WindowStats {
+        write_gap_ms: gap,
+        uploads: l.len(),
+        upload_p50_ms: percentile(l.clone(), 50.0),
+        upload_p99_ms: percentile(l, 99.0),
+    };
+    (stats(fault_gap, latencies(true)), stats(calm_gap, latencies(false)))
+}
+
 const MAX_NODES: u64 = 5;
+/// `raft.heartbeat_ms` of the clusters whose links get wide-area delays.
+const WAN_HEARTBEAT_MS: i64 = 500;
 
 fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
     if v.is_empty() {
@@ -290,6 +372,34 @@ async fn nemesis(s: Scenario, c: &mut Ctx<'_>) -> Result<(), HarnessError> {
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         }
+        // Clients are sent to the other nodes while the follower is down and until it is ready
+        // again, as a load balancer checking `/health/ready` would: the promise measured is
+        // that the cluster keeps acknowledging uploads, not that a stopped process answers.
+        Scenario::FollowerKill => {
+            let f = c.follower().await?;
+            let t = h.now_ms();
+            c.cluster.kill(f);
+            c.workload.set_nodes(c.urls().into_iter().filter(|(n, _)| *n != f).collect());
+            tokio::time::sleep(c.secs(5)).await;
+            c.cluster.start(f)?;
+            c.cluster.wait_ready(f, Duration::from_secs(60)).await?;
+            c.workload.set_nodes(c.urls());
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            h.fault(format!("follower {f} killed and restarted"), t);
+        }
+        Scenario::PausedFollower => {
+            let f = c.follower().await?;
+            let t = h.now_ms();
+            c.cluster.signal_pause(f, true);
+            c.workload.set_nodes(c.urls().into_iter().filter(|(n, _)| *n != f).collect());
+            tokio::time::sleep(c.secs(4)).await;
+            c.cluster.signal_pause(f, false);
+            c.cluster.wait_ready(f, Duration::from_secs(60)).await?;
+            c.workload.set_nodes(c.urls());
+            // The window includes the resumed follower's comeback (it may call an election).
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            h.fault(format!("follower {f} paused"), t);
+        }
         Scenario::WideArea => {
             let t = h.now_ms();
             c.net.all_links(LinkFaults { delay_ms: 100, jitter_ms: 20, ..Default::default() });
@@ -310,6 +420,7 @@ pub async fn run(scenario: Scenario, opts: &RunOptions) -> Result<ScenarioReport
     let dial: BTreeMap<u64, toml::Table> = (1..=MAX_NODES).map(|i| (i, net.dial_table(i))).collect();
     let replication = opts.replication;
     let proxied = scenario != Scenario::NetnsPartition;
+    let wide_area = matches!(scenario, Scenario::WideArea | Scenario::LossyNetwork);
     let configure = move |t: &mut toml::Table| {
         let id = t.get("node_id").and_then(|v| v.as_integer()).unwrap_or(0) as u64;
         let quic = t.entry("quic").or_insert_with(|| toml::Value::Table(Default::default()));
@@ -324,6 +435,17 @@ pub async fn run(scenario: Scenario, opts: &RunOptions) -> Result<ScenarioReport
         }
         if let Some(r) = replication {
             t.insert("replication_factor".into(), (r as i64).into());
+        }
+        // A cluster spread over sites is configured for it: openraft waits one heartbeat interval
+        // for every log append, so the interval must exceed the worst round trip (240 ms here)
+        // plus a follower's fsync, and the election timeouts follow it.
+        if wide_area {
+            let raft = t.entry("raft").or_insert_with(|| toml::Value::Table(Default::default()));
+            if let Some(r) = raft.as_table_mut() {
+                r.insert("heartbeat_ms".into(), WAN_HEARTBEAT_MS.into());
+                r.insert("election_timeout_min_ms".into(), (WAN_HEARTBEAT_MS * 5).into());
+                r.insert("election_timeout_max_ms".into(), (WAN_HEARTBEAT_MS * 10).into());
+            }
         }
     };
     let mut cluster = LocalCluster::init_on(&opts.bin, 3, host.clone(), base, configure.clone())?;
@@ -422,6 +544,8 @@ pub async fn run(scenario: Scenario, opts: &RunOptions) -> Result<ScenarioReport
         ops.iter().filter(|o| o.kind == kind && o.outcome == Outcome::Ok).map(|o| o.complete_ms - o.invoke_ms).collect()
     };
     let reads: Vec<f64> = latency(Kind::Download).into_iter().chain(latency(Kind::ReadAfterWrite)).collect();
+    let (fault, calm) = window_stats(&ops, &history.faults(), (started_ms, ended_ms));
+    let term_changes = samples.terms_seen().saturating_sub(1);
     let report = ScenarioReport {
         scenario: scenario.name().into(),
         operations: ops.len(),
@@ -433,6 +557,9 @@ pub async fn run(scenario: Scenario, opts: &RunOptions) -> Result<ScenarioReport
         longest_write_gap_ms: gap,
         upload_p50_ms: percentile(latency(Kind::Upload), 50.0),
         upload_p99_ms: percentile(latency(Kind::Upload), 99.0),
+        fault,
+        calm,
+        term_changes,
         read_p50_ms: percentile(reads.clone(), 50.0),
         read_p99_ms: percentile(reads, 99.0),
         verdict,

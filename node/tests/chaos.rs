@@ -31,6 +31,8 @@ async fn short_profile_keeps_every_promise() {
         }
     }
     report::print_table(&reports);
+    let broken = report::broken_bounds(&reports);
+    assert!(broken.is_empty(), "availability promises broken:\n{}", broken.join("\n"));
     for r in &reports {
         assert!(r.acknowledged > 0, "{}: no upload was acknowledged at all", r.scenario);
         assert_eq!(r.violations, 0, "{}: {}", r.scenario, serde_json::to_string_pretty(&r.verdict).unwrap());

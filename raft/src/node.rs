@@ -24,6 +24,22 @@ mod service;
 
 /// How long a proposal may take, elections and forwarding included.
 const PROPOSE_DEADLINE: Duration = Duration::from_secs(10);
+/// Whether to log the slow-link warning for `peer` now (at most once a minute per peer).
+fn slow_link_warning(peer: NodeId) -> bool {
+    static LAST: std::sync::Mutex<BTreeMap<NodeId, Instant>> = std::sync::Mutex::new(BTreeMap::new());
+    let Ok(mut last) = LAST.lock() else { return false };
+    let due = last.get(&peer).is_none_or(|t| t.elapsed() > Duration::from_secs(60));
+    if due {
+        last.insert(peer, Instant::now());
+    }
+    due
+}
+
+/// How often every member is pinged.
+const PING_INTERVAL: Duration = Duration::from_millis(200);
+/// A member counts as unreachable once it has not answered for this long (plus twice its recent
+/// round trip): a dead or stopped peer leaves placement within about half a second.
+const REACHABILITY_WINDOW: Duration = Duration::from_millis(500);
 /// How long a joining node may take to catch up by default before the join is abandoned.
 pub const DEFAULT_CATCH_UP: Duration = Duration::from_secs(60);
 
@@ -124,7 +140,7 @@ impl RaftNode {
                 log,
                 catalog,
                 engine,
-                reachability_window: Duration::from_millis(rc.election_timeout_max_ms.max(1000) * 2),
+                reachability_window: REACHABILITY_WINDOW,
                 tasks: Default::default(),
             }),
         };
@@ -132,6 +148,11 @@ impl RaftNode {
         let server = transport.serve();
         let metrics = tokio::spawn(node.clone().publish_metrics());
         let pinger = tokio::spawn(node.clone().ping_members());
+        let hold = Duration::from_millis(rc.election_timeout_max_ms);
+        node.clone().spawn_freeze_guard(hold);
+        // After a restart the leader needs a redial (a handshake, perhaps after one that began
+        // while this node was down) before its heartbeats arrive again.
+        let start_hold = (hold * 2).max(Duration::from_secs(2));
         node.inner
             .tasks
             .lock()
@@ -139,6 +160,18 @@ impl RaftNode {
             .extend([server, metrics, pinger]);
 
         let initialized = raft.is_initialized().await.map_err(|e| Error::Stopped(e.to_string()))?;
+        let voters = raft.metrics().borrow().membership_config.membership().voter_ids().count();
+        if initialized && voters > 1 {
+            // A restarted member waits a moment for the leader to reach it before it may
+            // campaign: without pre-vote, its first election timeout would otherwise depose a
+            // healthy leader whose connection to it is still being re-established.
+            raft.runtime_config().elect(false);
+            let raft = raft.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(start_hold).await;
+                raft.runtime_config().elect(true);
+            });
+        }
         if initialized {
             let m = raft.metrics().borrow().clone();
             tracing::info!(
@@ -528,9 +561,56 @@ impl RaftNode {
         }
     }
 
-    /// Pings every other member twice a second, so that status can say who is reachable.
+    /// Holds this node's elections for a moment after the process was frozen (SIGSTOP, a paused
+    /// VM, heavy swapping). openraft 0.9 has no pre-vote: a follower waking from a long pause
+    /// finds its election timer expired, campaigns with a higher term, and the answer to the
+    /// leader's next append makes the leader step down, stopping writes for an election although
+    /// nothing was wrong with it. Here the wake-up is noticed from a late tick, elections stay off
+    /// for `hold` (the leader's heartbeats reset the timer meanwhile, if there is a leader), then
+    /// come back on. If both timers fire at once openraft may still be first; this narrows the
+    /// race, it cannot close it (pre-vote would).
+    ///
+    /// The guard is an OS thread rather than a task: on resume it only has to flip a flag, and it
+    /// does not wait behind the runtime's other expired timers (openraft's own tick among them).
+    /// It ends when the node is dropped.
+    fn spawn_freeze_guard(self, hold: Duration) {
+        const TICK: Duration = Duration::from_millis(20);
+        let frozen_after = hold.max(Duration::from_millis(500));
+        let weak = Arc::downgrade(&self.inner);
+        drop(self);
+        let spawned = std::thread::Builder::new().name("raft-freeze-guard".into()).spawn(move || {
+            let mut last = Instant::now();
+            loop {
+                std::thread::sleep(TICK);
+                let Some(inner) = weak.upgrade() else { return };
+                let gap = last.elapsed();
+                if gap > frozen_after {
+                    inner.raft.runtime_config().elect(false);
+                    tracing::warn!(
+                        frozen_ms = gap.as_millis() as u64,
+                        hold_ms = hold.as_millis() as u64,
+                        "this process was frozen; holding its elections until the leader is heard from"
+                    );
+                    metrics::counter!("artstore_raft_freezes_total").increment(1);
+                    drop(inner);
+                    std::thread::sleep(hold);
+                    let Some(inner) = weak.upgrade() else { return };
+                    inner.raft.runtime_config().elect(true);
+                }
+                last = Instant::now();
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the freeze guard; a resumed follower may call an election");
+        }
+    }
+
+    /// Pings every other member every [`PING_INTERVAL`], so that status (and placement) can say who
+    /// is reachable.
     async fn ping_members(self) {
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let heartbeat = Duration::from_millis(self.inner.raft.config().heartbeat_interval);
+        let mut tick = tokio::time::interval(PING_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             let peers: Vec<(NodeId, ClusterNode)> = {
@@ -544,12 +624,30 @@ impl RaftNode {
                     let Ok(client) = transport.client(id, &node.quic_addr).await else { return };
                     let mut ctx = tarpc::context::current();
                     ctx.deadline = Instant::now() + Duration::from_secs(1);
+                    let sent = Instant::now();
                     match client.ping(ctx, me).await {
-                        Ok(answer) if answer == id => transport.mark_seen(id),
+                        Ok(answer) if answer == id => {
+                            let rtt = sent.elapsed();
+                            transport.mark_answered(id, rtt);
+                            metrics::histogram!("artstore_raft_peer_rtt_seconds").record(rtt.as_secs_f64());
+                            // openraft waits one heartbeat interval for every append: a round
+                            // trip near it means Raft cannot commit through this peer.
+                            if rtt > heartbeat * 3 / 5 && slow_link_warning(id) {
+                                tracing::warn!(
+                                    peer = id,
+                                    rtt_ms = rtt.as_millis() as u64,
+                                    heartbeat_ms = heartbeat.as_millis() as u64,
+                                    "the round trip to this peer is close to raft.heartbeat_ms, which is also the \
+                                     deadline of every log replication call; raise raft.heartbeat_ms (and the \
+                                     election timeouts) above the worst round trip plus a follower's fsync"
+                                );
+                            }
+                        }
                         Ok(answer) => {
                             tracing::warn!(expected = id, answer, "a different node answered at this address")
                         }
-                        Err(_) => transport.invalidate(id),
+                        Err(e) if crate::transport::connection_broken(&e) => transport.invalidate(id),
+                        Err(_) => {}
                     }
                 });
             }

@@ -16,7 +16,10 @@ use crate::types::NodeId;
 use crate::Error;
 
 /// How long after a failed dial new calls to that peer fail at once.
-const REDIAL_BACKOFF: Duration = Duration::from_millis(1000);
+const REDIAL_BACKOFF: Duration = Duration::from_millis(500);
+/// A handshake not done in this long is given up (and retried after [`REDIAL_BACKOFF`]): one begun
+/// while the peer was down must not keep a restarted peer unreachable for long.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// Largest tarpc frame (a snapshot chunk or a large append batch fits well within it).
 const MAX_FRAME: usize = 64 * 1024 * 1024;
@@ -26,13 +29,32 @@ pub type RpcStreamHandler = Arc<dyn Fn(quinn::SendStream, quinn::RecvStream) + S
 
 type Handlers = Arc<std::sync::RwLock<HashMap<u8, RpcStreamHandler>>>;
 
-type PeerSlot = Arc<tokio::sync::Mutex<Option<(quinn::Connection, ClusterRpcClient)>>>;
+type PeerSlot = Arc<tokio::sync::Mutex<Option<(quinn::Connection, Arc<[ClusterRpcClient]>)>>>;
+
+/// RPC streams per peer connection, used in turn. One lost packet stalls a QUIC stream until it
+/// is sent again: with one stream, every call to that peer (log appends, forwarded proposals,
+/// pings) would wait behind it on a lossy link.
+const RPC_STREAMS: usize = 4;
+
+/// Picks the next of a connection's RPC streams.
+fn next_stream(clients: &[ClusterRpcClient]) -> ClusterRpcClient {
+    static TURN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let i = TURN.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % clients.len().max(1);
+    clients[i].clone()
+}
+
+/// When a peer last answered, and its recent round trip.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    at: Instant,
+    rtt: Duration,
+}
 
 /// The QUIC endpoint plus per-peer connection state; shared as `Arc<Transport>`.
 pub struct Transport {
     endpoint: quinn::Endpoint,
     peers: Mutex<HashMap<NodeId, PeerSlot>>,
-    last_seen: Mutex<HashMap<NodeId, Instant>>,
+    last_seen: Mutex<HashMap<NodeId, Seen>>,
     /// Peers whose last dial failed, and when: a failure streak is logged once, and for
     /// [`REDIAL_BACKOFF`] after a failure callers fail fast instead of queueing behind new
     /// handshakes that would time out too.
@@ -166,9 +188,9 @@ impl Transport {
             return Err(Error::Transport(format!("node {target} at {addr} is unreachable (retrying shortly)")));
         }
         let mut guard = slot.lock().await;
-        if let Some((conn, client)) = guard.as_ref() {
+        if let Some((conn, clients)) = guard.as_ref() {
             if conn.close_reason().is_none() {
-                return Ok(client.clone());
+                return Ok(next_stream(clients));
             }
         }
         // Someone else's dial failed while we waited for the slot.
@@ -191,12 +213,13 @@ impl Transport {
                 tracing::warn!(target, %addr, error = %e, "cannot connect to peer");
             }
         }
-        let (conn, client) = result?;
-        *guard = Some((conn, client.clone()));
+        let (conn, clients) = result?;
+        let client = next_stream(&clients);
+        *guard = Some((conn, clients));
         Ok(client)
     }
 
-    async fn dial(&self, target: NodeId, addr: &str) -> Result<(quinn::Connection, ClusterRpcClient), Error> {
+    async fn dial(&self, target: NodeId, addr: &str) -> Result<(quinn::Connection, Arc<[ClusterRpcClient]>), Error> {
         let overridden = self.dial_overrides.lock().ok().and_then(|o| o.get(&target).cloned());
         let addr = overridden.as_deref().unwrap_or(addr);
         let sock: SocketAddr =
@@ -206,17 +229,22 @@ impl Transport {
             .endpoint
             .connect(sock, &server_name)
             .map_err(|e| Error::Transport(format!("cannot dial node {target} at {addr}: {e}")))?;
-        let conn = tokio::time::timeout(Duration::from_secs(3), connecting)
+        let conn = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting)
             .await
             .map_err(|_| Error::Transport(format!("node {target} at {addr}: handshake timed out")))?
             .map_err(|e| Error::Transport(format!("node {target} at {addr}: {e}")))?;
-        let (mut send, recv) =
-            conn.open_bi().await.map_err(|e| Error::Transport(format!("node {target} at {addr}: {e}")))?;
-        // The tag byte also makes the (lazily opened) stream visible to the peer.
-        send.write_all(&[STREAM_RPC]).await.map_err(|e| Error::Transport(format!("node {target} at {addr}: {e}")))?;
-        let transport = rpc_transport(send, recv);
-        let client = ClusterRpcClient::new(tarpc::client::Config::default(), transport).spawn();
-        Ok((conn, client))
+        let mut clients = Vec::with_capacity(RPC_STREAMS);
+        for _ in 0..RPC_STREAMS {
+            let (mut send, recv) =
+                conn.open_bi().await.map_err(|e| Error::Transport(format!("node {target} at {addr}: {e}")))?;
+            // The tag byte also makes the (lazily opened) stream visible to the peer.
+            send.write_all(&[STREAM_RPC])
+                .await
+                .map_err(|e| Error::Transport(format!("node {target} at {addr}: {e}")))?;
+            let transport = rpc_transport(send, recv);
+            clients.push(ClusterRpcClient::new(tarpc::client::Config::default(), transport).spawn());
+        }
+        Ok((conn, clients.into()))
     }
 
     /// Forgets the connection to `target` after a failed call, so the next call re-dials. When the
@@ -237,13 +265,27 @@ impl Transport {
     /// Notes that `node` answered just now.
     pub fn mark_seen(&self, node: NodeId) {
         if let Ok(mut m) = self.last_seen.lock() {
-            m.insert(node, Instant::now());
+            m.entry(node).or_insert(Seen { at: Instant::now(), rtt: Duration::ZERO }).at = Instant::now();
         }
     }
 
-    /// Whether `node` answered within `within`.
+    /// Records an answer to a liveness ping that took `rtt` (kept as a moving average).
+    pub fn mark_answered(&self, node: NodeId, rtt: Duration) {
+        if let Ok(mut m) = self.last_seen.lock() {
+            let seen = m.entry(node).or_insert(Seen { at: Instant::now(), rtt });
+            seen.at = Instant::now();
+            seen.rtt = (seen.rtt * 3 + rtt) / 4;
+        }
+    }
+
+    /// Whether `node` answered within `within`, stretched by twice its recent round trip (so a
+    /// peer behind a slow or lossy link is not taken for dead while its answers are on the way).
     pub fn seen_within(&self, node: NodeId, within: Duration) -> bool {
-        self.last_seen.lock().ok().and_then(|m| m.get(&node).map(|t| t.elapsed() <= within)).unwrap_or(false)
+        self.last_seen
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&node).map(|s| s.at.elapsed() <= within + s.rtt * 2))
+            .unwrap_or(false)
     }
 
     /// Closes every connection and stops accepting.

@@ -26,3 +26,10 @@ pub(crate) fn observe_rpc(rpc: &'static str, started: std::time::Instant, ok: bo
     metrics::counter!("artstore_rpc_requests_total", "rpc" => rpc, "outcome" => outcome).increment(1);
     metrics::histogram!("artstore_rpc_duration_seconds", "rpc" => rpc).record(started.elapsed().as_secs_f64());
 }
+
+/// Whether an RPC failure means the connection under it is gone (so it should be dropped and
+/// dialled again), as opposed to a call that ran out of time or a refusal by the peer.
+pub(crate) fn connection_broken(e: &tarpc::client::RpcError) -> bool {
+    use tarpc::client::RpcError as E;
+    matches!(e, E::Shutdown | E::Send(_) | E::Channel(_))
+}

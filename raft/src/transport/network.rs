@@ -74,7 +74,11 @@ impl PeerLink {
             }
             Ok(Err(e)) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
             Err(e) => {
-                self.transport.invalidate(self.target);
+                // A call that only ran out of time says nothing about the connection: on a slow
+                // link, dropping it would make every next call pay for a new handshake.
+                if super::connection_broken(&e) {
+                    self.transport.invalidate(self.target);
+                }
                 Err(RPCError::Network(NetworkError::new(&e)))
             }
         }
