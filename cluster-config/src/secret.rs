@@ -22,6 +22,9 @@ pub fn check_secret_policy(secret: &str) -> Result<(), String> {
         secret.chars().any(|c| c.is_ascii_digit()),
         secret.chars().any(|c| !c.is_alphanumeric()),
     ];
+    if secret.len() > 256 {
+        return Err("a client secret is at most 256 bytes (the token endpoint refuses longer ones)".into());
+    }
     if secret.chars().count() < 12 || classes.iter().any(|c| !c) {
         return Err("a client secret needs at least 12 characters with lower and upper case letters, digits and a \
                     symbol"

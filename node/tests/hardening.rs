@@ -283,6 +283,15 @@ async fn hostile_file_names_get_sidecars_and_a_failing_sidecar_is_set_aside_with
         (s.set_aside.is_empty() && Path::new(&path).is_file()).then_some(())
     })
     .await;
+
+    // A rename moves the sidecar: none stays behind under the old name.
+    let rename = artstore_client::wire::UpdateFile { name: Some("renamed.txt".into()), ..Default::default() };
+    client.update_file(&later.id, &rename).await.unwrap();
+    eventually(Duration::from_secs(10), "one sidecar of the renamed file, under its new name", || async {
+        let mine: Vec<String> = sidecar_files(&dir).into_iter().filter(|f| f.contains(&later.id)).collect();
+        (mine.len() == 1 && mine[0].contains("/renamed_")).then_some(())
+    })
+    .await;
     still_healthy(&c).await;
 }
 
@@ -425,6 +434,31 @@ async fn slow_and_idle_connections_are_cut_off_and_capped() {
     .await
     .unwrap();
     assert_eq!(c.client(1).list_files("", 1000).await.unwrap().files.len(), before, "nothing was committed");
+
+    // A stalled JSON body on any route (here the anonymous token endpoint) is cut off too.
+    let mut s = raw(&c);
+    blocking(Box::new(move || {
+        let head = "POST /api/v1/auth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n{";
+        s.write_all(head.as_bytes()).unwrap();
+        let started = Instant::now();
+        let (text, _) = read_until_closed(&mut s);
+        assert!(text.starts_with("HTTP/1.1 4"), "{text}");
+        assert!(started.elapsed() < Duration::from_secs(15), "the stalled body held the request");
+    }))
+    .await
+    .unwrap();
+
+    // An invented method gets an answer, and mints no metric series.
+    let mut s = raw(&c);
+    blocking(Box::new(move || {
+        s.write_all(b"AAAAINVENTED /x HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let (text, _) = read_until_closed(&mut s);
+        assert!(text.starts_with("HTTP/1.1 4"), "{text}");
+    }))
+    .await
+    .unwrap();
+    let metrics = http().get(format!("{}/metrics", c.url(1))).send().await.unwrap().text().await.unwrap();
+    assert!(!metrics.contains("AAAAINVENTED"), "a client-chosen method became a metric label");
 
     // An idle keep-alive connection is closed after its request.
     let mut s = raw(&c);

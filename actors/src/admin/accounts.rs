@@ -43,6 +43,24 @@ fn check_client_id(id: &str) -> Result<(), AdminError> {
     }
 }
 
+/// Longest account name and description (bytes): they travel in every token check's catalog read.
+const MAX_NAME_BYTES: usize = 256;
+const MAX_DESCRIPTION_BYTES: usize = 4096;
+
+fn check_text(name: Option<&str>, description: Option<&str>) -> Result<(), AdminError> {
+    if let Some(n) = name {
+        if n.trim().is_empty() || n.len() > MAX_NAME_BYTES || n.chars().any(char::is_control) {
+            return Err(AdminError::InvalidRequest(format!(
+                "name: 1 to {MAX_NAME_BYTES} bytes, no control characters"
+            )));
+        }
+    }
+    if description.is_some_and(|d| d.len() > MAX_DESCRIPTION_BYTES) {
+        return Err(AdminError::InvalidRequest(format!("description: at most {MAX_DESCRIPTION_BYTES} bytes")));
+    }
+    Ok(())
+}
+
 fn check_roles(roles: &[Role]) -> Result<(), AdminError> {
     if roles.is_empty() {
         return Err(AdminError::InvalidRequest("roles: give at least one of admin, operator, writer, reader".into()));
@@ -69,9 +87,7 @@ impl AdminHandle {
         let client_id = req.client_id.unwrap_or_else(|| format!("sa-{}", hex::encode(rand::random::<[u8; 6]>())));
         check_client_id(&client_id)?;
         check_roles(&req.roles)?;
-        if req.name.trim().is_empty() {
-            return Err(AdminError::InvalidRequest("name must not be empty".into()));
-        }
+        check_text(Some(&req.name), Some(&req.description))?;
         let plain = match req.secret {
             Some(s) => {
                 secret::check_secret_policy(&s).map_err(AdminError::InvalidRequest)?;
@@ -126,6 +142,7 @@ impl AdminHandle {
         if let Some(r) = &update.roles {
             check_roles(r)?;
         }
+        check_text(update.name.as_deref(), update.description.as_deref())?;
         let changes = AccountChanges {
             name: update.name,
             description: update.description,

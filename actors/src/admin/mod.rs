@@ -195,10 +195,19 @@ impl AdminHandle {
         if secret.len() > MAX_SECRET_BYTES {
             return Err(AdminError::InvalidRequest(format!("client_secret must be at most {MAX_SECRET_BYTES} bytes")));
         }
-        if let Some(ip) = source {
+        // One IPv6 client owns a whole /64: it counts as one source.
+        let source_key = source.map(|ip| match ip {
+            IpAddr::V6(v6) => {
+                let mut o = v6.octets();
+                o[8..].fill(0);
+                IpAddr::V6(o.into())
+            }
+            v4 => v4,
+        });
+        if let Some(ip) = source_key {
             self.inner.per_source.check_key(&ip).map_err(limited)?;
         }
-        self.inner.per_client.check_key(&(client_id.to_string(), source)).map_err(limited)?;
+        self.inner.per_client.check_key(&(client_id.to_string(), source_key)).map_err(limited)?;
         metrics::counter!("artstore_auth_token_requests_total").increment(1);
 
         let mut account = self.node().catalog().account(client_id)?;

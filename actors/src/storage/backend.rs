@@ -60,15 +60,21 @@ impl Backend {
 
     /// Writes (`Some(json)`) and removes (`None`) sidecars by relative path, and returns once
     /// all of it is durable: on a local element, one sync for the whole batch.
-    pub async fn apply_sidecars(&self, ops: Vec<(String, Option<Vec<u8>>)>) -> Result<(), String> {
+    /// Writes (`Some(json)`) or removes (`None`) sidecars at relative paths. With a file id in
+    /// `prune`, other sidecars of that file in the same folder (left by an earlier name) are
+    /// removed too (local elements; an object store keeps them until the file is recovered).
+    pub async fn apply_sidecars(&self, ops: Vec<(String, Option<Vec<u8>>, Option<String>)>) -> Result<(), String> {
         match self {
             Backend::Local(e) => {
                 let e = e.clone();
                 blocking(move || {
-                    for (relative, json) in &ops {
+                    for (relative, json, prune) in &ops {
                         match json {
                             Some(json) => e.put_sidecar(relative, json)?,
                             None => e.remove_sidecar(relative)?,
+                        }
+                        if let Some(id) = prune {
+                            e.remove_other_sidecars(relative, id)?;
                         }
                     }
                     e.sync()
@@ -76,7 +82,7 @@ impl Backend {
                 .await?
             }
             Backend::Object(o) => {
-                for (relative, json) in ops {
+                for (relative, json, _) in ops {
                     match json {
                         Some(json) => o.put_sidecar(&relative, json).await?,
                         None => o.remove_sidecar(&relative).await?,

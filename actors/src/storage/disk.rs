@@ -243,6 +243,23 @@ impl Element {
         }
     }
 
+    /// Removes the sidecars of file `id` in the folder of `relative` other than `relative` itself
+    /// (written under an earlier name of the file).
+    pub fn remove_other_sidecars(&self, relative: &str, id: &str) -> Result<(), String> {
+        let path = self.sidecar_path(relative)?;
+        let Some(dir) = path.parent() else { return Ok(()) };
+        let keep = path.file_name().map(|n| n.to_os_string());
+        let suffix = format!("_{id}.attr.json");
+        let Ok(entries) = fs::read_dir(dir) else { return Ok(()) };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if Some(&name) != keep.as_ref() && name.to_string_lossy().ends_with(&suffix) {
+                fs::remove_file(entry.path()).map_err(|e| format!("{}: {e}", entry.path().display()))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Makes everything written to the element so far durable.
     pub fn sync(&self) -> Result<(), String> {
         self.sync.sync()

@@ -44,6 +44,8 @@ struct Op {
     file_id: String,
     relative: String,
     json: Option<Vec<u8>>,
+    /// The file changed or went: its sidecars under earlier names are removed too.
+    prune: bool,
 }
 
 /// Sidecar writes and removals per local element index.
@@ -248,7 +250,10 @@ impl StorageHandle {
             ),
         };
         for element in holders {
-            let op = Op { file_id: file.id.clone(), relative: relative.clone(), json: json.clone() };
+            // A renamed file's sidecar moves: the one under its old name must not stay behind
+            // (it would bring the old name back in `artstore recover`, or the file after a delete).
+            let prune = file.version > 1 || file.deleted_at.is_some();
+            let op = Op { file_id: file.id.clone(), relative: relative.clone(), json: json.clone(), prune };
             work.entry(element).or_default().push(op);
         }
         Ok(())
@@ -261,7 +266,11 @@ impl StorageHandle {
         let mut failed = Vec::new();
         for (element, ops) in work {
             let backend = &self.inner.elements[element];
-            let plain = |ops: &[Op]| ops.iter().map(|o| (o.relative.clone(), o.json.clone())).collect::<Vec<_>>();
+            let plain = |ops: &[Op]| {
+                ops.iter()
+                    .map(|o| (o.relative.clone(), o.json.clone(), o.prune.then(|| o.file_id.clone())))
+                    .collect::<Vec<_>>()
+            };
             let Err(batch_error) = backend.apply_sidecars(plain(&ops)).await else { continue };
             let batch_error = format!("{}: {batch_error}", backend.name());
             if ops.len() == 1 {

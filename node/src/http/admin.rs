@@ -9,7 +9,7 @@ use artstore_client::wire::{
     ServiceAccountWithSecret, ServiceAccounts, UpdateServiceAccount,
 };
 use artstore_raft::Role;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -87,18 +87,21 @@ pub async fn list(
 pub async fn get(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ServiceAccount>, ApiError> {
+    caller.principal.require(Role::Admin)?;
+    let Path(id) = id?;
     Ok(Json(wire(s.admin.get_account(&caller.principal, &id)?)))
 }
 
 pub async fn update(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     body: Result<Json<UpdateServiceAccount>, JsonRejection>,
 ) -> Result<Json<ServiceAccount>, ApiError> {
     caller.principal.require(Role::Admin)?;
+    let Path(id) = id?;
     let Json(req) = body?;
     let update = AccountUpdate {
         name: req.name,
@@ -112,17 +115,25 @@ pub async fn update(
 pub async fn rotate_secret(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-    body: Option<Json<RotateSecret>>,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Option<Json<RotateSecret>>, JsonRejection>,
 ) -> Result<Json<ServiceAccountWithSecret>, ApiError> {
-    let grace = body.and_then(|Json(b)| b.grace_period_secs);
+    caller.principal.require(Role::Admin)?;
+    let Path(id) = id?;
+    let grace = body?.and_then(|Json(b)| b.grace_period_secs);
     let secret = s.admin.rotate_secret(&caller.principal, &id, grace, caller.source).await?;
     s.node.read_barrier().await?;
     let account = wire(s.admin.get_account(&caller.principal, &id)?);
     Ok(Json(ServiceAccountWithSecret { account, client_secret: secret }))
 }
 
-pub async fn delete(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete(
+    State(s): State<AppState>,
+    caller: Caller,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    caller.principal.require(Role::Admin)?;
+    let Path(id) = id?;
     s.admin.delete_account(&caller.principal, &id, caller.source).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -171,12 +182,13 @@ pub async fn audit(
             break;
         }
         for r in batch {
-            from = r.seq + 1;
             budget -= 1;
             if budget == 0 {
-                next_from = Some(from);
+                // This record is not examined yet: the next page starts with it.
+                next_from = Some(r.seq);
                 break 'scan;
             }
+            from = r.seq + 1;
             let matches = q.action.as_deref().is_none_or(|a| r.event.action == a)
                 && q.actor.as_deref().is_none_or(|a| r.event.actor == a);
             if matches {

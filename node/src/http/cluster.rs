@@ -211,9 +211,10 @@ fn member(s: &AppState, node_id: NodeId) -> Result<(), ApiError> {
 pub async fn get_drain(
     State(s): State<AppState>,
     caller: Caller,
-    Path(node_id): Path<NodeId>,
+    node_id: Result<Path<NodeId>, PathRejection>,
 ) -> Result<Json<DrainStatus>, ApiError> {
     caller.principal.require(Role::Reader)?;
+    let Path(node_id) = node_id?;
     s.node.read_barrier().await?;
     Ok(Json(drain_status(&s, node_id).await?))
 }
@@ -223,9 +224,10 @@ pub async fn get_drain(
 pub async fn start_drain(
     State(s): State<AppState>,
     caller: Caller,
-    Path(node_id): Path<NodeId>,
+    node_id: Result<Path<NodeId>, PathRejection>,
 ) -> Result<Json<DrainStatus>, ApiError> {
     caller.principal.require(Role::Operator)?;
+    let Path(node_id) = node_id?;
     member(&s, node_id)?;
     let key = format!("{DRAIN_SETTING}{node_id}");
     s.node.propose(Command::SetSetting { key, value: "true".into() }).await?;
@@ -237,9 +239,10 @@ pub async fn start_drain(
 pub async fn stop_drain(
     State(s): State<AppState>,
     caller: Caller,
-    Path(node_id): Path<NodeId>,
+    node_id: Result<Path<NodeId>, PathRejection>,
 ) -> Result<Json<DrainStatus>, ApiError> {
     caller.principal.require(Role::Operator)?;
+    let Path(node_id) = node_id?;
     s.node.propose(Command::DeleteSetting { key: format!("{DRAIN_SETTING}{node_id}") }).await?;
     Ok(Json(drain_status(&s, node_id).await?))
 }
@@ -257,9 +260,10 @@ pub async fn take_digest(State(s): State<AppState>, caller: Caller) -> Result<Js
 pub async fn get_digest(
     State(s): State<AppState>,
     caller: Caller,
-    Path(index): Path<u64>,
+    index: Result<Path<u64>, PathRejection>,
 ) -> Result<Json<CatalogDigest>, ApiError> {
     caller.principal.require(Role::Reader)?;
+    let Path(index) = index?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while s.node.applied_index() < index {
         if std::time::Instant::now() > deadline {

@@ -2,7 +2,7 @@
 
 use artstore_client::wire::{ElementModeChange, StorageElementInfo, StorageElements};
 use artstore_raft::{AuditEvent, Command, ElementMode, Role};
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -28,10 +28,11 @@ pub async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<Stor
 pub async fn set_mode(
     State(s): State<AppState>,
     caller: Caller,
-    Path((node_id, name)): Path<(u64, String)>,
+    path: Result<Path<(u64, String)>, PathRejection>,
     body: Result<Json<ElementModeChange>, JsonRejection>,
 ) -> Result<Json<StorageElementInfo>, ApiError> {
     caller.principal.require(Role::Operator)?;
+    let Path((node_id, name)) = path?;
     let Json(req) = body?;
     let mode = ElementMode::parse(&req.mode)
         .ok_or_else(|| ApiError::bad_request("invalid_mode", format!("mode {:?}: use edit, rw, ro or ar", req.mode)))?;

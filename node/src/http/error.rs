@@ -196,3 +196,15 @@ pub async fn header_limit(
     }
     next.run(req).await
 }
+
+/// A handler that panicked answers a JSON 500 (and the panic is logged) instead of dropping the
+/// connection; the node keeps serving.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown".into());
+    tracing::error!(panic = %what, "a request handler panicked");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the request failed inside the node").into_response()
+}

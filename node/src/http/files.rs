@@ -1,15 +1,13 @@
 //! Files: streaming upload, metadata read, list, update and delete. Upload needs `writer`,
 //! reads need `reader`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use artstore_actors::ingest::UploadMeta;
 use artstore_client::wire::{FileInfo, FileList, UpdateFile};
 use artstore_raft::{AuditEvent, Command, FileChanges, FileRecord, RetentionPolicy, Role};
 use axum::body::Body;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -145,9 +143,9 @@ fn expected_digest(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
             if let Some((alg, value)) = item.trim().split_once('=') {
                 if alg.trim().eq_ignore_ascii_case("sha-256") {
                     let b64 = value.trim().trim_matches(':');
-                    let raw = STANDARD
-                        .decode(b64)
-                        .map_err(|_| ApiError::bad_request("invalid_digest", "Content-Digest sha-256 is not base64"))?;
+                    let raw = STANDARD.decode(b64).ok().filter(|r| r.len() == 32).ok_or_else(|| {
+                        ApiError::bad_request("invalid_digest", "Content-Digest sha-256 must be 32 bytes in base64")
+                    })?;
                     return Ok(Some(hex::encode(raw)));
                 }
             }
@@ -156,42 +154,18 @@ fn expected_digest(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(None)
 }
 
-/// The request with a body that fails once nothing arrived for `limits.body_idle_timeout_secs`
-/// (a stalled client must not hold an upload, its buffers and its connection forever), and the
-/// flag that tells the handler this is what happened.
-fn stall_guarded(s: &AppState, req: axum::extract::Request) -> (axum::extract::Request, Arc<AtomicBool>) {
-    use futures::StreamExt;
-    let idle = Duration::from_secs(s.limits.body_idle_timeout_secs);
-    let stalled = Arc::new(AtomicBool::new(false));
-    let flag = stalled.clone();
-    let (parts, body) = req.into_parts();
-    let guarded = futures::stream::unfold((body.into_data_stream(), false), move |(mut body, done)| {
-        let flag = flag.clone();
-        async move {
-            if done {
-                return None;
-            }
-            match tokio::time::timeout(idle, body.next()).await {
-                Ok(Some(item)) => Some((item, (body, false))),
-                Ok(None) => None,
-                Err(_) => {
-                    flag.store(true, Ordering::Relaxed);
-                    let e = std::io::Error::new(std::io::ErrorKind::TimedOut, "the request body stalled");
-                    Some((Err(axum::Error::new(e)), (body, true)))
-                }
-            }
-        }
-    });
-    (axum::extract::Request::from_parts(parts, Body::from_stream(guarded)), stalled)
+/// The flag the listener raises when this request's body stalled.
+fn stall_flag(req: &axum::extract::Request) -> super::listener::BodyStall {
+    req.extensions().get::<super::listener::BodyStall>().cloned().unwrap_or_default()
 }
 
 /// A failure of an upload whose body stalled becomes 408, whatever the layer that noticed.
-fn stall_status(stalled: &AtomicBool, secs: u64, e: ApiError) -> ApiError {
-    if stalled.load(Ordering::Relaxed) {
+fn stall_status(stalled: &super::listener::BodyStall, secs: u64, what: &str, e: ApiError) -> ApiError {
+    if stalled.happened() {
         return ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "body_timeout",
-            format!("no body bytes arrived for {secs} s (limits.body_idle_timeout_secs); nothing was stored"),
+            format!("no body bytes arrived for {secs} s (limits.body_idle_timeout_secs); {what}"),
         );
     }
     e
@@ -206,9 +180,9 @@ pub async fn upload(
 ) -> Result<Response, ApiError> {
     caller.principal.require(Role::Writer)?;
     let Query(q) = q?;
-    let (req, stalled) = stall_guarded(&s, req);
+    let stalled = stall_flag(&req);
     let secs = s.limits.body_idle_timeout_secs;
-    upload_guarded(s, caller, q, req).await.map_err(|e| stall_status(&stalled, secs, e))
+    upload_guarded(s, caller, q, req).await.map_err(|e| stall_status(&stalled, secs, "nothing was stored", e))
 }
 
 async fn upload_guarded(
@@ -438,19 +412,29 @@ async fn upload_parts(
                         "two `metadata` parts in a row: each one must be followed by its `file` part",
                     ));
                 }
-                pending = Some(metadata_part(s, field).await?);
+                match metadata_part(s, field).await {
+                    Ok(part) => pending = Some(part),
+                    Err(e) if batch && results.is_empty() => return Err(e),
+                    // Earlier files of a batch are committed: their results must reach the client.
+                    Err(e) if batch => {
+                        results.push(Err(e));
+                        return Ok(results);
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             Some("file") => {
                 if batch && results.len() >= s.limits.max_batch_files {
-                    return Err(ApiError::new(
+                    // The files handled so far keep their results; the rest of the body is not read.
+                    results.push(Err(ApiError::new(
                         StatusCode::PAYLOAD_TOO_LARGE,
                         "too_many_files",
                         format!(
-                            "a batch holds at most {} files (limits.max_batch_files); the first {} were handled",
-                            s.limits.max_batch_files,
-                            results.len()
+                            "a batch holds at most {} files (limits.max_batch_files); later files were not read",
+                            s.limits.max_batch_files
                         ),
-                    ));
+                    )));
+                    return Ok(results);
                 }
                 let file_name = field.file_name().map(String::from);
                 let file_type = field.content_type().map(String::from);
@@ -516,12 +500,14 @@ pub async fn batch(
     req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     caller.principal.require(Role::Writer)?;
-    let (req, stalled) = stall_guarded(&s, req);
+    let stalled = stall_flag(&req);
     let secs = s.limits.body_idle_timeout_secs;
     let multipart = axum::extract::Multipart::from_request(req, &s)
         .await
         .map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?;
-    let results = upload_parts(&s, &caller, multipart, true).await.map_err(|e| stall_status(&stalled, secs, e))?;
+    let what = "files before the stall were committed on their own";
+    let results =
+        upload_parts(&s, &caller, multipart, true).await.map_err(|e| stall_status(&stalled, secs, what, e))?;
     let items: Vec<serde_json::Value> = results
         .into_iter()
         .enumerate()
@@ -548,9 +534,10 @@ async fn live(s: &AppState, id: &str) -> Result<FileRecord, ApiError> {
 pub async fn get(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<FileInfo>, ApiError> {
     caller.principal.require(Role::Reader)?;
+    let Path(id) = id?;
     Ok(Json(wire(live(&s, &id).await?)))
 }
 
@@ -594,10 +581,11 @@ pub(super) fn wanted(header: Option<&str>, size: u64) -> Wanted {
 pub async fn content(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     caller.principal.require(Role::Reader)?;
+    let Path(id) = id?;
     let file = live(&s, &id).await?;
     let etag = format!("\"{}\"", file.sha256);
     if not_modified(headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()), &etag) {
@@ -754,10 +742,11 @@ pub async fn list(
 pub async fn update(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     body: Result<Json<UpdateFile>, JsonRejection>,
 ) -> Result<Json<FileInfo>, ApiError> {
     caller.principal.require(Role::Writer)?;
+    let Path(id) = id?;
     let Json(req) = body?;
     if let Some(n) = &req.name {
         bounds::name(&s.limits, n)?;
@@ -810,9 +799,10 @@ fn check_mutable(s: &AppState, f: &FileRecord) -> Result<(), ApiError> {
 pub async fn finalize(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<FileInfo>, ApiError> {
     caller.principal.require(Role::Writer)?;
+    let Path(id) = id?;
     live(&s, &id).await?;
     Ok(Json(wire(s.ingest.finalize(&id).await?)))
 }
@@ -821,9 +811,10 @@ pub async fn finalize(
 pub async fn finalize_state(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     caller.principal.require(Role::Reader)?;
+    let Path(id) = id?;
     let f = live(&s, &id).await?;
     let state = match f.policy {
         RetentionPolicy::Temporary => "temporary",
@@ -833,8 +824,13 @@ pub async fn finalize_state(
 }
 
 /// `DELETE /api/v1/files/{id}`: temporary files only, never before `retention_until`. Audited.
-pub async fn delete(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete(
+    State(s): State<AppState>,
+    caller: Caller,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
     caller.principal.require(Role::Writer)?;
+    let Path(id) = id?;
     let file = live(&s, &id).await?;
     check_mutable(&s, &file)?;
     let event = AuditEvent {

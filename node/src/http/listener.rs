@@ -9,7 +9,9 @@
 //! - connections: at most `max_connections` open, and `max_connections_per_source` per address;
 //!   over the cap a new connection is closed at once, before any byte is read.
 //!
-//! Upload bodies that stop arriving are cut off by the handlers (`body_idle_timeout_secs`).
+//! A request body (any route's) that sends nothing for `body_idle_timeout_secs` fails, so a
+//! stalled client cannot hold a handler, its buffers and its connection; the request carries a
+//! [`BodyStall`] flag so that handlers answer 408 rather than a parse error.
 //! Shutdown stops accepting, asks every connection to finish its request, and waits.
 
 use std::collections::HashMap;
@@ -163,6 +165,41 @@ impl Drop for InFlight {
     }
 }
 
+/// Set on a request whose body stopped arriving for longer than the body idle timeout.
+#[derive(Clone, Default)]
+pub struct BodyStall(pub Arc<std::sync::atomic::AtomicBool>);
+
+impl BodyStall {
+    pub fn happened(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// `body`, failing (and raising the returned flag) once nothing arrived for `idle`.
+fn stall_guarded(body: axum::body::Body, idle: Duration) -> (axum::body::Body, BodyStall) {
+    use futures::StreamExt;
+    let stall = BodyStall::default();
+    let flag = stall.0.clone();
+    let guarded = futures::stream::unfold((body.into_data_stream(), false), move |(mut body, done)| {
+        let flag = flag.clone();
+        async move {
+            if done {
+                return None;
+            }
+            match tokio::time::timeout(idle, body.next()).await {
+                Ok(Some(item)) => Some((item, (body, false))),
+                Ok(None) => None,
+                Err(_) => {
+                    flag.store(true, Ordering::Relaxed);
+                    let e = std::io::Error::new(std::io::ErrorKind::TimedOut, "the request body stalled");
+                    Some((Err(axum::Error::new(e)), (body, true)))
+                }
+            }
+        }
+    });
+    (axum::body::Body::from_stream(guarded), stall)
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then drains open connections.
 pub async fn serve(
     listener: TcpListener,
@@ -220,12 +257,17 @@ async fn connection(
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Watched { inner: stream, activity: activity.clone() });
     let per_request = activity.clone();
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-        req.extensions_mut().insert(ConnectInfo(peer));
+    let body_idle = Duration::from_secs(limits.body_idle_timeout_secs);
+    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let (mut parts, body) = req.into_parts();
+        parts.extensions.insert(ConnectInfo(peer));
+        let (body, stall) = stall_guarded(axum::body::Body::new(body), body_idle);
+        parts.extensions.insert(stall);
+        let req = hyper::Request::from_parts(parts, body);
         let guard = InFlight::new(&per_request);
         let app = app.clone();
         async move {
-            let resp = app.oneshot(req.map(axum::body::Body::new)).await;
+            let resp = app.oneshot(req).await;
             drop(guard);
             resp
         }
