@@ -277,8 +277,8 @@ async fn connection(
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs))
         // The configured limit is enforced by the router, with a JSON 431 naming it; hyper's own
-        // (bare) refusal only backs it up for far larger heads.
-        .max_header_size(limits.max_header_bytes.saturating_mul(4).max(64 * 1024));
+        // refusal (a bare 431, it cannot carry our body) only backs it up for far larger heads.
+        .max_header_size(limits.max_header_bytes.saturating_mul(16).max(256 * 1024));
     let conn = builder.serve_connection(io, service).with_upgrades();
     tokio::pin!(conn);
     let idle = Duration::from_secs(limits.idle_timeout_secs);
