@@ -573,29 +573,10 @@ async fn small_protocol_mistakes_get_the_answers_the_rfcs_give() {
     assert_eq!(error_code(r).await, "invalid_name");
 
     // Authorise before validating: a reader's bad body to an admin route is a 403, not a 400.
-    let reader = client
-        .create_account(&artstore_client::wire::CreateServiceAccount {
-            client_id: Some("reader-app".into()),
-            name: "reader".into(),
-            description: String::new(),
-            roles: vec!["reader".into()],
-            client_secret: None,
-        })
-        .await
-        .unwrap();
-    let reader_token: serde_json::Value = http()
-        .post(format!("{}/api/v1/auth/token", c.url(1)))
-        .basic_auth("reader-app", Some(&reader.client_secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, reader_token) = account_token(&c, "reader-app", &["reader"]).await;
     let r = http()
         .post(format!("{}/api/v1/service-accounts", c.url(1)))
-        .bearer_auth(reader_token["access_token"].as_str().unwrap())
+        .bearer_auth(&reader_token)
         .header("Content-Type", "application/json")
         .body("{not json")
         .send()

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use artstore_client::wire::{CreateServiceAccount, UpdateServiceAccount};
+use artstore_client::wire::UpdateServiceAccount;
 use common::*;
 
 /// Who may call a route.
@@ -122,49 +122,15 @@ fn concrete(path: &str) -> String {
         .replace("{index}", "1")
 }
 
-async fn token_for(c: &LocalCluster, id: &str, secret: &str) -> String {
-    let v: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/api/v1/auth/token", c.url(1)))
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["access_token"].as_str().unwrap_or_else(|| panic!("no token for {id}: {v}")).to_string()
-}
-
 #[tokio::test]
 async fn every_route_answers_each_role_as_its_table_says() {
     let (c, _) = started_cluster(1, |_| {}).await;
     let admin = c.client(1);
     let mut tokens: Vec<(&str, String)> = vec![("admin", admin.token().await.unwrap())];
     for role in ["operator", "writer", "reader"] {
-        let created = admin
-            .create_account(&CreateServiceAccount {
-                client_id: Some(format!("role-{role}")),
-                name: role.into(),
-                description: String::new(),
-                roles: vec![role.into()],
-                client_secret: None,
-            })
-            .await
-            .unwrap();
-        tokens.push((role, token_for(&c, &created.account.client_id, &created.client_secret).await));
+        tokens.push((role, account_token(&c, &format!("role-{role}"), &[role]).await.1));
     }
-    let disabled = admin
-        .create_account(&CreateServiceAccount {
-            client_id: Some("role-disabled".into()),
-            name: "disabled".into(),
-            description: String::new(),
-            roles: vec!["admin".into()],
-            client_secret: None,
-        })
-        .await
-        .unwrap();
-    let disabled_token = token_for(&c, "role-disabled", &disabled.client_secret).await;
+    let (_, disabled_token) = account_token(&c, "role-disabled", &["admin"]).await;
     admin
         .update_account("role-disabled", &UpdateServiceAccount { enabled: Some(false), ..Default::default() })
         .await

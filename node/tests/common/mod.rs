@@ -57,3 +57,30 @@ pub fn chunk_file(dir: &Path, sha256: &str) -> Option<PathBuf> {
         .map(|e| e.path().join("chunks").join(&sha256[..2]).join(sha256))
         .find(|p| p.exists())
 }
+
+/// Creates account `client_id` with `roles` through node 1 and returns its secret and a token.
+pub async fn account_token(c: &LocalCluster, client_id: &str, roles: &[&str]) -> (String, String) {
+    let created = c
+        .client(1)
+        .create_account(&artstore_client::wire::CreateServiceAccount {
+            client_id: Some(client_id.into()),
+            name: client_id.into(),
+            description: String::new(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            client_secret: None,
+        })
+        .await
+        .expect("account created");
+    let v: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/token", c.url(1)))
+        .basic_auth(client_id, Some(&created.client_secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token endpoint answers")
+        .json()
+        .await
+        .expect("token JSON");
+    let token = v["access_token"].as_str().unwrap_or_else(|| panic!("no token for {client_id}: {v}")).to_string();
+    (created.client_secret, token)
+}
