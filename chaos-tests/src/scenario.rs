@@ -438,8 +438,12 @@ pub async fn run(scenario: Scenario, opts: &RunOptions) -> Result<ScenarioReport
         }
         // A cluster spread over sites is configured for it: openraft waits one heartbeat interval
         // for every log append, so the interval must exceed the worst round trip (240 ms here)
-        // plus a follower's fsync, and the election timeouts follow it.
+        // plus a follower's fsync, and the election timeouts follow it; BBR keeps lossy links
+        // moving (the `quic` table exists: the dial overrides above created it).
         if wide_area {
+            if let Some(q) = t.get_mut("quic").and_then(|q| q.as_table_mut()) {
+                q.insert("congestion_control".into(), "bbr".into());
+            }
             let raft = t.entry("raft").or_insert_with(|| toml::Value::Table(Default::default()));
             if let Some(r) = raft.as_table_mut() {
                 r.insert("heartbeat_ms".into(), WAN_HEARTBEAT_MS.into());

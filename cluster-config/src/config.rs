@@ -148,6 +148,14 @@ pub struct QuicConfig {
     /// through a relay; the peer is still authenticated by its certificate.
     #[serde(default)]
     pub dial: BTreeMap<String, String>,
+    /// `cubic` (default) or `bbr`: the transport's congestion control. BBR keeps chunk transfers
+    /// and Raft moving on lossy or long links (sites apart); CUBIC is faster on a clean LAN.
+    #[serde(default = "default_congestion")]
+    pub congestion_control: String,
+}
+
+fn default_congestion() -> String {
+    "cubic".into()
 }
 
 /// Files of the node's identity in the cluster's mutual TLS.
@@ -510,7 +518,12 @@ impl Default for HttpConfig {
 }
 impl Default for QuicConfig {
     fn default() -> Self {
-        Self { listen: default_quic_listen(), advertise: None, dial: BTreeMap::new() }
+        Self {
+            listen: default_quic_listen(),
+            advertise: None,
+            dial: BTreeMap::new(),
+            congestion_control: default_congestion(),
+        }
     }
 }
 impl Default for RaftConfig {
@@ -611,6 +624,9 @@ impl NodeConfig {
             check_addr(&mut p, "http.advertise", a);
         }
         check_addr(&mut p, "quic.listen", &self.quic.listen);
+        if self.quic.congestion_control != "cubic" && self.quic.congestion_control != "bbr" {
+            p.push(Problem::new("quic.congestion_control", "use \"cubic\" or \"bbr\""));
+        }
         if let Some(a) = &self.quic.advertise {
             check_addr(&mut p, "quic.advertise", a);
         }

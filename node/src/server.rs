@@ -80,7 +80,7 @@ async fn run(
         Some(l) => l,
         None => bind_http(http_sock, "http.listen").await?,
     };
-    let tls = TlsMaterial::load(&config.tls)?;
+    let tls = TlsMaterial::load(&config.tls)?.with_bbr(config.quic.congestion_control == "bbr");
     let transport = Transport::bind(quic_sock, &tls)?;
     for (node, addr) in &config.quic.dial {
         if let Ok(id) = node.parse() {

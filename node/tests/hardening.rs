@@ -522,6 +522,31 @@ async fn multipart_metadata_is_bounded_and_must_come_first_and_a_refused_request
     assert_eq!(r.status(), 400, "two files in a single upload are refused");
     assert_eq!(count().await, before, "refused requests committed nothing");
 
+    // A body that never sends a boundary (or a part header that never ends) is not buffered
+    // without limit: 413, nothing stored.
+    let r = http()
+        .post(format!("{}/api/v1/files", c.url(1)))
+        .bearer_auth(&token)
+        .header("Content-Type", "multipart/form-data; boundary=XyZ")
+        .body(vec![b'x'; 200 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(error_code(r).await, "multipart_head_too_large");
+    let mut endless = b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\nX-Pad: ".to_vec();
+    endless.extend(vec![b'p'; 200 * 1024]);
+    let r = http()
+        .post(format!("{}/api/v1/files/batch", c.url(1)))
+        .bearer_auth(&token)
+        .header("Content-Type", "multipart/form-data; boundary=XyZ")
+        .body(endless)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(count().await, before, "refused requests committed nothing");
+
     // PATCH is bounded the same way.
     let ok = client.upload("ok.txt", b"ok".to_vec(), &UploadOptions::default()).await.unwrap();
     let r = http()

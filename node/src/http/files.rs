@@ -1,7 +1,11 @@
 //! Files: streaming upload, metadata read, list, update and delete. Upload needs `writer`,
 //! reads need `reader`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
 
 use artstore_actors::ingest::UploadMeta;
 use artstore_client::wire::{FileInfo, FileList, UpdateFile};
@@ -154,6 +158,41 @@ fn expected_digest(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(None)
 }
 
+/// The request with its multipart preamble and part headers bounded (`limits.max_header_bytes`;
+/// the parser would buffer them without limit on routes that stream files), and the flag raised
+/// when the bound refused the body.
+fn bounded_multipart(s: &AppState, req: axum::extract::Request) -> (axum::extract::Request, Arc<AtomicBool>) {
+    let refused = Arc::new(AtomicBool::new(false));
+    let boundary = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|ct| {
+        ct.split(';').skip(1).find_map(|p| {
+            let (k, v) = p.trim().split_once('=')?;
+            k.trim().eq_ignore_ascii_case("boundary").then(|| v.trim().trim_matches('"').to_string())
+        })
+    });
+    let Some(boundary) = boundary else { return (req, refused) };
+    let (parts, body) = req.into_parts();
+    let flag = refused.clone();
+    let guarded = super::multipart_guard::bounded(body.into_data_stream(), &boundary, s.limits.max_header_bytes)
+        .inspect(move |r| {
+            if r.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::InvalidData) {
+                flag.store(true, Ordering::Relaxed);
+            }
+        });
+    (axum::extract::Request::from_parts(parts, Body::from_stream(guarded)), refused)
+}
+
+/// A multipart failure caused by the head bound becomes a 413 naming it.
+fn head_status(refused: &AtomicBool, limit: usize, e: ApiError) -> ApiError {
+    if refused.load(Ordering::Relaxed) {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "multipart_head_too_large",
+            format!("a multipart preamble or part header is over {limit} bytes (limits.max_header_bytes)"),
+        );
+    }
+    e
+}
+
 /// The flag the listener raises when this request's body stalled.
 fn stall_flag(req: &axum::extract::Request) -> super::listener::BodyStall {
     req.extensions().get::<super::listener::BodyStall>().cloned().unwrap_or_default()
@@ -198,10 +237,13 @@ async fn upload_guarded(
         .unwrap_or("application/octet-stream")
         .to_string();
     if content_type.starts_with("multipart/") {
+        let (req, refused) = bounded_multipart(&s, req);
+        let limit = s.limits.max_header_bytes;
         let multipart = axum::extract::Multipart::from_request(req, &s)
             .await
             .map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?;
-        let mut results = upload_parts(&s, &caller, multipart, false).await?;
+        let mut results =
+            upload_parts(&s, &caller, multipart, false).await.map_err(|e| head_status(&refused, limit, e))?;
         return match results.pop() {
             Some(Ok(u)) => Ok(created(u)),
             Some(Err(e)) => Err(e),
@@ -502,12 +544,15 @@ pub async fn batch(
     caller.principal.require(Role::Writer)?;
     let stalled = stall_flag(&req);
     let secs = s.limits.body_idle_timeout_secs;
+    let (req, refused) = bounded_multipart(&s, req);
+    let limit = s.limits.max_header_bytes;
     let multipart = axum::extract::Multipart::from_request(req, &s)
         .await
         .map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?;
     let what = "files before the stall were committed on their own";
-    let results =
-        upload_parts(&s, &caller, multipart, true).await.map_err(|e| stall_status(&stalled, secs, what, e))?;
+    let results = upload_parts(&s, &caller, multipart, true)
+        .await
+        .map_err(|e| head_status(&refused, limit, stall_status(&stalled, secs, what, e)))?;
     let items: Vec<serde_json::Value> = results
         .into_iter()
         .enumerate()

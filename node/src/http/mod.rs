@@ -12,6 +12,7 @@ mod files;
 mod fuzz;
 mod health;
 pub mod listener;
+mod multipart_guard;
 pub mod recover;
 mod repair;
 mod search;
