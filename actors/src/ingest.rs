@@ -169,6 +169,8 @@ pub fn place(chunk_sha256: &str, candidates: &[NodeId], r: usize) -> Vec<NodeId>
 /// therefore costs an upload a fraction of a second, never its connection's timeout.
 const STRAGGLER_MIN: Duration = Duration::from_millis(25);
 const STRAGGLER_MAX: Duration = Duration::from_millis(200);
+/// How long a straggler may go on in the background before it is dropped (repair copies it).
+const STRAGGLER_BACKGROUND: Duration = Duration::from_secs(10);
 
 fn straggler_grace(to_quorum: Duration) -> Duration {
     (to_quorum * 2).clamp(STRAGGLER_MIN, STRAGGLER_MAX)
@@ -240,7 +242,10 @@ async fn replicate(
         tracing::debug!(chunk = index, ?late, "replica writes still running at the write quorum; recorded as missing");
         metrics::counter!("artstore_ingest_straggler_replicas_total").increment(late.len() as u64);
         missing.extend(late);
-        tokio::spawn(async move { while sends.next().await.is_some() {} });
+        // Bounded: a peer that never answers must not keep a copy of every chunk alive.
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(STRAGGLER_BACKGROUND, async { while sends.next().await.is_some() {} }).await;
+        });
     }
     metrics::histogram!("artstore_ingest_replication_seconds").record(started.elapsed().as_secs_f64());
     if replicas.len() < quorum && out_of_room {

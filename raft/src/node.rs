@@ -96,6 +96,8 @@ struct Inner {
     engine: Engine,
     reachability_window: Duration,
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Until when this node's elections are held (start-up and freeze holds extend it).
+    elections_held_until: std::sync::Mutex<Option<Instant>>,
 }
 
 /// Outcome of a leader-only operation attempted locally.
@@ -142,6 +144,7 @@ impl RaftNode {
                 engine,
                 reachability_window: REACHABILITY_WINDOW,
                 tasks: Default::default(),
+                elections_held_until: Default::default(),
             }),
         };
         transport.register(crate::transport::STREAM_RPC, service::handler(node.clone()));
@@ -165,11 +168,11 @@ impl RaftNode {
             // A restarted member waits a moment for the leader to reach it before it may
             // campaign: without pre-vote, its first election timeout would otherwise depose a
             // healthy leader whose connection to it is still being re-established.
-            raft.runtime_config().elect(false);
-            let raft = raft.clone();
+            node.hold_elections(start_hold);
+            let this = node.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(start_hold).await;
-                raft.runtime_config().elect(true);
+                this.release_elections();
             });
         }
         if initialized {
@@ -561,6 +564,23 @@ impl RaftNode {
         }
     }
 
+    /// Holds this node's elections for at least `d` (extending any hold in force).
+    fn hold_elections(&self, d: Duration) {
+        if let Ok(mut until) = self.inner.elections_held_until.lock() {
+            let end = Instant::now() + d;
+            *until = Some(until.map_or(end, |u| u.max(end)));
+        }
+        self.inner.raft.runtime_config().elect(false);
+    }
+
+    /// Lets elections happen again, unless a longer hold is still in force.
+    fn release_elections(&self) {
+        let due = self.inner.elections_held_until.lock().map(|u| u.is_none_or(|t| Instant::now() >= t)).unwrap_or(true);
+        if due {
+            self.inner.raft.runtime_config().elect(true);
+        }
+    }
+
     /// Holds this node's elections for a moment after the process was frozen (SIGSTOP, a paused
     /// VM, heavy swapping). openraft 0.9 has no pre-vote: a follower waking from a long pause
     /// finds its election timer expired, campaigns with a higher term, and the answer to the
@@ -585,17 +605,17 @@ impl RaftNode {
                 let Some(inner) = weak.upgrade() else { return };
                 let gap = last.elapsed();
                 if gap > frozen_after {
-                    inner.raft.runtime_config().elect(false);
+                    RaftNode { inner: inner.clone() }.hold_elections(hold);
                     tracing::warn!(
                         frozen_ms = gap.as_millis() as u64,
                         hold_ms = hold.as_millis() as u64,
-                        "this process was frozen; holding its elections until the leader is heard from"
+                        "this process was frozen; holding its elections for a moment (the leader's heartbeats reset the timer)"
                     );
                     metrics::counter!("artstore_raft_freezes_total").increment(1);
                     drop(inner);
                     std::thread::sleep(hold);
                     let Some(inner) = weak.upgrade() else { return };
-                    inner.raft.runtime_config().elect(true);
+                    RaftNode { inner }.release_elections();
                 }
                 last = Instant::now();
             }

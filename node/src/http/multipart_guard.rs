@@ -13,7 +13,9 @@ use futures::{Stream, StreamExt};
 /// Where the scanner is in the multipart body.
 #[derive(Debug, PartialEq)]
 enum Phase {
-    /// Before the first boundary, or in a part's headers: bytes count against the bound.
+    /// Before the first boundary: bytes count against the bound; only a delimiter ends it.
+    Preamble,
+    /// In a part's headers: bytes count against the bound until the blank line.
     Head,
     /// In a part's contents: only the next boundary is looked for.
     Content,
@@ -36,8 +38,9 @@ impl HeadBound {
     pub fn new(boundary: &str, max_head: usize) -> Self {
         Self {
             delimiter: format!("\r\n--{boundary}").into_bytes(),
-            phase: Phase::Head,
-            head: 2, // the body starts as if after a CRLF: a first boundary at byte 0 matches
+            phase: Phase::Preamble,
+            // The body is scanned as if after a CRLF, so a first boundary at byte 0 matches.
+            head: 0,
             max_head,
             tail: b"\r\n".to_vec(),
         }
@@ -54,7 +57,7 @@ impl HeadBound {
         let seam_tail = seam.len() - piece.len().min(keep);
         loop {
             let found = match self.phase {
-                Phase::Content => find(&seam, &self.delimiter, seam_tail, rest_from)
+                Phase::Content | Phase::Preamble => find(&seam, &self.delimiter, seam_tail, rest_from)
                     .map(|end| (end, Phase::Head))
                     .or_else(|| find_in(piece, &self.delimiter, rest_from).map(|end| (end, Phase::Head))),
                 Phase::Head => find(&seam, b"\r\n\r\n", seam_tail, rest_from)
@@ -63,7 +66,7 @@ impl HeadBound {
             };
             match found {
                 Some((end, next)) => {
-                    if self.phase == Phase::Head {
+                    if self.phase != Phase::Content {
                         self.head += end.saturating_sub(rest_from);
                         self.check()?;
                     }
@@ -72,7 +75,7 @@ impl HeadBound {
                     rest_from = end;
                 }
                 None => {
-                    if self.phase == Phase::Head {
+                    if self.phase != Phase::Content {
                         self.head += piece.len() - rest_from;
                         self.check()?;
                     }
@@ -182,6 +185,9 @@ mod tests {
     fn a_body_without_boundary_or_with_endless_headers_is_refused() {
         let b = HeadBound::new("XyZ", 1024);
         assert!(feed_in(&b, &vec![b'x'; 5000], 100).is_err(), "no boundary at all");
+        let mut blank_first = b"\r\n\r\n".to_vec();
+        blank_first.extend(vec![b'x'; 5000]);
+        assert!(feed_in(&b, &blank_first, 100).is_err(), "a blank line does not end the preamble");
         let mut endless = b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\nX-Pad: ".to_vec();
         endless.extend(vec![b'p'; 5000]);
         assert!(feed_in(&b, &endless, 333).is_err(), "a part header that never ends");

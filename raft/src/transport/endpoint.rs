@@ -229,10 +229,24 @@ impl Transport {
             .endpoint
             .connect(sock, &server_name)
             .map_err(|e| Error::Transport(format!("cannot dial node {target} at {addr}: {e}")))?;
-        let conn = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting)
+        let setup = async {
+            let conn = connecting.await.map_err(|e| Error::Transport(format!("node {target} at {addr}: {e}")))?;
+            let clients = Self::rpc_clients(&conn, target, addr).await?;
+            Ok::<_, Error>((conn, clients))
+        };
+        // The handshake and the streams' setup together: a peer that stalls after the handshake
+        // must not keep callers waiting on this peer's slot.
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, setup)
             .await
             .map_err(|_| Error::Transport(format!("node {target} at {addr}: handshake timed out")))?
-            .map_err(|e| Error::Transport(format!("node {target} at {addr}: {e}")))?;
+    }
+
+    /// Opens [`RPC_STREAMS`] tarpc streams on `conn`.
+    async fn rpc_clients(
+        conn: &quinn::Connection,
+        target: NodeId,
+        addr: &str,
+    ) -> Result<Arc<[ClusterRpcClient]>, Error> {
         let mut clients = Vec::with_capacity(RPC_STREAMS);
         for _ in 0..RPC_STREAMS {
             let (mut send, recv) =
@@ -244,7 +258,7 @@ impl Transport {
             let transport = rpc_transport(send, recv);
             clients.push(ClusterRpcClient::new(tarpc::client::Config::default(), transport).spawn());
         }
-        Ok((conn, clients.into()))
+        Ok(clients.into())
     }
 
     /// Forgets the connection to `target` after a failed call, so the next call re-dials. When the
