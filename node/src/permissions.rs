@@ -4,7 +4,7 @@
 //! At start-up the process umask becomes 077 (everything created afterwards, by sled, tantivy or
 //! the storage elements, is private by construction), the data folder is created 0700, and every
 //! file and folder already in it that group or others can reach is logged as an error, naming its
-//! path, and tightened (chunk folders themselves, not each chunk in them). The node starts afterwards: refusing would turn an operator's `chmod`
+//! path, and tightened (an element's chunk and sidecar folders themselves, not each file in them). The node starts afterwards: refusing would turn an operator's `chmod`
 //! slip into an outage, while the fix itself closes the exposure.
 
 use std::os::unix::fs::PermissionsExt;
@@ -52,10 +52,11 @@ fn tighten(path: &Path, fixed: &mut usize, depth: usize) -> std::io::Result<()> 
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(private))?;
         *fixed += 1;
     }
-    // Chunk folders can hold millions of files: once the folder itself is 0700 nobody else can
-    // reach them, and every chunk written since the umask is 0600 anyway.
-    let chunk_store = path.file_name().is_some_and(|n| n == "chunks");
-    if meta.is_dir() && depth < MAX_DEPTH && !chunk_store {
+    // An element's chunk and sidecar folders can hold millions of files: once the folder itself
+    // is 0700 nobody else can reach them, and everything written since the umask is 0600 anyway.
+    // Walking them would make every start-up as slow as the archive is large.
+    let bulk = path.file_name().is_some_and(|n| n == "chunks" || n == "files");
+    if meta.is_dir() && depth < MAX_DEPTH && !bulk {
         for entry in std::fs::read_dir(path)? {
             tighten(&entry?.path(), fixed, depth + 1)?;
         }

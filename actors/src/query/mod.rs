@@ -294,7 +294,7 @@ impl Indexer {
         self.publish(indexed);
         // The feed below a durable index is no longer needed.
         self.catalog.prune_changes(CONSUMER, indexed).map_err(index_err)?;
-        let aside = self.catalog.set_aside_all().map_err(index_err)?.iter().filter(|a| a.consumer == CONSUMER).count();
+        let aside = self.catalog.set_aside_count(CONSUMER).map_err(index_err)?;
         metrics::gauge!("artstore_change_feed_set_aside", "consumer" => CONSUMER).set(aside as f64);
         Ok(())
     }
@@ -356,16 +356,15 @@ impl Indexer {
                 }
             }
         }
-        let ids = latest;
         // A snapshot installed while this batch was read could have replaced the feed under it.
         if self.catalog.change_floor().map_err(index_err)? > self.indexed {
             self.writer.rollback().map_err(index_err)?;
             return Ok(true);
         }
         self.commit(reached)?;
-        metrics::counter!("artstore_search_documents_indexed_total").increment(ids.len() as u64);
+        metrics::counter!("artstore_search_documents_indexed_total").increment(latest.len() as u64);
         tracing::debug!(
-            files = ids.len(),
+            files = latest.len(),
             indexed = reached,
             took_ms = started.elapsed().as_millis() as u64,
             "indexed"

@@ -190,7 +190,7 @@ impl StorageHandle {
                 Some(error) => self.set_aside(&aside.file_id, aside.index, &error)?,
             }
         }
-        let count = catalog.set_aside_all()?.iter().filter(|a| a.consumer == CONSUMER).count();
+        let count = catalog.set_aside_count(CONSUMER)?;
         metrics::gauge!("artstore_change_feed_set_aside", "consumer" => CONSUMER).set(count as f64);
         Ok(())
     }

@@ -296,6 +296,11 @@ impl Catalog {
         self.tree.apply(batch)
     }
 
+    /// How many changes `consumer` has set aside (a key count; nothing is decoded).
+    pub fn set_aside_count(&self, consumer: &str) -> Result<usize, Error> {
+        Ok(self.tree.scan_prefix(format!("{CHANGE_ASIDE}{consumer}/").as_bytes())?.len())
+    }
+
     /// Every set-aside change of every consumer on this node.
     pub fn set_aside_all(&self) -> Result<Vec<SetAside>, Error> {
         self.scan(CHANGE_ASIDE)
