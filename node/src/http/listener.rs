@@ -79,24 +79,25 @@ impl Drop for Admitted {
 }
 
 /// A connection's activity: when bytes last moved, and how many requests are in flight.
-#[derive(Default)]
 struct Activity {
-    started: Option<Instant>,
+    started: Instant,
+    /// Milliseconds after `started` that bytes last moved.
     last_ms: AtomicU64,
     in_flight: AtomicUsize,
 }
 
 impl Activity {
     fn new() -> Self {
-        Self { started: Some(Instant::now()), ..Default::default() }
+        Self { started: Instant::now(), last_ms: AtomicU64::new(0), in_flight: AtomicUsize::new(0) }
+    }
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
     }
     fn touch(&self) {
-        let ms = self.started.map_or(0, |s| s.elapsed().as_millis() as u64);
-        self.last_ms.store(ms, Ordering::Relaxed);
+        self.last_ms.store(self.now_ms(), Ordering::Relaxed);
     }
     fn quiet_for(&self) -> Duration {
-        let now = self.started.map_or(0, |s| s.elapsed().as_millis() as u64);
-        Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
+        Duration::from_millis(self.now_ms().saturating_sub(self.last_ms.load(Ordering::Relaxed)))
     }
 }
 
