@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// The body of every error response: `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorResponse {
     /// What went wrong.
     pub error: ErrorBody,
@@ -13,6 +14,7 @@ pub struct ErrorResponse {
 
 /// The `error` object of an error response.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// Stable, machine-readable code such as `not_found` or `no_leader`.
     pub code: String,
@@ -22,6 +24,7 @@ pub struct ErrorBody {
 
 /// `GET /api/v1/cluster/status`: one node's view of the cluster.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClusterStatus {
     /// The answering node.
     pub node_id: u64,
@@ -47,6 +50,7 @@ pub struct ClusterStatus {
 
 /// One member of the cluster.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Member {
     /// The member's id.
     pub node_id: u64,
@@ -62,6 +66,7 @@ pub struct Member {
 
 /// `POST /api/v1/cluster/members`: add a node (it joins as learner and is promoted once caught up).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JoinRequest {
     /// The new node's id.
     pub node_id: u64,
@@ -76,6 +81,7 @@ pub struct JoinRequest {
 
 /// `PUT /api/v1/cluster/settings/{key}` request body.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SettingValue {
     /// The new value.
     pub value: String,
@@ -83,6 +89,7 @@ pub struct SettingValue {
 
 /// A cluster setting as stored, with the log index that last wrote it when known.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Setting {
     /// The setting's name.
     pub key: String,
@@ -96,6 +103,7 @@ pub struct Setting {
 
 /// `GET /api/v1/cluster/settings`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Settings {
     /// Every setting by key.
     pub settings: BTreeMap<String, String>,
@@ -103,6 +111,7 @@ pub struct Settings {
 
 /// `GET /health/live` and `GET /health/ready` success body.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     /// `ok` (or why not).
     pub status: String,
@@ -112,6 +121,7 @@ pub struct Health {
 
 /// `POST /api/v1/auth/token` success body (RFC 6749 §5.1).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenResponse {
     /// The JWT to send as `Authorization: Bearer …`.
     pub access_token: String,
@@ -125,6 +135,7 @@ pub struct TokenResponse {
 
 /// A service account as the API shows it (never with a secret or its hash).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceAccount {
     /// Its id (the OAuth `client_id`).
     pub client_id: String,
@@ -148,6 +159,7 @@ pub struct ServiceAccount {
 
 /// `POST /api/v1/service-accounts`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateServiceAccount {
     /// Generated (`sa-…`) when absent.
     #[serde(default)]
@@ -166,6 +178,7 @@ pub struct CreateServiceAccount {
 
 /// Response to creating an account or rotating its secret: the only time the secret is shown.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceAccountWithSecret {
     /// The account.
     pub account: ServiceAccount,
@@ -175,6 +188,7 @@ pub struct ServiceAccountWithSecret {
 
 /// `PATCH /api/v1/service-accounts/{client_id}`; absent fields stay as they are.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateServiceAccount {
     #[serde(default)]
     /// New display name.
@@ -192,6 +206,7 @@ pub struct UpdateServiceAccount {
 
 /// `POST /api/v1/service-accounts/{client_id}/rotate-secret`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RotateSecret {
     /// Seconds the old secret keeps working; it stops at once when absent.
     #[serde(default)]
@@ -200,6 +215,7 @@ pub struct RotateSecret {
 
 /// `GET /api/v1/service-accounts`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceAccounts {
     /// The accounts.
     pub accounts: Vec<ServiceAccount>,
@@ -207,6 +223,7 @@ pub struct ServiceAccounts {
 
 /// `POST /api/v1/admin/keys/rotate`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyRotated {
     /// Id of the new signing key.
     pub kid: String,
@@ -214,6 +231,7 @@ pub struct KeyRotated {
 
 /// One audit record.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditRecord {
     /// Position in the chain, from 1.
     pub seq: u64,
@@ -239,6 +257,7 @@ pub struct AuditRecord {
 
 /// `GET /api/v1/audit`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditPage {
     /// The records, in sequence order.
     pub records: Vec<AuditRecord>,
@@ -248,6 +267,7 @@ pub struct AuditPage {
 
 /// `GET /api/v1/audit/verify`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditVerification {
     /// Whether the whole chain verified.
     pub ok: bool,
@@ -261,6 +281,7 @@ pub struct AuditVerification {
 
 /// A file's metadata (`GET /api/v1/files/{id}`, and the 201 of an upload).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileInfo {
     /// UUIDv7.
     pub id: String,
@@ -300,8 +321,46 @@ pub struct FileInfo {
     pub missing_replicas: u64,
 }
 
+/// `GET /api/v1/files/{id}/finalize`: whether a file is still temporary.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FinalizeState {
+    /// The file's id.
+    pub id: String,
+    /// `temporary` or `permanent`.
+    pub state: String,
+    /// Temporary files: when they expire (RFC 3339).
+    pub expires_at: Option<String>,
+}
+
+/// `POST /api/v1/files/batch`: one result per file of the multipart body, in order.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BatchResults {
+    /// The results, in the order of the files in the body.
+    pub results: Vec<BatchResult>,
+}
+
+/// The outcome of one file of a batch upload: `file` when it was stored, `error` when not.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BatchResult {
+    /// Position of the file in the body, from 0.
+    pub index: u64,
+    /// The status a single upload of this file would have answered (201, 200 for a replay, or
+    /// the error's status).
+    pub status: u16,
+    /// The stored file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileInfo>,
+    /// Why the file was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
 /// `GET /api/v1/files`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileList {
     /// The files of this page.
     pub files: Vec<FileInfo>,
@@ -311,6 +370,7 @@ pub struct FileList {
 
 /// `PATCH /api/v1/files/{id}`; absent fields stay as they are.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateFile {
     #[serde(default)]
     /// New name.
@@ -331,6 +391,7 @@ pub struct UpdateFile {
 
 /// A storage element (`GET /api/v1/storage-elements`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StorageElementInfo {
     /// The node holding the element.
     pub node_id: u64,
@@ -346,6 +407,7 @@ pub struct StorageElementInfo {
 
 /// `GET /api/v1/storage-elements`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StorageElements {
     /// Every node's elements.
     pub elements: Vec<StorageElementInfo>,
@@ -353,6 +415,7 @@ pub struct StorageElements {
 
 /// `PATCH /api/v1/storage-elements/{node_id}/{name}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ElementModeChange {
     /// `ro` or `ar` (modes only move forward).
     pub mode: String,
@@ -360,6 +423,7 @@ pub struct ElementModeChange {
 
 /// One hit of `GET /api/v1/search`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SearchHit {
     /// The file's id (UUIDv7).
     pub id: String,
@@ -385,6 +449,7 @@ pub struct SearchHit {
 
 /// `GET /api/v1/search`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SearchResults {
     /// The hits of this page.
     pub hits: Vec<SearchHit>,
@@ -397,6 +462,7 @@ pub struct SearchResults {
 /// `GET /api/v1/repair/status`: the repair queue as the answering node's catalog shows it, and
 /// that node's own repair and scrub counters (repairs are done by the leader).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RepairStatus {
     /// The node that answered.
     pub node_id: u64,
@@ -407,6 +473,8 @@ pub struct RepairStatus {
     /// Replicas those files lack.
     pub missing_replicas: u64,
     /// Members this node cannot reach, and for how many seconds.
+    // JSON object keys are strings: the node ids appear as decimal strings.
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, u64>))]
     pub unreachable_nodes: std::collections::BTreeMap<u64, u64>,
     /// Chunk copies this node made while leading.
     pub chunks_repaired: u64,
@@ -426,6 +494,7 @@ pub struct RepairStatus {
 
 /// A change a consumer of the catalog's change feed set aside after failing on it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SetAsideChange {
     /// `index` (search) or `sidecars`.
     pub consumer: String,
@@ -445,6 +514,7 @@ pub struct SetAsideChange {
 
 /// This node's scrub: re-reading and re-hashing its chunks on a schedule.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScrubStatus {
     /// Scrub is configured to run.
     pub enabled: bool,
@@ -464,6 +534,7 @@ pub struct ScrubStatus {
 
 /// `GET|POST|DELETE /api/v1/cluster/members/{id}/drain`: a node being emptied before removal.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DrainStatus {
     /// The node being drained.
     pub node_id: u64,
@@ -477,6 +548,7 @@ pub struct DrainStatus {
 /// /api/v1/cluster/digest/{index}` the digest a node computed there (equal on every node when
 /// their catalogs agree).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CatalogDigest {
     /// The node that answered.
     pub node_id: u64,
