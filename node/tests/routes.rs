@@ -1,6 +1,8 @@
 //! Every route, called with no token, with a token of each role, and with a token of a disabled
 //! account, answers with the status its role table says. The table is checked against the router's
-//! source: a route added without an entry here fails this test.
+//! source: a route added without an entry here fails this test. The OpenAPI document a node serves
+//! is checked against both: the same routes, each with the role of the table, a security
+//! requirement unless public, and only schemas that exist.
 
 mod common;
 
@@ -29,6 +31,7 @@ const ROUTES: &[(&str, &str, Needs)] = &[
     ("GET", "/metrics", Nobody),
     ("POST", "/api/v1/auth/token", Nobody),
     ("GET", "/.well-known/jwks.json", Nobody),
+    ("GET", "/api/v1/openapi.json", Nobody),
     ("GET", "/api/v1/service-accounts", Admin),
     ("POST", "/api/v1/service-accounts", Admin),
     ("GET", "/api/v1/service-accounts/{client_id}", Admin),
@@ -173,4 +176,124 @@ async fn every_route_answers_each_role_as_its_table_says() {
     }
     assert!(wrong.is_empty(), "routes answering the wrong status:\n{}", wrong.join("\n"));
     assert!(!c.log(1).contains("panicked"));
+}
+
+fn role_name(needs: Needs) -> Option<&'static str> {
+    match needs {
+        Nobody => None,
+        Reader => Some("reader"),
+        Writer => Some("writer"),
+        Operator => Some("operator"),
+        Admin => Some("admin"),
+    }
+}
+
+/// Every `$ref` under `v`.
+fn refs<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            if let Some(r) = m.get("$ref").and_then(|r| r.as_str()) {
+                out.push(r);
+            }
+            m.values().for_each(|x| refs(x, out));
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+        _ => {}
+    }
+}
+
+/// What is wrong with one operation of the document (empty when nothing).
+fn check_operation(method: &str, path: &str, op: &serde_json::Value) -> Vec<String> {
+    let mut wrong = Vec::new();
+    let Some(needs) = ROUTES.iter().find(|(m, p, _)| *m == method && *p == path).map(|r| r.2) else {
+        return vec![format!("{method} {path} is documented but not in ROUTES")];
+    };
+    let role = op["x-required-role"].as_str();
+    if role != role_name(needs) {
+        wrong.push(format!("{method} {path}: x-required-role {role:?}, the table says {needs:?}"));
+    }
+    let security = op["security"].as_array().cloned().unwrap_or_default();
+    match role_name(needs) {
+        // Public: nothing, or the token endpoint's optional HTTP Basic.
+        None => {
+            let ok = security.iter().all(|r| r.as_object().is_some_and(|o| o.keys().all(|k| k == "client_basic")));
+            if !ok {
+                wrong.push(format!("{method} {path} is public but documented with security {security:?}"));
+            }
+        }
+        Some(role) => {
+            for scheme in ["oauth2", "bearer"] {
+                let has = security.iter().any(|r| r[scheme].as_array().is_some_and(|s| s.len() == 1 && s[0] == role));
+                if !has {
+                    wrong.push(format!("{method} {path}: no {scheme} requirement with scope {role}: {security:?}"));
+                }
+            }
+            for status in ["401", "403"] {
+                if op["responses"][status].is_null() {
+                    wrong.push(format!("{method} {path} needs a role but documents no {status}"));
+                }
+            }
+        }
+    }
+    let responses = op["responses"].as_object().cloned().unwrap_or_default();
+    if !responses.keys().any(|s| s.starts_with('2')) {
+        wrong.push(format!("{method} {path} documents no success response"));
+    }
+    for (status, r) in &responses {
+        if status.as_str() >= "400" {
+            let codes = r["x-error-codes"].as_array().map(Vec::len).unwrap_or(0);
+            if codes == 0 || r["content"]["application/json"]["schema"].is_null() {
+                wrong
+                    .push(format!("{method} {path} {status}: an error response needs a JSON schema and x-error-codes"));
+            }
+        }
+    }
+    wrong
+}
+
+#[tokio::test]
+async fn the_openapi_document_has_every_route_with_its_role_and_existing_schemas() {
+    let (c, _) = started_cluster(1, |_| {}).await;
+    // Public, like the other `Nobody` routes.
+    let resp = reqwest::get(format!("{}/api/v1/openapi.json", c.url(1))).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let doc: serde_json::Value = resp.json().await.unwrap();
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")), "{}", doc["openapi"]);
+
+    let mut wrong = Vec::new();
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let method = method.to_uppercase();
+            if !["GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE"].contains(&method.as_str()) {
+                continue;
+            }
+            wrong.extend(check_operation(&method, path, op));
+            documented.insert((method, path.clone()));
+        }
+    }
+    let routed = routed();
+    let undocumented: Vec<_> = routed.difference(&documented).collect();
+    let unrouted: Vec<_> = documented.difference(&routed).collect();
+    assert!(undocumented.is_empty(), "routes missing from the OpenAPI document: {undocumented:?}");
+    assert!(unrouted.is_empty(), "documented operations the router does not have: {unrouted:?}");
+
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    for r in all {
+        let name = r.strip_prefix("#/components/schemas/");
+        if !name.is_some_and(|n| doc["components"]["schemas"][n].is_object()) {
+            wrong.push(format!("$ref {r} does not resolve to a schema of the document"));
+        }
+    }
+    for scheme in ["oauth2", "bearer", "client_basic"] {
+        if !doc["components"]["securitySchemes"][scheme].is_object() {
+            wrong.push(format!("security scheme {scheme} is not defined"));
+        }
+    }
+    let token_url = &doc["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]["tokenUrl"];
+    if token_url != "/api/v1/auth/token" {
+        wrong.push(format!("the OAuth 2.0 flow's tokenUrl is {token_url}"));
+    }
+    assert!(wrong.is_empty(), "the OpenAPI document is wrong:\n{}", wrong.join("\n"));
 }

@@ -5,8 +5,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use artstore_actors::admin::{AccountUpdate, NewAccount};
 use artstore_client::wire::{
-    AuditPage, AuditRecord, AuditVerification, CreateServiceAccount, KeyRotated, RotateSecret, ServiceAccount,
-    ServiceAccountWithSecret, ServiceAccounts, UpdateServiceAccount,
+    AuditPage, AuditRecord, AuditVerification, CreateServiceAccount, ErrorResponse, KeyRotated, RotateSecret,
+    ServiceAccount, ServiceAccountWithSecret, ServiceAccounts, UpdateServiceAccount,
 };
 use artstore_raft::Role;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -48,6 +48,25 @@ fn roles(names: &[String]) -> Result<Vec<Role>, ApiError> {
         .collect()
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/service-accounts",
+    operation_id = "create_service_account",
+    tag = "accounts",
+    summary = "Create a service account",
+    description = "The secret is generated (at least 32 characters from a CSPRNG) unless one is given \
+        (at least 12 characters with mixed classes); it is shown in this response only.",
+    request_body = CreateServiceAccount,
+    responses(
+        (status = 201, description = "Created, with its secret.", body = ServiceAccountWithSecret),
+        (status = 400, description = "A field is invalid: an unknown role, no role, a malformed `client_id`, \
+            a name or description over its limit, or a weak secret.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["invalid_role", "invalid_request"])))),
+        (status = 409, description = "An account with this `client_id` exists.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["conflict"])))),
+    ),
+    extensions(("x-required-role" = json!("admin"))),
+)]
 pub async fn create(
     State(s): State<AppState>,
     caller: Caller,
@@ -67,12 +86,28 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(ServiceAccountWithSecret { account: wire(account), client_secret: secret })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Also list soft-deleted accounts.
     #[serde(default)]
     include_deleted: bool,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/service-accounts",
+    operation_id = "list_service_accounts",
+    tag = "accounts",
+    summary = "List service accounts",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The accounts, never with secrets.", body = ServiceAccounts),
+        (status = 400, description = "A query parameter is not of its type.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["invalid_query"])))),
+    ),
+    extensions(("x-required-role" = json!("admin"))),
+)]
 pub async fn list(
     State(s): State<AppState>,
     caller: Caller,
@@ -84,6 +119,20 @@ pub async fn list(
     Ok(Json(ServiceAccounts { accounts: accounts.into_iter().map(wire).collect() }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/service-accounts/{client_id}",
+    operation_id = "get_service_account",
+    tag = "accounts",
+    summary = "Read a service account",
+    params(("client_id" = String, Path, description = "The account's id.")),
+    responses(
+        (status = 200, description = "The account.", body = ServiceAccount),
+        (status = 404, description = "No such account.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["not_found"])))),
+    ),
+    extensions(("x-required-role" = json!("admin"))),
+)]
 pub async fn get(
     State(s): State<AppState>,
     caller: Caller,
@@ -94,6 +143,27 @@ pub async fn get(
     Ok(Json(wire(s.admin.get_account(&caller.principal, &id)?)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/service-accounts/{client_id}",
+    operation_id = "update_service_account",
+    tag = "accounts",
+    summary = "Change a service account",
+    description = "Absent fields stay as they are. Disabling an account stops its tokens on every node at \
+        once. The bootstrap `admin` account can be neither disabled nor stripped of `admin`.",
+    params(("client_id" = String, Path, description = "The account's id.")),
+    request_body = UpdateServiceAccount,
+    responses(
+        (status = 200, description = "The changed account.", body = ServiceAccount),
+        (status = 400, description = "A field is invalid.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["invalid_role", "invalid_request"])))),
+        (status = 404, description = "No such account.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["not_found"])))),
+        (status = 409, description = "The change is refused (the bootstrap account, a deleted account).",
+            body = ErrorResponse, extensions(("x-error-codes" = json!(["conflict"])))),
+    ),
+    extensions(("x-required-role" = json!("admin"))),
+)]
 pub async fn update(
     State(s): State<AppState>,
     caller: Caller,
@@ -112,6 +182,27 @@ pub async fn update(
     Ok(Json(wire(s.admin.update_account(&caller.principal, &id, update, caller.source).await?)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/service-accounts/{client_id}/rotate-secret",
+    operation_id = "rotate_service_account_secret",
+    tag = "accounts",
+    summary = "Give a service account a new secret",
+    description = "The new secret is shown in this response only. The old one keeps working for \
+        `grace_period_secs` (at most 7 days), or stops at once. The body is optional.",
+    params(("client_id" = String, Path, description = "The account's id.")),
+    request_body(content = Option<RotateSecret>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The account and its new secret.", body = ServiceAccountWithSecret),
+        (status = 400, description = "`grace_period_secs` is over 7 days.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["invalid_request"])))),
+        (status = 404, description = "No such account.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["not_found"])))),
+        (status = 409, description = "The account is deleted.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["conflict"])))),
+    ),
+    extensions(("x-required-role" = json!("admin"))),
+)]
 pub async fn rotate_secret(
     State(s): State<AppState>,
     caller: Caller,
@@ -127,6 +218,24 @@ pub async fn rotate_secret(
     Ok(Json(ServiceAccountWithSecret { account, client_secret: secret }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/service-accounts/{client_id}",
+    operation_id = "delete_service_account",
+    tag = "accounts",
+    summary = "Delete a service account",
+    description = "A soft delete: the account gets no more tokens and its tokens stop working; it stays \
+        listed with `include_deleted=true`. The bootstrap `admin` account cannot be deleted.",
+    params(("client_id" = String, Path, description = "The account's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "No such account.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["not_found"])))),
+        (status = 409, description = "The bootstrap account, or already deleted.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["conflict"])))),
+    ),
+    extensions(("x-required-role" = json!("admin"))),
+)]
 pub async fn delete(
     State(s): State<AppState>,
     caller: Caller,
@@ -138,19 +247,35 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/keys/rotate",
+    operation_id = "rotate_signing_keys",
+    tag = "audit",
+    summary = "Rotate the token signing key",
+    description = "A new key signs tokens from now on; the old one keeps validating the tokens it signed \
+        until they expire.",
+    responses((status = 200, description = "The new key's id.", body = KeyRotated)),
+    extensions(("x-required-role" = json!("operator"))),
+)]
 pub async fn rotate_keys(State(s): State<AppState>, caller: Caller) -> Result<Json<KeyRotated>, ApiError> {
     let kid = s.admin.rotate_keys(&caller.principal, caller.source).await?;
     Ok(Json(KeyRotated { kid }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// First sequence number to examine (default 1).
     #[serde(default)]
     from: Option<u64>,
+    /// Records per page (default 100; 1 to 1000, larger values are capped).
     #[serde(default)]
     limit: Option<usize>,
+    /// Only records of this action, such as `token.issue`.
     #[serde(default)]
     action: Option<String>,
+    /// Only records of this actor (a client id, or `system`).
     #[serde(default)]
     actor: Option<String>,
 }
@@ -160,6 +285,22 @@ const AUDIT_SCAN_BUDGET: usize = 50_000;
 
 /// Records from `from` (default 1), at most `limit` (default 100, at most 1000), optionally only
 /// those of one action or actor.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    operation_id = "list_audit_records",
+    tag = "audit",
+    summary = "Read the audit log",
+    description = "Records in sequence order from `from`. A page ends when it is full or after 50 000 \
+        records were examined; `next_from` continues.",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of records.", body = AuditPage),
+        (status = 400, description = "A query parameter is not of its type.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["invalid_query"])))),
+    ),
+    extensions(("x-required-role" = json!("operator"))),
+)]
 pub async fn audit(
     State(s): State<AppState>,
     caller: Caller,
@@ -214,6 +355,15 @@ pub async fn audit(
     Ok(Json(AuditPage { records, next_from }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/verify",
+    operation_id = "verify_audit_log",
+    tag = "audit",
+    summary = "Verify the audit log's hash chain",
+    responses((status = 200, description = "Whether the chain verifies, and where it breaks.", body = AuditVerification)),
+    extensions(("x-required-role" = json!("operator"))),
+)]
 pub async fn verify_audit(State(s): State<AppState>, caller: Caller) -> Result<Json<AuditVerification>, ApiError> {
     let v = s.admin.verify_audit(&caller.principal)?;
     Ok(Json(AuditVerification {

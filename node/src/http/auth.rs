@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use artstore_actors::admin::Principal;
 use artstore_actors::AdminError;
+use artstore_client::wire::{ErrorResponse, TokenResponse};
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -55,27 +56,28 @@ where
 }
 
 /// The form (or JSON) of a token request.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct TokenRequest {
+    /// Must be `client_credentials`.
+    #[schema(example = "client_credentials")]
     grant_type: Option<String>,
+    /// The service account's id, when it is not sent by HTTP Basic.
     client_id: Option<String>,
+    /// Its secret, when it is not sent by HTTP Basic.
     client_secret: Option<String>,
+    /// Ignored: a token always carries every role of its account.
     #[allow(dead_code)]
     scope: Option<String>,
 }
 
-#[derive(Serialize)]
-struct TokenResponse {
-    access_token: String,
-    token_type: &'static str,
-    expires_in: u64,
-    scope: String,
-}
-
-/// An error as RFC 6749 §5.2 shapes it.
-#[derive(Serialize)]
-struct OAuthError {
+/// An error as RFC 6749 §5.2 shapes it (the token endpoint's own errors).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OAuthError {
+    /// `invalid_request`, `invalid_client`, `unsupported_grant_type`, `too_many_requests` or
+    /// `temporarily_unavailable`.
+    #[schema(value_type = String)]
     error: &'static str,
+    /// What went wrong, for a human.
     error_description: String,
 }
 
@@ -106,6 +108,45 @@ pub(super) fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, S
 }
 
 /// `POST /api/v1/auth/token`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/token",
+    operation_id = "issue_token",
+    tag = "auth",
+    summary = "Issue an access token (OAuth 2.0 client credentials)",
+    description = "RFC 6749 §4.4: `grant_type=client_credentials` with the service account's credentials, \
+        either by HTTP Basic (`client_id:client_secret`, form-urlencoded then base64) or in the body, not \
+        both. The form is the standard; a JSON body with the same fields is also accepted. Rate-limited \
+        per client and per source address. Errors are RFC 6749 §5.2 bodies `{\"error\", \
+        \"error_description\"}`; the codes listed are their `error`.",
+    request_body(
+        description = "The grant and, unless sent by HTTP Basic, the credentials.",
+        content(
+            (TokenRequest = "application/x-www-form-urlencoded"),
+            (TokenRequest = "application/json"),
+        ),
+    ),
+    security((), ("client_basic" = [])),
+    responses(
+        (status = 200, description = "A token.", body = TokenResponse,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "The request is malformed: a body that is not the form or JSON, a \
+            missing or unsupported `grant_type`, missing credentials, or credentials given twice.",
+            body = OAuthError, extensions(("x-error-codes" = json!(["invalid_request", "unsupported_grant_type"])))),
+        (status = 401, description = "Unknown client, wrong secret, or a disabled or deleted account.",
+            body = OAuthError, headers(("WWW-Authenticate" = String, description = "`Basic realm=\"artstore\"` \
+            when the credentials came by HTTP Basic")), extensions(("x-error-codes" = json!(["invalid_client"])))),
+        (status = 413, description = "The body is over `limits.max_token_body_bytes`.", body = OAuthError,
+            extensions(("x-error-codes" = json!(["invalid_request"])))),
+        (status = 429, description = "Too many token requests from this client or source address.",
+            body = OAuthError, headers(("Retry-After" = u64, description = "Seconds to wait")),
+            extensions(("x-error-codes" = json!(["too_many_requests"])))),
+        (status = 503, description = "The cluster cannot issue tokens now; retry.", body = OAuthError,
+            extensions(("x-error-codes" = json!(["temporarily_unavailable"])))),
+        (status = 504, description = "The cluster did not answer in time; retry.", body = OAuthError,
+            extensions(("x-error-codes" = json!(["temporarily_unavailable"])))),
+    ),
+)]
 pub async fn token(
     State(s): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -172,7 +213,7 @@ pub async fn token(
         Ok(t) => {
             let body = TokenResponse {
                 access_token: t.access_token,
-                token_type: "Bearer",
+                token_type: "Bearer".into(),
                 expires_in: t.expires_in,
                 scope: t.scope,
             };
@@ -204,7 +245,53 @@ pub async fn token(
 }
 
 /// `GET /.well-known/jwks.json`.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    operation_id = "jwks",
+    tag = "auth",
+    summary = "The public keys that verify tokens (JWKS)",
+    description = "RFC 7517: every signing key that may still have valid tokens, so applications can \
+        verify tokens themselves. Cacheable for a minute.",
+    responses(
+        (status = 200, description = "The key set.", body = Jwks),
+        (status = 503, description = "The catalog cannot be read now.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["no_leader", "unavailable", "stopping"])))),
+    ),
+)]
 pub async fn jwks(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let jwks = s.admin.jwks()?;
     Ok(([(header::CACHE_CONTROL, "public, max-age=60")], Json(jwks)))
+}
+
+/// The JSON Web Key Set as `GET /.well-known/jwks.json` serves it (RFC 7517), for the document;
+/// the response itself is `artstore_actors::admin::Jwks`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct Jwks {
+    /// The keys.
+    keys: Vec<Jwk>,
+}
+
+/// One public key: `OKP`/`Ed25519` with `x` (RFC 8037), or `RSA` with `n` and `e`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct Jwk {
+    /// `OKP` or `RSA`.
+    kty: String,
+    /// Key id, as in the `kid` header of the tokens it signs.
+    kid: String,
+    /// `EdDSA` or `RS256`.
+    alg: String,
+    /// Always `sig`.
+    #[schema(rename = "use")]
+    use_: String,
+    /// `Ed25519` for OKP keys.
+    crv: Option<String>,
+    /// OKP public key, base64url.
+    x: Option<String>,
+    /// RSA modulus, base64url.
+    n: Option<String>,
+    /// RSA exponent, base64url.
+    e: Option<String>,
 }

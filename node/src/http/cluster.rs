@@ -5,7 +5,7 @@
 //! local unless `consistent=true` asks for a read-index barrier first.
 
 use artstore_client::wire::{
-    CatalogDigest, ClusterStatus, DrainStatus, JoinRequest, Member, Setting, SettingValue, Settings,
+    CatalogDigest, ClusterStatus, DrainStatus, ErrorResponse, JoinRequest, Member, Setting, SettingValue, Settings,
 };
 use artstore_raft::{ClusterNode, Command, NodeId, DRAIN_SETTING};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -46,11 +46,39 @@ fn wire_status(s: artstore_raft::ClusterStatus) -> ClusterStatus {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/cluster/status",
+    operation_id = "cluster_status",
+    tag = "cluster",
+    summary = "This node's view of the cluster",
+    responses((status = 200, description = "Raft state and members.", body = ClusterStatus)),
+    extensions(("x-required-role" = json!("reader"))),
+)]
 pub async fn status(State(s): State<AppState>, caller: Caller) -> Result<Json<ClusterStatus>, ApiError> {
     caller.principal.require(Role::Reader)?;
     Ok(Json(wire_status(s.node.status())))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/cluster/members",
+    operation_id = "join_member",
+    tag = "cluster",
+    summary = "Add a node to the cluster",
+    description = "The node joins as a learner and is promoted to voter once it has caught up; if it does \
+        not catch up within `catch_up_timeout_secs` (default 60) it is removed again and the call fails.",
+    request_body = JoinRequest,
+    responses(
+        (status = 200, description = "The node is a voter; the cluster's new status.", body = ClusterStatus),
+        (status = 400, description = "`node_id` is 0, an address is not `IP:port`, or the timeout is 0.",
+            body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["invalid_node_id", "invalid_address", "invalid_timeout"])))),
+        (status = 409, description = "The membership change was refused.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["conflict"])))),
+    ),
+    extensions(("x-required-role" = json!("operator"))),
+)]
 pub async fn join(
     State(s): State<AppState>,
     caller: Caller,
@@ -79,6 +107,20 @@ pub async fn join(
     Ok(Json(wire_status(s.node.status())))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/cluster/members/{node_id}",
+    operation_id = "remove_member",
+    tag = "cluster",
+    summary = "Remove a node from the cluster",
+    params(("node_id" = u64, Path, description = "The member's node id.")),
+    responses(
+        (status = 200, description = "Removed; the cluster's new status.", body = ClusterStatus),
+        (status = 409, description = "Not a member, or the last voter.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["conflict"])))),
+    ),
+    extensions(("x-required-role" = json!("operator"))),
+)]
 pub async fn remove(
     State(s): State<AppState>,
     caller: Caller,
@@ -104,12 +146,28 @@ fn check_key(key: &str) -> Result<(), ApiError> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReadOptions {
+    /// Wait for the leader's read index first, so the answer reflects every acknowledged write.
     #[serde(default)]
     consistent: bool,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/cluster/settings",
+    operation_id = "list_settings",
+    tag = "cluster",
+    summary = "Every cluster-wide setting",
+    params(ReadOptions),
+    responses(
+        (status = 200, description = "The settings by key.", body = Settings),
+        (status = 400, description = "`consistent` is not `true` or `false`.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["invalid_query"])))),
+    ),
+    extensions(("x-required-role" = json!("reader"))),
+)]
 pub async fn list_settings(
     State(s): State<AppState>,
     caller: Caller,
@@ -123,6 +181,22 @@ pub async fn list_settings(
     Ok(Json(Settings { settings: s.node.catalog().settings()? }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/cluster/settings/{key}",
+    operation_id = "get_setting",
+    tag = "cluster",
+    summary = "One cluster-wide setting",
+    params(("key" = String, Path, description = "The setting's name: 1 to 128 of `A-Z a-z 0-9 . - _`."), ReadOptions),
+    responses(
+        (status = 200, description = "The setting.", body = Setting),
+        (status = 400, description = "The key is not 1 to 128 of `A-Z a-z 0-9 . - _`, or `consistent` is not \
+            `true` or `false`.", body = ErrorResponse, extensions(("x-error-codes" = json!(["invalid_key", "invalid_query"])))),
+        (status = 404, description = "No such setting.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["not_found"])))),
+    ),
+    extensions(("x-required-role" = json!("reader"))),
+)]
 pub async fn get_setting(
     State(s): State<AppState>,
     caller: Caller,
@@ -142,6 +216,23 @@ pub async fn get_setting(
     }
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/cluster/settings/{key}",
+    operation_id = "put_setting",
+    tag = "cluster",
+    summary = "Set a cluster-wide setting",
+    params(("key" = String, Path, description = "The setting's name: 1 to 128 of `A-Z a-z 0-9 . - _`.")),
+    request_body = SettingValue,
+    responses(
+        (status = 200, description = "Stored; with the log index and the previous value.", body = Setting),
+        (status = 400, description = "The key is not 1 to 128 of `A-Z a-z 0-9 . - _`.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["invalid_key"])))),
+        (status = 413, description = "The value is over 64 KiB.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["value_too_large"])))),
+    ),
+    extensions(("x-required-role" = json!("operator"))),
+)]
 pub async fn put_setting(
     State(s): State<AppState>,
     caller: Caller,
@@ -163,6 +254,21 @@ pub async fn put_setting(
     Ok(Json(Setting { key, value: body.value, log_index: Some(r.log_index), previous: r.previous }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/cluster/settings/{key}",
+    operation_id = "delete_setting",
+    tag = "cluster",
+    summary = "Delete a cluster-wide setting",
+    description = "Deleting a setting that does not exist succeeds too.",
+    params(("key" = String, Path, description = "The setting's name: 1 to 128 of `A-Z a-z 0-9 . - _`.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 400, description = "The key is not 1 to 128 of `A-Z a-z 0-9 . - _`.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["invalid_key"])))),
+    ),
+    extensions(("x-required-role" = json!("operator"))),
+)]
 pub async fn delete_setting(
     State(s): State<AppState>,
     caller: Caller,
@@ -208,6 +314,16 @@ fn member(s: &AppState, node_id: NodeId) -> Result<(), ApiError> {
 }
 
 /// `GET /api/v1/cluster/members/{id}/drain` (reader).
+#[utoipa::path(
+    get,
+    path = "/api/v1/cluster/members/{node_id}/drain",
+    operation_id = "get_drain",
+    tag = "cluster",
+    summary = "A node's drain state",
+    params(("node_id" = u64, Path, description = "The member's node id.")),
+    responses((status = 200, description = "Whether it is draining and the replicas still on it.", body = DrainStatus)),
+    extensions(("x-required-role" = json!("reader"))),
+)]
 pub async fn get_drain(
     State(s): State<AppState>,
     caller: Caller,
@@ -221,6 +337,22 @@ pub async fn get_drain(
 
 /// `POST /api/v1/cluster/members/{id}/drain` (operator): the node leaves placement and the leader
 /// moves its replicas to other nodes (copies first, so no chunk drops below its replica count).
+#[utoipa::path(
+    post,
+    path = "/api/v1/cluster/members/{node_id}/drain",
+    operation_id = "start_drain",
+    tag = "cluster",
+    summary = "Drain a node before removing it",
+    description = "The node leaves placement and the leader moves its replicas to other nodes, copying \
+        first so that no chunk drops below its replica count.",
+    params(("node_id" = u64, Path, description = "The member's node id.")),
+    responses(
+        (status = 200, description = "Draining.", body = DrainStatus),
+        (status = 404, description = "Not a member.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["not_found"])))),
+    ),
+    extensions(("x-required-role" = json!("operator"))),
+)]
 pub async fn start_drain(
     State(s): State<AppState>,
     caller: Caller,
@@ -236,6 +368,16 @@ pub async fn start_drain(
 }
 
 /// `DELETE /api/v1/cluster/members/{id}/drain` (operator): the node takes new replicas again.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/cluster/members/{node_id}/drain",
+    operation_id = "stop_drain",
+    tag = "cluster",
+    summary = "Stop draining a node",
+    params(("node_id" = u64, Path, description = "The member's node id.")),
+    responses((status = 200, description = "The node takes new replicas again.", body = DrainStatus)),
+    extensions(("x-required-role" = json!("operator"))),
+)]
 pub async fn stop_drain(
     State(s): State<AppState>,
     caller: Caller,
@@ -249,6 +391,17 @@ pub async fn stop_drain(
 
 /// `POST /api/v1/cluster/digest` (operator): appends a digest entry; every node records a
 /// SHA-256 of its catalog as of that log position.
+#[utoipa::path(
+    post,
+    path = "/api/v1/cluster/digest",
+    operation_id = "take_digest",
+    tag = "cluster",
+    summary = "Append a catalog digest entry",
+    description = "Every node records a SHA-256 of its catalog at the entry's log index; compare them with \
+        `GET /api/v1/cluster/digest/{index}` on each node.",
+    responses((status = 200, description = "The log index of the digest entry.", body = CatalogDigest)),
+    extensions(("x-required-role" = json!("operator"))),
+)]
 pub async fn take_digest(State(s): State<AppState>, caller: Caller) -> Result<Json<CatalogDigest>, ApiError> {
     caller.principal.require(Role::Operator)?;
     let r = s.node.propose(Command::Digest).await?;
@@ -257,6 +410,23 @@ pub async fn take_digest(State(s): State<AppState>, caller: Caller) -> Result<Js
 
 /// `GET /api/v1/cluster/digest/{index}` (reader): this node's digest at `index`, once applied
 /// (waits up to 10 s).
+#[utoipa::path(
+    get,
+    path = "/api/v1/cluster/digest/{index}",
+    operation_id = "get_digest",
+    tag = "cluster",
+    summary = "This node's catalog digest at a log index",
+    description = "Waits up to 10 s for this node to apply `index`.",
+    params(("index" = u64, Path, description = "The log index `POST /api/v1/cluster/digest` answered.")),
+    responses(
+        (status = 200, description = "The digest.", body = CatalogDigest),
+        (status = 404, description = "No digest entry at this index.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["not_found"])))),
+        (status = 503, description = "This node has not applied `index` within 10 s.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["behind"])))),
+    ),
+    extensions(("x-required-role" = json!("reader"))),
+)]
 pub async fn get_digest(
     State(s): State<AppState>,
     caller: Caller,

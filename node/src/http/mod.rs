@@ -13,6 +13,7 @@ mod fuzz;
 mod health;
 pub mod listener;
 mod multipart_guard;
+mod openapi;
 pub mod recover;
 mod repair;
 mod search;
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/api/v1/auth/token", post(auth::token).layer(DefaultBodyLimit::max(limits.max_token_body_bytes)))
         .route("/.well-known/jwks.json", get(auth::jwks))
+        .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/service-accounts", get(admin::list).post(admin::create))
         .route("/api/v1/service-accounts/{client_id}", get(admin::get).patch(admin::update).delete(admin::delete))
         .route("/api/v1/service-accounts/{client_id}/rotate-secret", post(admin::rotate_secret))

@@ -8,6 +8,15 @@ use axum::Json;
 use super::auth::Caller;
 use super::{ApiError, AppState};
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/repair/status",
+    operation_id = "repair_status",
+    tag = "storage",
+    summary = "The repair queue and this node's scrub",
+    responses((status = 200, description = "Repair and scrub state.", body = RepairStatus)),
+    extensions(("x-required-role" = json!("operator"))),
+)]
 pub async fn status(State(s): State<AppState>, caller: Caller) -> Result<Json<RepairStatus>, ApiError> {
     caller.principal.require(Role::Operator)?;
     // The queue as of every change committed before the request.

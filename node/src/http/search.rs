@@ -3,7 +3,7 @@
 use std::ops::Bound;
 
 use artstore_actors::query::{AttrRange, AttrValue, SearchRequest, SortBy};
-use artstore_client::wire::{SearchHit, SearchResults};
+use artstore_client::wire::{ErrorResponse, SearchHit, SearchResults};
 use artstore_cluster_config::Limits;
 use artstore_raft::Role;
 use axum::extract::{RawQuery, State};
@@ -100,6 +100,41 @@ pub(super) fn parse(query: &str, limits: &Limits) -> Result<(SearchRequest, bool
 }
 
 /// `GET /api/v1/search?q=…&tag=…&attr.KEY=…&sort=…&order=…&limit=…&cursor=…&consistent=true`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/search",
+    operation_id = "search_files",
+    tag = "search",
+    summary = "Search files",
+    description = "Full text over name, description, tags and custom attributes (English and Russian \
+        stemming), with filters, sort and keyset cursors. Custom attributes filter with \
+        `attr.KEY=VALUE` (equal) and `attr.KEY.gte|gt|lte|lt=VALUE` (ranges; numbers compare as numbers), \
+        each repeatable. Any other parameter is refused.",
+    params(
+        ("q" = Option<String>, Query, description = "Query text (tantivy syntax: words, \"phrases\", AND/OR/NOT, groups)."),
+        ("content_type" = Option<String>, Query, description = "Only files of this media type."),
+        ("size_min" = Option<u64>, Query, description = "Smallest size in bytes."),
+        ("size_max" = Option<u64>, Query, description = "Largest size in bytes."),
+        ("created_after" = Option<String>, Query, description = "RFC 3339 time or unix milliseconds."),
+        ("created_before" = Option<String>, Query, description = "RFC 3339 time or unix milliseconds."),
+        ("tag" = Option<Vec<String>>, Query, explode, description = "Files with this tag; repeat for several (all must match)."),
+        ("sort" = Option<String>, Query, pattern = "^(relevance|created_at|size|name)$",
+            description = "`relevance` (default with `q`), `created_at`, `size` or `name`."),
+        ("order" = Option<String>, Query, pattern = "^(asc|desc)$", description = "`asc` or `desc`."),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "Hits per page (default 50)."),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page (same query and sort)."),
+        ("consistent" = Option<bool>, Query, description = "Wait until the index covers every write acknowledged before the search."),
+    ),
+    responses(
+        (status = 200, description = "A page of hits.", body = SearchResults),
+        (status = 400, description = "A parameter is unknown or not of its type, or `q` is over its limits \
+            (`limits.max_query_*`).", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["invalid_search", "too_many_parameters", "query_too_long", "query_too_deep", "query_too_complex"])))),
+        (status = 503, description = "`consistent=true` and the index did not catch up in time.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["index_behind"])))),
+    ),
+    extensions(("x-required-role" = json!("reader"))),
+)]
 pub async fn search(
     State(s): State<AppState>,
     caller: Caller,
