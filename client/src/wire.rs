@@ -69,6 +69,7 @@ pub struct Member {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JoinRequest {
     /// The new node's id.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub node_id: u64,
     /// Its public HTTP address (`host:port`).
     pub http_addr: String,
@@ -76,6 +77,7 @@ pub struct JoinRequest {
     pub quic_addr: String,
     /// How long the new node may take to catch up before the join is abandoned (default 60).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub catch_up_timeout_secs: Option<u64>,
 }
 
@@ -157,19 +159,37 @@ pub struct ServiceAccount {
     pub deleted_at: Option<String>,
 }
 
+/// A role, as the OpenAPI document names them (the wire carries them as strings).
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum RoleName {
+    /// Everything.
+    Admin,
+    /// The cluster, keys and the audit log.
+    Operator,
+    /// Upload, change and delete files.
+    Writer,
+    /// Read and search files.
+    Reader,
+}
+
 /// `POST /api/v1/service-accounts`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateServiceAccount {
-    /// Generated (`sa-…`) when absent.
+    /// Generated (`sa-…`) when absent; 3 to 64 of `A-Z a-z 0-9 - _ .`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9._-]{3,64}$"))]
     pub client_id: Option<String>,
-    /// Display name.
+    /// Display name (1 to 256 bytes).
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256))]
     pub name: String,
     #[serde(default)]
-    /// Free text.
+    /// Free text (at most 4096 bytes).
     pub description: String,
     /// `admin`, `operator`, `writer`, `reader`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<RoleName>, min_items = 1))]
     pub roles: Vec<String>,
     /// Operator-chosen secret (≥ 12 characters, mixed classes); generated when absent.
     #[serde(default)]
@@ -191,13 +211,15 @@ pub struct ServiceAccountWithSecret {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateServiceAccount {
     #[serde(default)]
-    /// New display name.
+    /// New display name (1 to 256 bytes).
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256))]
     pub name: Option<String>,
     #[serde(default)]
     /// New description.
     pub description: Option<String>,
     #[serde(default)]
     /// New roles (replace the old ones).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<RoleName>>, min_items = 1))]
     pub roles: Option<Vec<String>>,
     #[serde(default)]
     /// Enable or disable.
@@ -208,8 +230,9 @@ pub struct UpdateServiceAccount {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RotateSecret {
-    /// Seconds the old secret keeps working; it stops at once when absent.
+    /// Seconds the old secret keeps working (at most 7 days); it stops at once when absent.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(maximum = 604800))]
     pub grace_period_secs: Option<u64>,
 }
 
@@ -374,6 +397,7 @@ pub struct FileList {
 pub struct UpdateFile {
     #[serde(default)]
     /// New name.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1))]
     pub name: Option<String>,
     #[serde(default)]
     /// New description.
@@ -418,6 +442,7 @@ pub struct StorageElements {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ElementModeChange {
     /// `ro` or `ar` (modes only move forward).
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(edit|rw|ro|ar)$"))]
     pub mode: String,
 }
 

@@ -278,6 +278,26 @@ async fn the_openapi_document_has_every_route_with_its_role_and_existing_schemas
     assert!(undocumented.is_empty(), "routes missing from the OpenAPI document: {undocumented:?}");
     assert!(unrouted.is_empty(), "documented operations the router does not have: {unrouted:?}");
 
+    let operation_ids: BTreeSet<&str> = doc["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|p| p.values())
+        .filter_map(|item| item.as_object())
+        .flat_map(|item| item.values())
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            for (status, r) in op["responses"].as_object().into_iter().flatten() {
+                for (name, link) in r["links"].as_object().into_iter().flatten() {
+                    let target = link["operationId"].as_str().unwrap_or_default();
+                    if !operation_ids.contains(target) {
+                        wrong.push(format!("{method} {path} {status}: link {name} names no operation: {link}"));
+                    }
+                }
+            }
+        }
+    }
     let mut all = Vec::new();
     refs(&doc, &mut all);
     for r in all {

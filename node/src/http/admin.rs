@@ -58,7 +58,17 @@ fn roles(names: &[String]) -> Result<Vec<Role>, ApiError> {
         (at least 12 characters with mixed classes); it is shown in this response only.",
     request_body = CreateServiceAccount,
     responses(
-        (status = 201, description = "Created, with its secret.", body = ServiceAccountWithSecret),
+        (status = 201, description = "Created, with its secret.", body = ServiceAccountWithSecret,
+            links(
+                ("GetServiceAccount" = (operation_id = "get_service_account",
+                    parameters(("client_id" = "$response.body#/account/client_id")))),
+                ("UpdateServiceAccount" = (operation_id = "update_service_account",
+                    parameters(("client_id" = "$response.body#/account/client_id")))),
+                ("RotateSecret" = (operation_id = "rotate_service_account_secret",
+                    parameters(("client_id" = "$response.body#/account/client_id")))),
+                ("DeleteServiceAccount" = (operation_id = "delete_service_account",
+                    parameters(("client_id" = "$response.body#/account/client_id")))),
+            )),
         (status = 400, description = "A field is invalid: an unknown role, no role, a malformed `client_id`, \
             a name or description over its limit, or a weak secret.", body = ErrorResponse,
             extensions(("x-error-codes" = json!(["invalid_role", "invalid_request"])))),

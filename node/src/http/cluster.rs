@@ -187,7 +187,7 @@ pub async fn list_settings(
     operation_id = "get_setting",
     tag = "cluster",
     summary = "One cluster-wide setting",
-    params(("key" = String, Path, description = "The setting's name: 1 to 128 of `A-Z a-z 0-9 . - _`."), ReadOptions),
+    params(("key" = String, Path, pattern = "^[A-Za-z0-9._-]{1,128}$", description = "The setting's name."), ReadOptions),
     responses(
         (status = 200, description = "The setting.", body = Setting),
         (status = 400, description = "The key is not 1 to 128 of `A-Z a-z 0-9 . - _`, or `consistent` is not \
@@ -222,7 +222,7 @@ pub async fn get_setting(
     operation_id = "put_setting",
     tag = "cluster",
     summary = "Set a cluster-wide setting",
-    params(("key" = String, Path, description = "The setting's name: 1 to 128 of `A-Z a-z 0-9 . - _`.")),
+    params(("key" = String, Path, pattern = "^[A-Za-z0-9._-]{1,128}$", description = "The setting's name.")),
     request_body = SettingValue,
     responses(
         (status = 200, description = "Stored; with the log index and the previous value.", body = Setting),
@@ -261,7 +261,7 @@ pub async fn put_setting(
     tag = "cluster",
     summary = "Delete a cluster-wide setting",
     description = "Deleting a setting that does not exist succeeds too.",
-    params(("key" = String, Path, description = "The setting's name: 1 to 128 of `A-Z a-z 0-9 . - _`.")),
+    params(("key" = String, Path, pattern = "^[A-Za-z0-9._-]{1,128}$", description = "The setting's name.")),
     responses(
         (status = 204, description = "Deleted."),
         (status = 400, description = "The key is not 1 to 128 of `A-Z a-z 0-9 . - _`.", body = ErrorResponse,

@@ -111,7 +111,33 @@ pub fn spec() -> &'static utoipa::openapi::OpenApi {
 )]
 pub async fn document() -> impl IntoResponse {
     static JSON: LazyLock<String> = LazyLock::new(|| {
-        serde_json::to_string(spec()).unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }).to_string())
+        let mut doc = serde_json::to_value(spec()).unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }));
+        camel_case_links(&mut doc);
+        doc.to_string()
     });
     ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "public, max-age=300")], JSON.as_str())
+}
+
+/// utoipa 5 writes the fields of a Link Object in snake case (`operation_id`); OpenAPI spells
+/// them `operationId`, `operationRef`, `requestBody`.
+fn camel_case_links(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else { return };
+    let responses = paths
+        .values_mut()
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut())
+        .filter_map(|op| op.get_mut("responses").and_then(|r| r.as_object_mut()))
+        .flat_map(|r| r.values_mut());
+    for response in responses {
+        let Some(links) = response.get_mut("links").and_then(|l| l.as_object_mut()) else { continue };
+        for link in links.values_mut().filter_map(|l| l.as_object_mut()) {
+            for (snake, camel) in
+                [("operation_id", "operationId"), ("operation_ref", "operationRef"), ("request_body", "requestBody")]
+            {
+                if let Some(v) = link.remove(snake) {
+                    link.insert(camel.to_string(), v);
+                }
+            }
+        }
+    }
 }

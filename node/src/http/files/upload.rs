@@ -62,6 +62,7 @@ pub(super) fn check_meta(
 pub struct UploadQuery {
     /// The file's name (any Unicode, 1 to `limits.max_name_chars` characters); required for a raw
     /// body, ignored for multipart (which names files in its `metadata` part).
+    #[param(min_length = 1)]
     name: Option<String>,
     /// Free text (at most `limits.max_description_bytes`).
     #[serde(default)]
@@ -172,7 +173,14 @@ fn stall_status(stalled: &crate::http::listener::BodyStall, secs: u64, what: &st
     ),
     responses(
         (status = 201, description = "Stored.", body = FileInfo,
-            headers(("Location" = String, description = "`/api/v1/files/{id}`"))),
+            headers(("Location" = String, description = "`/api/v1/files/{id}`")),
+            links(
+                ("GetFile" = (operation_id = "get_file", parameters(("id" = "$response.body#/id")))),
+                ("DownloadFile" = (operation_id = "download_file", parameters(("id" = "$response.body#/id")))),
+                ("UpdateFile" = (operation_id = "update_file", parameters(("id" = "$response.body#/id")))),
+                ("FinalizeFile" = (operation_id = "finalize_file", parameters(("id" = "$response.body#/id")))),
+                ("DeleteFile" = (operation_id = "delete_file", parameters(("id" = "$response.body#/id")))),
+            )),
         (status = 200, description = "A replay of an earlier upload with the same `Idempotency-Key` and body.",
             body = FileInfo, headers(("Idempotent-Replayed" = String, description = "`true`"),
             ("Location" = String, description = "`/api/v1/files/{id}`"))),
