@@ -346,6 +346,7 @@ impl IngestHandle {
     fn no_room(&self, policy: RetentionPolicy) -> StorageError {
         let want = StorageHandle::mode_for(policy);
         let elements = self.node.catalog().elements().unwrap_or_default();
+        let draining = self.node.catalog().draining_nodes().unwrap_or_default();
         let why: Vec<String> = elements
             .iter()
             .filter(|e| {
@@ -357,6 +358,8 @@ impl IngestHandle {
                     e.mode.as_str()
                 } else if e.full {
                     "full"
+                } else if draining.contains(&e.node_id) {
+                    "its node is draining"
                 } else {
                     "unreachable"
                 };

@@ -411,7 +411,11 @@ impl RaftNode {
                     .and_then(|l| m.membership_config.membership().get_node(&l).cloned().map(|n| (l, n)));
                 return Ok(Local::NotLeader(leader));
             }
-            if m.membership_config.membership().voter_ids().any(|v| v == node_id) {
+            let membership = m.membership_config.membership();
+            if let Some(clash) = address_clash(membership.nodes(), node_id, &node) {
+                return Err(Error::Rejected(clash));
+            }
+            if membership.voter_ids().any(|v| v == node_id) {
                 tracing::info!(node_id, "node is already a voter");
                 return Ok(Local::Done(()));
             }
@@ -673,4 +677,31 @@ impl RaftNode {
             }
         }
     }
+}
+
+/// Why `node` cannot join as `node_id` next to `members`: its id is taken by a member at other
+/// addresses, or one of its addresses is another member's (a join naming an existing node's
+/// address would have the leader replicate to itself or to the wrong node until the catch-up
+/// timeout).
+fn address_clash<'a>(
+    members: impl Iterator<Item = (&'a NodeId, &'a ClusterNode)>,
+    node_id: NodeId,
+    node: &ClusterNode,
+) -> Option<String> {
+    for (id, m) in members {
+        if *id == node_id {
+            if m.http_addr != node.http_addr || m.quic_addr != node.quic_addr {
+                return Some(format!(
+                    "node {id} is already a member at {} (QUIC {}); remove it before it joins again",
+                    m.http_addr, m.quic_addr
+                ));
+            }
+        } else if m.http_addr == node.http_addr || m.quic_addr == node.quic_addr {
+            return Some(format!(
+                "node {id} is already a member at {} (QUIC {}): a joining node needs addresses of its own",
+                m.http_addr, m.quic_addr
+            ));
+        }
+    }
+    None
 }

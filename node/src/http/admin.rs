@@ -9,13 +9,14 @@ use artstore_client::wire::{
     ServiceAccount, ServiceAccountWithSecret, ServiceAccounts, UpdateServiceAccount,
 };
 use artstore_raft::Role;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
 use super::auth::Caller;
+use super::json::JsonBody;
 use super::{ApiError, AppState};
 
 /// Unix milliseconds as RFC 3339.
@@ -80,11 +81,11 @@ fn roles(names: &[String]) -> Result<Vec<Role>, ApiError> {
 pub async fn create(
     State(s): State<AppState>,
     caller: Caller,
-    body: Result<Json<CreateServiceAccount>, JsonRejection>,
+    body: Result<JsonBody<CreateServiceAccount>, ApiError>,
 ) -> Result<(StatusCode, Json<ServiceAccountWithSecret>), ApiError> {
     // Authorise first: a reader learns nothing about what a valid body would look like.
     caller.principal.require(Role::Admin)?;
-    let Json(req) = body?;
+    let JsonBody(req) = body?;
     let new = NewAccount {
         client_id: req.client_id,
         name: req.name,
@@ -178,11 +179,11 @@ pub async fn update(
     State(s): State<AppState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
-    body: Result<Json<UpdateServiceAccount>, JsonRejection>,
+    body: Result<JsonBody<UpdateServiceAccount>, ApiError>,
 ) -> Result<Json<ServiceAccount>, ApiError> {
     caller.principal.require(Role::Admin)?;
     let Path(id) = id?;
-    let Json(req) = body?;
+    let JsonBody(req) = body?;
     let update = AccountUpdate {
         name: req.name,
         description: req.description,
@@ -217,11 +218,11 @@ pub async fn rotate_secret(
     State(s): State<AppState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
-    body: Result<Option<Json<RotateSecret>>, JsonRejection>,
+    body: Result<Option<JsonBody<Option<RotateSecret>>>, ApiError>,
 ) -> Result<Json<ServiceAccountWithSecret>, ApiError> {
     caller.principal.require(Role::Admin)?;
     let Path(id) = id?;
-    let grace = body?.and_then(|Json(b)| b.grace_period_secs);
+    let grace = body?.and_then(|JsonBody(b)| b).and_then(|b| b.grace_period_secs);
     let secret = s.admin.rotate_secret(&caller.principal, &id, grace, caller.source).await?;
     s.node.read_barrier().await?;
     let account = wire(s.admin.get_account(&caller.principal, &id)?);

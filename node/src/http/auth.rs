@@ -240,7 +240,16 @@ pub async fn token(
         }
         Err(AdminError::Unavailable(m)) => oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", m),
         Err(AdminError::InvalidRequest(m)) => oauth_error(StatusCode::BAD_REQUEST, "invalid_request", m),
-        Err(e) => ApiError::from(e).into_response(),
+        Err(e) => {
+            // The cluster's own failures keep the RFC 6749 shape too; only a failure inside the
+            // node is the API's common 500.
+            let e = ApiError::from(e);
+            match e.status {
+                StatusCode::INTERNAL_SERVER_ERROR => e.into_response(),
+                s if s.is_server_error() => oauth_error(s, "temporarily_unavailable", e.message),
+                s => oauth_error(s, e.code, e.message),
+            }
+        }
     }
 }
 

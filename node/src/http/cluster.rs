@@ -8,13 +8,14 @@ use artstore_client::wire::{
     CatalogDigest, ClusterStatus, DrainStatus, ErrorResponse, JoinRequest, Member, Setting, SettingValue, Settings,
 };
 use artstore_raft::{ClusterNode, Command, NodeId, DRAIN_SETTING};
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
 use super::auth::Caller;
+use super::json::JsonBody;
 use super::{ApiError, AppState};
 use artstore_raft::Role;
 
@@ -74,7 +75,8 @@ pub async fn status(State(s): State<AppState>, caller: Caller) -> Result<Json<Cl
         (status = 400, description = "`node_id` is 0, an address is not `IP:port`, or the timeout is 0.",
             body = ErrorResponse,
             extensions(("x-error-codes" = json!(["invalid_node_id", "invalid_address", "invalid_timeout"])))),
-        (status = 409, description = "The membership change was refused.", body = ErrorResponse,
+        (status = 409, description = "The id or an address is already another member's, or the membership \
+            change was refused.", body = ErrorResponse,
             extensions(("x-error-codes" = json!(["conflict"])))),
     ),
     extensions(("x-required-role" = json!("operator"))),
@@ -82,10 +84,10 @@ pub async fn status(State(s): State<AppState>, caller: Caller) -> Result<Json<Cl
 pub async fn join(
     State(s): State<AppState>,
     caller: Caller,
-    body: Result<Json<JoinRequest>, JsonRejection>,
+    body: Result<JsonBody<JoinRequest>, ApiError>,
 ) -> Result<Json<ClusterStatus>, ApiError> {
     caller.principal.require(Role::Operator)?;
-    let Json(req) = body?;
+    let JsonBody(req) = body?;
     if req.node_id == 0 {
         return Err(ApiError::bad_request("invalid_node_id", "node_id must be greater than zero"));
     }
@@ -237,11 +239,11 @@ pub async fn put_setting(
     State(s): State<AppState>,
     caller: Caller,
     key: Result<Path<String>, PathRejection>,
-    body: Result<Json<SettingValue>, JsonRejection>,
+    body: Result<JsonBody<SettingValue>, ApiError>,
 ) -> Result<Json<Setting>, ApiError> {
     caller.principal.require(Role::Operator)?;
     let Path(key) = key?;
-    let Json(body) = body?;
+    let JsonBody(body) = body?;
     check_key(&key)?;
     if body.value.len() > MAX_VALUE_LEN {
         return Err(ApiError::new(
@@ -350,6 +352,8 @@ pub async fn get_drain(
         (status = 200, description = "Draining.", body = DrainStatus),
         (status = 404, description = "Not a member.", body = ErrorResponse,
             extensions(("x-error-codes" = json!(["not_found"])))),
+        (status = 409, description = "Every other member is draining too (or there is none).", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["conflict"])))),
     ),
     extensions(("x-required-role" = json!("operator"))),
 )]
@@ -361,6 +365,18 @@ pub async fn start_drain(
     caller.principal.require(Role::Operator)?;
     let Path(node_id) = node_id?;
     member(&s, node_id)?;
+    // Draining the last node that takes files would leave uploads nowhere to go and the
+    // node's replicas nowhere to move.
+    let draining = s.node.catalog().draining_nodes()?;
+    let others =
+        s.node.status().members.iter().filter(|m| m.node_id != node_id && !draining.contains(&m.node_id)).count();
+    if others == 0 {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("node {node_id} is the last member that takes new files; add a node before draining it"),
+        ));
+    }
     let key = format!("{DRAIN_SETTING}{node_id}");
     s.node.propose(Command::SetSetting { key, value: "true".into() }).await?;
     tracing::info!(node_id, "draining started");
@@ -420,7 +436,7 @@ pub async fn take_digest(State(s): State<AppState>, caller: Caller) -> Result<Js
     params(("index" = u64, Path, description = "The log index `POST /api/v1/cluster/digest` answered.")),
     responses(
         (status = 200, description = "The digest.", body = CatalogDigest),
-        (status = 404, description = "No digest entry at this index.", body = ErrorResponse,
+        (status = 404, description = "No digest entry at this index, or not committed yet.", body = ErrorResponse,
             extensions(("x-error-codes" = json!(["not_found"])))),
         (status = 503, description = "This node has not applied `index` within 10 s.", body = ErrorResponse,
             extensions(("x-error-codes" = json!(["behind"])))),
@@ -434,6 +450,15 @@ pub async fn get_digest(
 ) -> Result<Json<CatalogDigest>, ApiError> {
     caller.principal.require(Role::Reader)?;
     let Path(index) = index?;
+    // An index past the committed log has no entry (yet): say so at once rather than waiting
+    // for an entry that may never be written. A follower that has not heard of a fresh commit
+    // answers 404 too, and the caller asks again.
+    let committed = s.node.status().commit_index;
+    if index > committed {
+        return Err(ApiError::not_found(format!(
+            "no digest entry at log index {index}: the log is committed up to {committed}"
+        )));
+    }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while s.node.applied_index() < index {
         if std::time::Instant::now() > deadline {

@@ -2,12 +2,13 @@
 
 use artstore_client::wire::{ElementModeChange, ErrorResponse, StorageElementInfo, StorageElements};
 use artstore_raft::{AuditEvent, Command, ElementMode, Role};
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 
 use super::auth::Caller;
+use super::json::JsonBody;
 use super::{ApiError, AppState};
 
 fn wire(e: artstore_raft::StorageElement) -> StorageElementInfo {
@@ -61,11 +62,11 @@ pub async fn set_mode(
     State(s): State<AppState>,
     caller: Caller,
     path: Result<Path<(u64, String)>, PathRejection>,
-    body: Result<Json<ElementModeChange>, JsonRejection>,
+    body: Result<JsonBody<ElementModeChange>, ApiError>,
 ) -> Result<Json<StorageElementInfo>, ApiError> {
     caller.principal.require(Role::Operator)?;
     let Path((node_id, name)) = path?;
-    let Json(req) = body?;
+    let JsonBody(req) = body?;
     let mode = ElementMode::parse(&req.mode)
         .ok_or_else(|| ApiError::bad_request("invalid_mode", format!("mode {:?}: use edit, rw, ro or ar", req.mode)))?;
     let event = AuditEvent {
@@ -79,9 +80,10 @@ pub async fn set_mode(
     let command = Command::SetElementMode { node_id, name: name.clone(), mode };
     let r = s.node.propose(Command::Audited { command: Box::new(command), event }).await?;
     if let Some(reason) = r.rejected {
-        let status =
-            if reason.starts_with("no storage element") { StatusCode::NOT_FOUND } else { StatusCode::CONFLICT };
-        return Err(ApiError::new(status, "conflict", reason));
+        if reason.starts_with("no storage element") {
+            return Err(ApiError::not_found(reason));
+        }
+        return Err(ApiError::new(StatusCode::CONFLICT, "conflict", reason));
     }
     // Read our own write even when this node is a follower.
     s.node.read_barrier().await?;

@@ -11,6 +11,7 @@ mod files;
 #[cfg(test)]
 mod fuzz;
 mod health;
+mod json;
 pub mod listener;
 mod multipart_guard;
 mod openapi;

@@ -3,13 +3,13 @@
 
 use artstore_client::wire::ErrorResponse;
 use artstore_raft::{AuditEvent, Command, FileRecord, Role};
-use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
+use super::json::JsonBody;
 use super::{ApiError, AppState};
 
 /// Largest batch one request may carry.
@@ -53,10 +53,10 @@ pub struct RecoverResponse {
 pub async fn recover(
     State(s): State<AppState>,
     caller: Caller,
-    body: Result<Json<RecoverRequest>, JsonRejection>,
+    body: Result<JsonBody<RecoverRequest>, ApiError>,
 ) -> Result<Json<RecoverResponse>, ApiError> {
     caller.principal.require(Role::Admin)?;
-    let Json(req) = body?;
+    let JsonBody(req) = body?;
     if req.files.len() > MAX_BATCH {
         return Err(ApiError::bad_request("batch_too_large", format!("at most {MAX_BATCH} files per request")));
     }

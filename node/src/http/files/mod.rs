@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use artstore_client::wire::{ErrorResponse, FileInfo, FileList, FinalizeState, UpdateFile};
 use artstore_raft::{AuditEvent, Command, FileChanges, FileRecord, RetentionPolicy, Role};
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -25,6 +25,7 @@ use serde::Deserialize;
 
 use super::admin::rfc3339;
 use super::auth::Caller;
+use super::json::JsonBody;
 use super::{bounds, ApiError, AppState};
 
 pub fn wire(f: FileRecord) -> FileInfo {
@@ -237,11 +238,11 @@ pub async fn update(
     State(s): State<AppState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
-    body: Result<Json<UpdateFile>, JsonRejection>,
+    body: Result<JsonBody<UpdateFile>, ApiError>,
 ) -> Result<Json<FileInfo>, ApiError> {
     caller.principal.require(Role::Writer)?;
     let Path(id) = id?;
-    let Json(req) = body?;
+    let JsonBody(req) = body?;
     if let Some(n) = &req.name {
         bounds::name(&s.limits, n)?;
     }
