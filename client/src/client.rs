@@ -142,9 +142,10 @@ impl Client {
 
     /// The same client also trusting the CA certificate(s) in `pem` for `https://` URLs.
     ///
-    /// The nodes' public HTTP API is plain HTTP; this is for deployments that put a TLS proxy (or
-    /// a load balancer) in front of them with a certificate from a private CA. Without it, `https://`
-    /// URLs have no trusted roots at all.
+    /// Nodes serve HTTPS with certificates from the cluster CA (`ca/ca.pem` of `artstore cluster
+    /// init`, `DATA_DIR/tls/ca.pem` of `artstore dev --tls`); trust it with this. The system's
+    /// trusted roots are always trusted too (for a proxy or load balancer with a public
+    /// certificate).
     ///
     /// ```no_run
     /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -182,7 +183,7 @@ impl Client {
             let resp = match self.http.post(format!("{base}/api/v1/auth/token")).form(&form).send().await {
                 Ok(r) => r,
                 Err(e) => {
-                    last = ClientError::Unavailable(format!("{base}: {}", error_chain(&e)));
+                    last = send_error(base, &e);
                     continue;
                 }
             };
@@ -388,7 +389,7 @@ impl Client {
             let resp = match request.send().await {
                 Ok(r) => r,
                 Err(e) => {
-                    last = ClientError::Unavailable(format!("{base}: {}", error_chain(&e)));
+                    last = send_error(base, &e);
                     continue;
                 }
             };
@@ -400,7 +401,9 @@ impl Client {
                 }
             }
         }
-        Err((last, true))
+        // A certificate that cannot be trusted stays so: no point in another round.
+        let again = !matches!(last, ClientError::Tls(_));
+        Err((last, again))
     }
 
     /// A success response as it is; an error status as a typed error (503/502 → `Unavailable`).
@@ -486,6 +489,51 @@ impl Client {
             });
         }
         Self::json(resp).await
+    }
+}
+
+/// What a request that got no response failed with: [`ClientError::Tls`] when the node's
+/// certificate cannot be trusted (naming the host asked for and the names the certificate
+/// covers), else [`ClientError::Unavailable`] with the whole cause.
+fn send_error(base: &str, e: &reqwest::Error) -> ClientError {
+    use rustls::{CertificateError, Error as TlsError};
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        // rustls' error travels inside io::Errors (nested), whose `source()` skips it.
+        let mut inner: &(dyn std::error::Error + 'static) = err;
+        while let Some(wrapped) = inner.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            inner = wrapped;
+        }
+        let tls = inner.downcast_ref::<TlsError>();
+        if let Some(TlsError::InvalidCertificate(c)) = tls {
+            let why = match c {
+                CertificateError::NotValidForNameContext { expected, presented } => format!(
+                    "the certificate of {base} is not valid for {}: it covers {}",
+                    server_name(expected),
+                    presented.join(", ")
+                ),
+                CertificateError::NotValidForName => format!("the certificate of {base} does not cover its host name"),
+                CertificateError::UnknownIssuer => format!(
+                    "the certificate of {base} is not issued by a trusted CA (trust the cluster CA: \
+                     Client::with_ca_cert, or --ca-cert / ARTSTORE_CA_CERT)"
+                ),
+                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                    format!("the certificate of {base} has expired")
+                }
+                other => format!("the certificate of {base} is refused: {other}"),
+            };
+            return ClientError::Tls(why);
+        }
+        cur = err.source();
+    }
+    ClientError::Unavailable(format!("{base}: {}", error_chain(e)))
+}
+
+fn server_name(n: &rustls::pki_types::ServerName<'_>) -> String {
+    match n {
+        rustls::pki_types::ServerName::DnsName(d) => d.as_ref().to_string(),
+        rustls::pki_types::ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
+        other => format!("{other:?}"),
     }
 }
 

@@ -22,6 +22,7 @@ pub async fn run_dev(
     http_addr: String,
     quic_addr: Option<String>,
     log_format: Option<LogFormat>,
+    tls: bool,
 ) -> anyhow::Result<()> {
     let http_sock: SocketAddr =
         http_addr.parse().with_context(|| format!("--http: {http_addr:?} is not an IP:port address"))?;
@@ -41,7 +42,7 @@ pub async fn run_dev(
     crate::permissions::secure_data_dir(&data_dir)
         .with_context(|| format!("--data-dir: cannot create {}", data_dir.display()))?;
     let data_dir = data_dir.canonicalize().with_context(|| format!("--data-dir: {}", data_dir.display()))?;
-    let (config, fresh) = artstore_cluster_config::dev_node(&data_dir, &http_addr, &quic_addr)
+    let (config, fresh) = artstore_cluster_config::dev_node(&data_dir, &http_addr, &quic_addr, tls)
         .with_context(|| format!("--data-dir: cannot prepare {}", data_dir.display()))?;
     if let Some(c) = fresh {
         let path = data_dir.join("admin-credentials.json");
@@ -54,7 +55,11 @@ pub async fn run_dev(
             println!("Bootstrap admin credentials written to {} (mode 0600)", path.display());
         }
     }
-    println!("ArtStore dev node: http://{http_addr}  (data in {})", data_dir.display());
+    let scheme = config.http.scheme();
+    println!("ArtStore dev node: {scheme}://{http_addr}  (data in {})", data_dir.display());
+    if tls {
+        println!("  clients trust the CA in {}", data_dir.join("tls").join("ca.pem").display());
+    }
     run(config, log_format, Some(listener)).await
 }
 
@@ -80,6 +85,21 @@ async fn run(
         Some(l) => l,
         None => bind_http(http_sock, "http.listen").await?,
     };
+    let metrics_listener = match &config.metrics.listen {
+        Some(addr) => {
+            let sock: SocketAddr = addr.parse().context("metrics.listen")?;
+            Some(bind_http(sock, "metrics.listen").await?)
+        }
+        None => None,
+    };
+    let api_tls = config.http.tls.as_ref().map(http::tls::ApiTls::load).transpose()?;
+    if api_tls.is_none() && !http_sock.ip().is_loopback() {
+        tracing::warn!(
+            listen = %http_sock,
+            "the HTTP API listens beyond loopback without TLS: client secrets and tokens cross the network in clear \
+             text; configure [http.tls] (or put a TLS proxy in front)"
+        );
+    }
     let tls = TlsMaterial::load(&config.tls)?.with_bbr(config.quic.congestion_control == "bbr");
     let transport = Transport::bind(quic_sock, &tls)?;
     for (node, addr) in &config.quic.dial {
@@ -160,7 +180,7 @@ async fn run(
     );
     let query = artstore_actors::query::QueryHandle::spawn(node.clone(), data_dir.join("index"))
         .context("cannot open the search index")?;
-    let app = http::router(http::AppState {
+    let state = http::AppState {
         node: node.clone(),
         admin,
         ingest,
@@ -169,10 +189,31 @@ async fn run(
         metrics,
         max_attributes_bytes: config.storage.max_attributes_bytes,
         limits: std::sync::Arc::new(config.limits.clone()),
+    };
+    let limits = state.limits.clone();
+    let app = http::router(state.clone(), &config.http, config.metrics.listen.is_none());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    if let Some(tls) = &api_tls {
+        tls.clone().watch(stop_rx.clone());
+    }
+    let metrics_server = metrics_listener.map(|l| {
+        let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        tracing::info!(url = %format!("http://{addr}/metrics"), "metrics and health listening");
+        let app = http::metrics_router(state);
+        tokio::spawn(http::listener::serve(l, app, limits.clone(), None, stopped(stop_rx.clone())))
     });
-    tracing::info!(url = %format!("http://{http_sock}"), "HTTP API listening");
-    let served =
-        http::listener::serve(listener, app, std::sync::Arc::new(config.limits.clone()), shutdown_signal()).await;
+    tracing::info!(url = %format!("{}://{http_sock}", config.http.scheme()), "HTTP API listening");
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let served = http::listener::serve(listener, app, limits, api_tls, stopped(stop_rx)).await;
+    if let Some(m) = metrics_server {
+        let _ = m.await;
+    }
     sidecars.flush_sidecars(std::time::Duration::from_secs(10)).await;
     node.shutdown().await;
     tracing::info!("node stopped");

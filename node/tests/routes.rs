@@ -136,7 +136,7 @@ async fn every_route_answers_each_role_as_its_table_says() {
         .await
         .unwrap();
 
-    let http = reqwest::Client::new();
+    let http = c.http();
     let call = |method: &str, path: &str, token: Option<&str>| {
         let url = format!("{}{}", c.url(1), concrete(path));
         let mut r = http.request(method.parse().unwrap(), url);
