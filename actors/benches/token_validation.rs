@@ -50,7 +50,7 @@ fn setup(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> (AdminHandle, S
         };
         let admin = AdminHandle::spawn(node, auth, "bench");
         for _ in 0..100 {
-            if let Ok(t) = admin.issue_token("admin", secret, None).await {
+            if let Ok(t) = admin.issue_token("admin", secret, None, None).await {
                 return (admin, t.access_token);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -64,8 +64,8 @@ fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let (admin, token) = setup(&rt, dir.path());
     let _guard = rt.enter();
-    admin.validate(&token).unwrap();
-    c.bench_function("validate_token", |b| b.iter(|| admin.validate(std::hint::black_box(&token)).unwrap()));
+    admin.validate(&token, None).unwrap();
+    c.bench_function("validate_token", |b| b.iter(|| admin.validate(std::hint::black_box(&token), None).unwrap()));
 }
 
 criterion_group!(benches, bench);

@@ -186,8 +186,13 @@ impl LocalCluster {
     }
 
     /// Runs the `artstore` binary with `args` and returns its stdout.
+    /// Over HTTPS, the CLI trusts the cluster CA (`ARTSTORE_CA_CERT`).
     pub fn run_cli(&self, args: &[&str]) -> Result<String, HarnessError> {
-        let out = Command::new(&self.bin).args(args).output()?;
+        let mut command = Command::new(&self.bin);
+        if self.tls {
+            command.env("ARTSTORE_CA_CERT", self.ca_cert_path());
+        }
+        let out = command.args(args).output()?;
         if !out.status.success() {
             return Err(HarnessError::Command {
                 args: args.join(" "),

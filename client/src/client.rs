@@ -39,8 +39,9 @@ pub struct Client {
     pub(crate) http: reqwest::Client,
     urls: Vec<String>,
     credentials: Option<Arc<Credentials>>,
-    /// Extra trusted roots (PEM) the HTTP client was built with, kept to rebuild it.
-    roots: Vec<Vec<u8>>,
+    /// How the HTTP client was built (extra trusted roots, a client certificate), kept to
+    /// rebuild it.
+    tls: TlsSettings,
     pub(crate) retry: RetryPolicy,
     /// Index into `urls` of the node that last answered; tried first.
     preferred: Arc<AtomicUsize>,
@@ -71,14 +72,26 @@ const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 /// (after a backoff) may help.
 pub(crate) type Round = Result<reqwest::Response, (ClientError, bool)>;
 
-fn build_http(roots: &[Vec<u8>]) -> Result<reqwest::Client, ClientError> {
+/// Extra trusted roots (PEM) and the client certificate with its key (PEM), if any.
+#[derive(Clone, Default)]
+struct TlsSettings {
+    roots: Vec<Vec<u8>>,
+    identity: Option<Vec<u8>>,
+}
+
+fn build_http(tls: &TlsSettings) -> Result<reqwest::Client, ClientError> {
     // One crypto provider for the whole process (aws-lc-rs); ignore "already installed".
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
         // Per read, not per request: a large transfer may take as long as it needs while bytes flow.
         .read_timeout(Duration::from_secs(60));
-    for pem in roots {
+    if let Some(pem) = &tls.identity {
+        let identity = reqwest::Identity::from_pem(pem)
+            .map_err(|e| ClientError::Invalid(format!("client certificate: {}", error_chain(&e))))?;
+        builder = builder.identity(identity);
+    }
+    for pem in &tls.roots {
         let certs = reqwest::Certificate::from_pem_bundle(pem)
             .map_err(|e| ClientError::Invalid(format!("CA certificate: {}", error_chain(&e))))?;
         if certs.is_empty() {
@@ -114,10 +127,10 @@ impl Client {
             }
         }
         Ok(Self {
-            http: build_http(&[])?,
+            http: build_http(&TlsSettings::default())?,
             urls,
             credentials: None,
-            roots: Vec::new(),
+            tls: TlsSettings::default(),
             retry: RetryPolicy::default(),
             preferred: Arc::new(AtomicUsize::new(0)),
         })
@@ -156,10 +169,32 @@ impl Client {
     ///
     /// Fails with [`ClientError::Invalid`] when `pem` holds no certificate.
     pub fn with_ca_cert(mut self, pem: &[u8]) -> Result<Self, ClientError> {
-        let mut roots = self.roots.clone();
-        roots.push(pem.to_vec());
-        self.http = build_http(&roots)?;
-        self.roots = roots;
+        let mut tls = self.tls.clone();
+        tls.roots.push(pem.to_vec());
+        self.http = build_http(&tls)?;
+        self.tls = tls;
+        Ok(self)
+    }
+
+    /// The same client presenting a client certificate (mutual TLS): `pem` holds the certificate
+    /// and its private key, as `artstore cluster client-cert` writes them. Nodes with
+    /// `[http.tls] client_ca` bind the tokens they issue over it to the certificate, and accounts
+    /// created with `require_client_cert` get tokens only this way.
+    ///
+    /// Fails with [`ClientError::Invalid`] when `pem` holds no certificate and key.
+    pub fn with_client_certificate(mut self, pem: &[u8]) -> Result<Self, ClientError> {
+        let mut tls = self.tls.clone();
+        tls.identity = Some(pem.to_vec());
+        self.http = build_http(&tls)?;
+        self.tls = tls;
+        // A token obtained without the certificate would not be bound to it.
+        if let Some(c) = &self.credentials {
+            self.credentials = Some(Arc::new(Credentials {
+                client_id: c.client_id.clone(),
+                client_secret: c.client_secret.clone(),
+                token: tokio::sync::Mutex::new(None),
+            }));
+        }
         Ok(self)
     }
 
@@ -229,7 +264,7 @@ impl Client {
     {
         let mut c = Client::new(urls)?;
         c.http = self.http.clone();
-        c.roots = self.roots.clone();
+        c.tls = self.tls.clone();
         c.credentials = self.credentials.clone();
         c.retry = self.retry;
         Ok(c)

@@ -144,6 +144,9 @@ pub struct ServiceAccount {
     pub updated_at: String,
     /// RFC 3339, when soft-deleted.
     pub deleted_at: Option<String>,
+    /// Tokens only over mutual TLS with a client certificate naming the account.
+    #[serde(default)]
+    pub require_client_cert: bool,
 }
 
 /// `POST /api/v1/service-accounts`.
@@ -162,6 +165,9 @@ pub struct CreateServiceAccount {
     /// Operator-chosen secret (≥ 12 characters, mixed classes); generated when absent.
     #[serde(default)]
     pub client_secret: Option<String>,
+    /// Issue tokens only over mutual TLS with a client certificate naming the account.
+    #[serde(default)]
+    pub require_client_cert: bool,
 }
 
 /// Response to creating an account or rotating its secret: the only time the secret is shown.
@@ -188,6 +194,9 @@ pub struct UpdateServiceAccount {
     #[serde(default)]
     /// Enable or disable.
     pub enabled: Option<bool>,
+    #[serde(default)]
+    /// Require (or stop requiring) a client certificate for tokens.
+    pub require_client_cert: Option<bool>,
 }
 
 /// `POST /api/v1/service-accounts/{client_id}/rotate-secret`.

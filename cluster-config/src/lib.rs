@@ -27,4 +27,6 @@ pub use credentials::AdminCredentials;
 pub use error::{ConfigError, Problem};
 pub use limits::Limits;
 pub use pki::{node_server_name, ClusterCa, NodeCertificate};
-pub use scaffold::{add_node, dev_node, init_cluster, AddNodeOptions, ClusterLayout, InitOptions, NodeLayout};
+pub use scaffold::{
+    add_node, dev_node, init_cluster, issue_client_cert, AddNodeOptions, ClusterLayout, InitOptions, NodeLayout,
+};

@@ -245,6 +245,23 @@ pub fn add_node(out: &Path, opts: &AddNodeOptions) -> Result<NodeLayout, ConfigE
     result
 }
 
+/// `artstore cluster client-cert`: a certificate naming service account `client_id`, signed by
+/// the CA in `out`, written with its key to `file` (0600; its folder 0700). Refuses to overwrite.
+pub fn issue_client_cert(out: &Path, client_id: &str, file: &Path) -> Result<(), ConfigError> {
+    let ca_dir = out.join(CA_DIR);
+    let read = |p: PathBuf| std::fs::read_to_string(&p).map_err(|error| ConfigError::Read { path: p, error });
+    let cluster_id = read(ca_dir.join(CLUSTER_ID_FILE))?.trim().to_string();
+    let ca = ClusterCa::load(&cluster_id, read(ca_dir.join("ca.pem"))?, &read(ca_dir.join("ca.key"))?)?;
+    if file.exists() {
+        return Err(ConfigError::Layout(format!("{} already exists", file.display())));
+    }
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        mkdir(dir)?;
+    }
+    let cert = ca.issue_client(client_id)?;
+    write_private(file, format!("{}{}", cert.cert_pem, cert.key_pem).as_bytes())
+}
+
 /// Prepares the folder of `artstore dev`: on first use a private CA and node certificate under
 /// `DIR/tls` and the admin credentials; with `tls`, an API certificate for `localhost`, the
 /// loopback addresses and the `http` address's host, from the same CA (`DIR/tls/ca.pem` is what

@@ -236,3 +236,64 @@ async fn cors_answers_listed_origins_only_and_metrics_move_to_their_own_listener
     let token_route = reqwest::get(format!("http://{m}/api/v1/cluster/status")).await.unwrap();
     assert_eq!(token_route.status(), 404, "the metrics listener serves nothing else");
 }
+
+#[tokio::test]
+async fn client_certificates_bind_tokens_and_are_required_where_the_account_says() {
+    use base64::Engine;
+    let c = tls_node(|t| {
+        if let Some(tls) = t.get_mut("http").and_then(|h| h.get_mut("tls")).and_then(|t| t.as_table_mut()) {
+            tls.insert("client_ca".into(), "ca.pem".into());
+        }
+    })
+    .await;
+    let root = c.root().to_string_lossy().into_owned();
+    for id in ["sa-mtls", "sa-other"] {
+        c.run_cli(&["cluster", "client-cert", "--out", &root, "--client-id", id]).unwrap();
+    }
+    let pem = std::fs::read(c.root().join("clients").join("sa-mtls.pem")).unwrap();
+    let other_pem = std::fs::read(c.root().join("clients").join("sa-other.pem")).unwrap();
+    let created = c
+        .client(1)
+        .create_account(&artstore_client::wire::CreateServiceAccount {
+            client_id: Some("sa-mtls".into()),
+            name: "mutual TLS".into(),
+            roles: vec!["reader".into()],
+            require_client_cert: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(created.account.require_client_cert);
+    let secret = created.client_secret;
+
+    // The secret alone is not enough for this account.
+    let bare = c.anonymous(1).with_credentials("sa-mtls", secret.clone());
+    match bare.token().await {
+        Err(ClientError::Unauthorized(m)) => assert!(m.contains("certificate"), "{m}"),
+        other => panic!("expected 401, got {other:?}"),
+    }
+    // Nor with the certificate of another account.
+    let wrong = c.anonymous(1).with_client_certificate(&other_pem).unwrap().with_credentials("sa-mtls", secret.clone());
+    match wrong.token().await {
+        Err(ClientError::Unauthorized(m)) => assert!(m.contains("another account"), "{m}"),
+        other => panic!("expected 401, got {other:?}"),
+    }
+    // Secret and certificate: a token bound to the certificate (RFC 8705 `cnf`).
+    let good = c.anonymous(1).with_client_certificate(&pem).unwrap().with_credentials("sa-mtls", secret.clone());
+    let token = good.token().await.unwrap();
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(claims["cnf"]["x5t#S256"].as_str().map(str::len), Some(43), "{claims}");
+    assert_eq!(good.cluster_status().await.unwrap().node_id, 1);
+    // The bound token is worthless on a connection without the certificate.
+    let stolen = c.http().get(format!("{}/api/v1/cluster/status", c.url(1))).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(stolen.status(), 401);
+    assert!(stolen.text().await.unwrap().contains("bound to a client certificate"));
+    // A certificate from another CA does not get through the handshake.
+    let foreign = artstore_cluster_config::ClusterCa::generate("elsewhere").unwrap().issue_client("sa-mtls").unwrap();
+    let foreign_pem = format!("{}{}", foreign.cert_pem, foreign.key_pem);
+    let intruder = c.anonymous(1).with_client_certificate(foreign_pem.as_bytes()).unwrap();
+    assert!(intruder.ready().await.is_err(), "a certificate of another CA was accepted");
+    // Accounts that do not ask for a certificate are served as before, with or without one.
+    assert!(c.client(1).cluster_status().await.is_ok());
+}

@@ -28,7 +28,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 
 pub use accounts::{AccountUpdate, NewAccount};
 use keys::{Jwks, KeyRing};
-pub use tokens::{Claims, Principal};
+pub use tokens::{Claims, ClientCertificate, Principal};
 
 use crate::AdminError;
 
@@ -177,11 +177,15 @@ impl AdminHandle {
 
     /// RFC 6749 §4.4: authenticates a client and issues an access token. Rate limits apply per
     /// source address and per client before the secret is checked.
+    /// Issues a token for `client_id` if `secret` opens the account. A client `certificate`
+    /// (mutual TLS) must name the account, binds the token to itself (RFC 8705 `cnf`), and is
+    /// required for accounts that ask for one.
     pub async fn issue_token(
         &self,
         client_id: &str,
         secret: &str,
         source: Option<IpAddr>,
+        certificate: Option<&ClientCertificate>,
     ) -> Result<IssuedToken, AdminError> {
         let limited = |e: governor::NotUntil<_>| {
             let wait = e.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
@@ -228,6 +232,21 @@ impl AdminHandle {
             self.audited(Command::AuditOnly, event).await?;
             return Err(AdminError::InvalidClient);
         };
+        let certificate_problem = match certificate {
+            Some(c) if c.subject.as_deref() != Some(account.client_id.as_str()) => {
+                Some("the client certificate names another account")
+            }
+            None if account.require_client_cert => {
+                Some("this account needs its client certificate as well: connect with mutual TLS")
+            }
+            _ => None,
+        };
+        if let Some(problem) = certificate_problem {
+            metrics::counter!("artstore_auth_tokens_refused_total").increment(1);
+            let event = Self::event(client_id, "token.issue", client_id, "denied: client certificate", source);
+            self.audited(Command::AuditOnly, event).await?;
+            return Err(AdminError::ClientCertificate(problem.into()));
+        }
         let ring = self.ring()?;
         let ttl = self.inner.config.token_ttl_secs as i64;
         let iat = now_ms() / 1000;
@@ -240,6 +259,7 @@ impl AdminHandle {
             nbf: iat,
             exp: iat + ttl,
             jti: hex::encode(rand::random::<[u8; 16]>()),
+            cnf: certificate.map(|c| tokens::Confirmation { x5t_s256: c.thumbprint.clone() }),
         };
         let token = tokens::sign(&ring, &claims)?;
         let event = Self::event(client_id, "token.issue", &claims.jti, "ok", source);
@@ -274,7 +294,9 @@ impl AdminHandle {
 
     /// Validates a bearer token locally: signature, algorithm, issuer, audience, time, and the
     /// account still enabled and not deleted.
-    pub fn validate(&self, token: &str) -> Result<Principal, AdminError> {
+    ///
+    /// A token bound to a client certificate is valid only on a connection that presents it.
+    pub fn validate(&self, token: &str, certificate: Option<&ClientCertificate>) -> Result<Principal, AdminError> {
         let now = now_ms();
         let ring = self.ring()?;
         let cached = self.inner.verified.read().ok().and_then(|c| c.get(token).cloned());
@@ -304,6 +326,13 @@ impl AdminHandle {
                 claims
             }
         };
+        if let Some(cnf) = &claims.cnf {
+            if certificate.map(|c| c.thumbprint.as_str()) != Some(cnf.x5t_s256.as_str()) {
+                return Err(AdminError::InvalidToken(
+                    "the token is bound to a client certificate that this connection did not present".into(),
+                ));
+            }
+        }
         let account = self
             .node()
             .catalog()
@@ -406,6 +435,7 @@ impl AdminHandle {
                 created_at: now,
                 updated_at: now,
                 deleted_at: None,
+                require_client_cert: false,
             };
             let key = self.new_key(now).await?;
             let audit_key_hex = hex::encode(rand::random::<[u8; 32]>());

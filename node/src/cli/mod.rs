@@ -86,6 +86,18 @@ pub enum ClusterCommand {
         #[arg(long)]
         plain_http: bool,
     },
+    /// Issue a client certificate for a service account (mutual TLS on the API), signed by the
+    /// cluster CA in --out; written as one PEM file with its key (0600).
+    ClientCert {
+        #[arg(long)]
+        out: PathBuf,
+        /// The service account the certificate names (its subject's common name).
+        #[arg(long)]
+        client_id: String,
+        /// Where to write it [default: OUT/clients/CLIENT_ID.pem].
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
     /// Show the cluster as seen by the first reachable node.
     Status {
         #[command(flatten)]
@@ -178,6 +190,18 @@ pub async fn run_cluster(cmd: ClusterCommand) -> anyhow::Result<()> {
                 n.config.display()
             );
             println!("then run `artstore cluster join --config {}` against any member.", n.config.display());
+            Ok(())
+        }
+        ClusterCommand::ClientCert { out, client_id, file } => {
+            if client_id.is_empty() || client_id.len() > 64 || client_id.contains(['/', '\\', '\0']) {
+                return Err(usage("--client-id: 1 to 64 characters, no slashes"));
+            }
+            let file = file.unwrap_or_else(|| out.join("clients").join(format!("{client_id}.pem")));
+            artstore_cluster_config::issue_client_cert(&out, &client_id, &file)?;
+            println!(
+                "Client certificate for {client_id} written to {} (certificate and key; keep it private)",
+                file.display()
+            );
             Ok(())
         }
         ClusterCommand::Status { conn, output } => {

@@ -34,7 +34,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tower::ServiceExt;
 
-use super::tls::{ApiTls, ClientCertificate};
+use super::tls::{client_certificate, ApiTls, ClientCertificate};
 
 /// How long shutdown waits for connections to finish their requests.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -276,8 +276,7 @@ async fn handshake(stream: TcpStream, tls: Option<Arc<ApiTls>>, serving: Serving
     };
     match tokio::time::timeout(limit, tls.acceptor().accept(stream)).await {
         Ok(Ok(stream)) => {
-            let cert =
-                stream.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| ClientCertificate::from_der(c));
+            let cert = stream.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| client_certificate(c));
             connection(stream, cert, serving).await
         }
         Ok(Err(e)) => {

@@ -32,14 +32,7 @@ pub struct ApiTls {
     seen: Mutex<Vec<Option<(u64, SystemTime)>>>,
 }
 
-/// A client's verified certificate, as the request's handlers see it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClientCertificate {
-    /// The subject's common name: the service account the certificate names.
-    pub subject: Option<String>,
-    /// SHA-256 of the certificate (DER), base64url without padding: RFC 8705's `x5t#S256`.
-    pub thumbprint: String,
-}
+pub use artstore_actors::admin::ClientCertificate;
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
@@ -182,13 +175,11 @@ fn stamps(files: &[PathBuf]) -> Vec<Option<(u64, SystemTime)>> {
     files.iter().map(|f| std::fs::metadata(f).ok().and_then(|m| Some((m.len(), m.modified().ok()?)))).collect()
 }
 
-impl ClientCertificate {
-    /// What the handshake's verified peer certificate (the first of the chain) says.
-    pub fn from_der(der: &[u8]) -> Self {
-        use base64::Engine;
-        let thumbprint = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(der));
-        Self { subject: subject_common_name(der), thumbprint }
-    }
+/// What the handshake's verified peer certificate (the first of the chain) says.
+pub fn client_certificate(der: &[u8]) -> ClientCertificate {
+    use base64::Engine;
+    let thumbprint = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(der));
+    ClientCertificate { subject: subject_common_name(der), thumbprint }
 }
 
 /// The subject's common name of an X.509 certificate (DER), or `None` when it has none or the
@@ -250,7 +241,7 @@ mod tests {
     fn the_subject_names_the_account() {
         let ca = artstore_cluster_config::ClusterCa::generate("t").unwrap();
         let client = ca.issue_client("sa-billing").unwrap();
-        let c = ClientCertificate::from_der(&der(&client.cert_pem));
+        let c = client_certificate(&der(&client.cert_pem));
         assert_eq!(c.subject.as_deref(), Some("sa-billing"));
         assert_eq!(c.thumbprint.len(), 43);
         assert_eq!(subject_common_name(&der(&ca.cert_pem)).as_deref(), Some("ArtStore cluster CA (t)"));

@@ -68,6 +68,7 @@ pub async fn account_token(c: &LocalCluster, client_id: &str, roles: &[&str]) ->
             description: String::new(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             client_secret: None,
+            require_client_cert: false,
         })
         .await
         .expect("account created");
