@@ -431,6 +431,26 @@ pub struct RepairStatus {
     /// on and set aside, to be retried with backoff.
     #[serde(default)]
     pub set_aside: Vec<SetAsideChange>,
+    /// The answering node's background workers.
+    #[serde(default)]
+    pub workers: Vec<WorkerInfo>,
+}
+
+/// One background worker of a node (scrub, repair, gc, expiry, …).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct WorkerInfo {
+    /// `keys`, `token-limits`, `capacity`, `sidecars`, `gc`, `expiry`, `repair` or `scrub`.
+    pub name: String,
+    /// `working`, `idle`, `standby` (runs on the leader only; this node does not lead) or `stopped`.
+    pub state: String,
+    /// Steps completed since start-up.
+    pub steps: u64,
+    /// Steps that failed.
+    pub errors: u64,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// How long the last step took, in milliseconds.
+    pub last_step_ms: u64,
 }
 
 /// A change a consumer of the catalog's change feed set aside after failing on it.

@@ -9,6 +9,7 @@ mod cli;
 mod http;
 mod permissions;
 mod server;
+mod supervisor;
 mod telemetry;
 
 use std::path::PathBuf;

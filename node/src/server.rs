@@ -145,47 +145,14 @@ async fn run(
     .await
     .context("cannot start raft")?;
 
-    let admin = artstore_actors::admin::AdminHandle::spawn(node.clone(), config.auth.clone(), &config.cluster_id);
-    let storage = artstore_actors::storage::StorageHandle::spawn(
-        node.clone(),
-        &config.storage_elements(),
-        &config.storage,
-        config.zone.as_deref(),
-    )
-    .context("storage.elements")?;
-    let sidecars = storage.clone();
-    storage.spawn_gc(
-        std::time::Duration::from_secs(config.storage.gc_interval_secs),
-        std::time::Duration::from_secs(config.storage.gc_grace_secs),
-    );
-    let ingest = artstore_actors::ingest::IngestHandle::new(
-        node.clone(),
-        storage,
-        config.storage.chunk_size_bytes,
-        config.replication_factor,
-        config.storage.read_cache_bytes,
-    );
-    ingest.spawn_collector(std::time::Duration::from_secs(config.storage.collector_interval_secs.max(1)));
-    let st = &config.storage;
-    let repair = artstore_actors::repair::RepairHandle::spawn(
-        ingest.clone(),
-        artstore_actors::repair::RepairConfig {
-            interval: std::time::Duration::from_secs(st.repair_interval_secs),
-            bytes_per_sec: st.repair_mib_per_sec << 20,
-            down_after: std::time::Duration::from_secs(st.node_down_after_secs),
-            scrub_interval: (st.scrub_interval_secs > 0)
-                .then(|| std::time::Duration::from_secs(st.scrub_interval_secs)),
-            scrub_bytes_per_sec: st.scrub_mib_per_sec << 20,
-        },
-    );
-    let query = artstore_actors::query::QueryHandle::spawn(node.clone(), data_dir.join("index"))
-        .context("cannot open the search index")?;
+    let actors = crate::supervisor::start(&node, &config, &data_dir)?;
     let state = http::AppState {
         node: node.clone(),
-        admin,
-        ingest,
-        query,
-        repair,
+        admin: actors.admin.clone(),
+        ingest: actors.ingest.clone(),
+        query: actors.query.clone(),
+        repair: actors.repair.clone(),
+        workers: actors.workers.clone(),
         metrics,
         max_attributes_bytes: config.storage.max_attributes_bytes,
         limits: std::sync::Arc::new(config.limits.clone()),
@@ -214,8 +181,7 @@ async fn run(
     if let Some(m) = metrics_server {
         let _ = m.await;
     }
-    sidecars.flush_sidecars(std::time::Duration::from_secs(10)).await;
-    node.shutdown().await;
+    actors.stop(&node).await;
     tracing::info!("node stopped");
     served.context("HTTP server failed")
 }

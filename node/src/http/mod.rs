@@ -47,6 +47,8 @@ pub struct AppState {
     pub ingest: IngestHandle,
     pub query: QueryHandle,
     pub repair: RepairHandle,
+    /// The node's background workers (their status is part of the repair status).
+    pub workers: std::sync::Arc<artstore_actors::worker::Workers>,
     pub metrics: PrometheusHandle,
     pub max_attributes_bytes: usize,
     /// Every bound on what a client may send (`[limits]`).
