@@ -7,6 +7,8 @@
 #
 # The binary is $ARTSTORE_BIN, else `artstore` on PATH, else target/debug/artstore (built if absent).
 # Ports: HTTP 8081-8083, QUIC 9081-9083 (change with ARTSTORE_BASE_PORT).
+# The API is HTTPS with certificates from the cluster CA (DIR/ca/ca.pem); ARTSTORE_PLAIN_HTTP=1
+# at first start makes it plain HTTP.
 set -euo pipefail
 
 usage() { echo "usage: $0 start|stop DIR" >&2; exit 2; }
@@ -39,7 +41,9 @@ our_pid() {
 start() {
   local bin; bin=$(find_bin)
   if [ ! -d "$dir/ca" ]; then
-    "$bin" cluster init --nodes 3 --out "$dir" --base-port "$base_port" >/dev/null
+    local plain=()
+    [ "${ARTSTORE_PLAIN_HTTP:-}" = 1 ] && plain=(--plain-http)
+    "$bin" cluster init --nodes 3 --out "$dir" --base-port "$base_port" "${plain[@]}" >/dev/null
     echo "created cluster files in $dir (admin credentials: $dir/admin-credentials.json)"
   fi
   dir=$(cd "$dir" && pwd)
@@ -49,19 +53,27 @@ start() {
     nohup "$bin" start --config "$nd/config.toml" >>"$nd/node.log" 2>&1 &
     echo $! > "$nd/pid"
   done
+  local scheme=http tls=()
+  if grep -q '^\[http.tls\]' "$dir/node1/config.toml"; then scheme=https tls=(--cacert "$dir/ca/ca.pem"); fi
+  local urls=()
   for i in 1 2 3; do
     local url port=$((base_port + i - 1))
-    url="http://127.0.0.1:$port"
+    url="$scheme://127.0.0.1:$port"
     for _ in $(seq 1 100); do
-      if curl -fsS "$url/health/ready" >/dev/null 2>&1; then break; fi
+      if curl -fsS "${tls[@]}" "$url/health/ready" >/dev/null 2>&1; then break; fi
       if ! our_pid "$dir/node$i" >/dev/null; then
         echo "node $i exited; last log lines:" >&2; tail -n 20 "$dir/node$i/node.log" >&2; exit 1
       fi
       sleep 0.2
     done
-    curl -fsS "$url/health/ready" >/dev/null 2>&1 || { echo "node $i not ready at $url" >&2; exit 1; }
+    curl -fsS "${tls[@]}" "$url/health/ready" >/dev/null 2>&1 || { echo "node $i not ready at $url" >&2; exit 1; }
     echo "node $i ready: $url"
+    urls+=("$url")
   done
+  local joined; joined=$(IFS=,; echo "${urls[*]}")
+  echo "export ARTSTORE_URL=$joined ARTSTORE_CREDENTIALS=$dir/admin-credentials.json"
+  [ "$scheme" = https ] && echo "export ARTSTORE_CA_CERT=$dir/ca/ca.pem"
+  return 0
 }
 
 stop() {

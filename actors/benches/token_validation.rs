@@ -48,9 +48,13 @@ fn setup(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> (AdminHandle, S
             bootstrap_admin_hash: Some(artstore_cluster_config::secret::hash_secret(secret).unwrap()),
             ..Default::default()
         };
-        let admin = AdminHandle::spawn(node, auth, "bench");
+        let admin = AdminHandle::new(node.clone(), auth, "bench");
+        let workers = artstore_actors::worker::Workers::new();
+        workers.start(artstore_actors::worker::LeaderOnly::new(node, admin.workers().0));
+        // The workers run for the whole benchmark.
+        std::mem::forget(workers);
         for _ in 0..100 {
-            if let Ok(t) = admin.issue_token("admin", secret, None).await {
+            if let Ok(t) = admin.issue_token("admin", secret, None, None).await {
                 return (admin, t.access_token);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -64,8 +68,8 @@ fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let (admin, token) = setup(&rt, dir.path());
     let _guard = rt.enter();
-    admin.validate(&token).unwrap();
-    c.bench_function("validate_token", |b| b.iter(|| admin.validate(std::hint::black_box(&token)).unwrap()));
+    admin.validate(&token, None).unwrap();
+    c.bench_function("validate_token", |b| b.iter(|| admin.validate(std::hint::black_box(&token), None).unwrap()));
 }
 
 criterion_group!(benches, bench);

@@ -6,6 +6,9 @@ pub enum AdminError {
     /// RFC 6749 `invalid_client`: unknown client, wrong secret, disabled or deleted account.
     #[error("client authentication failed")]
     InvalidClient,
+    /// The secret was right but the client certificate is missing or names another account.
+    #[error("{0}")]
+    ClientCertificate(String),
     /// The request is malformed (RFC 6749 `invalid_request` for the token endpoint).
     #[error("{0}")]
     InvalidRequest(String),

@@ -628,47 +628,9 @@ impl IngestHandle {
         Ok(file)
     }
 
-    /// On the leader, every `interval`: delete temporary files whose TTL has ended (audited as
-    /// `file.expire`; a `retention_until` still in the future wins and the file stays).
-    pub fn spawn_collector(&self, interval: std::time::Duration) {
-        let this = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(interval).await;
-                let status = this.node.status();
-                if status.leader_id != Some(status.node_id) {
-                    continue;
-                }
-                let now = now_ms();
-                let expired = match this.node.catalog().expired_files(now, 1000) {
-                    Ok(e) => e,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "collector cannot read the catalog");
-                        continue;
-                    }
-                };
-                for id in expired {
-                    let event = artstore_raft::AuditEvent {
-                        at: now,
-                        actor: "-".into(),
-                        action: "file.expire".into(),
-                        target: id.clone(),
-                        outcome: "ok".into(),
-                        source: String::new(),
-                    };
-                    let command =
-                        Command::Audited { command: Box::new(Command::DeleteFile { id: id.clone(), at: now }), event };
-                    match this.node.propose(command).await {
-                        Ok(r) if r.rejected.is_none() => {
-                            tracing::info!(file = %id, "expired temporary file removed");
-                            metrics::counter!("artstore_collector_files_expired_total").increment(1);
-                        }
-                        Ok(r) => tracing::debug!(file = %id, reason = ?r.rejected, "expired file kept"),
-                        Err(e) => tracing::warn!(file = %id, error = %e, "cannot remove expired file yet"),
-                    }
-                }
-            }
-        });
+    /// The `expiry` worker (run it under [`crate::worker::LeaderOnly`]).
+    pub fn expiry(&self, interval: std::time::Duration) -> Expiry {
+        Expiry { ingest: self.clone(), interval }
     }
 
     /// The file's body as a stream of verified chunks, in order. Each chunk comes from a local
@@ -764,6 +726,49 @@ impl IngestHandle {
         })
         // Read (and verify) the next chunks while the current one is being sent.
         .buffered(READ_AHEAD)
+    }
+}
+
+/// Every `interval`, on the leader: deletes temporary files whose TTL has ended (audited as
+/// `file.expire`; a `retention_until` still in the future wins and the file stays).
+pub struct Expiry {
+    ingest: IngestHandle,
+    interval: std::time::Duration,
+}
+
+impl crate::worker::Worker for Expiry {
+    fn name(&self) -> &'static str {
+        "expiry"
+    }
+
+    async fn step(&mut self, stop: &crate::worker::Stop) -> Result<crate::worker::Next, String> {
+        let node = &self.ingest.node;
+        let now = now_ms();
+        let expired = node.catalog().expired_files(now, 1000).map_err(|e| format!("cannot read the catalog: {e}"))?;
+        for id in expired {
+            if stop.requested() {
+                break;
+            }
+            let event = artstore_raft::AuditEvent {
+                at: now,
+                actor: "-".into(),
+                action: "file.expire".into(),
+                target: id.clone(),
+                outcome: "ok".into(),
+                source: String::new(),
+            };
+            let command =
+                Command::Audited { command: Box::new(Command::DeleteFile { id: id.clone(), at: now }), event };
+            match node.propose(command).await {
+                Ok(r) if r.rejected.is_none() => {
+                    tracing::info!(file = %id, "expired temporary file removed");
+                    metrics::counter!("artstore_collector_files_expired_total").increment(1);
+                }
+                Ok(r) => tracing::debug!(file = %id, reason = ?r.rejected, "expired file kept"),
+                Err(e) => tracing::warn!(file = %id, error = %e, "cannot remove expired file yet"),
+            }
+        }
+        Ok(crate::worker::Next::After(self.interval))
     }
 }
 

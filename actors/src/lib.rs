@@ -7,6 +7,8 @@
 //! - [`ingest`]: streaming upload, placement, replication, reads of file bodies.
 //! - [`query`]: the search index fed from the catalog, and search.
 //! - [`repair`]: scrub of local chunks and repair of damaged, missing or lost replicas.
+//! - [`worker`]: the one shape of background work (a step, a status, a stop signal), and the
+//!   leader-only wrapper.
 
 #![forbid(unsafe_code)]
 
@@ -19,6 +21,7 @@ pub mod storage;
 
 pub mod query;
 pub mod repair;
+pub mod worker;
 
 pub use error::{AdminError, QueryError, StorageError};
 

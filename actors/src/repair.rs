@@ -17,6 +17,7 @@ use artstore_raft::{ChunkRef, Command, FileRecord, NodeId, Replica, RetentionPol
 use bytes::Bytes;
 
 use crate::ingest::{place_zoned, IngestHandle};
+use crate::worker::{Next, Stop, Worker};
 use crate::{files_page, StorageError};
 
 /// How repair and scrub behave.
@@ -96,17 +97,25 @@ impl Throttle {
 }
 
 impl RepairHandle {
-    /// Starts the repair loop (it acts while this node leads) and the scrub loop.
-    pub fn spawn(ingest: IngestHandle, config: RepairConfig) -> Self {
+    /// The repair actor; its work runs as the `repair` worker (under
+    /// [`crate::worker::LeaderOnly`]) and the `scrub` worker (every node), see [`RepairHandle::workers`].
+    pub fn new(ingest: IngestHandle, config: RepairConfig) -> Self {
         let this = Self { inner: Arc::new(Inner { ingest, config, state: Mutex::default() }) };
         this.state().scrub.enabled = this.inner.config.scrub_interval.is_some();
-        let repair = this.clone();
-        tokio::spawn(async move { repair.repair_loop().await });
-        if let Some(every) = this.inner.config.scrub_interval {
-            let scrub = this.clone();
-            tokio::spawn(async move { scrub.scrub_loop(every).await });
-        }
         this
+    }
+
+    /// The `repair` worker, started after one interval, and the `scrub` worker (when scrub is on)
+    /// with the pause before its first pass (soon after start-up: a node may come back with a
+    /// wiped disk).
+    pub fn workers(&self) -> (RepairWorker, Duration, Option<(ScrubWorker, Duration)>) {
+        let repair = RepairWorker { repair: self.clone(), was_leader: false, balanced_for: None, passes: 0 };
+        let scrub = self
+            .inner
+            .config
+            .scrub_interval
+            .map(|every| (ScrubWorker { repair: self.clone(), every }, every.min(Duration::from_secs(60))));
+        (repair, self.inner.config.interval, scrub)
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -160,6 +169,8 @@ impl RepairHandle {
                     next_retry_at: rfc3339(ms_time(a.next_retry_at)),
                 })
                 .collect(),
+            // Filled in by whoever runs the workers.
+            workers: Vec::new(),
         })
     }
 
@@ -182,57 +193,6 @@ impl RepairHandle {
             .filter(|(_, since)| since.elapsed() >= self.inner.config.down_after)
             .map(|(n, _)| *n)
             .collect()
-    }
-
-    async fn repair_loop(self) {
-        let mut was_leader = false;
-        // The placement inputs the data was last found balanced for.
-        let mut balanced_for: Option<Vec<Vec<NodeId>>> = None;
-        let mut passes = 0u64;
-        loop {
-            tokio::time::sleep(self.inner.config.interval).await;
-            let down = self.nodes_down_too_long();
-            let node = self.inner.ingest.node().clone();
-            let leader = node.status().leader_id == Some(node.id()) && node.readiness().is_ok();
-            if !leader {
-                was_leader = false;
-                balanced_for = None;
-                continue;
-            }
-            let draining = match node.catalog().draining_nodes() {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::warn!(error = %e, "repair cannot read the catalog");
-                    continue;
-                }
-            };
-            let placement = self.placement_inputs(&draining);
-            let rebalance = balanced_for.as_ref() != Some(&placement);
-            passes += 1;
-            // Now and then the whole catalog, for replicas left on nodes removed without a drain.
-            let periodic = passes.is_multiple_of(FULL_SCAN_EVERY);
-            let members = node.status().members.iter().map(|m| m.node_id).collect();
-            let scope = Scope {
-                full_scan: !was_leader || !down.is_empty() || !draining.is_empty() || periodic,
-                down,
-                draining,
-                members,
-            };
-            was_leader = true;
-            match self.pass(&scope).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(files = n, "repair pass finished"),
-                Err(e) => tracing::warn!(error = %e, "repair pass failed; retrying next interval"),
-            }
-            if rebalance {
-                match self.rebalance(&scope).await {
-                    Ok(true) => balanced_for = Some(placement),
-                    Ok(false) => tracing::debug!("rebalancing incomplete (a target is down); retrying next interval"),
-                    Err(e) => tracing::warn!(error = %e, "rebalancing failed; retrying next interval"),
-                }
-            }
-            self.state().last_pass = Some(SystemTime::now());
-        }
     }
 
     /// What placement depends on: the nodes that take each kind of file, and the draining ones.
@@ -511,26 +471,9 @@ impl RepairHandle {
         Ok(changed)
     }
 
-    async fn scrub_loop(self, every: Duration) {
-        // The first pass starts soon after start-up (a node may come back with a wiped disk).
-        let mut pause = every.min(Duration::from_secs(60));
-        loop {
-            tokio::time::sleep(pause).await;
-            pause = every;
-            if let Err(why) = self.inner.ingest.node().readiness() {
-                tracing::debug!(%why, "scrub waits for the catalog to catch up");
-                pause = Duration::from_secs(5).min(every);
-                continue;
-            }
-            if let Err(e) = self.scrub_pass().await {
-                tracing::warn!(error = %e, "scrub pass failed");
-            }
-        }
-    }
-
     /// Re-reads and re-hashes every chunk the catalog places on this node; damaged or missing
     /// ones are recorded through Raft, which queues them for repair.
-    async fn scrub_pass(&self) -> Result<(), StorageError> {
+    async fn scrub_pass(&self, stop: &Stop) -> Result<(), StorageError> {
         let ingest = &self.inner.ingest;
         let node = ingest.node().clone();
         let me = node.id();
@@ -542,6 +485,11 @@ impl RepairHandle {
         tracing::info!("scrub pass started");
         let mut after = String::new();
         loop {
+            if stop.requested() {
+                self.state().scrub.running = false;
+                tracing::info!(chunks = checked, "scrub pass stopped for shutdown; the next start begins a new one");
+                return Ok(());
+            }
             let page = files_page(&node, &after).await?;
             let Some(last) = page.last() else { break };
             after = last.id.clone();
@@ -597,5 +545,88 @@ impl RepairHandle {
             "scrub pass finished"
         );
         Ok(())
+    }
+}
+
+/// On the leader, every interval: repairs damaged, missing and long-down replicas, and rebalances
+/// after the placement inputs change (a join, a drain, an element that stopped taking writes).
+pub struct RepairWorker {
+    repair: RepairHandle,
+    /// Whether the previous step ran as leader (a new leader scans the whole catalog once).
+    was_leader: bool,
+    /// The placement inputs the data was last found balanced for.
+    balanced_for: Option<Vec<Vec<NodeId>>>,
+    passes: u64,
+}
+
+impl Worker for RepairWorker {
+    fn name(&self) -> &'static str {
+        "repair"
+    }
+
+    fn standby(&mut self, demoted: bool) {
+        // Every node keeps track of who has been unreachable for how long, so that a new leader
+        // knows at once.
+        self.repair.nodes_down_too_long();
+        if demoted {
+            self.was_leader = false;
+            self.balanced_for = None;
+        }
+    }
+
+    async fn step(&mut self, _stop: &Stop) -> Result<Next, String> {
+        let this = &self.repair;
+        let interval = this.inner.config.interval;
+        let down = this.nodes_down_too_long();
+        let node = this.inner.ingest.node().clone();
+        let draining = node.catalog().draining_nodes().map_err(|e| format!("repair cannot read the catalog: {e}"))?;
+        let placement = this.placement_inputs(&draining);
+        let rebalance = self.balanced_for.as_ref() != Some(&placement);
+        self.passes += 1;
+        // Now and then the whole catalog, for replicas left on nodes removed without a drain.
+        let periodic = self.passes.is_multiple_of(FULL_SCAN_EVERY);
+        let members = node.status().members.iter().map(|m| m.node_id).collect();
+        let scope = Scope {
+            full_scan: !self.was_leader || !down.is_empty() || !draining.is_empty() || periodic,
+            down,
+            draining,
+            members,
+        };
+        self.was_leader = true;
+        match this.pass(&scope).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(files = n, "repair pass finished"),
+            Err(e) => tracing::warn!(error = %e, "repair pass failed; retrying next interval"),
+        }
+        if rebalance {
+            match this.rebalance(&scope).await {
+                Ok(true) => self.balanced_for = Some(placement),
+                Ok(false) => tracing::debug!("rebalancing incomplete (a target is down); retrying next interval"),
+                Err(e) => tracing::warn!(error = %e, "rebalancing failed; retrying next interval"),
+            }
+        }
+        this.state().last_pass = Some(SystemTime::now());
+        Ok(Next::After(interval))
+    }
+}
+
+/// On every node, every scrub interval: re-reads and re-hashes the local replicas.
+pub struct ScrubWorker {
+    repair: RepairHandle,
+    every: Duration,
+}
+
+impl Worker for ScrubWorker {
+    fn name(&self) -> &'static str {
+        "scrub"
+    }
+
+    async fn step(&mut self, stop: &Stop) -> Result<Next, String> {
+        if let Err(why) = self.repair.inner.ingest.node().readiness() {
+            tracing::debug!(%why, "scrub waits for the catalog to catch up");
+            return Ok(Next::After(Duration::from_secs(5).min(self.every)));
+        }
+        self.repair.scrub_pass(stop).await.map_err(|e| format!("scrub pass failed: {e}"))?;
+        Ok(Next::After(self.every))
     }
 }

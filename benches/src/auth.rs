@@ -13,7 +13,7 @@ pub async fn token_issue(
     concurrency: usize,
     duration: Duration,
 ) -> anyhow::Result<Row> {
-    let http = reqwest::Client::new();
+    let http = crate::net::http();
     let urls = urls.to_vec();
     let (id, secret) = (id.clone(), secret.clone());
     let result = drive(concurrency, duration, move |w| {
@@ -35,9 +35,8 @@ pub async fn overhead(
     duration: Duration,
 ) -> anyhow::Result<Vec<Row>> {
     let url = urls[0].clone();
-    let token =
-        artstore_client::Client::new([url.clone()])?.with_credentials(creds.0.clone(), creds.1.clone()).token().await?;
-    let http = reqwest::Client::new();
+    let token = crate::net::sdk([url.clone()])?.with_credentials(creds.0.clone(), creds.1.clone()).token().await?;
+    let http = crate::net::http();
     // Alternate the two (plain, authenticated, plain, authenticated) so that warm-up and the
     // cluster settling after start-up do not favour either; each row is the second run.
     let mut rows = Vec::new();

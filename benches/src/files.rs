@@ -45,7 +45,7 @@ fn body(len: u64, seed: u64) -> reqwest::Body {
 }
 
 pub async fn token(url: &str, (id, secret): &(String, String)) -> anyhow::Result<String> {
-    Ok(artstore_client::Client::new([url.to_string()])?.with_credentials(id.clone(), secret.clone()).token().await?)
+    Ok(crate::net::sdk([url.to_string()])?.with_credentials(id.clone(), secret.clone()).token().await?)
 }
 
 /// `concurrency` workers uploading `size`-byte files for `duration`, spread over the nodes.
@@ -58,7 +58,7 @@ pub async fn put(
     duration: Duration,
 ) -> anyhow::Result<Row> {
     let token = token(&urls[0], creds).await?;
-    let (http, urls) = (reqwest::Client::new(), std::sync::Arc::new(urls.to_vec()));
+    let (http, urls) = (crate::net::http(), std::sync::Arc::new(urls.to_vec()));
     let seq = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let result = drive(concurrency, duration, move |w| {
         let (http, urls, token) = (http.clone(), urls.clone(), token.clone());
@@ -91,7 +91,7 @@ pub fn peak_rss_mib(pid: u32) -> Option<f64> {
 pub async fn one_large(url: &str, creds: &(String, String), size: u64) -> anyhow::Result<f64> {
     let token = token(url, creds).await?;
     let started = Instant::now();
-    let r = reqwest::Client::new()
+    let r = crate::net::http()
         .post(format!("{url}/api/v1/files?name=large.bin"))
         .bearer_auth(&token)
         .body(body(size, 42))
@@ -103,7 +103,7 @@ pub async fn one_large(url: &str, creds: &(String, String), size: u64) -> anyhow
 
 /// Uploads one `size`-byte file and returns its id and the nodes holding it.
 async fn upload_one(url: &str, token: &str, size: u64) -> anyhow::Result<(String, Vec<u64>)> {
-    let r = reqwest::Client::new()
+    let r = crate::net::http()
         .post(format!("{url}/api/v1/files?name=large.bin"))
         .bearer_auth(token)
         .body(body(size, 7))
@@ -118,7 +118,7 @@ async fn upload_one(url: &str, token: &str, size: u64) -> anyhow::Result<(String
 async fn download_one(url: &str, token: &str, id: &str, size: u64) -> anyhow::Result<f64> {
     use futures::StreamExt;
     let started = Instant::now();
-    let r = reqwest::Client::new().get(format!("{url}/api/v1/files/{id}/content")).bearer_auth(token).send().await?;
+    let r = crate::net::http().get(format!("{url}/api/v1/files/{id}/content")).bearer_auth(token).send().await?;
     anyhow::ensure!(r.status().is_success(), "download failed: {}", r.status());
     let mut got = 0u64;
     let mut stream = r.bytes_stream();
@@ -143,7 +143,7 @@ pub async fn get_large(
 ) -> anyhow::Result<Vec<Row>> {
     let token = token(&urls[0], creds).await?;
     if isolate_last {
-        let client = artstore_client::Client::new(urls.to_vec())?.with_credentials(creds.0.clone(), creds.1.clone());
+        let client = crate::net::sdk(urls.to_vec())?.with_credentials(creds.0.clone(), creds.1.clone());
         let last = urls.len() as u64;
         for e in client.storage_elements().await?.elements.iter().filter(|e| e.node_id == last && e.mode == "rw") {
             client.set_element_mode(last, &e.name, "ro").await?;
@@ -151,7 +151,7 @@ pub async fn get_large(
     }
     let mut node_of = Vec::new();
     for url in urls {
-        let status: artstore_client::wire::ClusterStatus = reqwest::Client::new()
+        let status: artstore_client::wire::ClusterStatus = crate::net::http()
             .get(format!("{url}/api/v1/cluster/status"))
             .bearer_auth(&token)
             .send()

@@ -11,6 +11,7 @@
 //! - `put-small`, `put-large`: uploads (see `--help`).
 //! - `search-index`: indexing rate and search latency of one node's index at 100 000 and
 //!   1 000 000 records (in-process, the node's own index code).
+//! - `tls-cost`: the same workloads over plain HTTP and HTTPS side by side, with ratios.
 //! - `get-large`: streamed download of a large file from a node holding a replica and from one
 //!   that has to fetch every chunk from a peer.
 //!
@@ -23,9 +24,11 @@ mod auth;
 mod chart;
 mod files;
 mod limits;
+mod net;
 mod reads;
 mod report;
 mod search;
+mod tls_cost;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -144,6 +147,21 @@ enum Workload {
         #[arg(long, default_value_t = 200)]
         rounds: usize,
     },
+    /// The cost of HTTPS on the API: a plain and an HTTPS 3-node cluster side by side, the same
+    /// workloads on both in alternating order (put-small c=1 and c=32, get-large local and
+    /// remote, bearer-token requests); medians of the rounds and the HTTPS ÷ HTTP ratios.
+    TlsCost {
+        #[arg(long)]
+        bin: Option<PathBuf>,
+        /// Seconds per timed workload.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Size of the get-large file.
+        #[arg(long, default_value_t = 128 * 1024 * 1024)]
+        size: u64,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// Leader fail-over: SIGKILL the leader, time until a write commits again (needs --spawn).
     Failover {
         #[arg(long, default_value_t = 3)]
@@ -172,6 +190,12 @@ struct Target {
     /// Credentials for --url: a file like `admin-credentials.json`.
     #[arg(long, env = "ARTSTORE_CREDENTIALS")]
     credentials: Option<PathBuf>,
+    /// With --spawn: serve the API over HTTPS (certificates from the cluster CA).
+    #[arg(long)]
+    tls: bool,
+    /// For https:// URLs of --url: the cluster CA to trust.
+    #[arg(long, env = "ARTSTORE_CA_CERT")]
+    ca_cert: Option<PathBuf>,
 }
 
 impl Target {
@@ -179,12 +203,15 @@ impl Target {
     async fn resolve(self) -> anyhow::Result<(Option<LocalCluster>, Vec<String>, (String, String))> {
         match self.spawn {
             Some(n) => {
-                let c = spawn(self.bin, n, self.replication).await?;
+                let c = spawn(self.bin, n, self.replication, self.tls).await?;
                 let urls = c.node_ids().into_iter().map(|i| c.url(i)).collect();
                 let creds = c.admin_credentials();
                 Ok((Some(c), urls, creds))
             }
             None if !self.url.is_empty() => {
+                if let Some(ca) = &self.ca_cert {
+                    net::trust(std::fs::read(ca).with_context(|| format!("--ca-cert {}", ca.display()))?);
+                }
                 let path = self.credentials.context("--url needs --credentials FILE (or ARTSTORE_CREDENTIALS)")?;
                 let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
                 let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
@@ -208,10 +235,10 @@ fn artstore_bin(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     }
 }
 
-async fn spawn(bin: Option<PathBuf>, nodes: u64, replication: Option<u32>) -> anyhow::Result<LocalCluster> {
+async fn spawn(bin: Option<PathBuf>, nodes: u64, replication: Option<u32>, tls: bool) -> anyhow::Result<LocalCluster> {
     let bin = artstore_bin(bin)?;
     // Benchmarks measure throughput, not the token endpoint's abuse protection.
-    let mut cluster = LocalCluster::init(&bin, nodes, |t| {
+    let mut cluster = LocalCluster::init_with(&bin, nodes, tls, |t| {
         let auth = t.entry("auth").or_insert_with(|| toml::Value::Table(Default::default()));
         if let Some(a) = auth.as_table_mut() {
             a.insert("token_requests_per_minute".into(), 10_000_000.into());
@@ -221,6 +248,9 @@ async fn spawn(bin: Option<PathBuf>, nodes: u64, replication: Option<u32>) -> an
             t.insert("replication_factor".into(), (r as i64).into());
         }
     })?;
+    if tls {
+        net::trust(std::fs::read(cluster.ca_cert_path())?);
+    }
     cluster.start_all()?;
     for id in cluster.node_ids() {
         cluster.wait_ready(id, Duration::from_secs(30)).await?;
@@ -291,6 +321,7 @@ async fn main() -> anyhow::Result<()> {
             rows
         }
         Workload::Failover { spawn: n, rounds, bin } => vec![failover(bin, n, rounds).await?],
+        Workload::TlsCost { bin, seconds, size, rounds } => tls_cost::run(bin, seconds, size, rounds).await?,
         Workload::PutSmall { target, size, concurrency, seconds } => {
             let (_cluster, urls, creds) = target.resolve().await?;
             let mut rows = Vec::new();
@@ -341,7 +372,7 @@ async fn raft_commit(
     concurrency: usize,
     duration: Duration,
 ) -> anyhow::Result<Row> {
-    let admin = Client::new(urls.to_vec())?.with_credentials(id.clone(), secret.clone());
+    let admin = net::sdk(urls.to_vec())?.with_credentials(id.clone(), secret.clone());
     let clients: Vec<Client> = urls.iter().map(|u| admin.with_urls([u.clone()])).collect::<Result<_, _>>()?;
     let (clients, seq) = (Arc::new(clients), Arc::new(AtomicU64::new(0)));
     let samples = drive(concurrency, duration, move |w| {
@@ -358,7 +389,7 @@ async fn raft_commit(
 
 /// For each round: kill the leader, then write through the survivors until one commits.
 async fn failover(bin: Option<PathBuf>, nodes: u64, rounds: usize) -> anyhow::Result<Row> {
-    let mut cluster = spawn(bin, nodes, None).await?;
+    let mut cluster = spawn(bin, nodes, None, false).await?;
     let all = cluster.node_ids();
     let mut samples = Vec::new();
     for round in 0..rounds {

@@ -48,7 +48,7 @@ async fn upload(s: &Setup, name: &str, body: Vec<u8>, description: &str) -> anyh
 }
 
 async fn prepare(urls: &[String], token: String, files: usize, large_mib: u64) -> anyhow::Result<Setup> {
-    let mut s = Setup { http: reqwest::Client::new(), token, urls: urls.to_vec(), ids: Vec::new(), large: None };
+    let mut s = Setup { http: crate::net::http(), token, urls: urls.to_vec(), ids: Vec::new(), large: None };
     for i in 0..files {
         let words = format!("{} {}", WORDS[i % WORDS.len()], WORDS[(i * 7 + 3) % WORDS.len()]);
         let id = upload(&s, &format!("bench-read-{i}.bin"), pseudo_random(4096, i as u64 + 1), &words).await?;

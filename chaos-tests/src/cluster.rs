@@ -44,6 +44,14 @@ pub struct LocalCluster {
     env: Vec<(String, String)>,
     /// Commands node processes are started under (e.g. `ip netns exec NS`).
     wrappers: BTreeMap<u64, Vec<String>>,
+    /// Whether the nodes serve the API over HTTPS (with `ARTSTORE_TEST_TLS=1`).
+    tls: bool,
+}
+
+/// Whether test clusters serve their API over HTTPS: `ARTSTORE_TEST_TLS=1` (or `true`). With it,
+/// every test that talks to nodes through the harness does so over TLS, trusting the cluster CA.
+pub fn tls_from_env() -> bool {
+    std::env::var("ARTSTORE_TEST_TLS").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
 }
 
 fn free(host: &str, port: u16) -> bool {
@@ -84,9 +92,21 @@ impl LocalCluster {
     /// Runs `artstore cluster init --nodes N` into a fresh temporary folder, then lets `configure`
     /// edit every node's `config.toml` (as a TOML table) before anything starts. Nodes are not
     /// started; see [`LocalCluster::start_all`].
+    /// The API is HTTPS when `ARTSTORE_TEST_TLS=1` ([`tls_from_env`]).
     pub fn init(bin: &Path, nodes: u64, configure: impl Fn(&mut toml::Table)) -> Result<Self, HarnessError> {
+        Self::init_with(bin, nodes, tls_from_env(), configure)
+    }
+
+    /// [`LocalCluster::init`] with the API over HTTPS (`tls`) or plain HTTP, whatever the
+    /// environment says.
+    pub fn init_with(
+        bin: &Path,
+        nodes: u64,
+        tls: bool,
+        configure: impl Fn(&mut toml::Table),
+    ) -> Result<Self, HarnessError> {
         let (host, base_port) = free_loopback(nodes as u16 + 2)?;
-        Self::init_on(bin, nodes, host, base_port, configure)
+        Self::init_on(bin, nodes, host, base_port, tls, configure)
     }
 
     /// [`LocalCluster::init`] on a given address: node `i` listens for HTTP on `base_port + i - 1`
@@ -96,6 +116,7 @@ impl LocalCluster {
         nodes: u64,
         host: String,
         base_port: u16,
+        tls: bool,
         configure: impl Fn(&mut toml::Table),
     ) -> Result<Self, HarnessError> {
         let root = tempfile::Builder::new().prefix("artstore-cluster-").tempdir()?;
@@ -109,46 +130,35 @@ impl LocalCluster {
             admin,
             env: Vec::new(),
             wrappers: BTreeMap::new(),
+            tls,
         };
         let out = cluster.root.path().to_string_lossy().into_owned();
-        cluster.run_cli(&[
-            "cluster",
-            "init",
-            "--nodes",
-            &nodes.to_string(),
-            "--out",
-            &out,
-            "--host",
-            &cluster.host.clone(),
-            "--base-port",
-            &base_port.to_string(),
-            "--cluster-id",
-            "test",
-        ])?;
+        let (count, port) = (nodes.to_string(), base_port.to_string());
+        let host = cluster.host.clone();
+        let mut args = vec!["cluster", "init", "--nodes", &count, "--out", &out, "--host", &host, "--base-port", &port];
+        args.extend(["--cluster-id", "test"]);
+        if !tls {
+            args.push("--plain-http");
+        }
+        cluster.run_cli(&args)?;
         for id in 1..=nodes {
             cluster.register(id, &configure)?;
         }
         let (client_id, secret) = cluster.admin_credentials();
-        cluster.admin = cluster.admin.clone().with_credentials(client_id, secret);
+        cluster.admin = cluster.with_ca(cluster.admin.clone())?.with_credentials(client_id, secret);
         Ok(cluster)
     }
 
     /// Creates the folder of one more (non-bootstrap) node with `artstore cluster add-node`.
     pub fn add_node(&mut self, id: u64, configure: impl Fn(&mut toml::Table)) -> Result<(), HarnessError> {
         let out = self.root.path().to_string_lossy().into_owned();
-        let (host, port) = (self.host.clone(), self.base_port.to_string());
-        self.run_cli(&[
-            "cluster",
-            "add-node",
-            "--out",
-            &out,
-            "--node-id",
-            &id.to_string(),
-            "--host",
-            &host,
-            "--base-port",
-            &port,
-        ])?;
+        let (host, port, node) = (self.host.clone(), self.base_port.to_string(), id.to_string());
+        let mut args = vec!["cluster", "add-node", "--out", &out, "--node-id", &node, "--host", &host];
+        args.extend(["--base-port", &port]);
+        if !self.tls {
+            args.push("--plain-http");
+        }
+        self.run_cli(&args)?;
         self.register(id, &configure)
     }
 
@@ -176,8 +186,13 @@ impl LocalCluster {
     }
 
     /// Runs the `artstore` binary with `args` and returns its stdout.
+    /// Over HTTPS, the CLI trusts the cluster CA (`ARTSTORE_CA_CERT`).
     pub fn run_cli(&self, args: &[&str]) -> Result<String, HarnessError> {
-        let out = Command::new(&self.bin).args(args).output()?;
+        let mut command = Command::new(&self.bin);
+        if self.tls {
+            command.env("ARTSTORE_CA_CERT", self.ca_cert_path());
+        }
+        let out = command.args(args).output()?;
         if !out.status.success() {
             return Err(HarnessError::Command {
                 args: args.join(" "),
@@ -205,8 +220,41 @@ impl LocalCluster {
         self.nodes[&id].dir.join("config.toml")
     }
 
+    /// Node `id`'s API URL: `https://…` when the cluster serves TLS.
     pub fn url(&self, id: u64) -> String {
-        format!("http://{}", self.nodes[&id].http)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.nodes[&id].http)
+    }
+
+    /// Whether the nodes serve the API over HTTPS.
+    pub fn tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The cluster CA certificate (PEM file) that clients trust.
+    pub fn ca_cert_path(&self) -> PathBuf {
+        self.root.path().join("ca").join("ca.pem")
+    }
+
+    /// `client` also trusting the cluster CA when the nodes serve TLS.
+    fn with_ca(&self, client: Client) -> Result<Client, HarnessError> {
+        if !self.tls {
+            return Ok(client);
+        }
+        let pem = std::fs::read(self.ca_cert_path())?;
+        client.with_ca_cert(&pem).map_err(|e| HarnessError::Config(e.to_string()))
+    }
+
+    /// A plain HTTP client for raw requests to the nodes (trusting the cluster CA under TLS).
+    pub fn http(&self) -> reqwest::Client {
+        let mut b = reqwest::Client::builder();
+        if self.tls {
+            let pem = std::fs::read(self.ca_cert_path()).unwrap_or_default();
+            for cert in reqwest::Certificate::from_pem_bundle(&pem).unwrap_or_default() {
+                b = b.add_root_certificate(cert);
+            }
+        }
+        b.build().expect("an HTTP client builds")
     }
 
     /// The bootstrap admin's `(client_id, client_secret)` from `admin-credentials.json`.
@@ -229,7 +277,7 @@ impl LocalCluster {
 
     /// A client without credentials, for node `id`.
     pub fn anonymous(&self, id: u64) -> Client {
-        Client::new([self.url(id)]).expect("harness URLs are valid")
+        self.with_ca(Client::new([self.url(id)]).expect("harness URLs are valid")).expect("the cluster CA loads")
     }
 
     /// Starts node `id` (its stderr goes to `node.log` in its folder, appended across restarts).

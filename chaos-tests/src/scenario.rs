@@ -331,7 +331,7 @@ async fn nemesis(s: Scenario, c: &mut Ctx<'_>) -> Result<(), HarnessError> {
             let admin = c.cluster.client_for(&majority);
             let req = artstore_client::wire::JoinRequest {
                 node_id: 4,
-                http_addr: c.cluster.url(4).trim_start_matches("http://").to_string(),
+                http_addr: c.cluster.node(4).http.clone(),
                 quic_addr: c.cluster.quic_addr(4),
                 catch_up_timeout_secs: Some(60),
             };
@@ -452,7 +452,7 @@ pub async fn run(scenario: Scenario, opts: &RunOptions) -> Result<ScenarioReport
             }
         }
     };
-    let mut cluster = LocalCluster::init_on(&opts.bin, 3, host.clone(), base, configure.clone())?;
+    let mut cluster = LocalCluster::init_on(&opts.bin, 3, host.clone(), base, false, configure.clone())?;
     // Namespace mode: every node in its own namespace at its own address (no proxies in the way).
     let lab = if scenario == Scenario::NetnsPartition {
         if let Some(why) = crate::netns::unavailable() {

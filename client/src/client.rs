@@ -39,8 +39,9 @@ pub struct Client {
     pub(crate) http: reqwest::Client,
     urls: Vec<String>,
     credentials: Option<Arc<Credentials>>,
-    /// Extra trusted roots (PEM) the HTTP client was built with, kept to rebuild it.
-    roots: Vec<Vec<u8>>,
+    /// How the HTTP client was built (extra trusted roots, a client certificate), kept to
+    /// rebuild it.
+    tls: TlsSettings,
     pub(crate) retry: RetryPolicy,
     /// Index into `urls` of the node that last answered; tried first.
     preferred: Arc<AtomicUsize>,
@@ -71,14 +72,26 @@ const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 /// (after a backoff) may help.
 pub(crate) type Round = Result<reqwest::Response, (ClientError, bool)>;
 
-fn build_http(roots: &[Vec<u8>]) -> Result<reqwest::Client, ClientError> {
+/// Extra trusted roots (PEM) and the client certificate with its key (PEM), if any.
+#[derive(Clone, Default)]
+struct TlsSettings {
+    roots: Vec<Vec<u8>>,
+    identity: Option<Vec<u8>>,
+}
+
+fn build_http(tls: &TlsSettings) -> Result<reqwest::Client, ClientError> {
     // One crypto provider for the whole process (aws-lc-rs); ignore "already installed".
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
         // Per read, not per request: a large transfer may take as long as it needs while bytes flow.
         .read_timeout(Duration::from_secs(60));
-    for pem in roots {
+    if let Some(pem) = &tls.identity {
+        let identity = reqwest::Identity::from_pem(pem)
+            .map_err(|e| ClientError::Invalid(format!("client certificate: {}", error_chain(&e))))?;
+        builder = builder.identity(identity);
+    }
+    for pem in &tls.roots {
         let certs = reqwest::Certificate::from_pem_bundle(pem)
             .map_err(|e| ClientError::Invalid(format!("CA certificate: {}", error_chain(&e))))?;
         if certs.is_empty() {
@@ -114,10 +127,10 @@ impl Client {
             }
         }
         Ok(Self {
-            http: build_http(&[])?,
+            http: build_http(&TlsSettings::default())?,
             urls,
             credentials: None,
-            roots: Vec::new(),
+            tls: TlsSettings::default(),
             retry: RetryPolicy::default(),
             preferred: Arc::new(AtomicUsize::new(0)),
         })
@@ -142,9 +155,10 @@ impl Client {
 
     /// The same client also trusting the CA certificate(s) in `pem` for `https://` URLs.
     ///
-    /// The nodes' public HTTP API is plain HTTP; this is for deployments that put a TLS proxy (or
-    /// a load balancer) in front of them with a certificate from a private CA. Without it, `https://`
-    /// URLs have no trusted roots at all.
+    /// Nodes serve HTTPS with certificates from the cluster CA (`ca/ca.pem` of `artstore cluster
+    /// init`, `DATA_DIR/tls/ca.pem` of `artstore dev --tls`); trust it with this. The system's
+    /// trusted roots are always trusted too (for a proxy or load balancer with a public
+    /// certificate).
     ///
     /// ```no_run
     /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -155,10 +169,32 @@ impl Client {
     ///
     /// Fails with [`ClientError::Invalid`] when `pem` holds no certificate.
     pub fn with_ca_cert(mut self, pem: &[u8]) -> Result<Self, ClientError> {
-        let mut roots = self.roots.clone();
-        roots.push(pem.to_vec());
-        self.http = build_http(&roots)?;
-        self.roots = roots;
+        let mut tls = self.tls.clone();
+        tls.roots.push(pem.to_vec());
+        self.http = build_http(&tls)?;
+        self.tls = tls;
+        Ok(self)
+    }
+
+    /// The same client presenting a client certificate (mutual TLS): `pem` holds the certificate
+    /// and its private key, as `artstore cluster client-cert` writes them. Nodes with
+    /// `[http.tls] client_ca` bind the tokens they issue over it to the certificate, and accounts
+    /// created with `require_client_cert` get tokens only this way.
+    ///
+    /// Fails with [`ClientError::Invalid`] when `pem` holds no certificate and key.
+    pub fn with_client_certificate(mut self, pem: &[u8]) -> Result<Self, ClientError> {
+        let mut tls = self.tls.clone();
+        tls.identity = Some(pem.to_vec());
+        self.http = build_http(&tls)?;
+        self.tls = tls;
+        // A token obtained without the certificate would not be bound to it.
+        if let Some(c) = &self.credentials {
+            self.credentials = Some(Arc::new(Credentials {
+                client_id: c.client_id.clone(),
+                client_secret: c.client_secret.clone(),
+                token: tokio::sync::Mutex::new(None),
+            }));
+        }
         Ok(self)
     }
 
@@ -182,7 +218,7 @@ impl Client {
             let resp = match self.http.post(format!("{base}/api/v1/auth/token")).form(&form).send().await {
                 Ok(r) => r,
                 Err(e) => {
-                    last = ClientError::Unavailable(format!("{base}: {}", error_chain(&e)));
+                    last = send_error(base, &e);
                     continue;
                 }
             };
@@ -228,7 +264,7 @@ impl Client {
     {
         let mut c = Client::new(urls)?;
         c.http = self.http.clone();
-        c.roots = self.roots.clone();
+        c.tls = self.tls.clone();
         c.credentials = self.credentials.clone();
         c.retry = self.retry;
         Ok(c)
@@ -388,7 +424,7 @@ impl Client {
             let resp = match request.send().await {
                 Ok(r) => r,
                 Err(e) => {
-                    last = ClientError::Unavailable(format!("{base}: {}", error_chain(&e)));
+                    last = send_error(base, &e);
                     continue;
                 }
             };
@@ -400,7 +436,9 @@ impl Client {
                 }
             }
         }
-        Err((last, true))
+        // A certificate that cannot be trusted stays so: no point in another round.
+        let again = !matches!(last, ClientError::Tls(_));
+        Err((last, again))
     }
 
     /// A success response as it is; an error status as a typed error (503/502 → `Unavailable`).
@@ -486,6 +524,51 @@ impl Client {
             });
         }
         Self::json(resp).await
+    }
+}
+
+/// What a request that got no response failed with: [`ClientError::Tls`] when the node's
+/// certificate cannot be trusted (naming the host asked for and the names the certificate
+/// covers), else [`ClientError::Unavailable`] with the whole cause.
+fn send_error(base: &str, e: &reqwest::Error) -> ClientError {
+    use rustls::{CertificateError, Error as TlsError};
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        // rustls' error travels inside io::Errors (nested), whose `source()` skips it.
+        let mut inner: &(dyn std::error::Error + 'static) = err;
+        while let Some(wrapped) = inner.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            inner = wrapped;
+        }
+        let tls = inner.downcast_ref::<TlsError>();
+        if let Some(TlsError::InvalidCertificate(c)) = tls {
+            let why = match c {
+                CertificateError::NotValidForNameContext { expected, presented } => format!(
+                    "the certificate of {base} is not valid for {}: it covers {}",
+                    server_name(expected),
+                    presented.join(", ")
+                ),
+                CertificateError::NotValidForName => format!("the certificate of {base} does not cover its host name"),
+                CertificateError::UnknownIssuer => format!(
+                    "the certificate of {base} is not issued by a trusted CA (trust the cluster CA: \
+                     Client::with_ca_cert, or --ca-cert / ARTSTORE_CA_CERT)"
+                ),
+                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                    format!("the certificate of {base} has expired")
+                }
+                other => format!("the certificate of {base} is refused: {other}"),
+            };
+            return ClientError::Tls(why);
+        }
+        cur = err.source();
+    }
+    ClientError::Unavailable(format!("{base}: {}", error_chain(e)))
+}
+
+fn server_name(n: &rustls::pki_types::ServerName<'_>) -> String {
+    match n {
+        rustls::pki_types::ServerName::DnsName(d) => d.as_ref().to_string(),
+        rustls::pki_types::ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
+        other => format!("{other:?}"),
     }
 }
 

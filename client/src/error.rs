@@ -43,6 +43,11 @@ pub enum ClientError {
     /// No storage element can take the upload (HTTP 507).
     #[error("insufficient storage: {0}")]
     InsufficientStorage(String),
+    /// A node's HTTPS certificate cannot be trusted: it does not cover the host in the URL (the
+    /// message names both), or no trusted CA issued it. Not retried: another attempt would meet
+    /// the same certificate.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// No node could serve the request (all unreachable, or no leader), after every retry.
     #[error("service unavailable: {0}")]
     Unavailable(String),

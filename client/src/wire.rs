@@ -157,6 +157,9 @@ pub struct ServiceAccount {
     pub updated_at: String,
     /// RFC 3339, when soft-deleted.
     pub deleted_at: Option<String>,
+    /// Tokens only over mutual TLS with a client certificate naming the account.
+    #[serde(default)]
+    pub require_client_cert: bool,
 }
 
 /// A role, as the OpenAPI document names them (the wire carries them as strings).
@@ -194,6 +197,9 @@ pub struct CreateServiceAccount {
     /// Operator-chosen secret (≥ 12 characters, mixed classes); generated when absent.
     #[serde(default)]
     pub client_secret: Option<String>,
+    /// Issue tokens only over mutual TLS with a client certificate naming the account.
+    #[serde(default)]
+    pub require_client_cert: bool,
 }
 
 /// Response to creating an account or rotating its secret: the only time the secret is shown.
@@ -224,6 +230,9 @@ pub struct UpdateServiceAccount {
     #[serde(default)]
     /// Enable or disable.
     pub enabled: Option<bool>,
+    #[serde(default)]
+    /// Require (or stop requiring) a client certificate for tokens.
+    pub require_client_cert: Option<bool>,
 }
 
 /// `POST /api/v1/service-accounts/{client_id}/rotate-secret`.
@@ -515,6 +524,27 @@ pub struct RepairStatus {
     /// on and set aside, to be retried with backoff.
     #[serde(default)]
     pub set_aside: Vec<SetAsideChange>,
+    /// The answering node's background workers.
+    #[serde(default)]
+    pub workers: Vec<WorkerInfo>,
+}
+
+/// One background worker of a node (scrub, repair, gc, expiry, …).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WorkerInfo {
+    /// `keys`, `token-limits`, `capacity`, `sidecars`, `gc`, `expiry`, `repair` or `scrub`.
+    pub name: String,
+    /// `working`, `idle`, `standby` (runs on the leader only; this node does not lead) or `stopped`.
+    pub state: String,
+    /// Steps completed since start-up.
+    pub steps: u64,
+    /// Steps that failed.
+    pub errors: u64,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// How long the last step took, in milliseconds.
+    pub last_step_ms: u64,
 }
 
 /// A change a consumer of the catalog's change feed set aside after failing on it.

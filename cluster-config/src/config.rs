@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ConfigError, Problem};
+pub use crate::http::{ApiTlsConfig, CorsConfig, HttpConfig, MetricsConfig};
 
 /// One node's configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -54,6 +55,8 @@ pub struct NodeConfig {
     pub auth: AuthConfig,
     #[serde(default)]
     pub limits: crate::limits::Limits,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
 }
 
 /// Service-account authentication and JWTs.
@@ -122,17 +125,6 @@ impl Default for AuthConfig {
             bootstrap_admin_hash: None,
         }
     }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct HttpConfig {
-    /// Address the HTTP API listens on.
-    #[serde(default = "default_http_listen")]
-    pub listen: String,
-    /// Address other nodes and clients should use; defaults to `listen`.
-    #[serde(default)]
-    pub advertise: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -478,9 +470,6 @@ fn default_mode() -> String {
 fn default_replication_factor() -> u32 {
     3
 }
-fn default_http_listen() -> String {
-    "127.0.0.1:8080".into()
-}
 fn default_quic_listen() -> String {
     "127.0.0.1:9080".into()
 }
@@ -511,11 +500,6 @@ fn default_element_mode() -> ElementMode {
     ElementMode::Rw
 }
 
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self { listen: default_http_listen(), advertise: None }
-    }
-}
 impl Default for QuicConfig {
     fn default() -> Self {
         Self {
@@ -569,6 +553,9 @@ impl NodeConfig {
         self.tls.ca_cert = abs(&self.tls.ca_cert);
         self.tls.cert = abs(&self.tls.cert);
         self.tls.key = abs(&self.tls.key);
+        if let Some(t) = &mut self.http.tls {
+            t.resolve_paths(&abs);
+        }
         for e in &mut self.storage.elements {
             if !e.location.contains("://") {
                 e.location = abs(Path::new(&e.location)).to_string_lossy().into_owned();
@@ -619,10 +606,8 @@ impl NodeConfig {
         if self.replication_factor == 0 {
             p.push(Problem::new("replication_factor", "must be at least 1"));
         }
-        check_addr(&mut p, "http.listen", &self.http.listen);
-        if let Some(a) = &self.http.advertise {
-            check_addr(&mut p, "http.advertise", a);
-        }
+        self.http.validate(&mut p, self.is_dev());
+        self.metrics.validate(&mut p, &self.http.listen);
         check_addr(&mut p, "quic.listen", &self.quic.listen);
         if self.quic.congestion_control != "cubic" && self.quic.congestion_control != "bbr" {
             p.push(Problem::new("quic.congestion_control", "use \"cubic\" or \"bbr\""));
@@ -738,7 +723,7 @@ impl NodeConfig {
     }
 }
 
-fn check_addr(p: &mut Vec<Problem>, key: &str, value: &str) {
+pub(crate) fn check_addr(p: &mut Vec<Problem>, key: &str, value: &str) {
     if value.parse::<SocketAddr>().is_err() {
         p.push(Problem::new(key, format!("{value:?} is not an IP:port socket address")));
     }

@@ -13,17 +13,20 @@ mod credentials;
 mod error;
 #[cfg(test)]
 mod fuzz;
+mod http;
 mod limits;
 mod pki;
 mod scaffold;
 pub mod secret;
 
 pub use config::{
-    AuthConfig, ElementMode, HttpConfig, LogConfig, LogFormat, NodeConfig, PeerConfig, QuicConfig, RaftConfig,
-    StorageConfig, StorageElementConfig, Thresholds, TlsConfig,
+    ApiTlsConfig, AuthConfig, CorsConfig, ElementMode, HttpConfig, LogConfig, LogFormat, MetricsConfig, NodeConfig,
+    PeerConfig, QuicConfig, RaftConfig, StorageConfig, StorageElementConfig, Thresholds, TlsConfig,
 };
 pub use credentials::AdminCredentials;
 pub use error::{ConfigError, Problem};
 pub use limits::Limits;
 pub use pki::{node_server_name, ClusterCa, NodeCertificate};
-pub use scaffold::{add_node, dev_node, init_cluster, ClusterLayout, InitOptions, NodeLayout};
+pub use scaffold::{
+    add_node, dev_node, init_cluster, issue_client_cert, AddNodeOptions, ClusterLayout, InitOptions, NodeLayout,
+};

@@ -64,21 +64,51 @@ impl ClusterCa {
     /// Issues a certificate for node `node_id`, valid as both TLS server and client, for the given
     /// extra host names or IP addresses (the addresses the node listens on).
     pub fn issue_node(&self, node_id: u64, hosts: &[String]) -> Result<NodeCertificate, ConfigError> {
-        let mut names = vec![node_server_name(node_id), "localhost".to_string()];
+        let names = [node_server_name(node_id), "localhost".to_string()];
+        let usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        self.issue(format!("artstore node {node_id}"), names.iter().chain(hosts), usages)
+    }
+
+    /// Issues node `node_id`'s certificate for the HTTPS API (server use only), naming every host
+    /// name and IP address in `hosts` plus `localhost` and the loopback addresses, so that clients
+    /// reach it by any of the names it is known by.
+    pub fn issue_api(&self, node_id: u64, hosts: &[String]) -> Result<NodeCertificate, ConfigError> {
+        let local = ["localhost", "127.0.0.1", "::1"].map(String::from);
+        self.issue(
+            format!("artstore node {node_id} API"),
+            hosts.iter().chain(&local),
+            vec![ExtendedKeyUsagePurpose::ServerAuth],
+        )
+    }
+
+    /// A client certificate for an application's service account `client_id` (its subject's
+    /// common name), for the API's optional mutual TLS.
+    pub fn issue_client(&self, client_id: &str) -> Result<NodeCertificate, ConfigError> {
+        self.issue(client_id.to_string(), std::iter::empty(), vec![ExtendedKeyUsagePurpose::ClientAuth])
+    }
+
+    fn issue<'a>(
+        &self,
+        common_name: String,
+        hosts: impl Iterator<Item = &'a String>,
+        usages: Vec<ExtendedKeyUsagePurpose>,
+    ) -> Result<NodeCertificate, ConfigError> {
+        let mut names: Vec<String> = Vec::new();
         let mut ips: Vec<IpAddr> = Vec::new();
         for h in hosts {
+            let h = h.trim_start_matches('[').trim_end_matches(']');
             match h.parse::<IpAddr>() {
                 Ok(ip) if !ips.contains(&ip) => ips.push(ip),
                 Ok(_) => {}
-                Err(_) if !names.contains(h) => names.push(h.clone()),
+                Err(_) if !names.iter().any(|n| n == h) => names.push(h.to_string()),
                 Err(_) => {}
             }
         }
         let mut params = CertificateParams::new(names)?;
         params.subject_alt_names.extend(ips.into_iter().map(SanType::IpAddress));
         params.distinguished_name.push(DnType::OrganizationName, "ArtStore");
-        params.distinguished_name.push(DnType::CommonName, format!("artstore node {node_id}"));
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        params.distinguished_name.push(DnType::CommonName, common_name);
+        params.extended_key_usages = usages;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
         params.not_before = rcgen::date_time_ymd(2024, 1, 1);
         params.not_after = rcgen::date_time_ymd(2124, 1, 1);

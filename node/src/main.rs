@@ -9,6 +9,7 @@ mod cli;
 mod http;
 mod permissions;
 mod server;
+mod supervisor;
 mod telemetry;
 
 use std::path::PathBuf;
@@ -43,6 +44,9 @@ enum Command {
         quic: Option<String>,
         #[arg(long, value_enum)]
         log_format: Option<LogFormatArg>,
+        /// Serve HTTPS with a certificate from the dev CA (clients trust DATA_DIR/tls/ca.pem).
+        #[arg(long)]
+        tls: bool,
     },
     /// Start a node from its configuration file.
     Start {
@@ -98,8 +102,8 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Dev { data_dir, http, quic, log_format } => {
-                server::run_dev(data_dir, http, quic, log_format.map(Into::into)).await
+            Command::Dev { data_dir, http, quic, log_format, tls } => {
+                server::run_dev(data_dir, http, quic, log_format.map(Into::into), tls).await
             }
             Command::Start { config, log_format } => server::run_start(config, log_format.map(Into::into)).await,
             Command::Cluster(c) => cli::run_cluster(c).await,

@@ -22,6 +22,7 @@ pub async fn run_dev(
     http_addr: String,
     quic_addr: Option<String>,
     log_format: Option<LogFormat>,
+    tls: bool,
 ) -> anyhow::Result<()> {
     let http_sock: SocketAddr =
         http_addr.parse().with_context(|| format!("--http: {http_addr:?} is not an IP:port address"))?;
@@ -41,7 +42,7 @@ pub async fn run_dev(
     crate::permissions::secure_data_dir(&data_dir)
         .with_context(|| format!("--data-dir: cannot create {}", data_dir.display()))?;
     let data_dir = data_dir.canonicalize().with_context(|| format!("--data-dir: {}", data_dir.display()))?;
-    let (config, fresh) = artstore_cluster_config::dev_node(&data_dir, &http_addr, &quic_addr)
+    let (config, fresh) = artstore_cluster_config::dev_node(&data_dir, &http_addr, &quic_addr, tls)
         .with_context(|| format!("--data-dir: cannot prepare {}", data_dir.display()))?;
     if let Some(c) = fresh {
         let path = data_dir.join("admin-credentials.json");
@@ -54,7 +55,11 @@ pub async fn run_dev(
             println!("Bootstrap admin credentials written to {} (mode 0600)", path.display());
         }
     }
-    println!("ArtStore dev node: http://{http_addr}  (data in {})", data_dir.display());
+    let scheme = config.http.scheme();
+    println!("ArtStore dev node: {scheme}://{http_addr}  (data in {})", data_dir.display());
+    if tls {
+        println!("  clients trust the CA in {}", data_dir.join("tls").join("ca.pem").display());
+    }
     run(config, log_format, Some(listener)).await
 }
 
@@ -80,6 +85,21 @@ async fn run(
         Some(l) => l,
         None => bind_http(http_sock, "http.listen").await?,
     };
+    let metrics_listener = match &config.metrics.listen {
+        Some(addr) => {
+            let sock: SocketAddr = addr.parse().context("metrics.listen")?;
+            Some(bind_http(sock, "metrics.listen").await?)
+        }
+        None => None,
+    };
+    let api_tls = config.http.tls.as_ref().map(http::tls::ApiTls::load).transpose()?;
+    if api_tls.is_none() && !http_sock.ip().is_loopback() {
+        tracing::warn!(
+            listen = %http_sock,
+            "the HTTP API listens beyond loopback without TLS: client secrets and tokens cross the network in clear \
+             text; configure [http.tls] (or put a TLS proxy in front)"
+        );
+    }
     let tls = TlsMaterial::load(&config.tls)?.with_bbr(config.quic.congestion_control == "bbr");
     let transport = Transport::bind(quic_sock, &tls)?;
     for (node, addr) in &config.quic.dial {
@@ -125,56 +145,43 @@ async fn run(
     .await
     .context("cannot start raft")?;
 
-    let admin = artstore_actors::admin::AdminHandle::spawn(node.clone(), config.auth.clone(), &config.cluster_id);
-    let storage = artstore_actors::storage::StorageHandle::spawn(
-        node.clone(),
-        &config.storage_elements(),
-        &config.storage,
-        config.zone.as_deref(),
-    )
-    .context("storage.elements")?;
-    let sidecars = storage.clone();
-    storage.spawn_gc(
-        std::time::Duration::from_secs(config.storage.gc_interval_secs),
-        std::time::Duration::from_secs(config.storage.gc_grace_secs),
-    );
-    let ingest = artstore_actors::ingest::IngestHandle::new(
-        node.clone(),
-        storage,
-        config.storage.chunk_size_bytes,
-        config.replication_factor,
-        config.storage.read_cache_bytes,
-    );
-    ingest.spawn_collector(std::time::Duration::from_secs(config.storage.collector_interval_secs.max(1)));
-    let st = &config.storage;
-    let repair = artstore_actors::repair::RepairHandle::spawn(
-        ingest.clone(),
-        artstore_actors::repair::RepairConfig {
-            interval: std::time::Duration::from_secs(st.repair_interval_secs),
-            bytes_per_sec: st.repair_mib_per_sec << 20,
-            down_after: std::time::Duration::from_secs(st.node_down_after_secs),
-            scrub_interval: (st.scrub_interval_secs > 0)
-                .then(|| std::time::Duration::from_secs(st.scrub_interval_secs)),
-            scrub_bytes_per_sec: st.scrub_mib_per_sec << 20,
-        },
-    );
-    let query = artstore_actors::query::QueryHandle::spawn(node.clone(), data_dir.join("index"))
-        .context("cannot open the search index")?;
-    let app = http::router(http::AppState {
+    let actors = crate::supervisor::start(&node, &config, &data_dir)?;
+    let state = http::AppState {
         node: node.clone(),
-        admin,
-        ingest,
-        query,
-        repair,
+        admin: actors.admin.clone(),
+        ingest: actors.ingest.clone(),
+        query: actors.query.clone(),
+        repair: actors.repair.clone(),
+        workers: actors.workers.clone(),
         metrics,
         max_attributes_bytes: config.storage.max_attributes_bytes,
         limits: std::sync::Arc::new(config.limits.clone()),
+    };
+    let limits = state.limits.clone();
+    let app = http::router(state.clone(), &config.http, config.metrics.listen.is_none());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    if let Some(tls) = &api_tls {
+        tls.clone().watch(stop_rx.clone());
+    }
+    let metrics_server = metrics_listener.map(|l| {
+        let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        tracing::info!(url = %format!("http://{addr}/metrics"), "metrics and health listening");
+        let app = http::metrics_router(state);
+        tokio::spawn(http::listener::serve(l, app, limits.clone(), None, stopped(stop_rx.clone())))
     });
-    tracing::info!(url = %format!("http://{http_sock}"), "HTTP API listening");
-    let served =
-        http::listener::serve(listener, app, std::sync::Arc::new(config.limits.clone()), shutdown_signal()).await;
-    sidecars.flush_sidecars(std::time::Duration::from_secs(10)).await;
-    node.shutdown().await;
+    tracing::info!(url = %format!("{}://{http_sock}", config.http.scheme()), "HTTP API listening");
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let served = http::listener::serve(listener, app, limits, api_tls, stopped(stop_rx)).await;
+    if let Some(m) = metrics_server {
+        let _ = m.await;
+    }
+    actors.stop(&node).await;
     tracing::info!("node stopped");
     served.context("HTTP server failed")
 }

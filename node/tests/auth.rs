@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use artstore_client::wire::{CreateServiceAccount, UpdateServiceAccount};
-use artstore_client::{Client, ClientError};
+use artstore_client::ClientError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::*;
@@ -19,8 +19,9 @@ fn kid(token: &str) -> String {
 }
 
 /// `GET /api/v1/cluster/status` with a raw bearer token; returns the status code.
-async fn status_with(url: &str, token: &str) -> u16 {
-    reqwest::Client::new()
+async fn status_with(cluster: &LocalCluster, url: &str, token: &str) -> u16 {
+    cluster
+        .http()
         .get(format!("{url}/api/v1/cluster/status"))
         .bearer_auth(token)
         .send()
@@ -47,7 +48,7 @@ async fn tokens_work_on_every_node_and_survive_key_rotation() {
     // A token from node 1 is accepted by node 3 (validation is local on every node).
     let token = cluster.client(1).token().await.unwrap();
     for id in [1, 2, 3] {
-        assert_eq!(status_with(&cluster.url(id), &token).await, 200, "node {id}");
+        assert_eq!(status_with(&cluster, &cluster.url(id), &token).await, 200, "node {id}");
     }
     // JWKS is identical everywhere.
     let jwks1 = cluster.anonymous(1).jwks().await.unwrap();
@@ -66,15 +67,15 @@ async fn tokens_work_on_every_node_and_survive_key_rotation() {
     let (id, secret) = cluster.admin_credentials();
     let new_token = eventually(Duration::from_secs(5), "a token with the new kid", || async {
         // A new client each time: no cached token.
-        let fresh = Client::new([cluster.url(3)]).ok()?.with_credentials(id.clone(), secret.clone());
+        let fresh = cluster.anonymous(3).with_credentials(id.clone(), secret.clone());
         let t = fresh.token().await.ok()?;
         (kid(&t) == rotated.kid).then_some(t)
     })
     .await;
     for id in [1, 2, 3] {
-        assert_eq!(status_with(&cluster.url(id), &token).await, 200, "old token on node {id}");
+        assert_eq!(status_with(&cluster, &cluster.url(id), &token).await, 200, "old token on node {id}");
         eventually(Duration::from_secs(5), "new token accepted", || async {
-            (status_with(&cluster.url(id), &new_token).await == 200).then_some(())
+            (status_with(&cluster, &cluster.url(id), &new_token).await == 200).then_some(())
         })
         .await;
     }
@@ -93,7 +94,7 @@ async fn bad_tokens_roles_and_disabled_accounts_are_refused_everywhere() {
     let url = cluster.url(2);
 
     // No token: 401 with a Bearer challenge.
-    let resp = reqwest::get(format!("{url}/api/v1/cluster/status")).await.unwrap();
+    let resp = cluster.http().get(format!("{url}/api/v1/cluster/status")).send().await.unwrap();
     assert_eq!(resp.status(), 401);
     assert!(resp.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
 
@@ -105,16 +106,16 @@ async fn bad_tokens_roles_and_disabled_accounts_are_refused_everywhere() {
     let tampered = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(claims.to_string()), parts[2]);
     let none = format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#), parts[1]);
     for bad in [tampered.as_str(), none.as_str(), "not-a-token"] {
-        assert_eq!(status_with(&url, bad).await, 401, "{bad}");
+        assert_eq!(status_with(&cluster, &url, bad).await, 401, "{bad}");
     }
     // A token of another cluster (other issuer, other keys).
     let (other, _) = started_cluster(1, |_| {}).await;
     let foreign = other.client(1).token().await.unwrap();
-    assert_eq!(status_with(&url, &foreign).await, 401);
+    assert_eq!(status_with(&cluster, &url, &foreign).await, 401);
 
     // A reader may read but not change settings: 403.
     let (reader_id, reader_secret) = new_account(&cluster, &["reader"]).await;
-    let reader = Client::new([cluster.url(3)]).unwrap().with_credentials(reader_id.clone(), reader_secret);
+    let reader = cluster.anonymous(3).with_credentials(reader_id.clone(), reader_secret);
     reader.settings().await.unwrap();
     assert!(matches!(reader.put_setting("x", "y").await, Err(ClientError::Forbidden(_))));
     assert!(matches!(reader.list_accounts(false).await, Err(ClientError::Forbidden(_))));
@@ -125,11 +126,11 @@ async fn bad_tokens_roles_and_disabled_accounts_are_refused_everywhere() {
     cluster.client(1).update_account(&reader_id, &update).await.unwrap();
     for id in [1, 2, 3] {
         eventually(Duration::from_secs(2), "disabled account refused", || async {
-            (status_with(&cluster.url(id), &reader_token).await == 401).then_some(())
+            (status_with(&cluster, &cluster.url(id), &reader_token).await == 401).then_some(())
         })
         .await;
     }
-    let fresh = Client::new([cluster.url(2)]).unwrap().with_credentials(reader_id, "whatever");
+    let fresh = cluster.anonymous(2).with_credentials(reader_id, "whatever");
     assert!(matches!(fresh.token().await, Err(ClientError::Unauthorized(_))));
 
     // The bootstrap admin can be neither deleted nor disabled.
@@ -144,7 +145,7 @@ async fn bad_tokens_roles_and_disabled_accounts_are_refused_everywhere() {
 async fn secret_rotation_and_secrets_never_reach_the_logs() {
     let (mut cluster, _) = started_cluster(3, |_| {}).await;
     let (id, first) = new_account(&cluster, &["writer"]).await;
-    let login = |secret: &str| Client::new([cluster.url(2)]).unwrap().with_credentials(id.clone(), secret.to_string());
+    let login = |secret: &str| cluster.anonymous(2).with_credentials(id.clone(), secret.to_string());
     login(&first).token().await.unwrap();
 
     // With a grace period both secrets work; without one the old secret stops at once.
@@ -176,7 +177,7 @@ async fn the_token_endpoint_follows_rfc_6749_and_rate_limits() {
     let (cluster, _) = started_cluster(1, |t| set(t, "auth", "token_requests_per_minute", 8)).await;
     let url = format!("{}/api/v1/auth/token", cluster.url(1));
     let (id, secret) = cluster.admin_credentials();
-    let http = reqwest::Client::new();
+    let http = cluster.http();
     let form = |pairs: &[(&str, &str)]| serde_urlencoded::to_string(pairs).unwrap();
     let post = |body: String, ct: &'static str| http.post(&url).header("content-type", ct).body(body).send();
     const FORM: &str = "application/x-www-form-urlencoded";
@@ -256,7 +257,7 @@ async fn a_cluster_configured_for_rs256_issues_and_accepts_rs256_tokens() {
     let token = cluster.client(1).token().await.unwrap();
     let header = URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap();
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&header).unwrap()["alg"], "RS256");
-    assert_eq!(status_with(&cluster.url(2), &token).await, 200);
+    assert_eq!(status_with(&cluster, &cluster.url(2), &token).await, 200);
     let jwks = cluster.anonymous(2).jwks().await.unwrap();
     assert_eq!(jwks["keys"][0]["kty"], "RSA");
     assert_eq!(jwks["keys"][0]["e"], "AQAB");

@@ -55,11 +55,13 @@ async fn json_output_of_the_file_commands_parses_and_profiles_supply_the_connect
     let (id, secret) = cluster.admin_credentials();
     // A profile file with two profiles; flags and environment win over it.
     let profiles = home.join("profiles.toml");
+    // Over HTTPS, the profiles name the cluster CA.
+    let ca = if cluster.tls() { format!("ca_cert = {:?}\n", cluster.ca_cert_path()) } else { String::new() };
     std::fs::write(
         &profiles,
         format!(
-            "[archive]\nurl = \"{},{}\"\nclient_id = \"{id}\"\nclient_secret = \"{secret}\"\n\n\
-             [stale]\nurl = \"http://127.0.0.1:1\"\nclient_id = \"{id}\"\nclient_secret = \"{secret}\"\n",
+            "[archive]\nurl = \"{},{}\"\nclient_id = \"{id}\"\nclient_secret = \"{secret}\"\n{ca}\n\
+             [stale]\nurl = \"http://127.0.0.1:1\"\nclient_id = \"{id}\"\nclient_secret = \"{secret}\"\n{ca}",
             cluster.url(1),
             cluster.url(2)
         ),
@@ -165,10 +167,13 @@ async fn exit_codes_tell_usage_auth_not_found_unavailable_and_conflict_apart() {
     let home = dir.path();
     let (id, secret) = cluster.admin_credentials();
     let url = format!("{},{}", cluster.url(1), cluster.url(3));
+    let ca = cluster.ca_cert_path().to_string_lossy().into_owned();
+    // Over HTTPS the CLI trusts the cluster CA through ARTSTORE_CA_CERT (harmless over HTTP).
     let env = [
         ("ARTSTORE_URL", url.as_str()),
         ("ARTSTORE_CLIENT_ID", id.as_str()),
         ("ARTSTORE_CLIENT_SECRET", secret.as_str()),
+        ("ARTSTORE_CA_CERT", ca.as_str()),
     ];
     let cli = |args: &[&str]| artstore(home, &env, args);
     let src = home.join("kept.txt");
@@ -190,7 +195,11 @@ async fn exit_codes_tell_usage_auth_not_found_unavailable_and_conflict_apart() {
         assert_eq!(run.code, Some(2), "{args:?}: {}", run.stderr);
         assert!(run.stdout.is_empty(), "{args:?} printed {}", run.stdout);
     }
-    let no_credentials = artstore(home, &[("ARTSTORE_URL", url.as_str())], &["files", "get", &kept.id]);
+    let no_credentials = artstore(
+        home,
+        &[("ARTSTORE_URL", url.as_str()), ("ARTSTORE_CA_CERT", ca.as_str())],
+        &["files", "get", &kept.id],
+    );
     assert_eq!(no_credentials.code, Some(2), "{}", no_credentials.stderr);
     assert!(no_credentials.stderr.contains("no credentials"), "{}", no_credentials.stderr);
 
@@ -199,6 +208,7 @@ async fn exit_codes_tell_usage_auth_not_found_unavailable_and_conflict_apart() {
         ("ARTSTORE_URL", url.as_str()),
         ("ARTSTORE_CLIENT_ID", id.as_str()),
         ("ARTSTORE_CLIENT_SECRET", "Wrong-Secret-123"),
+        ("ARTSTORE_CA_CERT", ca.as_str()),
     ];
     let run = artstore(home, &wrong, &["files", "get", &kept.id, "--output", "json"]);
     assert_eq!(run.code, Some(3), "{}", run.stderr);

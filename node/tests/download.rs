@@ -35,7 +35,8 @@ async fn nodes_without_a_replica_stream_from_peers_and_damaged_replicas_are_bypa
     assert_eq!(via_outsider.download(&file.id).await.unwrap(), small);
     assert_eq!(via_outsider.download_range(&file.id, 100, 199).await.unwrap(), small[100..200]);
     assert_eq!(via_outsider.download(&file.id).await.unwrap(), small, "second read comes from the cache");
-    let metrics = reqwest::get(format!("{}/metrics", cluster.url(outsider))).await.unwrap().text().await.unwrap();
+    let metrics =
+        cluster.http().get(format!("{}/metrics", cluster.url(outsider))).send().await.unwrap().text().await.unwrap();
     let hits: f64 = metrics
         .lines()
         .find(|l| l.starts_with("artstore_read_cache_hits_total"))

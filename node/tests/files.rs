@@ -121,7 +121,8 @@ async fn unicode_names_digests_idempotency_and_metadata_updates() {
     assert_eq!(got, file);
     assert!(sidecar(&cluster.node(2).dir, &file.id, 1).await.0.to_string_lossy().contains("Отчёт_за_2026_год"));
     let token = client.token().await.unwrap();
-    let resp = reqwest::Client::new()
+    let resp = cluster
+        .http()
         .get(format!("{}/api/v1/files/{}/content", cluster.url(2), file.id))
         .bearer_auth(&token)
         .send()
@@ -435,9 +436,9 @@ async fn a_replica_node_killed_mid_stream_leaves_a_committed_file_with_missing_r
             Some((Ok::<_, std::io::Error>(piece), i + 1))
         }
     });
+    let http = cluster.http();
     let upload = tokio::spawn(async move {
-        reqwest::Client::new()
-            .post(format!("{url}/api/v1/files?name=trickle.bin"))
+        http.post(format!("{url}/api/v1/files?name=trickle.bin"))
             .bearer_auth(token)
             .body(reqwest::Body::wrap_stream(body))
             .send()
@@ -471,7 +472,7 @@ async fn multipart_and_batch_uploads() {
     let (cluster, _) = started_cluster(3, small_chunks).await;
     let c = cluster.client(1);
     let token = c.token().await.unwrap();
-    let http = reqwest::Client::new();
+    let http = cluster.http();
     let big = data(3 * 1024 * 1024 + 1, 8); // above the 2 MB limit JSON bodies have
     let meta = serde_json::json!({"name": "скан.tiff", "tags": ["scan"], "custom_attributes": {"pages": 12}});
     let form = reqwest::multipart::Form::new().text("metadata", meta.to_string()).part(
@@ -556,7 +557,8 @@ async fn a_client_that_disconnects_mid_upload_leaves_no_record_and_its_chunks_ar
             }
         }
     });
-    let _ = reqwest::Client::new()
+    let _ = cluster
+        .http()
         .post(format!("{url}/api/v1/files?name=abandoned.bin"))
         .bearer_auth(token)
         .body(reqwest::Body::wrap_stream(body))
@@ -631,7 +633,7 @@ async fn byte_ranges_read_only_what_is_asked_even_from_compressed_chunks() {
     let (cluster, _) = started_cluster(3, small_chunks).await;
     let c = cluster.client(1);
     let token = c.token().await.unwrap();
-    let http = reqwest::Client::new();
+    let http = cluster.http();
     let text: Vec<u8> = (0..3 * CHUNK + 100).map(|i| b"abcdefghij"[i % 10] ^ ((i / 7000) as u8)).collect();
     for compress in [false, true] {
         let file =

@@ -139,7 +139,7 @@ async fn every_route_answers_each_role_as_its_table_says() {
         .await
         .unwrap();
 
-    let http = reqwest::Client::new();
+    let http = c.http();
     let call = |method: &str, path: &str, token: Option<&str>| {
         let url = format!("{}{}", c.url(1), concrete(path));
         let mut r = http.request(method.parse().unwrap(), url);
@@ -255,7 +255,7 @@ fn check_operation(method: &str, path: &str, op: &serde_json::Value) -> Vec<Stri
 async fn the_openapi_document_has_every_route_with_its_role_and_existing_schemas() {
     let (c, _) = started_cluster(1, |_| {}).await;
     // Public, like the other `Nobody` routes.
-    let resp = reqwest::get(format!("{}/api/v1/openapi.json", c.url(1))).await.unwrap();
+    let resp = c.http().get(format!("{}/api/v1/openapi.json", c.url(1))).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let doc: serde_json::Value = resp.json().await.unwrap();
     assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")), "{}", doc["openapi"]);

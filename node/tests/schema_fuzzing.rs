@@ -22,7 +22,7 @@ async fn requests_the_fuzzer_found_get_prompt_refusals_and_the_node_keeps_taking
     let (c, _) = started_cluster(1, |_| {}).await;
     let admin = c.client(1);
     let token = admin.token().await.unwrap();
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let http = c.http();
     let url = |path: &str| format!("{}{path}", c.url(1));
 
     // A digest at a log index far past the log waited 10 s and answered 503; it does not exist.

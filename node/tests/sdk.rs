@@ -145,7 +145,8 @@ async fn a_token_that_expires_during_a_long_session_is_refreshed() {
     assert_eq!(client.download(&file.id).await.unwrap(), b"long session");
     let second = client.token().await.unwrap();
     assert_ne!(second, first, "the token was renewed before it ran out");
-    let status = reqwest::Client::new()
+    let status = cluster
+        .http()
         .get(format!("{}/api/v1/files/{}", cluster.url(3), file.id))
         .bearer_auth(&second)
         .send()

@@ -95,7 +95,7 @@ async fn uploads_are_found_from_every_node_with_filters_sorts_and_paging() {
 
     // Listing filters too, from the catalog, with a cursor.
     let token = n3.token().await.unwrap();
-    let http = reqwest::Client::new();
+    let http = cluster.http();
     let list = |query: String| {
         let (http, token, url) = (http.clone(), token.clone(), cluster.url(3));
         async move {

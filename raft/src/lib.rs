@@ -20,5 +20,5 @@ pub use catalog::{
     DRAIN_SETTING,
 };
 pub use error::Error;
-pub use node::{ClusterStatus, MemberStatus, RaftNode, RaftNodeOptions, DEFAULT_CATCH_UP};
+pub use node::{ClusterStatus, MemberStatus, MetricsWatch, RaftNode, RaftNodeOptions, DEFAULT_CATCH_UP};
 pub use types::{ClusterNode, Command, CommandResult, NodeId, Raft, TypeConfig};

@@ -43,6 +43,9 @@ const REACHABILITY_WINDOW: Duration = Duration::from_millis(500);
 /// How long a joining node may take to catch up by default before the join is abandoned.
 pub const DEFAULT_CATCH_UP: Duration = Duration::from_secs(60);
 
+/// Raft's state as it changes (term, leader, applied index): what background work waits on.
+pub type MetricsWatch = tokio::sync::watch::Receiver<openraft::RaftMetrics<NodeId, ClusterNode>>;
+
 /// Everything a [`RaftNode`] needs to start.
 pub struct RaftNodeOptions {
     pub node_id: NodeId,
@@ -255,7 +258,7 @@ impl RaftNode {
     }
 
     /// Changes whenever Raft's view on this node changes (applied index, leader, membership).
-    pub fn watch(&self) -> tokio::sync::watch::Receiver<openraft::RaftMetrics<NodeId, ClusterNode>> {
+    pub fn watch(&self) -> MetricsWatch {
         self.inner.raft.metrics()
     }
 
@@ -313,6 +316,12 @@ impl RaftNode {
             purged_index: m.purged.map(|l| l.index),
             members,
         }
+    }
+
+    /// Whether this node leads the cluster and has caught up with its own term: the one test
+    /// leader-only work uses (see `artstore_actors::worker::LeaderOnly`).
+    pub fn leads(&self) -> bool {
+        self.status().leader_id == Some(self.id()) && self.readiness().is_ok()
     }
 
     /// Whether this node is ready to serve, or why not: a leader is known, this node has applied

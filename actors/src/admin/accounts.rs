@@ -20,6 +20,8 @@ pub struct NewAccount {
     pub roles: Vec<Role>,
     /// Operator-chosen secret (policy-checked); generated when absent.
     pub secret: Option<String>,
+    /// Tokens only over mutual TLS with a certificate naming the account.
+    pub require_client_cert: bool,
 }
 
 /// A partial update of an account.
@@ -29,6 +31,7 @@ pub struct AccountUpdate {
     pub description: Option<String>,
     pub roles: Option<Vec<Role>>,
     pub enabled: Option<bool>,
+    pub require_client_cert: Option<bool>,
 }
 
 fn check_client_id(id: &str) -> Result<(), AdminError> {
@@ -109,6 +112,7 @@ impl AdminHandle {
             created_at: now,
             updated_at: now,
             deleted_at: None,
+            require_client_cert: req.require_client_cert,
         };
         let event = Self::event(&actor.client_id, "account.create", &client_id, "ok", source);
         self.audited(Command::CreateAccount { account: account.clone() }, event).await?;
@@ -148,6 +152,7 @@ impl AdminHandle {
             description: update.description,
             roles: update.roles,
             enabled: update.enabled,
+            require_client_cert: update.require_client_cert,
         };
         let event = Self::event(&actor.client_id, "account.update", client_id, "ok", source);
         let command = Command::UpdateAccount { client_id: client_id.to_string(), changes, at: now_ms() };

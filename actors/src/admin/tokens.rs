@@ -25,6 +25,26 @@ pub struct Claims {
     pub nbf: i64,
     pub exp: i64,
     pub jti: String,
+    /// RFC 8705 confirmation: the client certificate the token is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// `cnf` of a certificate-bound token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// SHA-256 of the certificate (DER), base64url without padding.
+    #[serde(rename = "x5t#S256")]
+    pub x5t_s256: String,
+}
+
+/// A client certificate the TLS handshake verified against `[http.tls] client_ca`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertificate {
+    /// The subject's common name: the service account the certificate names.
+    pub subject: Option<String>,
+    /// SHA-256 of the certificate (DER), base64url without padding (RFC 8705 `x5t#S256`).
+    pub thumbprint: String,
 }
 
 /// Who is calling, after validation.
@@ -105,6 +125,7 @@ mod tests {
             nbf: now,
             exp: now + exp_offset,
             jti: "j".into(),
+            cnf: None,
         }
     }
 

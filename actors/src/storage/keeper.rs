@@ -26,6 +26,7 @@ use artstore_raft::FileRecord;
 
 use super::sidecar::Sidecar;
 use super::StorageHandle;
+use crate::worker::{Next, Stop, Worker};
 use crate::StorageError;
 
 /// The keeper's name among the change feed's consumers.
@@ -52,43 +53,9 @@ struct Op {
 type Work = BTreeMap<usize, Vec<Op>>;
 
 impl StorageHandle {
-    /// Runs for the node's lifetime.
-    pub(super) async fn keep_sidecars(self) {
-        let catalog = self.inner.node.catalog().clone();
-        let mut changes = self.inner.node.watch();
-        let mut cursor = match catalog.change_cursor(CONSUMER) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the sidecar keeper's position; sidecars are not kept");
-                return;
-            }
-        };
-        let mut failures = 0u32;
-        loop {
-            if let Err(e) = self.retry_set_aside().await {
-                tracing::warn!(error = %e, "cannot retry set-aside sidecars yet");
-            }
-            let applied = catalog.applied_index().unwrap_or(0);
-            if applied <= cursor {
-                if let Ok(Err(_)) = tokio::time::timeout(Duration::from_secs(1), changes.changed()).await {
-                    // Raft has stopped: the node is shutting down.
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                continue;
-            }
-            tokio::time::sleep(GATHER).await;
-            match self.sidecar_step(cursor).await {
-                Ok(reached) => {
-                    failures = 0;
-                    cursor = reached;
-                }
-                Err(e) => {
-                    failures += 1;
-                    tracing::warn!(error = %e, "sidecars not written yet; retrying");
-                    tokio::time::sleep(Duration::from_millis(200 * failures.min(25) as u64)).await;
-                }
-            }
-        }
+    /// The `sidecars` worker of this node.
+    pub fn sidecar_keeper(&self) -> SidecarKeeper {
+        SidecarKeeper { storage: self.clone(), changes: self.inner.node.watch(), cursor: None, failures: 0 }
     }
 
     /// Writes the sidecars of every change applied so far (at shutdown, so that a stopped node
@@ -291,5 +258,57 @@ impl StorageHandle {
         }
         metrics::counter!("artstore_storage_sidecars_written_total").increment((count - failed.len()) as u64);
         Ok(failed)
+    }
+}
+
+/// The `sidecars` worker: follows the change feed from its cursor (see the module documentation).
+pub struct SidecarKeeper {
+    storage: StorageHandle,
+    changes: artstore_raft::MetricsWatch,
+    /// Read from the catalog at the first step.
+    cursor: Option<u64>,
+    failures: u32,
+}
+
+impl Worker for SidecarKeeper {
+    fn name(&self) -> &'static str {
+        "sidecars"
+    }
+
+    async fn step(&mut self, stop: &Stop) -> Result<Next, String> {
+        let catalog = self.storage.inner.node.catalog().clone();
+        let cursor = match self.cursor {
+            Some(c) => c,
+            None => catalog
+                .change_cursor(CONSUMER)
+                .map_err(|e| format!("cannot read the sidecar keeper's position: {e}"))?,
+        };
+        self.cursor = Some(cursor);
+        if let Err(e) = self.storage.retry_set_aside().await {
+            tracing::warn!(error = %e, "cannot retry set-aside sidecars yet");
+        }
+        let applied = catalog.applied_index().unwrap_or(0);
+        if applied <= cursor {
+            if let Ok(Err(_)) = tokio::time::timeout(Duration::from_secs(1), self.changes.changed()).await {
+                // Raft has stopped: the node is shutting down.
+                return Ok(Next::After(Duration::from_secs(1)));
+            }
+            return Ok(Next::Now);
+        }
+        if stop.clone().sleep(GATHER).await {
+            return Ok(Next::Now);
+        }
+        match self.storage.sidecar_step(cursor).await {
+            Ok(reached) => {
+                self.failures = 0;
+                self.cursor = Some(reached);
+                Ok(Next::Now)
+            }
+            Err(e) => {
+                self.failures += 1;
+                tracing::warn!(error = %e, "sidecars not written yet; retrying");
+                Ok(Next::After(Duration::from_millis(200 * self.failures.min(25) as u64)))
+            }
+        }
     }
 }

@@ -31,6 +31,7 @@ use bytes::Bytes;
 pub use disk::sha256_hex;
 use protocol::{read_frame, write_frame, Request, Response};
 
+use crate::worker::{Next, Stop, Worker};
 use crate::StorageError;
 
 /// Largest chunk accepted from a peer.
@@ -105,8 +106,6 @@ impl StorageHandle {
                 tokio::spawn(async move { server.serve(send, recv).await });
             }),
         );
-        tokio::spawn(handle.clone().monitor());
-        tokio::spawn(handle.clone().keep_sidecars());
         Ok(handle)
     }
 
@@ -114,174 +113,78 @@ impl StorageHandle {
         self.inner.node.id()
     }
 
-    /// Every few seconds: measure each element against its thresholds (metrics, and a log line
-    /// when the status changes), take full ones out of placement, turn a full `rw` element `ro`,
-    /// and keep the catalog's view (usage, full flag) current.
-    async fn monitor(self) {
-        for (i, e) in self.inner.elements.iter().enumerate() {
-            let used = e.used_bytes().await;
-            tracing::info!(element = %e.name(), used_bytes = used, "storage element usage measured");
-            self.inner.state[i].used.store(used, Ordering::Relaxed);
-        }
-        let mut last_status = vec![""; self.inner.elements.len()];
-        // Consecutive measurements that found each element full: the irreversible rw → ro
-        // switch needs several, never a single reading.
-        let mut full_streak = vec![0u32; self.inner.elements.len()];
-        let mut last_registered: Vec<Option<(bool, Instant)>> = vec![None; self.inner.elements.len()];
-        loop {
-            for (i, c) in self.inner.configs.iter().enumerate() {
-                let used = self.inner.state[i].used.load(Ordering::Relaxed);
-                let (total, free) = self.space(i);
-                let catalog_mode =
-                    self.inner.node.catalog().element(self.node_id(), &c.name).ok().flatten().map(|r| r.mode);
-                // Before the element is registered, its configured mode decides: the first
-                // measurement and every later one follow the same rule.
-                let status = match self.thresholds(catalog_mode.unwrap_or(c.mode)) {
-                    Some(t) => t.status(total, free),
-                    None => "ok",
-                };
-                let full = status == "full";
-                full_streak[i] = if full { full_streak[i] + 1 } else { 0 };
-                self.inner.state[i].full.store(full, Ordering::Relaxed);
-                metrics::gauge!("artstore_storage_element_used_bytes", "element" => c.name.clone()).set(used as f64);
-                metrics::gauge!("artstore_storage_element_free_bytes", "element" => c.name.clone()).set(free as f64);
-                metrics::gauge!("artstore_storage_element_full", "element" => c.name.clone()).set(if full {
-                    1.0
-                } else {
-                    0.0
-                });
-                if last_status[i] != status {
-                    match status {
-                        "ok" => tracing::info!(element = %c.name, free, total, "storage element capacity ok"),
-                        _ => {
-                            tracing::warn!(element = %c.name, free, total, status, "storage element capacity {status}")
-                        }
-                    }
-                    last_status[i] = status;
-                }
-                if full_streak[i] >= FULL_MEASUREMENTS_BEFORE_RO && catalog_mode == Some(ElementMode::Rw) {
-                    let reserve = self.inner.thresholds.0.full_reserve(total);
-                    tracing::warn!(element = %c.name, free, total, reserve, "rw element is full: switching it to ro");
-                    let event = AuditEvent {
-                        at: crate::admin::now_ms(),
-                        actor: "-".into(),
-                        action: "element.mode".into(),
-                        target: format!(
-                            "{}/{}→ro (full: {free} bytes free of {total}, below the {reserve}-byte reserve in {} consecutive measurements)",
-                            self.node_id(),
-                            c.name,
-                            full_streak[i]
-                        ),
-                        outcome: "ok".into(),
-                        source: String::new(),
-                    };
-                    let command = Command::SetElementMode {
-                        node_id: self.node_id(),
-                        name: c.name.clone(),
-                        mode: ElementMode::Ro,
-                    };
-                    let _ = self.inner.node.propose(Command::Audited { command: Box::new(command), event }).await;
-                }
-                let due = match last_registered[i] {
-                    Some((was_full, at)) => {
-                        was_full != full || at.elapsed() > Duration::from_secs(30) || catalog_mode.is_none()
-                    }
-                    None => true,
-                };
-                if due {
-                    let element = StorageElement {
-                        node_id: self.node_id(),
-                        name: c.name.clone(),
-                        mode: c.mode,
-                        priority: c.priority,
-                        capacity_bytes: total,
-                        used_bytes: used,
-                        full,
-                        zone: self.inner.zone.clone(),
-                    };
-                    match self.inner.node.propose(Command::RegisterElement { element }).await {
-                        Ok(_) => last_registered[i] = Some((full, Instant::now())),
-                        Err(e) => tracing::debug!(element = %c.name, error = %e, "cannot register storage element yet"),
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_secs(2)).await;
+    /// The `capacity` worker of this node's elements.
+    pub fn capacity_monitor(&self) -> CapacityMonitor {
+        let n = self.inner.elements.len();
+        CapacityMonitor {
+            storage: self.clone(),
+            measured: false,
+            last_status: vec![""; n],
+            full_streak: vec![0; n],
+            last_registered: vec![None; n],
         }
     }
 
-    /// Every `interval`: delete local chunk files that no live file references and that are older
-    /// than `grace` — chunks of deleted or expired files, of finalized temporary copies, and of
-    /// uploads that failed before commit. The grace keeps chunks of uploads in flight safe.
-    pub fn spawn_gc(&self, interval: Duration, grace: Duration) {
-        let this = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(interval).await;
-                // A node still catching up has a stale catalog: it would take live chunks for garbage.
-                if let Err(why) = this.inner.node.readiness() {
-                    tracing::debug!(%why, "garbage collection waits for the catalog to catch up");
-                    continue;
-                }
-                let me = this.node_id();
-                // Decoding every file record is real work for a large catalog: off the reactor.
-                let catalog = this.inner.node.catalog().clone();
-                let files = match tokio::task::spawn_blocking(move || catalog.all_files())
-                    .await
-                    .map_err(io)
-                    .and_then(|r| r.map_err(StorageError::from))
-                {
-                    Ok(f) => f,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "garbage collection cannot read the catalog");
-                        continue;
-                    }
-                };
-                // A catalog without a single file next to elements holding sidecars of committed
-                // files is a lost catalog (to be rebuilt with `artstore recover`): collect nothing.
-                if files.is_empty() {
-                    let mut lost = false;
-                    for e in this.inner.elements.iter() {
-                        lost |= e.has_sidecars().await;
-                    }
-                    if lost {
-                        tracing::warn!("the catalog holds no files but the elements hold sidecars; garbage collection waits (run `artstore recover`)");
-                        continue;
-                    }
-                }
-                let mut referenced: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
-                let missing: usize = files
-                    .iter()
-                    .filter(|f| f.deleted_at.is_none())
-                    .flat_map(|f| &f.chunks)
-                    .map(|c| c.missing.len())
-                    .sum();
-                // Replicas placement wanted but never got: the repair backlog.
-                metrics::gauge!("artstore_storage_missing_replicas").set(missing as f64);
-                for f in files.iter().filter(|f| f.deleted_at.is_none()) {
-                    for c in &f.chunks {
-                        for r in c.replicas.iter().filter(|r| r.node_id == me) {
-                            referenced.insert((r.element.clone(), c.sha256.clone()));
-                        }
-                    }
-                }
-                let referenced = Arc::new(referenced);
-                for (i, element) in this.inner.elements.iter().enumerate() {
-                    let name = element.name().to_string();
-                    let (referenced, owner) = (referenced.clone(), name.clone());
-                    let keep = Arc::new(move |hash: &str| referenced.contains(&(owner.clone(), hash.to_string())));
-                    let removed = element.collect_garbage(grace, keep).await;
-                    if removed.0 > 0 {
-                        this.inner.state[i].used.fetch_sub(
-                            removed.1.min(this.inner.state[i].used.load(Ordering::Relaxed)),
-                            Ordering::Relaxed,
-                        );
-                        tracing::info!(element = %name, chunks = removed.0, bytes = removed.1, "collected unreferenced chunks");
-                        metrics::counter!("artstore_gc_chunks_removed_total").increment(removed.0);
-                        metrics::counter!("artstore_gc_bytes_removed_total").increment(removed.1);
-                    }
+    /// One garbage-collection pass: delete local chunk files that no live file references and
+    /// that are older than `grace` — chunks of deleted or expired files, of finalized temporary
+    /// copies, and of uploads that failed before commit. The grace keeps chunks of uploads in
+    /// flight safe. Run by the `gc` worker ([`GarbageCollector`]).
+    async fn collect_garbage(&self, grace: Duration, stop: &Stop) -> Result<(), StorageError> {
+        // A node still catching up has a stale catalog: it would take live chunks for garbage.
+        if let Err(why) = self.inner.node.readiness() {
+            tracing::debug!(%why, "garbage collection waits for the catalog to catch up");
+            return Ok(());
+        }
+        let me = self.node_id();
+        // Decoding every file record is real work for a large catalog: off the reactor.
+        let catalog = self.inner.node.catalog().clone();
+        let files = tokio::task::spawn_blocking(move || catalog.all_files())
+            .await
+            .map_err(io)
+            .and_then(|r| r.map_err(StorageError::from))?;
+        // A catalog without a single file next to elements holding sidecars of committed
+        // files is a lost catalog (to be rebuilt with `artstore recover`): collect nothing.
+        if files.is_empty() {
+            let mut lost = false;
+            for e in self.inner.elements.iter() {
+                lost |= e.has_sidecars().await;
+            }
+            if lost {
+                tracing::warn!("the catalog holds no files but the elements hold sidecars; garbage collection waits (run `artstore recover`)");
+                return Ok(());
+            }
+        }
+        let mut referenced: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
+        let missing: usize =
+            files.iter().filter(|f| f.deleted_at.is_none()).flat_map(|f| &f.chunks).map(|c| c.missing.len()).sum();
+        // Replicas placement wanted but never got: the repair backlog.
+        metrics::gauge!("artstore_storage_missing_replicas").set(missing as f64);
+        for f in files.iter().filter(|f| f.deleted_at.is_none()) {
+            for c in &f.chunks {
+                for r in c.replicas.iter().filter(|r| r.node_id == me) {
+                    referenced.insert((r.element.clone(), c.sha256.clone()));
                 }
             }
-        });
+        }
+        let referenced = Arc::new(referenced);
+        for (i, element) in self.inner.elements.iter().enumerate() {
+            if stop.requested() {
+                return Ok(());
+            }
+            let name = element.name().to_string();
+            let (referenced, owner) = (referenced.clone(), name.clone());
+            let keep = Arc::new(move |hash: &str| referenced.contains(&(owner.clone(), hash.to_string())));
+            let removed = element.collect_garbage(grace, keep).await;
+            if removed.0 > 0 {
+                self.inner.state[i]
+                    .used
+                    .fetch_sub(removed.1.min(self.inner.state[i].used.load(Ordering::Relaxed)), Ordering::Relaxed);
+                tracing::info!(element = %name, chunks = removed.0, bytes = removed.1, "collected unreferenced chunks");
+                metrics::counter!("artstore_gc_chunks_removed_total").increment(removed.0);
+                metrics::counter!("artstore_gc_bytes_removed_total").increment(removed.1);
+            }
+        }
+        Ok(())
     }
 
     /// The mode a retention policy's files are written to.
@@ -534,5 +437,137 @@ impl StorageHandle {
         }
         // Let the peer read the answer before the stream is dropped.
         let _ = send.stopped().await;
+    }
+}
+
+/// Every few seconds: measures each element against its thresholds (metrics, and a log line when
+/// the status changes), takes full ones out of placement, turns a full `rw` element `ro`, and
+/// keeps the catalog's view (usage, full flag) current.
+pub struct CapacityMonitor {
+    storage: StorageHandle,
+    /// Whether each element's usage was measured from its contents (once, at start-up).
+    measured: bool,
+    last_status: Vec<&'static str>,
+    /// Consecutive measurements that found each element full: the irreversible rw → ro switch
+    /// needs several, never a single reading.
+    full_streak: Vec<u32>,
+    last_registered: Vec<Option<(bool, Instant)>>,
+}
+
+impl Worker for CapacityMonitor {
+    fn name(&self) -> &'static str {
+        "capacity"
+    }
+
+    async fn step(&mut self, _stop: &Stop) -> Result<Next, String> {
+        if !std::mem::replace(&mut self.measured, true) {
+            for (i, e) in self.storage.inner.elements.iter().enumerate() {
+                let used = e.used_bytes().await;
+                tracing::info!(element = %e.name(), used_bytes = used, "storage element usage measured");
+                self.storage.inner.state[i].used.store(used, Ordering::Relaxed);
+            }
+        }
+        for (i, c) in self.storage.inner.configs.iter().enumerate() {
+            let used = self.storage.inner.state[i].used.load(Ordering::Relaxed);
+            let (total, free) = self.storage.space(i);
+            let catalog_mode = self
+                .storage
+                .inner
+                .node
+                .catalog()
+                .element(self.storage.node_id(), &c.name)
+                .ok()
+                .flatten()
+                .map(|r| r.mode);
+            // Before the element is registered, its configured mode decides: the first
+            // measurement and every later one follow the same rule.
+            let status = match self.storage.thresholds(catalog_mode.unwrap_or(c.mode)) {
+                Some(t) => t.status(total, free),
+                None => "ok",
+            };
+            let full = status == "full";
+            self.full_streak[i] = if full { self.full_streak[i] + 1 } else { 0 };
+            self.storage.inner.state[i].full.store(full, Ordering::Relaxed);
+            metrics::gauge!("artstore_storage_element_used_bytes", "element" => c.name.clone()).set(used as f64);
+            metrics::gauge!("artstore_storage_element_free_bytes", "element" => c.name.clone()).set(free as f64);
+            metrics::gauge!("artstore_storage_element_full", "element" => c.name.clone()).set(if full {
+                1.0
+            } else {
+                0.0
+            });
+            if self.last_status[i] != status {
+                match status {
+                    "ok" => tracing::info!(element = %c.name, free, total, "storage element capacity ok"),
+                    _ => {
+                        tracing::warn!(element = %c.name, free, total, status, "storage element capacity {status}")
+                    }
+                }
+                self.last_status[i] = status;
+            }
+            if self.full_streak[i] >= FULL_MEASUREMENTS_BEFORE_RO && catalog_mode == Some(ElementMode::Rw) {
+                let reserve = self.storage.inner.thresholds.0.full_reserve(total);
+                tracing::warn!(element = %c.name, free, total, reserve, "rw element is full: switching it to ro");
+                let event = AuditEvent {
+                    at: crate::admin::now_ms(),
+                    actor: "-".into(),
+                    action: "element.mode".into(),
+                    target: format!(
+                        "{}/{}→ro (full: {free} bytes free of {total}, below the {reserve}-byte reserve in {} consecutive measurements)",
+                        self.storage.node_id(),
+                        c.name,
+                        self.full_streak[i]
+                    ),
+                    outcome: "ok".into(),
+                    source: String::new(),
+                };
+                let command = Command::SetElementMode {
+                    node_id: self.storage.node_id(),
+                    name: c.name.clone(),
+                    mode: ElementMode::Ro,
+                };
+                let _ = self.storage.inner.node.propose(Command::Audited { command: Box::new(command), event }).await;
+            }
+            let due = match self.last_registered[i] {
+                Some((was_full, at)) => {
+                    was_full != full || at.elapsed() > Duration::from_secs(30) || catalog_mode.is_none()
+                }
+                None => true,
+            };
+            if due {
+                let element = StorageElement {
+                    node_id: self.storage.node_id(),
+                    name: c.name.clone(),
+                    mode: c.mode,
+                    priority: c.priority,
+                    capacity_bytes: total,
+                    used_bytes: used,
+                    full,
+                    zone: self.storage.inner.zone.clone(),
+                };
+                match self.storage.inner.node.propose(Command::RegisterElement { element }).await {
+                    Ok(_) => self.last_registered[i] = Some((full, Instant::now())),
+                    Err(e) => tracing::debug!(element = %c.name, error = %e, "cannot register storage element yet"),
+                }
+            }
+        }
+        Ok(Next::After(Duration::from_secs(2)))
+    }
+}
+
+/// The `gc` worker: a garbage-collection pass every `interval` ([`StorageHandle::collect_garbage`]).
+pub struct GarbageCollector {
+    pub storage: StorageHandle,
+    pub interval: Duration,
+    pub grace: Duration,
+}
+
+impl Worker for GarbageCollector {
+    fn name(&self) -> &'static str {
+        "gc"
+    }
+
+    async fn step(&mut self, stop: &Stop) -> Result<Next, String> {
+        self.storage.collect_garbage(self.grace, stop).await.map_err(|e| format!("garbage collection: {e}"))?;
+        Ok(Next::After(self.interval))
     }
 }

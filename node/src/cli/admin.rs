@@ -22,6 +22,10 @@ pub enum AccountsCommand {
         /// Chosen client id (generated when absent).
         #[arg(long)]
         id: Option<String>,
+        /// Issue tokens only over mutual TLS with a client certificate naming the account
+        /// (`artstore cluster client-cert`).
+        #[arg(long)]
+        require_client_cert: bool,
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
@@ -51,6 +55,9 @@ pub enum AccountsCommand {
         description: Option<String>,
         #[arg(long, value_delimiter = ',')]
         roles: Option<Vec<String>>,
+        /// Require (true) or stop requiring (false) a client certificate for tokens.
+        #[arg(long)]
+        require_client_cert: Option<bool>,
         #[arg(long, conflicts_with = "disable")]
         enable: bool,
         #[arg(long)]
@@ -175,8 +182,15 @@ fn print_account(a: &ServiceAccount, output: Output) -> anyhow::Result<()> {
 
 pub async fn run_accounts(cmd: AccountsCommand) -> anyhow::Result<()> {
     match cmd {
-        AccountsCommand::Create { conn, name, roles, description, id, output } => {
-            let req = CreateServiceAccount { client_id: id, name, description, roles, client_secret: None };
+        AccountsCommand::Create { conn, name, roles, description, id, require_client_cert, output } => {
+            let req = CreateServiceAccount {
+                client_id: id,
+                name,
+                description,
+                roles,
+                client_secret: None,
+                require_client_cert,
+            };
             let created = conn.client()?.create_account(&req).await?;
             if output == Output::Json {
                 println!("{}", serde_json::to_string_pretty(&created)?);
@@ -199,16 +213,34 @@ pub async fn run_accounts(cmd: AccountsCommand) -> anyhow::Result<()> {
         AccountsCommand::Get { conn, client_id, output } => {
             print_account(&conn.client()?.get_account(&client_id).await?, output)?
         }
-        AccountsCommand::Update { conn, client_id, name, description, roles, enable, disable, output } => {
+        AccountsCommand::Update {
+            conn,
+            client_id,
+            name,
+            description,
+            roles,
+            require_client_cert,
+            enable,
+            disable,
+            output,
+        } => {
             let enabled = match (enable, disable) {
                 (true, _) => Some(true),
                 (_, true) => Some(false),
                 _ => None,
             };
-            if name.is_none() && description.is_none() && roles.is_none() && enabled.is_none() {
-                bail!("nothing to change: give --name, --description, --roles, --enable or --disable");
+            if name.is_none()
+                && description.is_none()
+                && roles.is_none()
+                && enabled.is_none()
+                && require_client_cert.is_none()
+            {
+                bail!(
+                    "nothing to change: give --name, --description, --roles, --require-client-cert, --enable or \
+                     --disable"
+                );
             }
-            let update = UpdateServiceAccount { name, description, roles, enabled };
+            let update = UpdateServiceAccount { name, description, roles, enabled, require_client_cert };
             print_account(&conn.client()?.update_account(&client_id, &update).await?, output)?;
         }
         AccountsCommand::RotateSecret { conn, client_id, grace_period, output } => {

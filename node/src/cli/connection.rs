@@ -45,9 +45,13 @@ pub struct Connection {
     /// Service account secret (with --client-id).
     #[arg(long, env = "ARTSTORE_CLIENT_SECRET", hide_env_values = true)]
     client_secret: Option<String>,
-    /// A PEM CA certificate to trust for https:// URLs (a TLS proxy in front of the nodes).
+    /// A PEM CA certificate to trust for https:// URLs: the cluster CA (`ca/ca.pem` of
+    /// `cluster init`, `DATA_DIR/tls/ca.pem` of `dev --tls`). The system's roots are trusted too.
     #[arg(long, env = "ARTSTORE_CA_CERT")]
     ca_cert: Option<PathBuf>,
+    /// A PEM file with a client certificate and its key, for mutual TLS (`cluster client-cert`).
+    #[arg(long, env = "ARTSTORE_CLIENT_CERT")]
+    client_cert: Option<PathBuf>,
     /// A profile of the profile file (`ARTSTORE_PROFILE_FILE`, or ~/.config/artstore/profiles.toml);
     /// without it, the profile named `default` is used if there is one.
     #[arg(long, env = "ARTSTORE_PROFILE")]
@@ -68,6 +72,9 @@ struct Profile {
     /// Relative paths are relative to the profile file's folder.
     #[serde(default)]
     ca_cert: Option<PathBuf>,
+    /// A client certificate and key (PEM), relative like `ca_cert`.
+    #[serde(default)]
+    client_cert: Option<PathBuf>,
 }
 
 /// The profile file: `ARTSTORE_PROFILE_FILE`, or `profiles.toml` in `~/.config/artstore`.
@@ -104,8 +111,9 @@ impl Connection {
             let known: Vec<&String> = profiles.keys().collect();
             return Err(usage(format!("profile {wanted:?} is not in {} (it has {known:?})", file.display())));
         };
-        if let (Some(ca), Some(dir)) = (&profile.ca_cert, file.parent()) {
-            profile.ca_cert = Some(dir.join(ca));
+        if let Some(dir) = file.parent() {
+            profile.ca_cert = profile.ca_cert.map(|p| dir.join(p));
+            profile.client_cert = profile.client_cert.map(|p| dir.join(p));
         }
         Ok(profile)
     }
@@ -124,6 +132,12 @@ impl Connection {
         if let Some(ca) = self.ca_cert.as_ref().or(profile.ca_cert.as_ref()) {
             let pem = std::fs::read(ca).map_err(|e| usage(format!("CA certificate {}: {e}", ca.display())))?;
             client = client.with_ca_cert(&pem).map_err(|e| usage(format!("CA certificate {}: {e}", ca.display())))?;
+        }
+        if let Some(cert) = self.client_cert.as_ref().or(profile.client_cert.as_ref()) {
+            let pem = std::fs::read(cert).map_err(|e| usage(format!("client certificate {}: {e}", cert.display())))?;
+            client = client
+                .with_client_certificate(&pem)
+                .map_err(|e| usage(format!("client certificate {}: {e}", cert.display())))?;
         }
         match (&self.client_id, &self.client_secret, &self.credentials) {
             (Some(id), Some(secret), _) => Ok(client.with_credentials(id.clone(), secret.clone())),

@@ -45,6 +45,13 @@ pub async fn run_repair(cmd: RepairCommand) -> anyhow::Result<()> {
                 sc.last_pass_finished.as_deref().unwrap_or("-"),
                 if sc.running { " · running now" } else { "" }
             );
+            for w in &s.workers {
+                let error = w.last_error.as_deref().map(|e| format!(" · last error: {e}")).unwrap_or_default();
+                println!(
+                    "worker {:<13} {:<8} {} steps, {} failed, last took {} ms{error}",
+                    w.name, w.state, w.steps, w.errors, w.last_step_ms
+                );
+            }
             for a in &s.set_aside {
                 println!(
                     "set aside ({}):    file {} at index {}, {} attempts, next retry {}: {}",

@@ -14,7 +14,7 @@ pub mod search;
 use std::path::PathBuf;
 
 use artstore_client::wire::{ClusterStatus, JoinRequest};
-use artstore_cluster_config::{InitOptions, NodeConfig};
+use artstore_cluster_config::{AddNodeOptions, InitOptions, NodeConfig};
 use clap::{Subcommand, ValueEnum};
 use serde::Serialize;
 
@@ -59,14 +59,18 @@ pub enum ClusterCommand {
         nodes: u64,
         #[arg(long)]
         out: PathBuf,
-        /// Host or IP every node listens on and advertises.
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
+        /// Host or IP every node listens on and advertises. May repeat: later values are more
+        /// DNS names and addresses the API certificates name (a load balancer, other interfaces).
+        #[arg(long, default_values_t = ["127.0.0.1".to_string()])]
+        host: Vec<String>,
         /// Node i listens for HTTP on base-port + i - 1 and for QUIC on that + 1000.
         #[arg(long, default_value_t = 8081)]
         base_port: u16,
         #[arg(long, default_value = "artstore")]
         cluster_id: String,
+        /// Serve the API over plain HTTP (no `[http.tls]`), e.g. behind a TLS-terminating proxy.
+        #[arg(long)]
+        plain_http: bool,
     },
     /// Create the folder of one more node (signed by the CA in --out) for `cluster join`.
     AddNode {
@@ -74,10 +78,25 @@ pub enum ClusterCommand {
         out: PathBuf,
         #[arg(long)]
         node_id: u64,
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
+        /// As for `cluster init`: the first is listened on, all are named by the API certificate.
+        #[arg(long, default_values_t = ["127.0.0.1".to_string()])]
+        host: Vec<String>,
         #[arg(long, default_value_t = 8081)]
         base_port: u16,
+        #[arg(long)]
+        plain_http: bool,
+    },
+    /// Issue a client certificate for a service account (mutual TLS on the API), signed by the
+    /// cluster CA in --out; written as one PEM file with its key (0600).
+    ClientCert {
+        #[arg(long)]
+        out: PathBuf,
+        /// The service account the certificate names (its subject's common name).
+        #[arg(long)]
+        client_id: String,
+        /// Where to write it [default: OUT/clients/CLIENT_ID.pem].
+        #[arg(long)]
+        file: Option<PathBuf>,
     },
     /// Show the cluster as seen by the first reachable node.
     Status {
@@ -129,32 +148,60 @@ pub enum ClusterCommand {
     },
 }
 
+/// The first `--host` (listened on) and the rest (named by the API certificates).
+fn split_hosts(mut hosts: Vec<String>) -> anyhow::Result<(String, Vec<String>)> {
+    if hosts.iter().any(|h| h.is_empty() || h.len() > 253 || h.contains(['/', ' ', ','])) {
+        return Err(usage("--host: give a DNS name or an IP address (at most 253 characters) per --host"));
+    }
+    let first = hosts.remove(0);
+    Ok((first, hosts))
+}
+
 pub async fn run_cluster(cmd: ClusterCommand) -> anyhow::Result<()> {
     match cmd {
-        ClusterCommand::Init { nodes, out, host, base_port, cluster_id } => {
-            let layout =
-                artstore_cluster_config::init_cluster(&InitOptions { nodes, out, host, base_port, cluster_id })?;
+        ClusterCommand::Init { nodes, out, host, base_port, cluster_id, plain_http } => {
+            let (host, extra_hosts) = split_hosts(host)?;
+            let opts = InitOptions { nodes, out, host, extra_hosts, plain_http, base_port, cluster_id };
+            let layout = artstore_cluster_config::init_cluster(&opts)?;
+            let scheme = if plain_http { "http" } else { "https" };
             println!("Cluster files written to {}", layout.out.display());
             for n in &layout.nodes {
                 println!(
-                    "  node {}: artstore start --config {}   (http://{})",
+                    "  node {}: artstore start --config {}   ({scheme}://{})",
                     n.node_id,
                     n.config.display(),
                     n.http_addr
                 );
             }
+            if !plain_http {
+                println!("Clients trust the cluster CA: {}", layout.out.join("ca").join("ca.pem").display());
+            }
             println!("Admin credentials: {} (keep it private)", layout.credentials.display());
             println!("The CA key in {} is needed only to add nodes; keep it offline.", layout.out.join("ca").display());
             Ok(())
         }
-        ClusterCommand::AddNode { out, node_id, host, base_port } => {
-            let n = artstore_cluster_config::add_node(&out, node_id, &host, base_port)?;
+        ClusterCommand::AddNode { out, node_id, host, base_port, plain_http } => {
+            let (host, extra_hosts) = split_hosts(host)?;
+            let opts = AddNodeOptions { node_id, host, extra_hosts, base_port, plain_http };
+            let n = artstore_cluster_config::add_node(&out, &opts)?;
             println!(
                 "Node {} folder written: start it with `artstore start --config {}`,",
                 n.node_id,
                 n.config.display()
             );
             println!("then run `artstore cluster join --config {}` against any member.", n.config.display());
+            Ok(())
+        }
+        ClusterCommand::ClientCert { out, client_id, file } => {
+            if client_id.is_empty() || client_id.len() > 64 || client_id.contains(['/', '\\', '\0']) {
+                return Err(usage("--client-id: 1 to 64 characters, no slashes"));
+            }
+            let file = file.unwrap_or_else(|| out.join("clients").join(format!("{client_id}.pem")));
+            artstore_cluster_config::issue_client_cert(&out, &client_id, &file)?;
+            println!(
+                "Client certificate for {client_id} written to {} (certificate and key; keep it private)",
+                file.display()
+            );
             Ok(())
         }
         ClusterCommand::Status { conn, output } => {

@@ -35,6 +35,7 @@ fn wire(a: artstore_raft::ServiceAccount) -> ServiceAccount {
         created_at: rfc3339(a.created_at),
         updated_at: rfc3339(a.updated_at),
         deleted_at: a.deleted_at.map(rfc3339),
+        require_client_cert: a.require_client_cert,
     }
 }
 
@@ -92,6 +93,7 @@ pub async fn create(
         description: req.description,
         roles: roles(&req.roles)?,
         secret: req.client_secret,
+        require_client_cert: req.require_client_cert,
     };
     let (account, secret) = s.admin.create_account(&caller.principal, new, caller.source).await?;
     Ok((StatusCode::CREATED, Json(ServiceAccountWithSecret { account: wire(account), client_secret: secret })))
@@ -189,6 +191,7 @@ pub async fn update(
         description: req.description,
         roles: req.roles.as_deref().map(roles).transpose()?,
         enabled: req.enabled,
+        require_client_cert: req.require_client_cert,
     };
     Ok(Json(wire(s.admin.update_account(&caller.principal, &id, update, caller.source).await?)))
 }

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use artstore_actors::admin::Principal;
+use artstore_actors::admin::{ClientCertificate, Principal};
 use artstore_actors::AdminError;
 use artstore_client::wire::{ErrorResponse, TokenResponse};
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts, State};
@@ -47,7 +47,8 @@ where
                 ))
             }
         };
-        match state.admin.validate(token) {
+        let certificate = parts.extensions.get::<ClientCertificate>();
+        match state.admin.validate(token, certificate) {
             Ok(principal) => Ok(Caller { principal, source }),
             Err(AdminError::InvalidToken(m)) => Err(ApiError::unauthorized("invalid_token", m, Some("invalid_token"))),
             Err(e) => Err(e.into()),
@@ -150,6 +151,7 @@ pub(super) fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, S
 pub async fn token(
     State(s): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    certificate: Option<axum::Extension<ClientCertificate>>,
     headers: HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
@@ -209,7 +211,8 @@ pub async fn token(
             return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "client_id and client_secret are required")
         }
     };
-    match s.admin.issue_token(&client_id, &secret, Some(addr.ip())).await {
+    let certificate = certificate.as_ref().map(|c| &c.0);
+    match s.admin.issue_token(&client_id, &secret, Some(addr.ip()), certificate).await {
         Ok(t) => {
             let body = TokenResponse {
                 access_token: t.access_token,
@@ -230,6 +233,7 @@ pub async fn token(
             }
             resp
         }
+        Err(AdminError::ClientCertificate(m)) => oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", m),
         Err(AdminError::RateLimited(secs)) => {
             let mut resp =
                 oauth_error(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", format!("retry in {secs} s"));

@@ -57,7 +57,8 @@ pub async fn ready(State(s): State<AppState>) -> Result<Json<Health>, ApiError> 
     operation_id = "metrics",
     tag = "health",
     summary = "Prometheus metrics",
-    description = "Every metric under `artstore_`, in the Prometheus text exposition format 0.0.4.",
+    description = "Every metric under `artstore_`, in the Prometheus text exposition format 0.0.4. On the \
+        `[metrics] listen` address instead of the API's when one is configured.",
     responses((status = 200, description = "The metrics.", body = String, content_type = "text/plain")),
 )]
 pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {

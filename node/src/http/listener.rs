@@ -12,6 +12,8 @@
 //! A request body (any route's) that sends nothing for `body_idle_timeout_secs` fails, so a
 //! stalled client cannot hold a handler, its buffers and its connection; the request carries a
 //! [`BodyStall`] flag so that handlers answer 408 rather than a parse error.
+//! With TLS, the handshake must finish within `header_read_timeout_secs`; a client's verified
+//! certificate rides on each of its requests as a [`ClientCertificate`] extension.
 //! Shutdown stops accepting, asks every connection to finish its request, and waits.
 
 use std::collections::HashMap;
@@ -31,6 +33,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tower::ServiceExt;
+
+use super::tls::{client_certificate, ApiTls, ClientCertificate};
 
 /// How long shutdown waits for connections to finish their requests.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -101,13 +105,13 @@ impl Activity {
     }
 }
 
-/// The socket, noting every read and write that moves bytes.
-struct Watched {
-    inner: TcpStream,
+/// The connection (a TCP socket, or TLS over one), noting every read and write that moves bytes.
+struct Watched<S> {
+    inner: S,
     activity: Arc<Activity>,
 }
 
-impl AsyncRead for Watched {
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
@@ -118,7 +122,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, buf);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
@@ -201,11 +205,13 @@ fn stall_guarded(body: axum::body::Body, idle: Duration) -> (axum::body::Body, B
     (axum::body::Body::from_stream(guarded), stall)
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then drains open connections.
+/// Serves `app` on `listener` (over TLS with `tls`) until `shutdown` resolves, then drains open
+/// connections.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Arc<Limits>,
+    tls: Option<Arc<ApiTls>>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let census = Arc::new(Census::default());
@@ -232,7 +238,9 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        connections.spawn(connection(stream, peer, app.clone(), limits.clone(), stop_rx.clone(), admitted));
+        let serving =
+            Serving { peer, app: app.clone(), limits: limits.clone(), stop: stop_rx.clone(), _admitted: admitted };
+        connections.spawn(handshake(stream, tls.clone(), serving));
         // Reap finished connection tasks as we go.
         while connections.try_join_next().is_some() {}
     }
@@ -247,14 +255,46 @@ pub async fn serve(
     Ok(())
 }
 
-async fn connection(
-    stream: TcpStream,
+/// What a connection task needs besides its socket.
+struct Serving {
     peer: SocketAddr,
     app: Router,
     limits: Arc<Limits>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     _admitted: Admitted,
-) {
+}
+
+/// Completes the TLS handshake (within the header read timeout, so a client that opens a socket
+/// and says nothing holds it no longer than one that sends no request), then serves.
+async fn handshake(stream: TcpStream, tls: Option<Arc<ApiTls>>, serving: Serving) {
+    let Some(tls) = tls else {
+        return connection(stream, None, serving).await;
+    };
+    let limit = Duration::from_secs(serving.limits.header_read_timeout_secs);
+    let failed = |why: &'static str| {
+        metrics::counter!("artstore_http_tls_handshake_failures_total", "reason" => why).increment(1);
+    };
+    match tokio::time::timeout(limit, tls.acceptor().accept(stream)).await {
+        Ok(Ok(stream)) => {
+            let cert = stream.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| client_certificate(c));
+            connection(stream, cert, serving).await
+        }
+        Ok(Err(e)) => {
+            failed("refused");
+            tracing::debug!(peer = %serving.peer, error = %e, "TLS handshake failed");
+        }
+        Err(_) => {
+            failed("timeout");
+            tracing::debug!(peer = %serving.peer, "TLS handshake did not finish in {} s", limit.as_secs());
+        }
+    }
+}
+
+async fn connection<S>(stream: S, cert: Option<ClientCertificate>, serving: Serving)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Serving { peer, app, limits, mut stop, _admitted } = serving;
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Watched { inner: stream, activity: activity.clone() });
     let per_request = activity.clone();
@@ -262,6 +302,9 @@ async fn connection(
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let (mut parts, body) = req.into_parts();
         parts.extensions.insert(ConnectInfo(peer));
+        if let Some(c) = &cert {
+            parts.extensions.insert(c.clone());
+        }
         let (body, stall) = stall_guarded(axum::body::Body::new(body), body_idle);
         parts.extensions.insert(stall);
         let req = hyper::Request::from_parts(parts, body);

@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod bounds;
 mod cluster;
+mod cors;
 mod elements;
 mod error;
 mod files;
@@ -18,6 +19,7 @@ mod openapi;
 pub mod recover;
 mod repair;
 mod search;
+pub mod tls;
 
 use std::time::Instant;
 
@@ -25,6 +27,7 @@ use artstore_actors::admin::AdminHandle;
 use artstore_actors::ingest::IngestHandle;
 use artstore_actors::query::QueryHandle;
 use artstore_actors::repair::RepairHandle;
+use artstore_cluster_config::HttpConfig;
 use artstore_raft::RaftNode;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::Next;
@@ -46,18 +49,20 @@ pub struct AppState {
     pub ingest: IngestHandle,
     pub query: QueryHandle,
     pub repair: RepairHandle,
+    /// The node's background workers (their status is part of the repair status).
+    pub workers: std::sync::Arc<artstore_actors::worker::Workers>,
     pub metrics: PrometheusHandle,
     pub max_attributes_bytes: usize,
     /// Every bound on what a client may send (`[limits]`).
     pub limits: std::sync::Arc<artstore_cluster_config::Limits>,
 }
 
-pub fn router(state: AppState) -> Router {
+/// The API. `/metrics` is on it unless `[metrics] listen` gives it a listener of its own.
+pub fn router(state: AppState, http: &HttpConfig, with_metrics: bool) -> Router {
     let limits = state.limits.clone();
-    Router::new()
-        .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready))
-        .route("/metrics", get(health::metrics))
+    let api = Router::new().route("/health/live", get(health::live)).route("/health/ready", get(health::ready));
+    let api = if with_metrics { api.route("/metrics", get(health::metrics)) } else { api };
+    let api = api
         .route("/api/v1/auth/token", post(auth::token).layer(DefaultBodyLimit::max(limits.max_token_body_bytes)))
         .route("/.well-known/jwks.json", get(auth::jwks))
         .route("/api/v1/openapi.json", get(openapi::document))
@@ -93,7 +98,30 @@ pub fn router(state: AppState) -> Router {
             get(cluster::get_setting).put(cluster::put_setting).delete(cluster::delete_setting),
         )
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(method_not_allowed);
+    let api = common_layers(api, &limits).with_state(state);
+    match cors::layer(&http.cors) {
+        Some(cors) => api.layer(cors),
+        None => api,
+    }
+}
+
+/// `/metrics` and the health checks alone, for `[metrics] listen`.
+pub fn metrics_router(state: AppState) -> Router {
+    let limits = state.limits.clone();
+    let r = Router::new()
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+    common_layers(r, &limits).with_state(state)
+}
+
+/// What every request passes through: body bounds, panics caught, JSON errors, header bounds,
+/// metrics, and the request id with its tracing span.
+fn common_layers(r: Router<AppState>, limits: &std::sync::Arc<artstore_cluster_config::Limits>) -> Router<AppState> {
+    r
         // JSON bodies are bounded everywhere; the upload routes above lift it for their streams.
         .layer(DefaultBodyLimit::max(limits.max_json_body_bytes))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(error::panic_response))
@@ -109,7 +137,6 @@ pub fn router(state: AppState) -> Router {
                 }))
                 .layer(PropagateRequestIdLayer::x_request_id()),
         )
-        .with_state(state)
 }
 
 async fn not_found(req: Request) -> ApiError {

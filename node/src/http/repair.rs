@@ -1,6 +1,7 @@
-//! `GET /api/v1/repair/status` (operator): the repair queue and this node's scrub progress.
+//! `GET /api/v1/repair/status` (operator): the repair queue, this node's scrub progress, and its
+//! background workers.
 
-use artstore_client::wire::RepairStatus;
+use artstore_client::wire::{RepairStatus, WorkerInfo};
 use artstore_raft::Role;
 use axum::extract::State;
 use axum::Json;
@@ -21,5 +22,19 @@ pub async fn status(State(s): State<AppState>, caller: Caller) -> Result<Json<Re
     caller.principal.require(Role::Operator)?;
     // The queue as of every change committed before the request.
     s.node.read_barrier().await?;
-    Ok(Json(s.repair.status().await?))
+    let mut status = s.repair.status().await?;
+    status.workers = s
+        .workers
+        .statuses()
+        .into_iter()
+        .map(|w| WorkerInfo {
+            name: w.name.into(),
+            state: w.state.into(),
+            steps: w.steps,
+            errors: w.errors,
+            last_error: w.last_error,
+            last_step_ms: w.last_step_ms,
+        })
+        .collect();
+    Ok(Json(status))
 }

@@ -68,10 +68,12 @@ pub async fn account_token(c: &LocalCluster, client_id: &str, roles: &[&str]) ->
             description: String::new(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             client_secret: None,
+            require_client_cert: false,
         })
         .await
         .expect("account created");
-    let v: serde_json::Value = reqwest::Client::new()
+    let v: serde_json::Value = c
+        .http()
         .post(format!("{}/api/v1/auth/token", c.url(1)))
         .basic_auth(client_id, Some(&created.client_secret))
         .form(&[("grant_type", "client_credentials")])

@@ -51,6 +51,10 @@ pub struct ServiceAccount {
     pub created_at: i64,
     pub updated_at: i64,
     pub deleted_at: Option<i64>,
+    /// Tokens are issued only over a connection with a client certificate naming this account
+    /// (mutual TLS as a second factor besides the secret).
+    #[serde(default)]
+    pub require_client_cert: bool,
 }
 
 impl ServiceAccount {
@@ -71,6 +75,8 @@ pub struct AccountChanges {
     pub description: Option<String>,
     pub roles: Option<Vec<Role>>,
     pub enabled: Option<bool>,
+    #[serde(default)]
+    pub require_client_cert: Option<bool>,
 }
 
 /// Signature algorithm of a signing key.

@@ -546,6 +546,9 @@ impl Catalog {
                 if let Some(e) = changes.enabled {
                     a.enabled = e;
                 }
+                if let Some(r) = changes.require_client_cert {
+                    a.require_client_cert = r;
+                }
                 a.updated_at = *at;
                 batch.put(format!("{ACCOUNT}{client_id}").into_bytes(), encode(&a));
             }
