@@ -419,6 +419,7 @@ pub struct UpdateFile {
     pub custom_attributes: Option<serde_json::Map<String, serde_json::Value>>,
     /// RFC 3339; can only be extended.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub retention_until: Option<String>,
 }
 

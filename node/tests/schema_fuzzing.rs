@@ -85,6 +85,12 @@ async fn requests_the_fuzzer_found_get_prompt_refusals_and_the_node_keeps_taking
         assert_eq!(refusal(resp).await, (422, "invalid_body".into()), "PATCH {body}");
     }
     let after = admin.get_file(&file.id).await.unwrap();
+
+    // RFC 3339 times with an offset other than Z were refused as "not an RFC 3339 time".
+    for t in ["2030-01-01T01:00:00%2B01:00", "2029-12-31T18:30:00-05:30", "2030-01-01t00:00:00z"] {
+        let resp = http.get(url(&format!("/api/v1/files?created_after={t}"))).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "created_after={t}: {}", resp.text().await.unwrap());
+    }
     assert_eq!((after.version, after.name.as_str()), (file.version, "after.txt"));
     assert!(!c.log(1).contains("panicked"), "{}", c.log(1));
 }

@@ -60,11 +60,33 @@ pub fn wire(f: FileRecord) -> FileInfo {
     }
 }
 
+/// An RFC 3339 time as unix milliseconds: any UTC offset (`Z`, `+05:30`, `-08:00`), `T` or a
+/// space between date and time, either case, fractional seconds; a time without an offset is UTC.
 pub(crate) fn parse_time(field: &str, value: &str) -> Result<i64, ApiError> {
-    let t = humantime::parse_rfc3339_weak(value).map_err(|e| {
-        ApiError::bad_request("invalid_time", format!("{field}: {value:?} is not an RFC 3339 time: {e}"))
-    })?;
-    Ok(t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_millis() as i64)
+    let bad = |why: String| {
+        ApiError::bad_request("invalid_time", format!("{field}: {value:?} is not an RFC 3339 time: {why}"))
+    };
+    let text = value.trim().to_ascii_uppercase();
+    // humantime reads UTC only: take the offset off and apply it after.
+    // `split_at_checked`: the text is any client input, and an offset is six ASCII bytes.
+    let (utc, offset_secs) = match text.len().checked_sub(6).and_then(|i| text.split_at_checked(i)) {
+        Some((base, offset)) if base.contains('T') || base.contains(' ') => match offset.as_bytes() {
+            [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] if [h1, h2, m1, m2].iter().all(|d| d.is_ascii_digit()) => {
+                let digit = |d: &u8| i64::from(d - b'0');
+                let (hours, minutes) = (digit(h1) * 10 + digit(h2), digit(m1) * 10 + digit(m2));
+                if hours > 23 || minutes > 59 {
+                    return Err(bad(format!("offset {offset} is out of range")));
+                }
+                let secs = hours * 3600 + minutes * 60;
+                (format!("{base}Z"), if *sign == b'+' { secs } else { -secs })
+            }
+            _ => (text.clone(), 0),
+        },
+        _ => (text.clone(), 0),
+    };
+    let t = humantime::parse_rfc3339_weak(&utc).map_err(|e| bad(e.to_string()))?;
+    let ms = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_millis() as i64;
+    Ok(ms - offset_secs * 1000)
 }
 
 fn check_attributes(s: &AppState, json: &str) -> Result<String, ApiError> {
@@ -126,8 +148,10 @@ pub struct ListQuery {
     /// Only files uploaded by this client id.
     created_by: Option<String>,
     /// RFC 3339: only files created at or after.
+    #[param(format = DateTime)]
     created_after: Option<String>,
     /// RFC 3339: only files created at or before.
+    #[param(format = DateTime)]
     created_before: Option<String>,
 }
 
@@ -401,4 +425,30 @@ pub async fn delete(
 
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_time;
+
+    #[test]
+    fn rfc3339_times_are_read_with_any_offset() {
+        let utc = parse_time("t", "2030-01-01T00:00:00Z").unwrap();
+        assert_eq!(utc, 1_893_456_000_000);
+        assert_eq!(parse_time("t", "2030-01-01T01:00:00+01:00").unwrap(), utc);
+        assert_eq!(parse_time("t", "2029-12-31T18:30:00-05:30").unwrap(), utc);
+        assert_eq!(parse_time("t", "2030-01-01t00:00:00.500z").unwrap(), utc + 500);
+        assert_eq!(parse_time("t", "2030-01-01 00:00:00").unwrap(), utc);
+        for bad in [
+            "",
+            "yesterday",
+            "2030-01-01T00:00:00+0é:00",
+            "годовой отчёт",
+            "2030-01-01T00:00:00+24:00",
+            "2030-01-01T00:00:00+01:60",
+            "2030-13-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_time("t", bad).unwrap_err().code, "invalid_time", "{bad:?}");
+        }
+    }
 }

@@ -89,6 +89,7 @@ pub struct MetadataPart {
     ttl_seconds: Option<u64>,
     /// RFC 3339: write-once until then.
     #[serde(default)]
+    #[schema(format = DateTime)]
     retention_until: Option<String>,
     /// The file's SHA-256 in hex, checked.
     #[serde(default)]

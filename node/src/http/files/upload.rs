@@ -72,6 +72,7 @@ pub struct UploadQuery {
     tags: Option<String>,
     /// RFC 3339: the file cannot be deleted or changed before then (write-once-read-many).
     #[serde(default)]
+    #[param(format = DateTime)]
     retention_until: Option<String>,
     /// `permanent` (default) or `temporary`.
     #[serde(default)]
