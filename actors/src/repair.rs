@@ -67,12 +67,8 @@ struct State {
     scrub: ScrubStatus,
 }
 
-fn ms_time(ms: i64) -> SystemTime {
-    std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
-}
-
 fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
+    artstore_raft::rfc3339(t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0))
 }
 
 /// Keeps a loop at `bytes_per_sec` by sleeping after each piece of work.
@@ -165,8 +161,8 @@ impl RepairHandle {
                     index: a.index,
                     error: a.error,
                     attempts: a.attempts,
-                    first_failed_at: rfc3339(ms_time(a.first_failed_at)),
-                    next_retry_at: rfc3339(ms_time(a.next_retry_at)),
+                    first_failed_at: artstore_raft::rfc3339(a.first_failed_at),
+                    next_retry_at: artstore_raft::rfc3339(a.next_retry_at),
                 })
                 .collect(),
             // Filled in by whoever runs the workers.

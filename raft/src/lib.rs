@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod catalog;
+mod clock;
 mod error;
 mod node;
 pub mod store;
@@ -19,6 +20,7 @@ pub use catalog::{
     FileRecord, KeyAlgorithm, Replica, RetentionPolicy, Role, ServiceAccount, SetAside, SigningKey, StorageElement,
     DRAIN_SETTING,
 };
+pub use clock::{now_ms, rfc3339};
 pub use error::Error;
 pub use node::{ClusterStatus, MemberStatus, MetricsWatch, RaftNode, RaftNodeOptions, DEFAULT_CATCH_UP};
 pub use types::{ClusterNode, Command, CommandResult, NodeId, Raft, TypeConfig};

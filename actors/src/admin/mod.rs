@@ -35,10 +35,7 @@ use crate::AdminError;
 /// The `client_id` of the account created at bootstrap.
 pub const BOOTSTRAP_ADMIN: &str = "admin";
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+pub use artstore_raft::now_ms;
 
 /// A token as the token endpoint returns it.
 #[derive(Debug, Clone)]

@@ -2,8 +2,8 @@
 //! on disk describes itself. Schema version "2.0"; version 1 sidecars of the original system are
 //! read and migrated (`metadata` becomes `custom_attributes`).
 
+use artstore_raft::rfc3339;
 use std::collections::BTreeMap;
-use std::time::{Duration, UNIX_EPOCH};
 
 use artstore_raft::FileRecord;
 use serde::{Deserialize, Serialize};
@@ -44,10 +44,6 @@ pub struct SidecarChunk {
     pub compressed: bool,
 }
 
-fn rfc3339(ms: i64) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)).to_string()
-}
-
 impl Sidecar {
     pub fn from_record(f: &FileRecord) -> Self {
         Sidecar {
@@ -69,13 +65,7 @@ impl Sidecar {
             retention_until: f.retention_until.map(rfc3339),
             version: f.version,
             custom_attributes: f.attributes(),
-            retention_policy: Some(
-                match f.policy {
-                    artstore_raft::RetentionPolicy::Temporary => "temporary",
-                    artstore_raft::RetentionPolicy::Permanent => "permanent",
-                }
-                .into(),
-            ),
+            retention_policy: Some(f.policy.as_str().into()),
             expires_at: f.expires_at.map(rfc3339),
             chunk_size: Some(f.chunk_size),
         }

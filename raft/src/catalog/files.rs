@@ -38,6 +38,16 @@ pub enum RetentionPolicy {
     Permanent,
 }
 
+impl RetentionPolicy {
+    /// `temporary` or `permanent`, as the API and sidecars name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetentionPolicy::Temporary => "temporary",
+            RetentionPolicy::Permanent => "permanent",
+        }
+    }
+}
+
 /// Where one replica of a chunk is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Replica {
