@@ -14,6 +14,7 @@ use super::{ApiError, AppState};
     path = "/health/live",
     operation_id = "health_live",
     tag = "health",
+    summary = "Whether the process serves HTTP",
     responses((status = 200, description = "The node is serving.", body = Health)),
 )]
 pub async fn live(State(s): State<AppState>) -> Json<Health> {

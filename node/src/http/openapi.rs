@@ -107,6 +107,7 @@ pub fn spec() -> &'static utoipa::openapi::OpenApi {
     path = "/api/v1/openapi.json",
     operation_id = "openapi_document",
     tag = "meta",
+    summary = "The OpenAPI 3.1 document of this API",
     responses((status = 200, description = "The OpenAPI 3.1 document.", body = Object, content_type = "application/json")),
 )]
 pub async fn document() -> impl IntoResponse {
