@@ -83,3 +83,27 @@ pub enum QueryError {
     #[error("search index: {0}")]
     Index(String),
 }
+
+impl From<artstore_raft::Refusal> for AdminError {
+    fn from(r: artstore_raft::Refusal) -> Self {
+        use artstore_raft::Refusal as R;
+        match r {
+            R::NotFound(m) => AdminError::NotFound(m),
+            R::Conflict(m) => AdminError::Conflict(m),
+            R::Invalid(m) => AdminError::InvalidRequest(m),
+            R::Store(m) => AdminError::Internal(m),
+        }
+    }
+}
+
+impl From<artstore_raft::Refusal> for StorageError {
+    fn from(r: artstore_raft::Refusal) -> Self {
+        use artstore_raft::Refusal as R;
+        match r {
+            R::NotFound(m) => StorageError::NotFound(m),
+            R::Conflict(m) => StorageError::Conflict(m),
+            R::Invalid(m) => StorageError::Invalid(m),
+            R::Store(m) => StorageError::Io(m),
+        }
+    }
+}

@@ -564,8 +564,8 @@ impl IngestHandle {
             return Ok(Uploaded { file, replayed: false });
         }
         let result = self.commits.propose(command).await?;
-        if let Some(reason) = result.rejected {
-            return Err(StorageError::Conflict(reason));
+        if let Some(refusal) = result.rejected {
+            return Err(refusal.into());
         }
         if let Some(existing) = result.existing {
             // A concurrent request with the same key won the race: a replay only of the same file.
@@ -619,8 +619,8 @@ impl IngestHandle {
             i += 1;
         }
         let r = self.node.propose(Command::FinalizeFile { id: id.to_string(), chunks, at: now_ms() }).await?;
-        if let Some(reason) = r.rejected {
-            return Err(StorageError::Conflict(reason));
+        if let Some(refusal) = r.rejected {
+            return Err(refusal.into());
         }
         self.node.read_barrier().await?;
         let file = self.node.catalog().file(id)?.ok_or_else(|| StorageError::NotFound(id.to_string()))?;

@@ -17,8 +17,8 @@ mod types;
 
 pub use catalog::{
     AccountChanges, AuditEvent, AuditRecord, AuditVerification, Catalog, ChunkRef, ElementMode, FileChanges,
-    FileRecord, KeyAlgorithm, Replica, RetentionPolicy, Role, ServiceAccount, SetAside, SigningKey, StorageElement,
-    DRAIN_SETTING,
+    FileRecord, KeyAlgorithm, Refusal, Replica, RetentionPolicy, Role, ServiceAccount, SetAside, SigningKey,
+    StorageElement, DRAIN_SETTING,
 };
 pub use clock::{now_ms, rfc3339};
 pub use error::Error;

@@ -148,7 +148,7 @@ pub struct CommandResult {
     /// For settings: the value before this command, if any.
     pub previous: Option<String>,
     /// Why the catalog refused the command (nothing but its audit record was written).
-    pub rejected: Option<String>,
+    pub rejected: Option<crate::catalog::Refusal>,
     /// Sequence number of the audit record the command appended.
     pub audit_seq: Option<u64>,
     /// For idempotent creation: the id of what an earlier identical request created.

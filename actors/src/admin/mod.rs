@@ -158,8 +158,7 @@ impl AdminHandle {
     async fn audited(&self, command: Command, event: AuditEvent) -> Result<(), AdminError> {
         let r = self.node().propose(Command::Audited { command: Box::new(command), event }).await?;
         match r.rejected {
-            Some(reason) if reason.starts_with("no account") => Err(AdminError::NotFound(reason)),
-            Some(reason) => Err(AdminError::Conflict(reason)),
+            Some(refusal) => Err(refusal.into()),
             None => Ok(()),
         }
     }

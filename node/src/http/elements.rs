@@ -4,7 +4,6 @@ use artstore_client::wire::{ElementModeChange, ErrorResponse, StorageElementInfo
 use artstore_raft::{AuditEvent, Command, ElementMode, Role};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::Json;
 
 use super::auth::Caller;
@@ -79,11 +78,8 @@ pub async fn set_mode(
     };
     let command = Command::SetElementMode { node_id, name: name.clone(), mode };
     let r = s.node.propose(Command::Audited { command: Box::new(command), event }).await?;
-    if let Some(reason) = r.rejected {
-        if reason.starts_with("no storage element") {
-            return Err(ApiError::not_found(reason));
-        }
-        return Err(ApiError::new(StatusCode::CONFLICT, "conflict", reason));
+    if let Some(refusal) = r.rejected {
+        return Err(refusal.into());
     }
     // Read our own write even when this node is a follower.
     s.node.read_barrier().await?;

@@ -56,6 +56,19 @@ impl From<artstore_raft::Error> for ApiError {
     }
 }
 
+/// The catalog's refusals, by kind: the one place they become statuses.
+impl From<artstore_raft::Refusal> for ApiError {
+    fn from(r: artstore_raft::Refusal) -> Self {
+        use artstore_raft::Refusal as R;
+        match r {
+            R::NotFound(m) => Self::not_found(m),
+            R::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            R::Invalid(m) => Self::bad_request("invalid_request", m),
+            R::Store(m) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", m),
+        }
+    }
+}
+
 impl From<artstore_actors::AdminError> for ApiError {
     fn from(e: artstore_actors::AdminError) -> Self {
         use artstore_actors::AdminError as E;

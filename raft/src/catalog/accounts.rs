@@ -3,6 +3,10 @@
 //! These records hold secrets (an argon2id hash, private keys); they never leave the server as
 //! they are. The HTTP layer maps them to wire types without those fields.
 
+use super::{encode, Refusal, ACCOUNT, AUDIT_KEY, KEY};
+use crate::store::engine::WriteBatch;
+use crate::types::Command;
+use crate::Error;
 use serde::{Deserialize, Serialize};
 
 /// What an account may do. `Admin` implies every other role; `Operator` runs the cluster.
@@ -108,5 +112,92 @@ impl SigningKey {
     /// Whether tokens signed with this key are still accepted at `now` (unix ms).
     pub fn validates_at(&self, now: i64) -> bool {
         self.retired_at.is_none_or(|r| now < r + self.grace_ms)
+    }
+}
+
+impl super::Catalog {
+    /// Applies a command of accounts and signing keys (see `Catalog::apply`).
+    pub(super) fn apply_admin(&self, command: &Command, batch: &mut WriteBatch) -> Result<(), Refusal> {
+        let store = |e: Error| Refusal::Store(e.to_string());
+        match command {
+            Command::InitSecurity { admin, audit_key_hex, key } => {
+                if self.security_initialized().map_err(store)? {
+                    return Err(Refusal::Conflict("security is already initialised".into()));
+                }
+                batch.put(AUDIT_KEY.as_bytes().to_vec(), encode(audit_key_hex));
+                batch.put(format!("{ACCOUNT}{}", admin.client_id).into_bytes(), encode(admin));
+                batch.put(format!("{KEY}{}", key.kid).into_bytes(), encode(key));
+            }
+            Command::CreateAccount { account } => {
+                if self.account(&account.client_id).map_err(store)?.is_some() {
+                    return Err(Refusal::Conflict(format!("account {:?} already exists", account.client_id)));
+                }
+                batch.put(format!("{ACCOUNT}{}", account.client_id).into_bytes(), encode(account));
+            }
+            Command::UpdateAccount { client_id, changes, at } => {
+                let mut a = self.live_account(client_id)?;
+                if a.builtin
+                    && (changes.enabled == Some(false)
+                        || changes.roles.as_ref().is_some_and(|r| !r.contains(&Role::Admin)))
+                {
+                    return Err(Refusal::Conflict(
+                        "the bootstrap admin account cannot be disabled or lose the admin role".into(),
+                    ));
+                }
+                if let Some(n) = &changes.name {
+                    a.name = n.clone();
+                }
+                if let Some(d) = &changes.description {
+                    a.description = d.clone();
+                }
+                if let Some(r) = &changes.roles {
+                    a.roles = r.clone();
+                }
+                if let Some(e) = changes.enabled {
+                    a.enabled = e;
+                }
+                if let Some(r) = changes.require_client_cert {
+                    a.require_client_cert = r;
+                }
+                a.updated_at = *at;
+                batch.put(format!("{ACCOUNT}{client_id}").into_bytes(), encode(&a));
+            }
+            Command::RotateSecret { client_id, secret_hash, grace_until, at } => {
+                let mut a = self.live_account(client_id)?;
+                a.previous_secret_hash = grace_until.map(|_| a.secret_hash.clone());
+                a.previous_valid_until = *grace_until;
+                a.secret_hash = secret_hash.clone();
+                a.updated_at = *at;
+                batch.put(format!("{ACCOUNT}{client_id}").into_bytes(), encode(&a));
+            }
+            Command::DeleteAccount { client_id, at } => {
+                let mut a = self.live_account(client_id)?;
+                if a.builtin {
+                    return Err(Refusal::Conflict("the bootstrap admin account cannot be deleted".into()));
+                }
+                a.deleted_at = Some(*at);
+                a.enabled = false;
+                a.updated_at = *at;
+                batch.put(format!("{ACCOUNT}{client_id}").into_bytes(), encode(&a));
+            }
+            Command::AddSigningKey { key } => {
+                for mut old in self.signing_keys().map_err(store)? {
+                    if old.retired_at.is_none() {
+                        old.retired_at = Some(key.created_at);
+                        batch.put(format!("{KEY}{}", old.kid).into_bytes(), encode(&old));
+                    }
+                }
+                batch.put(format!("{KEY}{}", key.kid).into_bytes(), encode(key));
+            }
+            Command::PruneSigningKeys { now } => {
+                for old in self.signing_keys().map_err(store)? {
+                    if !old.validates_at(*now) {
+                        batch.delete(format!("{KEY}{}", old.kid).into_bytes());
+                    }
+                }
+            }
+            other => return Err(Refusal::Invalid(format!("not a admin command: {other:?}"))),
+        }
+        Ok(())
     }
 }

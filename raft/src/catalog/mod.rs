@@ -9,12 +9,14 @@
 mod accounts;
 mod audit;
 mod files;
+mod refusal;
 
 use std::collections::BTreeMap;
 
 pub use accounts::{AccountChanges, KeyAlgorithm, Role, ServiceAccount, SigningKey};
 pub use audit::{AuditEvent, AuditRecord, AuditVerification};
 pub use files::{ChunkRef, ElementMode, FileChanges, FileRecord, Replica, RetentionPolicy, StorageElement};
+pub use refusal::Refusal;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -449,7 +451,10 @@ impl Catalog {
             for c in commands {
                 let mut own = WriteBatch::default();
                 let r = if matches!(c, Command::Batch(_)) {
-                    CommandResult { rejected: Some("batches do not nest".into()), ..Default::default() }
+                    CommandResult {
+                        rejected: Some(Refusal::Invalid("batches do not nest".into())),
+                        ..Default::default()
+                    }
                 } else {
                     self.apply(c, &mut own)?
                 };
@@ -461,9 +466,9 @@ impl Catalog {
         let mut result = CommandResult::default();
         match self.check_and_write(command, batch, &mut result) {
             Ok(()) => {}
-            Err(Rejection(reason)) => {
+            Err(refusal) => {
                 *batch = WriteBatch::default();
-                result.rejected = Some(reason);
+                result.rejected = Some(refusal);
             }
         }
         if let Command::Audited { event, .. } = command {
@@ -492,8 +497,46 @@ impl Catalog {
         command: &Command,
         batch: &mut WriteBatch,
         result: &mut CommandResult,
-    ) -> Result<(), Rejection> {
-        let store = |e: Error| Rejection(e.to_string());
+    ) -> Result<(), Refusal> {
+        match command {
+            Command::SetSetting { .. } | Command::DeleteSetting { .. } => self.apply_setting(command, batch, result)?,
+            Command::InitSecurity { .. }
+            | Command::CreateAccount { .. }
+            | Command::UpdateAccount { .. }
+            | Command::RotateSecret { .. }
+            | Command::DeleteAccount { .. }
+            | Command::AddSigningKey { .. }
+            | Command::PruneSigningKeys { .. } => self.apply_admin(command, batch)?,
+            Command::RegisterElement { .. } | Command::SetElementMode { .. } => self.apply_element(command, batch)?,
+            Command::CreateFile { .. }
+            | Command::UpdateFile { .. }
+            | Command::DeleteFile { .. }
+            | Command::FinalizeFile { .. }
+            | Command::MarkReplicaDamaged { .. }
+            | Command::RepairChunk { .. }
+            | Command::RecoverFiles { .. } => self.apply_file(command, batch, result)?,
+            Command::Audited { command, .. } => {
+                if matches!(**command, Command::Audited { .. } | Command::InitSecurity { .. }) {
+                    return Err(Refusal::Invalid("this command cannot be audited".into()));
+                }
+                self.check_and_write(command, batch, result)?;
+            }
+            Command::AuditOnly => {}
+            // Computed by the state machine, which sees the whole tree.
+            Command::Digest => {}
+            Command::Batch(_) => return Err(Refusal::Invalid("batches do not nest".into())),
+        }
+        Ok(())
+    }
+
+    /// Applies a command of cluster settings (see `Catalog::apply`).
+    pub(super) fn apply_setting(
+        &self,
+        command: &Command,
+        batch: &mut WriteBatch,
+        result: &mut CommandResult,
+    ) -> Result<(), Refusal> {
+        let store = |e: Error| Refusal::Store(e.to_string());
         match command {
             Command::SetSetting { key, value } => {
                 result.previous = self.setting(key).map_err(store)?;
@@ -503,268 +546,22 @@ impl Catalog {
                 result.previous = self.setting(key).map_err(store)?;
                 batch.delete(format!("{SETTING}{key}").into_bytes());
             }
-            Command::InitSecurity { admin, audit_key_hex, key } => {
-                if self.security_initialized().map_err(store)? {
-                    return Err(Rejection("security is already initialised".into()));
-                }
-                batch.put(AUDIT_KEY.as_bytes().to_vec(), encode(audit_key_hex));
-                batch.put(format!("{ACCOUNT}{}", admin.client_id).into_bytes(), encode(admin));
-                batch.put(format!("{KEY}{}", key.kid).into_bytes(), encode(key));
-            }
-            Command::Audited { command, .. } => {
-                if matches!(**command, Command::Audited { .. } | Command::InitSecurity { .. }) {
-                    return Err(Rejection("this command cannot be audited".into()));
-                }
-                self.check_and_write(command, batch, result)?;
-            }
-            Command::AuditOnly => {}
-            Command::CreateAccount { account } => {
-                if self.account(&account.client_id).map_err(store)?.is_some() {
-                    return Err(Rejection(format!("account {:?} already exists", account.client_id)));
-                }
-                batch.put(format!("{ACCOUNT}{}", account.client_id).into_bytes(), encode(account));
-            }
-            Command::UpdateAccount { client_id, changes, at } => {
-                let mut a = self.live_account(client_id)?;
-                if a.builtin
-                    && (changes.enabled == Some(false)
-                        || changes.roles.as_ref().is_some_and(|r| !r.contains(&Role::Admin)))
-                {
-                    return Err(Rejection(
-                        "the bootstrap admin account cannot be disabled or lose the admin role".into(),
-                    ));
-                }
-                if let Some(n) = &changes.name {
-                    a.name = n.clone();
-                }
-                if let Some(d) = &changes.description {
-                    a.description = d.clone();
-                }
-                if let Some(r) = &changes.roles {
-                    a.roles = r.clone();
-                }
-                if let Some(e) = changes.enabled {
-                    a.enabled = e;
-                }
-                if let Some(r) = changes.require_client_cert {
-                    a.require_client_cert = r;
-                }
-                a.updated_at = *at;
-                batch.put(format!("{ACCOUNT}{client_id}").into_bytes(), encode(&a));
-            }
-            Command::RotateSecret { client_id, secret_hash, grace_until, at } => {
-                let mut a = self.live_account(client_id)?;
-                a.previous_secret_hash = grace_until.map(|_| a.secret_hash.clone());
-                a.previous_valid_until = *grace_until;
-                a.secret_hash = secret_hash.clone();
-                a.updated_at = *at;
-                batch.put(format!("{ACCOUNT}{client_id}").into_bytes(), encode(&a));
-            }
-            Command::DeleteAccount { client_id, at } => {
-                let mut a = self.live_account(client_id)?;
-                if a.builtin {
-                    return Err(Rejection("the bootstrap admin account cannot be deleted".into()));
-                }
-                a.deleted_at = Some(*at);
-                a.enabled = false;
-                a.updated_at = *at;
-                batch.put(format!("{ACCOUNT}{client_id}").into_bytes(), encode(&a));
-            }
-            Command::AddSigningKey { key } => {
-                for mut old in self.signing_keys().map_err(store)? {
-                    if old.retired_at.is_none() {
-                        old.retired_at = Some(key.created_at);
-                        batch.put(format!("{KEY}{}", old.kid).into_bytes(), encode(&old));
-                    }
-                }
-                batch.put(format!("{KEY}{}", key.kid).into_bytes(), encode(key));
-            }
-            Command::RegisterElement { element } => {
-                let key = format!("{ELEMENT}{:020}/{}", element.node_id, element.name);
-                let merged = match self.element(element.node_id, &element.name).map_err(store)? {
-                    // Re-registration (a restart) refreshes capacity but never moves the mode back.
-                    Some(old) => StorageElement { mode: old.mode, ..element.clone() },
-                    None => element.clone(),
-                };
-                batch.put(key.into_bytes(), encode(&merged));
-            }
-            Command::SetElementMode { node_id, name, mode } => {
-                let Some(mut e) = self.element(*node_id, name).map_err(store)? else {
-                    return Err(Rejection(format!("no storage element {name:?} on node {node_id}")));
-                };
-                if !e.mode.may_become(*mode) {
-                    return Err(Rejection(format!(
-                        "element {name:?} is {}; modes move forward only (rw → ro → ar) and edit stays edit",
-                        e.mode.as_str()
-                    )));
-                }
-                e.mode = *mode;
-                batch.put(format!("{ELEMENT}{node_id:020}/{name}").into_bytes(), encode(&e));
-            }
-            Command::CreateFile { file, idempotency } => {
-                if let Some((client, key)) = idempotency {
-                    if let Some(existing) = self.idempotent_file(client, key).map_err(store)? {
-                        result.existing = Some(existing);
-                        return Ok(());
-                    }
-                    batch.put(format!("{IDEMPOTENCY}{client}/{key}").into_bytes(), encode(&file.id));
-                }
-                if let Some(existing) = self.file(&file.id).map_err(store)? {
-                    // The same upload applied again (a forwarded proposal whose reply was lost and
-                    // that was retried): the id is fresh per upload, so this is not a conflict.
-                    if existing.sha256 == file.sha256 && existing.created_by == file.created_by {
-                        result.existing = Some(file.id.clone());
-                        return Ok(());
-                    }
-                    return Err(Rejection(format!("file {} already exists", file.id)));
-                }
-                if let Some(at) = file.expires_at {
-                    batch.put(format!("{EXPIRY}{at:020}/{}", file.id).into_bytes(), Vec::new());
-                }
-                Self::put_file(file, batch);
-            }
-            Command::UpdateFile { id, changes, at } => {
-                let mut f = self.live_file(id)?;
-                if let Some(until) = f.retention_until {
-                    if changes.retention_until.is_some_and(|new| new < until) {
-                        return Err(Rejection("retention_until can only be extended".into()));
-                    }
-                }
-                if let Some(n) = &changes.name {
-                    f.name = n.clone();
-                }
-                if let Some(d) = &changes.description {
-                    f.description = d.clone();
-                }
-                if let Some(t) = &changes.tags {
-                    f.tags = t.clone();
-                }
-                if let Some(a) = &changes.attributes_json {
-                    f.attributes_json = a.clone();
-                }
-                if let Some(r) = changes.retention_until {
-                    f.retention_until = Some(r);
-                }
-                f.version += 1;
-                f.updated_at = *at;
-                Self::put_file(&f, batch);
-            }
-            Command::DeleteFile { id, at } => {
-                let mut f = self.live_file(id)?;
-                if let Some(until) = f.retention_until {
-                    if *at < until {
-                        return Err(Rejection(format!(
-                            "retention: the file may not be deleted before {until} (unix ms)"
-                        )));
-                    }
-                }
-                if f.policy == RetentionPolicy::Permanent {
-                    return Err(Rejection("permanent files live on rw elements, which never delete".into()));
-                }
-                if let Some(exp) = f.expires_at {
-                    batch.delete(format!("{EXPIRY}{exp:020}/{id}").into_bytes());
-                }
-                f.deleted_at = Some(*at);
-                f.updated_at = *at;
-                Self::put_file(&f, batch);
-            }
-            Command::FinalizeFile { id, chunks, at } => {
-                let mut f = self.live_file(id)?;
-                if f.policy != RetentionPolicy::Temporary {
-                    return Err(Rejection(format!("file {id} is already permanent")));
-                }
-                if chunks.len() != f.chunks.len() || chunks.iter().zip(&f.chunks).any(|(a, b)| a.sha256 != b.sha256) {
-                    return Err(Rejection("the permanent copy does not match the file's chunks".into()));
-                }
-                if let Some(exp) = f.expires_at {
-                    batch.delete(format!("{EXPIRY}{exp:020}/{id}").into_bytes());
-                }
-                f.policy = RetentionPolicy::Permanent;
-                f.expires_at = None;
-                f.chunks = chunks.clone();
-                f.version += 1;
-                f.updated_at = *at;
-                Self::put_file(&f, batch);
-            }
-            Command::MarkReplicaDamaged { id, sha256, node_id } => {
-                let Some(mut f) = self.file(id).map_err(store)? else {
-                    return Err(Rejection(format!("no file {id}")));
-                };
-                let mut changed = false;
-                for c in f.chunks.iter_mut().filter(|c| &c.sha256 == sha256) {
-                    if c.replicas.len() > 1 {
-                        let before = c.replicas.len();
-                        c.replicas.retain(|r| r.node_id != *node_id);
-                        changed |= c.replicas.len() != before;
-                    }
-                    if !c.missing.contains(node_id) {
-                        c.missing.push(*node_id);
-                        changed = true;
-                    }
-                }
-                if changed {
-                    Self::put_file(&f, batch);
-                }
-            }
-            Command::RepairChunk { id, sha256, added, dropped } => {
-                let f = self.live_file(id)?;
-                let mut f = f;
-                for c in f.chunks.iter_mut().filter(|c| &c.sha256 == sha256) {
-                    // Never drop the last replica without a new one in its place.
-                    if added.is_empty() && c.replicas.iter().all(|r| dropped.contains(&r.node_id)) {
-                        return Err(Rejection(format!("chunk {sha256} would be left without a replica")));
-                    }
-                    c.replicas.retain(|r| !dropped.contains(&r.node_id));
-                    c.missing.retain(|n| !dropped.contains(n));
-                    for r in added {
-                        c.replicas.retain(|old| old.node_id != r.node_id);
-                        c.replicas.push(r.clone());
-                        c.missing.retain(|n| *n != r.node_id);
-                    }
-                }
-                Self::put_file(&f, batch);
-            }
-            Command::RecoverFiles { files, overwrite } => {
-                for f in files {
-                    if !overwrite && self.file(&f.id).map_err(store)?.is_some() {
-                        return Err(Rejection(format!("file {} is already in the catalog", f.id)));
-                    }
-                }
-                for f in files {
-                    if let Some(at) = f.expires_at {
-                        batch.put(format!("{EXPIRY}{at:020}/{}", f.id).into_bytes(), Vec::new());
-                    }
-                    Self::put_file(f, batch);
-                }
-            }
-            // Computed by the state machine, which sees the whole tree.
-            Command::Digest => {}
-            Command::Batch(_) => return Err(Rejection("batches do not nest".into())),
-            Command::PruneSigningKeys { now } => {
-                for old in self.signing_keys().map_err(store)? {
-                    if !old.validates_at(*now) {
-                        batch.delete(format!("{KEY}{}", old.kid).into_bytes());
-                    }
-                }
-            }
+            other => return Err(Refusal::Invalid(format!("not a settings command: {other:?}"))),
         }
         Ok(())
     }
 
-    fn live_file(&self, id: &str) -> Result<FileRecord, Rejection> {
-        match self.file(id).map_err(|e| Rejection(e.to_string()))? {
+    fn live_file(&self, id: &str) -> Result<FileRecord, Refusal> {
+        match self.file(id).map_err(|e| Refusal::Store(e.to_string()))? {
             Some(f) if f.deleted_at.is_none() => Ok(f),
-            _ => Err(Rejection(format!("no file {id}"))),
+            _ => Err(Refusal::NotFound(format!("no file {id}"))),
         }
     }
 
-    fn live_account(&self, client_id: &str) -> Result<ServiceAccount, Rejection> {
-        match self.account(client_id).map_err(|e| Rejection(e.to_string()))? {
+    fn live_account(&self, client_id: &str) -> Result<ServiceAccount, Refusal> {
+        match self.account(client_id).map_err(|e| Refusal::Store(e.to_string()))? {
             Some(a) if a.deleted_at.is_none() => Ok(a),
-            _ => Err(Rejection(format!("no account {client_id:?}"))),
+            _ => Err(Refusal::NotFound(format!("no account {client_id:?}"))),
         }
     }
 }
-
-/// Why the catalog refused a command.
-struct Rejection(String);

@@ -290,8 +290,8 @@ pub async fn update(
         retention_until: req.retention_until.as_deref().map(|t| parse_time("retention_until", t)).transpose()?,
     };
     let r = s.node.propose(Command::UpdateFile { id: id.clone(), changes, at: now_ms() }).await?;
-    if let Some(reason) = r.rejected {
-        return Err(ApiError::new(StatusCode::CONFLICT, "conflict", reason));
+    if let Some(refusal) = r.rejected {
+        return Err(refusal.into());
     }
     let file = live(&s, &id).await?;
     Ok(Json(wire(file)))
@@ -418,7 +418,7 @@ pub async fn delete(
     let command = Command::Audited { command: Box::new(Command::DeleteFile { id, at: now_ms() }), event };
     let r = s.node.propose(command).await?;
     match r.rejected {
-        Some(reason) => Err(ApiError::new(StatusCode::CONFLICT, "conflict", reason)),
+        Some(refusal) => Err(refusal.into()),
         None => Ok(StatusCode::NO_CONTENT),
     }
 }
