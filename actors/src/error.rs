@@ -54,6 +54,9 @@ pub enum StorageError {
     /// The catalog refused the change (mode, retention).
     #[error("{0}")]
     Conflict(String),
+    /// The file lives on an element that no longer takes writes (`ro`, `ar`).
+    #[error("{0}")]
+    ReadOnly(String),
     /// An idempotency key came back with a different file.
     #[error("{0}")]
     IdempotencyKeyReused(String),

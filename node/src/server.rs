@@ -150,6 +150,7 @@ async fn run(
         node: node.clone(),
         admin: actors.admin.clone(),
         ingest: actors.ingest.clone(),
+        storage: actors.storage.clone(),
         query: actors.query.clone(),
         repair: actors.repair.clone(),
         workers: actors.workers.clone(),

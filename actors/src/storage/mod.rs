@@ -12,6 +12,7 @@ mod backend;
 mod disk;
 mod keeper;
 mod object;
+mod placement_rules;
 /// The frames of the storage protocol. Public only so that benchmarks can measure framing
 /// (`benches/hot_paths.rs`); not an API for other crates.
 #[doc(hidden)]
@@ -29,6 +30,7 @@ use artstore_raft::{AuditEvent, Command, ElementMode, NodeId, RaftNode, Replica,
 use backend::Backend;
 use bytes::Bytes;
 pub use disk::sha256_hex;
+pub use placement_rules::Drain;
 use protocol::{read_frame, write_frame, Request, Response};
 
 use crate::worker::{Next, Stop, Worker};

@@ -7,7 +7,7 @@
 use artstore_client::wire::{
     CatalogDigest, ClusterStatus, DrainStatus, ErrorResponse, JoinRequest, Member, Setting, SettingValue, Settings,
 };
-use artstore_raft::{ClusterNode, Command, NodeId, DRAIN_SETTING};
+use artstore_raft::{ClusterNode, Command, NodeId};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -285,34 +285,8 @@ pub async fn delete_setting(
 
 /// Drain state of `node_id`, counting the replicas the catalog still places there.
 async fn drain_status(s: &AppState, node_id: NodeId) -> Result<DrainStatus, ApiError> {
-    let catalog = s.node.catalog().clone();
-    let draining = catalog.draining_nodes()?.contains(&node_id);
-    let remaining = tokio::task::spawn_blocking(move || -> Result<u64, artstore_raft::Error> {
-        let (mut n, mut after) = (0u64, String::new());
-        loop {
-            let page = catalog.files_after(&after, 1000)?;
-            let Some(last) = page.last() else { break };
-            after = last.id.clone();
-            n += page
-                .iter()
-                .filter(|f| f.deleted_at.is_none())
-                .flat_map(|f| &f.chunks)
-                .map(|c| c.replicas.iter().filter(|r| r.node_id == node_id).count() as u64)
-                .sum::<u64>();
-        }
-        Ok(n)
-    })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
-    Ok(DrainStatus { node_id, draining, replicas_remaining: remaining })
-}
-
-fn member(s: &AppState, node_id: NodeId) -> Result<(), ApiError> {
-    if s.node.status().members.iter().any(|m| m.node_id == node_id) {
-        Ok(())
-    } else {
-        Err(ApiError::not_found(format!("node {node_id} is not a member")))
-    }
+    let d = s.storage.drain(node_id).await?;
+    Ok(DrainStatus { node_id: d.node_id, draining: d.draining, replicas_remaining: d.replicas_remaining })
 }
 
 /// `GET /api/v1/cluster/members/{id}/drain` (reader).
@@ -364,23 +338,8 @@ pub async fn start_drain(
 ) -> Result<Json<DrainStatus>, ApiError> {
     caller.principal.require(Role::Operator)?;
     let Path(node_id) = node_id?;
-    member(&s, node_id)?;
-    // Draining the last node that takes files would leave uploads nowhere to go and the
-    // node's replicas nowhere to move.
-    let draining = s.node.catalog().draining_nodes()?;
-    let others =
-        s.node.status().members.iter().filter(|m| m.node_id != node_id && !draining.contains(&m.node_id)).count();
-    if others == 0 {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("node {node_id} is the last member that takes new files; add a node before draining it"),
-        ));
-    }
-    let key = format!("{DRAIN_SETTING}{node_id}");
-    s.node.propose(Command::SetSetting { key, value: "true".into() }).await?;
-    tracing::info!(node_id, "draining started");
-    Ok(Json(drain_status(&s, node_id).await?))
+    let d = s.storage.start_drain(node_id).await?;
+    Ok(Json(DrainStatus { node_id: d.node_id, draining: d.draining, replicas_remaining: d.replicas_remaining }))
 }
 
 /// `DELETE /api/v1/cluster/members/{id}/drain` (operator): the node takes new replicas again.
@@ -401,8 +360,8 @@ pub async fn stop_drain(
 ) -> Result<Json<DrainStatus>, ApiError> {
     caller.principal.require(Role::Operator)?;
     let Path(node_id) = node_id?;
-    s.node.propose(Command::DeleteSetting { key: format!("{DRAIN_SETTING}{node_id}") }).await?;
-    Ok(Json(drain_status(&s, node_id).await?))
+    let d = s.storage.stop_drain(node_id).await?;
+    Ok(Json(DrainStatus { node_id: d.node_id, draining: d.draining, replicas_remaining: d.replicas_remaining }))
 }
 
 /// `POST /api/v1/cluster/digest` (operator): appends a digest entry; every node records a

@@ -1,7 +1,7 @@
 //! Storage elements: list (reader) and forward-only mode changes (operator, audited).
 
 use artstore_client::wire::{ElementModeChange, ErrorResponse, StorageElementInfo, StorageElements};
-use artstore_raft::{AuditEvent, Command, ElementMode, Role};
+use artstore_raft::{ElementMode, Role};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::Json;
@@ -68,21 +68,6 @@ pub async fn set_mode(
     let JsonBody(req) = body?;
     let mode = ElementMode::parse(&req.mode)
         .ok_or_else(|| ApiError::bad_request("invalid_mode", format!("mode {:?}: use edit, rw, ro or ar", req.mode)))?;
-    let event = AuditEvent {
-        at: artstore_actors::admin::now_ms(),
-        actor: caller.principal.client_id.clone(),
-        action: "element.mode".into(),
-        target: format!("{node_id}/{name}→{}", mode.as_str()),
-        outcome: "ok".into(),
-        source: caller.source.map(|s| s.to_string()).unwrap_or_default(),
-    };
-    let command = Command::SetElementMode { node_id, name: name.clone(), mode };
-    let r = s.node.propose(Command::Audited { command: Box::new(command), event }).await?;
-    if let Some(refusal) = r.rejected {
-        return Err(refusal.into());
-    }
-    // Read our own write even when this node is a follower.
-    s.node.read_barrier().await?;
-    let e = s.node.catalog().element(node_id, &name)?.ok_or_else(|| ApiError::not_found("element vanished"))?;
+    let e = s.storage.set_element_mode(node_id, &name, mode, &caller.principal.client_id, caller.source).await?;
     Ok(Json(wire(e)))
 }

@@ -99,6 +99,7 @@ impl From<artstore_actors::StorageError> for ApiError {
             E::NotFound(m) => Self::not_found(m),
             E::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
             E::IdempotencyKeyReused(m) => Self::new(StatusCode::CONFLICT, "idempotency_key_reused", m),
+            E::ReadOnly(m) => Self::new(StatusCode::CONFLICT, "read_only", m),
             E::Io(m) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "storage_io", m),
             E::Damaged(m) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "data_damaged", m),
             E::Raft(r) => r.into(),

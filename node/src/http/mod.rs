@@ -47,6 +47,7 @@ pub struct AppState {
     pub node: RaftNode,
     pub admin: AdminHandle,
     pub ingest: IngestHandle,
+    pub storage: artstore_actors::storage::StorageHandle,
     pub query: QueryHandle,
     pub repair: RepairHandle,
     /// The node's background workers (their status is part of the repair status).

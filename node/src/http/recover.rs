@@ -2,9 +2,8 @@
 //! `artstore recover`. The request and answer types are shared with the CLI in this crate.
 
 use artstore_client::wire::ErrorResponse;
-use artstore_raft::{AuditEvent, Command, FileRecord, Role};
+use artstore_raft::{FileRecord, Role};
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
@@ -64,24 +63,7 @@ pub async fn recover(
         return Err(ApiError::bad_request("incomplete_file", format!("file {} has a chunk with no replica", f.id)));
     }
     let n = req.files.len() as u64;
-    let event = AuditEvent {
-        at: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0),
-        actor: caller.principal.client_id.clone(),
-        action: "files.recover".into(),
-        target: format!("{n} files"),
-        outcome: "ok".into(),
-        source: caller.source.map(|s| s.to_string()).unwrap_or_default(),
-    };
-    let command = Command::Audited {
-        command: Box::new(Command::RecoverFiles { files: req.files, overwrite: req.overwrite }),
-        event,
-    };
-    let r = s.node.propose(command).await?;
-    if let Some(reason) = r.rejected {
-        return Err(ApiError::new(StatusCode::CONFLICT, "conflict", format!("{reason}; pass --force to overwrite")));
-    }
-    Ok(Json(RecoverResponse { recovered: n, log_index: r.log_index }))
+    let log_index =
+        s.storage.commit_recovered(req.files, req.overwrite, &caller.principal.client_id, caller.source).await?;
+    Ok(Json(RecoverResponse { recovered: n, log_index }))
 }

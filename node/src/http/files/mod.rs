@@ -13,10 +13,10 @@ pub(super) use download::{not_modified, wanted, Wanted};
 pub(super) use multipart::{meta_from_part, MetadataPart};
 pub use upload::{batch, upload};
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use artstore_client::wire::{ErrorResponse, FileInfo, FileList, FinalizeState, UpdateFile};
-use artstore_raft::{AuditEvent, Command, FileChanges, FileRecord, RetentionPolicy, Role};
+use artstore_raft::{FileChanges, FileRecord, RetentionPolicy, Role};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -96,12 +96,7 @@ fn check_attributes(s: &AppState, json: &str) -> Result<String, ApiError> {
 /// The live record of `id` as of every change committed before the call (Raft read index first,
 /// so a lagging node never answers from stale state).
 async fn live(s: &AppState, id: &str) -> Result<FileRecord, ApiError> {
-    s.node.read_barrier().await?;
-    match s.node.catalog().file(id)? {
-        Some(f) if f.deleted_at.is_none() => Ok(f),
-        Some(_) => Err(ApiError::not_found(format!("file {id} was deleted"))),
-        None => Err(ApiError::not_found(format!("no file {id}"))),
-    }
+    Ok(s.ingest.live_file(id).await?)
 }
 
 /// `GET /api/v1/files/{id}`: read-after-write from any node (Raft read index first).
@@ -276,8 +271,6 @@ pub async fn update(
     if let Some(t) = &req.tags {
         bounds::tags(&s.limits, t)?;
     }
-    let current = live(&s, &id).await?;
-    check_mutable(&s, &current)?;
     let changes = FileChanges {
         name: req.name,
         description: req.description,
@@ -289,29 +282,7 @@ pub async fn update(
             .transpose()?,
         retention_until: req.retention_until.as_deref().map(|t| parse_time("retention_until", t)).transpose()?,
     };
-    let r = s.node.propose(Command::UpdateFile { id: id.clone(), changes, at: now_ms() }).await?;
-    if let Some(refusal) = r.rejected {
-        return Err(refusal.into());
-    }
-    let file = live(&s, &id).await?;
-    Ok(Json(wire(file)))
-}
-
-/// Metadata may change while every element holding the file is `edit` or `rw`.
-fn check_mutable(s: &AppState, f: &FileRecord) -> Result<(), ApiError> {
-    let catalog = s.node.catalog();
-    for r in f.chunks.iter().flat_map(|c| c.replicas.iter()) {
-        if let Some(e) = catalog.element(r.node_id, &r.element)? {
-            if !e.mode.accepts_uploads() {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "read_only",
-                    format!("the file lives on element {} of node {}, which is {}", e.name, e.node_id, e.mode.as_str()),
-                ));
-            }
-        }
-    }
-    Ok(())
+    Ok(Json(wire(s.ingest.update_metadata(&id, changes).await?)))
 }
 
 /// `POST /api/v1/files/{id}/finalize`: a temporary file becomes permanent (writer).
@@ -405,26 +376,8 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     caller.principal.require(Role::Writer)?;
     let Path(id) = id?;
-    let file = live(&s, &id).await?;
-    check_mutable(&s, &file)?;
-    let event = AuditEvent {
-        at: now_ms(),
-        actor: caller.principal.client_id.clone(),
-        action: "file.delete".into(),
-        target: id.clone(),
-        outcome: "ok".into(),
-        source: caller.source.map(|s| s.to_string()).unwrap_or_default(),
-    };
-    let command = Command::Audited { command: Box::new(Command::DeleteFile { id, at: now_ms() }), event };
-    let r = s.node.propose(command).await?;
-    match r.rejected {
-        Some(refusal) => Err(refusal.into()),
-        None => Ok(StatusCode::NO_CONTENT),
-    }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    s.ingest.delete_file(&id, &caller.principal.client_id, caller.source).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]

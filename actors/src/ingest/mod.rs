@@ -3,8 +3,13 @@
 //! element; the file record is committed through Raft only when every chunk is durable on a write
 //! quorum, and only then is the upload acknowledged.
 //!
+//! Metadata changes and deletion of committed files follow their rules here too ([`metadata`]):
+//! HTTP handlers call the handle, they do not propose catalog commands.
+//!
 //! Memory stays bounded: at most [`IN_FLIGHT`] chunks are buffered or being replicated at once,
 //! whatever the file size. Hashing runs off the reactor.
+
+mod metadata;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
