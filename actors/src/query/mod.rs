@@ -12,6 +12,7 @@
 //! Searches run on the blocking pool against the last committed reader. `consistent` searches first
 //! take a Raft read index and wait until the indexer has passed it.
 
+mod listing;
 mod schema;
 mod search;
 
@@ -32,6 +33,7 @@ mod bounds;
 #[cfg(test)]
 mod fuzz;
 pub use bounds::check_text;
+pub use listing::{FileFilter, LIST_SCAN_BUDGET};
 pub use search::{AttrRange, AttrValue, Hit, SearchPage, SearchRequest, SortBy, DEFAULT_PAGE, MAX_PAGE};
 
 use self::schema::Fields;

@@ -15,6 +15,7 @@ pub use upload::{batch, upload};
 
 use std::time::{Duration, UNIX_EPOCH};
 
+use artstore_actors::query::FileFilter;
 use artstore_client::wire::{ErrorResponse, FileInfo, FileList, FinalizeState, UpdateFile};
 use artstore_raft::{FileChanges, FileRecord, RetentionPolicy, Role};
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -150,10 +151,6 @@ pub struct ListQuery {
     created_before: Option<String>,
 }
 
-/// Records one listing request examines at most; a page may then hold fewer than `limit` files
-/// and its cursor continues the scan.
-const LIST_SCAN_BUDGET: usize = 10_000;
-
 /// `GET /api/v1/files?after=ID&limit=N&content_type=…&tag=…&created_by=…&created_after=…&created_before=…`:
 /// in id (= creation) order, deleted files left out, read-after-write consistent on any node.
 #[utoipa::path(
@@ -184,49 +181,15 @@ pub async fn list(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request("invalid_query", "limit: must be between 1 and 1000"));
     }
-    let after_ms = q.created_after.as_deref().map(|v| parse_time("created_after", v)).transpose()?;
-    let before_ms = q.created_before.as_deref().map(|v| parse_time("created_before", v)).transpose()?;
-    let content_type = q.content_type.as_deref().map(str::to_lowercase);
-    let matches = move |f: &FileRecord| {
-        f.deleted_at.is_none()
-            && content_type.as_ref().is_none_or(|c| f.content_type.to_lowercase() == *c)
-            && q.tag.as_ref().is_none_or(|t| f.tags.contains(t))
-            && q.created_by.as_ref().is_none_or(|c| &f.created_by == c)
-            && after_ms.is_none_or(|t| f.created_at >= t)
-            && before_ms.is_none_or(|t| f.created_at <= t)
+    let filter = FileFilter {
+        content_type: q.content_type,
+        tag: q.tag,
+        created_by: q.created_by,
+        created_after: q.created_after.as_deref().map(|v| parse_time("created_after", v)).transpose()?,
+        created_before: q.created_before.as_deref().map(|v| parse_time("created_before", v)).transpose()?,
     };
-    // A listing reflects every upload acknowledged before it, whichever node took it.
-    s.node.read_barrier().await?;
-    let catalog = s.node.catalog().clone();
-    let mut cursor = q.after.clone();
-    let (files, next_cursor) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-        let mut files = Vec::new();
-        let mut scanned = 0;
-        loop {
-            let want = (LIST_SCAN_BUDGET - scanned).min(1000);
-            let page = catalog.files_after(&cursor, want)?;
-            let exhausted = page.len() < want;
-            for f in page {
-                scanned += 1;
-                cursor = f.id.clone();
-                if matches(&f) {
-                    files.push(wire(f));
-                    if files.len() == limit {
-                        return Ok((files, Some(cursor)));
-                    }
-                }
-            }
-            if exhausted {
-                return Ok((files, None));
-            }
-            if scanned >= LIST_SCAN_BUDGET {
-                return Ok((files, Some(cursor)));
-            }
-        }
-    })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
-    Ok(Json(FileList { files, next_cursor }))
+    let (files, next_cursor) = s.query.list_files(filter, q.after, limit).await?;
+    Ok(Json(FileList { files: files.into_iter().map(wire).collect(), next_cursor }))
 }
 
 /// `PATCH /api/v1/files/{id}`: metadata only; bumps `version` and rewrites the sidecars.
