@@ -318,6 +318,24 @@ impl RaftNode {
         }
     }
 
+    /// Sets cluster-wide setting `key` to `value`; returns the log index that carried it and the
+    /// value it replaced.
+    pub async fn put_setting(&self, key: &str, value: &str) -> Result<(u64, Option<String>), Error> {
+        let r = self.propose(Command::SetSetting { key: key.to_string(), value: value.to_string() }).await?;
+        Ok((r.log_index, r.previous))
+    }
+
+    /// Removes cluster-wide setting `key` (removing an absent one is not an error).
+    pub async fn delete_setting(&self, key: &str) -> Result<(), Error> {
+        self.propose(Command::DeleteSetting { key: key.to_string() }).await.map(|_| ())
+    }
+
+    /// Appends a digest entry (every node records a SHA-256 of its catalog at that position);
+    /// returns its log index.
+    pub async fn take_digest(&self) -> Result<u64, Error> {
+        Ok(self.propose(Command::Digest).await?.log_index)
+    }
+
     /// Whether this node leads the cluster and has caught up with its own term: the one test
     /// leader-only work uses (see `artstore_actors::worker::LeaderOnly`).
     pub fn leads(&self) -> bool {

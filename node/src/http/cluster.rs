@@ -7,7 +7,7 @@
 use artstore_client::wire::{
     CatalogDigest, ClusterStatus, DrainStatus, ErrorResponse, JoinRequest, Member, Setting, SettingValue, Settings,
 };
-use artstore_raft::{ClusterNode, Command, NodeId};
+use artstore_raft::{ClusterNode, NodeId};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -252,8 +252,8 @@ pub async fn put_setting(
             format!("value is {} bytes; the limit is {MAX_VALUE_LEN}", body.value.len()),
         ));
     }
-    let r = s.node.propose(Command::SetSetting { key: key.clone(), value: body.value.clone() }).await?;
-    Ok(Json(Setting { key, value: body.value, log_index: Some(r.log_index), previous: r.previous }))
+    let (log_index, previous) = s.node.put_setting(&key, &body.value).await?;
+    Ok(Json(Setting { key, value: body.value, log_index: Some(log_index), previous }))
 }
 
 #[utoipa::path(
@@ -279,7 +279,7 @@ pub async fn delete_setting(
     caller.principal.require(Role::Operator)?;
     let Path(key) = key?;
     check_key(&key)?;
-    s.node.propose(Command::DeleteSetting { key }).await?;
+    s.node.delete_setting(&key).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
@@ -379,8 +379,8 @@ pub async fn stop_drain(
 )]
 pub async fn take_digest(State(s): State<AppState>, caller: Caller) -> Result<Json<CatalogDigest>, ApiError> {
     caller.principal.require(Role::Operator)?;
-    let r = s.node.propose(Command::Digest).await?;
-    Ok(Json(CatalogDigest { node_id: s.node.id(), log_index: r.log_index, digest: None }))
+    let log_index = s.node.take_digest().await?;
+    Ok(Json(CatalogDigest { node_id: s.node.id(), log_index, digest: None }))
 }
 
 /// `GET /api/v1/cluster/digest/{index}` (reader): this node's digest at `index`, once applied
