@@ -283,10 +283,13 @@ pub async fn delete_setting(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
+fn wire_drain(d: artstore_actors::storage::Drain) -> DrainStatus {
+    DrainStatus { node_id: d.node_id, draining: d.draining, replicas_remaining: d.replicas_remaining }
+}
+
 /// Drain state of `node_id`, counting the replicas the catalog still places there.
 async fn drain_status(s: &AppState, node_id: NodeId) -> Result<DrainStatus, ApiError> {
-    let d = s.storage.drain(node_id).await?;
-    Ok(DrainStatus { node_id: d.node_id, draining: d.draining, replicas_remaining: d.replicas_remaining })
+    Ok(wire_drain(s.storage.drain(node_id).await?))
 }
 
 /// `GET /api/v1/cluster/members/{id}/drain` (reader).
@@ -338,8 +341,7 @@ pub async fn start_drain(
 ) -> Result<Json<DrainStatus>, ApiError> {
     caller.principal.require(Role::Operator)?;
     let Path(node_id) = node_id?;
-    let d = s.storage.start_drain(node_id).await?;
-    Ok(Json(DrainStatus { node_id: d.node_id, draining: d.draining, replicas_remaining: d.replicas_remaining }))
+    Ok(Json(wire_drain(s.storage.start_drain(node_id).await?)))
 }
 
 /// `DELETE /api/v1/cluster/members/{id}/drain` (operator): the node takes new replicas again.
@@ -360,8 +362,7 @@ pub async fn stop_drain(
 ) -> Result<Json<DrainStatus>, ApiError> {
     caller.principal.require(Role::Operator)?;
     let Path(node_id) = node_id?;
-    let d = s.storage.stop_drain(node_id).await?;
-    Ok(Json(DrainStatus { node_id: d.node_id, draining: d.draining, replicas_remaining: d.replicas_remaining }))
+    Ok(Json(wire_drain(s.storage.stop_drain(node_id).await?)))
 }
 
 /// `POST /api/v1/cluster/digest` (operator): appends a digest entry; every node records a

@@ -100,26 +100,22 @@ impl ApiTls {
 
     /// Loads the files again and swaps the configuration in if they are good; `why` is logged.
     pub fn reload(&self, why: &str) -> bool {
-        let stamp = stamps(&files(&self.settings));
+        // The stamp is remembered whatever the outcome: a half-written file is retried when it
+        // changes again (or on SIGHUP), not logged every few seconds.
+        if let Ok(mut s) = self.seen.lock() {
+            *s = stamps(&files(&self.settings));
+        }
         match build(&self.settings) {
             Ok(config) => {
                 match self.current.write() {
                     Ok(mut c) => *c = Arc::new(config),
                     Err(p) => *p.into_inner() = Arc::new(config),
                 }
-                if let Ok(mut s) = self.seen.lock() {
-                    *s = stamp;
-                }
                 metrics::counter!("artstore_http_tls_reloads_total", "outcome" => "ok").increment(1);
                 tracing::info!(why, cert = %self.settings.cert.display(), "API certificate reloaded");
                 true
             }
             Err(e) => {
-                // Remember the stamp anyway: a half-written file is retried when it changes again
-                // (or on SIGHUP), not logged every few seconds.
-                if let Ok(mut s) = self.seen.lock() {
-                    *s = stamp;
-                }
                 metrics::counter!("artstore_http_tls_reloads_total", "outcome" => "failed").increment(1);
                 tracing::error!(why, error = %format!("{e:#}"), "API certificate not reloaded; the previous one stays in use");
                 false
@@ -154,12 +150,18 @@ impl ApiTls {
                 tokio::select! {
                     _ = stop.changed() => return,
                     _ = hangup => {
-                        self.reload("SIGHUP");
+                        let tls = self.clone();
+                        let _ = tokio::task::spawn_blocking(move || tls.reload("SIGHUP")).await;
                     }
                     _ = tick.tick(), if every > 0 => {
-                        if self.changed() {
-                            self.reload("a certificate or key file changed");
-                        }
+                        // File reads and key parsing: off the reactor.
+                        let tls = self.clone();
+                        let _ = tokio::task::spawn_blocking(move || {
+                            if tls.changed() {
+                                tls.reload("a certificate or key file changed");
+                            }
+                        })
+                        .await;
                     }
                 }
             }

@@ -6,7 +6,6 @@
 use super::{encode, Refusal, ACCOUNT, AUDIT_KEY, KEY};
 use crate::store::engine::WriteBatch;
 use crate::types::Command;
-use crate::Error;
 use serde::{Deserialize, Serialize};
 
 /// What an account may do. `Admin` implies every other role; `Operator` runs the cluster.
@@ -118,10 +117,9 @@ impl SigningKey {
 impl super::Catalog {
     /// Applies a command of accounts and signing keys (see `Catalog::apply`).
     pub(super) fn apply_admin(&self, command: &Command, batch: &mut WriteBatch) -> Result<(), Refusal> {
-        let store = |e: Error| Refusal::Store(e.to_string());
         match command {
             Command::InitSecurity { admin, audit_key_hex, key } => {
-                if self.security_initialized().map_err(store)? {
+                if self.security_initialized()? {
                     return Err(Refusal::Conflict("security is already initialised".into()));
                 }
                 batch.put(AUDIT_KEY.as_bytes().to_vec(), encode(audit_key_hex));
@@ -129,7 +127,7 @@ impl super::Catalog {
                 batch.put(format!("{KEY}{}", key.kid).into_bytes(), encode(key));
             }
             Command::CreateAccount { account } => {
-                if self.account(&account.client_id).map_err(store)?.is_some() {
+                if self.account(&account.client_id)?.is_some() {
                     return Err(Refusal::Conflict(format!("account {:?} already exists", account.client_id)));
                 }
                 batch.put(format!("{ACCOUNT}{}", account.client_id).into_bytes(), encode(account));
@@ -181,7 +179,7 @@ impl super::Catalog {
                 batch.put(format!("{ACCOUNT}{client_id}").into_bytes(), encode(&a));
             }
             Command::AddSigningKey { key } => {
-                for mut old in self.signing_keys().map_err(store)? {
+                for mut old in self.signing_keys()? {
                     if old.retired_at.is_none() {
                         old.retired_at = Some(key.created_at);
                         batch.put(format!("{KEY}{}", old.kid).into_bytes(), encode(&old));
@@ -190,7 +188,7 @@ impl super::Catalog {
                 batch.put(format!("{KEY}{}", key.kid).into_bytes(), encode(key));
             }
             Command::PruneSigningKeys { now } => {
-                for old in self.signing_keys().map_err(store)? {
+                for old in self.signing_keys()? {
                     if !old.validates_at(*now) {
                         batch.delete(format!("{KEY}{}", old.kid).into_bytes());
                     }

@@ -11,7 +11,6 @@ use super::{encode, Refusal, ELEMENT, EXPIRY, IDEMPOTENCY};
 use crate::store::engine::WriteBatch;
 use crate::types::NodeId;
 use crate::types::{Command, CommandResult};
-use crate::Error;
 
 pub use artstore_cluster_config::ElementMode;
 
@@ -135,11 +134,10 @@ impl FileRecord {
 impl super::Catalog {
     /// Applies a command of storage elements (see `Catalog::apply`).
     pub(super) fn apply_element(&self, command: &Command, batch: &mut WriteBatch) -> Result<(), Refusal> {
-        let store = |e: Error| Refusal::Store(e.to_string());
         match command {
             Command::RegisterElement { element } => {
                 let key = format!("{ELEMENT}{:020}/{}", element.node_id, element.name);
-                let merged = match self.element(element.node_id, &element.name).map_err(store)? {
+                let merged = match self.element(element.node_id, &element.name)? {
                     // Re-registration (a restart) refreshes capacity but never moves the mode back.
                     Some(old) => StorageElement { mode: old.mode, ..element.clone() },
                     None => element.clone(),
@@ -147,7 +145,7 @@ impl super::Catalog {
                 batch.put(key.into_bytes(), encode(&merged));
             }
             Command::SetElementMode { node_id, name, mode } => {
-                let Some(mut e) = self.element(*node_id, name).map_err(store)? else {
+                let Some(mut e) = self.element(*node_id, name)? else {
                     return Err(Refusal::NotFound(format!("no storage element {name:?} on node {node_id}")));
                 };
                 if !e.mode.may_become(*mode) {
@@ -171,17 +169,16 @@ impl super::Catalog {
         batch: &mut WriteBatch,
         result: &mut CommandResult,
     ) -> Result<(), Refusal> {
-        let store = |e: Error| Refusal::Store(e.to_string());
         match command {
             Command::CreateFile { file, idempotency } => {
                 if let Some((client, key)) = idempotency {
-                    if let Some(existing) = self.idempotent_file(client, key).map_err(store)? {
+                    if let Some(existing) = self.idempotent_file(client, key)? {
                         result.existing = Some(existing);
                         return Ok(());
                     }
                     batch.put(format!("{IDEMPOTENCY}{client}/{key}").into_bytes(), encode(&file.id));
                 }
-                if let Some(existing) = self.file(&file.id).map_err(store)? {
+                if let Some(existing) = self.file(&file.id)? {
                     // The same upload applied again (a forwarded proposal whose reply was lost and
                     // that was retried): the id is fresh per upload, so this is not a conflict.
                     if existing.sha256 == file.sha256 && existing.created_by == file.created_by {
@@ -259,7 +256,7 @@ impl super::Catalog {
                 Self::put_file(&f, batch);
             }
             Command::MarkReplicaDamaged { id, sha256, node_id } => {
-                let Some(mut f) = self.file(id).map_err(store)? else {
+                let Some(mut f) = self.file(id)? else {
                     return Err(Refusal::NotFound(format!("no file {id}")));
                 };
                 let mut changed = false;
@@ -298,7 +295,7 @@ impl super::Catalog {
             }
             Command::RecoverFiles { files, overwrite } => {
                 for f in files {
-                    if !overwrite && self.file(&f.id).map_err(store)?.is_some() {
+                    if !overwrite && self.file(&f.id)?.is_some() {
                         return Err(Refusal::Conflict(format!("file {} is already in the catalog", f.id)));
                     }
                 }

@@ -536,14 +536,13 @@ impl Catalog {
         batch: &mut WriteBatch,
         result: &mut CommandResult,
     ) -> Result<(), Refusal> {
-        let store = |e: Error| Refusal::Store(e.to_string());
         match command {
             Command::SetSetting { key, value } => {
-                result.previous = self.setting(key).map_err(store)?;
+                result.previous = self.setting(key)?;
                 batch.put(format!("{SETTING}{key}").into_bytes(), value.clone().into_bytes());
             }
             Command::DeleteSetting { key } => {
-                result.previous = self.setting(key).map_err(store)?;
+                result.previous = self.setting(key)?;
                 batch.delete(format!("{SETTING}{key}").into_bytes());
             }
             other => return Err(Refusal::Invalid(format!("not a settings command: {other:?}"))),
@@ -552,14 +551,14 @@ impl Catalog {
     }
 
     fn live_file(&self, id: &str) -> Result<FileRecord, Refusal> {
-        match self.file(id).map_err(|e| Refusal::Store(e.to_string()))? {
+        match self.file(id)? {
             Some(f) if f.deleted_at.is_none() => Ok(f),
             _ => Err(Refusal::NotFound(format!("no file {id}"))),
         }
     }
 
     fn live_account(&self, client_id: &str) -> Result<ServiceAccount, Refusal> {
-        match self.account(client_id).map_err(|e| Refusal::Store(e.to_string()))? {
+        match self.account(client_id)? {
             Some(a) if a.deleted_at.is_none() => Ok(a),
             _ => Err(Refusal::NotFound(format!("no account {client_id:?}"))),
         }

@@ -20,3 +20,9 @@ pub enum Refusal {
     #[error("catalog store: {0}")]
     Store(String),
 }
+
+impl From<crate::Error> for Refusal {
+    fn from(e: crate::Error) -> Self {
+        Refusal::Store(e.to_string())
+    }
+}
