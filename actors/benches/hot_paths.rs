@@ -6,10 +6,10 @@
 //!
 //! `cargo bench -p artstore-actors --bench hot_paths` (one group: append its name, e.g. `-- storage_frame`)
 
-use artstore_actors::ingest::{place, place_zoned};
 use artstore_actors::query::{BenchIndex, SearchRequest, SortBy};
 use artstore_actors::storage::protocol::{read_frame, write_frame, Request};
 use artstore_actors::storage::sidecar::Sidecar;
+use artstore_actors::storage::{place, place_zoned};
 use artstore_raft::{ChunkRef, FileRecord, Replica, RetentionPolicy};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sha2::{Digest, Sha256};

@@ -3,10 +3,11 @@
 //!
 //! - [`admin`]: service accounts, the token endpoint, JWT signing keys and their rotation, JWKS,
 //!   the audit log, token rate limits.
-//! - [`storage`]: storage elements (local disk or object store), chunks, sidecars, garbage collection.
-//! - [`ingest`]: streaming upload, placement, replication, reads of file bodies.
-//! - [`query`]: the search index fed from the catalog, and search.
-//! - [`repair`]: scrub of local chunks and repair of damaged, missing or lost replicas.
+//! - [`storage`]: storage elements (local disk or object store), chunks, placement, replication
+//!   and its write quorum, the verified reader, sidecars, garbage collection, scrub and repair.
+//! - [`ingest`]: streaming upload, finalize, expiry, and the rules of file metadata changes.
+//! - [`query`]: the search index fed from the catalog, search, listings, downloads with ranges,
+//!   and the read cache.
 //! - [`worker`]: the one shape of background work (a step, a status, a stop signal), and the
 //!   leader-only wrapper.
 
@@ -14,13 +15,11 @@
 
 pub mod admin;
 mod batcher;
-mod chunk_cache;
 mod error;
 pub mod ingest;
 pub mod storage;
 
 pub mod query;
-pub mod repair;
 pub mod worker;
 
 pub use error::{AdminError, QueryError, StorageError};

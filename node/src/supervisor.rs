@@ -1,8 +1,8 @@
 //! The node's supervisor: starts the actors in dependency order with their background workers,
 //! and stops them in reverse once the HTTP listener has drained.
 //!
-//! Start: admin and storage (both need Raft), ingest (needs storage), repair (needs ingest),
-//! query (needs Raft); then the workers (`keys`, `token-limits`, `capacity`, `sidecars`, `gc`,
+//! Start: admin and storage (both need Raft), ingest (needs storage), repair (part of storage),
+//! query (needs Raft and storage); then the workers (`keys`, `token-limits`, `capacity`, `sidecars`, `gc`,
 //! `expiry`, `repair`, `scrub`). Stop: sidecars flushed (the keeper is still running), workers
 //! stopped (each finishes or abandons its step between items), then Raft stopped and its store
 //! flushed. Uploads in flight were drained by the listener before this.
@@ -15,7 +15,7 @@ use anyhow::Context;
 use artstore_actors::admin::AdminHandle;
 use artstore_actors::ingest::IngestHandle;
 use artstore_actors::query::QueryHandle;
-use artstore_actors::repair::{RepairConfig, RepairHandle};
+use artstore_actors::storage::repair::{RepairConfig, RepairHandle};
 use artstore_actors::storage::{GarbageCollector, StorageHandle};
 use artstore_actors::worker::{LeaderOnly, Workers};
 use artstore_cluster_config::NodeConfig;
@@ -40,17 +40,17 @@ pub fn start(node: &RaftNode, config: &NodeConfig, data_dir: &Path) -> anyhow::R
     let secs = Duration::from_secs;
     let st = &config.storage;
     let admin = AdminHandle::new(node.clone(), config.auth.clone(), &config.cluster_id);
-    let storage = StorageHandle::spawn(node.clone(), &config.storage_elements(), st, config.zone.as_deref())
-        .context("storage.elements")?;
-    let ingest = IngestHandle::new(
+    let storage = StorageHandle::spawn(
         node.clone(),
-        storage.clone(),
-        st.chunk_size_bytes,
+        &config.storage_elements(),
+        st,
+        config.zone.as_deref(),
         config.replication_factor,
-        st.read_cache_bytes,
-    );
+    )
+    .context("storage.elements")?;
+    let ingest = IngestHandle::new(node.clone(), storage.clone(), st.chunk_size_bytes);
     let repair = RepairHandle::new(
-        ingest.clone(),
+        storage.clone(),
         RepairConfig {
             interval: secs(st.repair_interval_secs),
             bytes_per_sec: st.repair_mib_per_sec << 20,
@@ -59,7 +59,8 @@ pub fn start(node: &RaftNode, config: &NodeConfig, data_dir: &Path) -> anyhow::R
             scrub_bytes_per_sec: st.scrub_mib_per_sec << 20,
         },
     );
-    let query = QueryHandle::spawn(node.clone(), data_dir.join("index")).context("cannot open the search index")?;
+    let query = QueryHandle::spawn(node.clone(), data_dir.join("index"), storage.clone(), st.read_cache_bytes)
+        .context("cannot open the search index")?;
 
     let workers = Arc::new(Workers::new());
     let (keys, token_limits) = admin.workers();

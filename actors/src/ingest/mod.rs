@@ -1,7 +1,7 @@
-//! The ingest actor: streaming uploads. A body given to any node is cut into fixed-size chunks,
-//! each hashed and sent to the replicas rendezvous hashing picks among live nodes with a writable
-//! element; the file record is committed through Raft only when every chunk is durable on a write
-//! quorum, and only then is the upload acknowledged.
+//! The ingest actor: streaming uploads, finalize and expiry. A body given to any node is cut into
+//! fixed-size chunks, each hashed and handed to the storage actor, which places it and replicates
+//! it with its write quorum; the file record is committed through Raft only when every chunk is
+//! durable on a write quorum, and only then is the upload acknowledged.
 //!
 //! Metadata changes and deletion of committed files follow their rules here too ([`metadata`]):
 //! HTTP handlers call the handle, they do not propose catalog commands.
@@ -11,11 +11,10 @@
 
 mod metadata;
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
-use artstore_raft::{ChunkRef, Command, FileRecord, NodeId, RaftNode, Replica, RetentionPolicy};
+use artstore_raft::{ChunkRef, Command, FileRecord, RaftNode, RetentionPolicy};
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
@@ -23,7 +22,6 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::admin::now_ms;
-use crate::chunk_cache::ChunkCache;
 use crate::storage::StorageHandle;
 use crate::StorageError;
 
@@ -59,12 +57,8 @@ pub struct IngestHandle {
     node: RaftNode,
     storage: StorageHandle,
     chunk_size: usize,
-    replication_factor: usize,
-    cache: Arc<ChunkCache>,
     /// Group commit of file records.
     commits: crate::batcher::Batcher,
-    /// Damaged replicas reported to the catalog and not yet acknowledged (no duplicate reports).
-    reporting: Arc<Mutex<HashSet<(String, String, NodeId)>>>,
 }
 
 /// Environment switch that makes uploads acknowledge *before* the Raft commit. It exists only so
@@ -81,10 +75,6 @@ fn unsafe_ack_before_commit() -> bool {
         on
     })
 }
-
-/// Chunks of one download read and verified ahead of the one being sent (bounds its memory to
-/// this many chunks).
-const READ_AHEAD: usize = 3;
 
 /// Outcome of an upload: the record, and whether it was created now or by an earlier request
 /// with the same idempotency key.
@@ -129,253 +119,9 @@ fn same_upload(meta: &UploadMeta, body_sha256: &str, earlier: &FileRecord) -> Re
     Ok(())
 }
 
-/// A node and its zone (empty when zones are not configured).
-pub type ZonedNode = (NodeId, String);
-
-/// Zone-aware placement: rendezvous order, but the first pass takes at most one node per zone, so
-/// replicas spread over as many zones as there are; the second pass fills up in rendezvous order.
-pub fn place_zoned(chunk_sha256: &str, candidates: &[ZonedNode], r: usize) -> Vec<NodeId> {
-    let ids: Vec<NodeId> = candidates.iter().map(|(n, _)| *n).collect();
-    let ranked = place(chunk_sha256, &ids, ids.len());
-    let zone_of = |n: NodeId| candidates.iter().find(|(m, _)| *m == n).map(|(_, z)| z.as_str()).unwrap_or("");
-    let mut chosen: Vec<NodeId> = Vec::new();
-    let mut zones: Vec<&str> = Vec::new();
-    for n in &ranked {
-        if chosen.len() < r && !zones.contains(&zone_of(*n)) {
-            chosen.push(*n);
-            zones.push(zone_of(*n));
-        }
-    }
-    for n in ranked {
-        if chosen.len() < r && !chosen.contains(&n) {
-            chosen.push(n);
-        }
-    }
-    chosen
-}
-
-/// Highest-random-weight placement: the `r` nodes with the largest hash of (chunk, node).
-pub fn place(chunk_sha256: &str, candidates: &[NodeId], r: usize) -> Vec<NodeId> {
-    let mut scored: Vec<([u8; 32], NodeId)> = candidates
-        .iter()
-        .map(|n| {
-            let mut h = Sha256::new();
-            h.update(chunk_sha256.as_bytes());
-            h.update(n.to_be_bytes());
-            (h.finalize().into(), *n)
-        })
-        .collect();
-    scored.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
-    scored.into_iter().take(r).map(|(_, n)| n).collect()
-}
-
-/// How long replica writes still running when a chunk reached its write quorum may take before
-/// they count as missing: twice what the quorum took, within these bounds. A slow or paused peer
-/// therefore costs an upload a fraction of a second, never its connection's timeout.
-const STRAGGLER_MIN: Duration = Duration::from_millis(25);
-const STRAGGLER_MAX: Duration = Duration::from_millis(200);
-/// How long a straggler may go on in the background before it is dropped (repair copies it).
-const STRAGGLER_BACKGROUND: Duration = Duration::from_secs(10);
-
-fn straggler_grace(to_quorum: Duration) -> Duration {
-    (to_quorum * 2).clamp(STRAGGLER_MIN, STRAGGLER_MAX)
-}
-
-/// Sends one chunk to its `targets`, skipping those not `live`, and returns its record as soon
-/// as `quorum` replicas are durable and the others are done or out of time
-/// ([`straggler_grace`]). Writes still running then finish in the background; the record lists
-/// their replicas as missing, which queues them for repair (a replica that lands later is found
-/// in place by repair).
-#[allow(clippy::too_many_arguments)]
-async fn replicate(
-    storage: &StorageHandle,
-    policy: RetentionPolicy,
-    chunk_sha: String,
-    chunk: Bytes,
-    targets: &[NodeId],
-    live: &[NodeId],
-    quorum: usize,
-    index: usize,
-) -> Result<ChunkRef, StorageError> {
-    let started = Instant::now();
-    let mut sends: futures::stream::FuturesUnordered<_> = targets
-        .iter()
-        .map(|n| {
-            let (storage, chunk, sha, n, up) =
-                (storage.clone(), chunk.clone(), chunk_sha.clone(), *n, live.contains(n));
-            async move {
-                if !up {
-                    return (n, Err(StorageError::Io(format!("node {n} is unreachable"))));
-                }
-                (n, storage.put_chunk(n, policy, &sha, chunk).await)
-            }
-        })
-        .collect();
-    let mut replicas = Vec::new();
-    let mut missing = Vec::new();
-    let mut problems = Vec::new();
-    let mut out_of_room = false;
-    let mut deadline: Option<tokio::time::Instant> = None;
-    loop {
-        let next = match deadline {
-            None => sends.next().await,
-            Some(d) => match tokio::time::timeout_at(d, sends.next()).await {
-                Ok(next) => next,
-                Err(_) => break,
-            },
-        };
-        let Some((n, r)) = next else { break };
-        match r {
-            Ok(element) => replicas.push(Replica { node_id: n, element }),
-            Err(e) => {
-                out_of_room |= matches!(e, StorageError::NoSpace(_));
-                problems.push(format!("node {n}: {e}"));
-                missing.push(n);
-            }
-        }
-        if replicas.len() >= quorum && deadline.is_none() {
-            deadline = Some(tokio::time::Instant::now() + straggler_grace(started.elapsed()));
-        }
-    }
-    if !sends.is_empty() {
-        // Stragglers: recorded as missing now, left to finish on their own.
-        let late: Vec<NodeId> = targets
-            .iter()
-            .copied()
-            .filter(|n| !replicas.iter().any(|r| r.node_id == *n) && !missing.contains(n))
-            .collect();
-        tracing::debug!(chunk = index, ?late, "replica writes still running at the write quorum; recorded as missing");
-        metrics::counter!("artstore_ingest_straggler_replicas_total").increment(late.len() as u64);
-        missing.extend(late);
-        // Bounded: a peer that never answers must not keep a copy of every chunk alive.
-        tokio::spawn(async move {
-            let _ = tokio::time::timeout(STRAGGLER_BACKGROUND, async { while sends.next().await.is_some() {} }).await;
-        });
-    }
-    metrics::histogram!("artstore_ingest_replication_seconds").record(started.elapsed().as_secs_f64());
-    if replicas.len() < quorum && out_of_room {
-        // Full elements are the client's 507, not a passing outage.
-        return Err(StorageError::NoSpace(format!(
-            "chunk {index} reached {} of {quorum} required replicas ({})",
-            replicas.len(),
-            problems.join("; ")
-        )));
-    }
-    if replicas.len() < quorum {
-        return Err(StorageError::Quorum(format!(
-            "chunk {index} reached {} of {quorum} required replicas ({})",
-            replicas.len(),
-            problems.join("; ")
-        )));
-    }
-    if !missing.is_empty() {
-        tracing::warn!(chunk = index, missing = ?missing, "chunk stored below its replication factor; queued for repair");
-        metrics::counter!("artstore_ingest_under_replicated_chunks_total").increment(1);
-    }
-    Ok(ChunkRef { sha256: chunk_sha, size: chunk.len() as u64, compressed: false, replicas, missing })
-}
-
 impl IngestHandle {
-    pub fn new(
-        node: RaftNode,
-        storage: StorageHandle,
-        chunk_size: u64,
-        replication_factor: u32,
-        read_cache_bytes: u64,
-    ) -> Self {
-        Self {
-            commits: crate::batcher::Batcher::spawn(node.clone()),
-            node,
-            storage,
-            chunk_size: chunk_size as usize,
-            replication_factor: replication_factor.max(1) as usize,
-            cache: Arc::new(ChunkCache::new(read_cache_bytes)),
-            reporting: Default::default(),
-        }
-    }
-
-    /// Records in the catalog (through Raft, in the background) that the replica of `chunk` on
-    /// `node` is missing or corrupt, which queues it for repair.
-    pub(crate) fn replication_factor(&self) -> usize {
-        self.replication_factor
-    }
-
-    pub(crate) fn storage(&self) -> &StorageHandle {
-        &self.storage
-    }
-
-    pub(crate) fn node(&self) -> &RaftNode {
-        &self.node
-    }
-
-    fn report_damaged(&self, file_id: &str, chunk: &str, node: NodeId) {
-        let key = (file_id.to_string(), chunk.to_string(), node);
-        if !self.reporting.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone()) {
-            return;
-        }
-        metrics::counter!("artstore_damaged_replicas_reported_total").increment(1);
-        let this = self.clone();
-        tokio::spawn(async move {
-            let command = Command::MarkReplicaDamaged { id: key.0.clone(), sha256: key.1.clone(), node_id: node };
-            match this.node.propose(command).await {
-                Ok(_) => tracing::warn!(file = %key.0, chunk = %key.1, node, "damaged replica queued for repair"),
-                Err(e) => {
-                    tracing::error!(file = %key.0, chunk = %key.1, node, error = %e, "could not record a damaged replica")
-                }
-            }
-            this.reporting.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
-        });
-    }
-
-    /// Nodes (with their zones) that have an element taking `policy` uploads, and which of them
-    /// are reachable now.
-    pub(crate) fn candidates(&self, policy: RetentionPolicy) -> Result<(Vec<ZonedNode>, Vec<NodeId>), StorageError> {
-        let want = StorageHandle::mode_for(policy);
-        let status = self.node.status();
-        let elements = self.node.catalog().elements()?;
-        let draining = self.node.catalog().draining_nodes()?;
-        let writable: Vec<&artstore_raft::MemberStatus> = status
-            .members
-            .iter()
-            .filter(|m| !draining.contains(&m.node_id))
-            .filter(|m| elements.iter().any(|e| e.node_id == m.node_id && e.mode == want && !e.full))
-            .collect();
-        let zone = |n: NodeId| elements.iter().find(|e| e.node_id == n).map(|e| e.zone.clone()).unwrap_or_default();
-        let all = writable.iter().map(|m| (m.node_id, zone(m.node_id))).collect();
-        let live = writable.iter().filter(|m| m.reachable).map(|m| m.node_id).collect();
-        Ok((all, live))
-    }
-
-    /// The 507 for an upload no element can take, naming every element that could have and why
-    /// it did not (its mode, or its free space).
-    fn no_room(&self, policy: RetentionPolicy) -> StorageError {
-        let want = StorageHandle::mode_for(policy);
-        let elements = self.node.catalog().elements().unwrap_or_default();
-        let draining = self.node.catalog().draining_nodes().unwrap_or_default();
-        let why: Vec<String> = elements
-            .iter()
-            .filter(|e| {
-                e.mode == want || (want == artstore_raft::ElementMode::Rw && e.mode == artstore_raft::ElementMode::Ro)
-            })
-            .map(|e| {
-                let free = e.capacity_bytes.saturating_sub(e.used_bytes);
-                let state = if e.mode != want {
-                    e.mode.as_str()
-                } else if e.full {
-                    "full"
-                } else if draining.contains(&e.node_id) {
-                    "its node is draining"
-                } else {
-                    "unreachable"
-                };
-                format!("element {} on node {}: {state}, {free} bytes free of {}", e.name, e.node_id, e.capacity_bytes)
-            })
-            .collect();
-        StorageError::NoSpace(format!(
-            "no reachable node has a {} storage element accepting uploads ({})",
-            want.as_str(),
-            if why.is_empty() { "none is configured".to_string() } else { why.join("; ") }
-        ))
+    pub fn new(node: RaftNode, storage: StorageHandle, chunk_size: u64) -> Self {
+        Self { commits: crate::batcher::Batcher::spawn(node.clone()), node, storage, chunk_size: chunk_size as usize }
     }
 
     /// Streams `body` into the archive and commits its record. Nothing is committed unless every
@@ -417,15 +163,9 @@ impl IngestHandle {
                 }
             }
         }
-        // Placement is over every node with a writable element, so a node that is down still gets
-        // its share: those replicas are recorded as missing (queued for repair) instead of silently
-        // lowering the replication factor. Down nodes are not even tried.
-        let (candidates, live) = self.candidates(meta.policy)?;
-        if live.is_empty() {
-            return Err(self.no_room(meta.policy));
-        }
-        let r = self.replication_factor.min(candidates.len());
-        let quorum = r / 2 + 1;
+        // Storage hands out where chunks go; a node that is down still gets its share (recorded
+        // as missing, queued for repair), but is not even tried.
+        let placement = Arc::new(self.storage.placement(meta.policy)?);
         let started = Instant::now();
 
         let permits = Arc::new(Semaphore::new(IN_FLIGHT));
@@ -494,13 +234,10 @@ impl IngestHandle {
                 tokio::task::spawn_blocking(work).await.map_err(|e| StorageError::Io(e.to_string()))?
             };
             file_hash = Some(hasher);
-            // Liveness is re-read for every chunk: a node that dies mid-upload is skipped at once.
-            let live = Arc::new(self.candidates(meta.policy)?.1);
-            let (storage, targets, policy, i) =
-                (self.storage.clone(), place_zoned(&chunk_sha, &candidates, r), meta.policy, index);
+            let (storage, placement, i) = (self.storage.clone(), placement.clone(), index);
             tasks.spawn(async move {
                 let _permit = permit;
-                let mut c = replicate(&storage, policy, chunk_sha, stored, &targets, &live, quorum, i).await?;
+                let mut c = storage.store_chunk(&placement, chunk_sha, stored, i).await?;
                 c.size = raw_len;
                 c.compressed = compressed;
                 Ok((i, c))
@@ -602,22 +339,15 @@ impl IngestHandle {
         if file.policy == RetentionPolicy::Permanent {
             return Ok(file);
         }
-        let (candidates, live) = self.candidates(RetentionPolicy::Permanent)?;
-        if live.is_empty() {
-            return Err(StorageError::NoSpace("no reachable node has an rw storage element accepting uploads".into()));
-        }
-        let r = self.replication_factor.min(candidates.len());
-        let quorum = r / 2 + 1;
+        let placement = self.storage.placement(RetentionPolicy::Permanent)?;
         let mut chunks = Vec::new();
         // Stored bytes are copied as they are (compressed chunks stay compressed).
-        let mut body = std::pin::pin!(self.read_chunks(file.clone(), false, false));
+        let mut body = std::pin::pin!(self.storage.read_chunks(file.clone(), false));
         let mut i = 0;
         while let Some(bytes) = body.next().await {
             let bytes = bytes?;
             let sha = file.chunks[i].sha256.clone();
-            let targets = place_zoned(&sha, &candidates, r);
-            let mut c =
-                replicate(&self.storage, RetentionPolicy::Permanent, sha, bytes, &targets, &live, quorum, i).await?;
+            let mut c = self.storage.store_chunk(&placement, sha, bytes, i).await?;
             c.size = file.chunks[i].size;
             c.compressed = file.chunks[i].compressed;
             chunks.push(c);
@@ -636,101 +366,6 @@ impl IngestHandle {
     /// The `expiry` worker (run it under [`crate::worker::LeaderOnly`]).
     pub fn expiry(&self, interval: std::time::Duration) -> Expiry {
         Expiry { ingest: self.clone(), interval }
-    }
-
-    /// The file's body as a stream of verified chunks, in order. Each chunk comes from a local
-    /// replica when there is one, else from the first peer replica that answers with the right
-    /// bytes; a bad or unreachable replica is skipped (and logged for repair).
-    pub fn read(&self, file: FileRecord) -> impl Stream<Item = Result<Bytes, StorageError>> + Send + 'static {
-        let cacheable = self.cache.admits(file.size);
-        self.read_chunks(file, true, cacheable)
-    }
-
-    /// Bytes `start..=end` of the file's content, reading only the chunks that overlap them.
-    pub fn read_range(
-        &self,
-        mut file: FileRecord,
-        start: u64,
-        end: u64,
-    ) -> impl Stream<Item = Result<Bytes, StorageError>> + Send + 'static {
-        // Keep the overlapping chunks, with the slice of each that is wanted.
-        let mut offset = 0u64;
-        let mut cuts = Vec::new();
-        file.chunks.retain(|c| {
-            let (from, to) = (offset, offset + c.size); // [from, to)
-            offset = to;
-            let keep = to > start && from <= end;
-            if keep {
-                let a = start.saturating_sub(from) as usize;
-                let b = ((end + 1).min(to) - from) as usize;
-                cuts.push((a, b));
-            }
-            keep
-        });
-        let cuts = std::sync::Arc::new(cuts);
-        // Ranges are read again and again (media, paging through big documents): their chunks are
-        // cached whatever the file's size, as long as one chunk fits the cache's admission limit.
-        let cacheable = file.chunks.iter().all(|c| self.cache.admits(c.size));
-        self.read_chunks(file, true, cacheable).enumerate().map(move |(i, r)| {
-            r.map(|b| {
-                let (a, z) = cuts[i];
-                b.slice(a.min(b.len())..z.min(b.len()))
-            })
-        })
-    }
-
-    /// The chunks as stored (`decompress: false`) or as file content.
-    fn read_chunks(
-        &self,
-        file: FileRecord,
-        decompress: bool,
-        cacheable: bool,
-    ) -> impl Stream<Item = Result<Bytes, StorageError>> + Send + 'static {
-        let me = self.node.id();
-        let this = self.clone();
-        let file_id = Arc::new(file.id);
-        futures::stream::iter(file.chunks).map(move |chunk| {
-            let (this, file_id) = (this.clone(), file_id.clone());
-            async move {
-                let mut replicas = chunk.replicas.clone();
-                replicas.sort_by_key(|r| r.node_id != me);
-                let mut problems = Vec::new();
-                let cached = if cacheable { this.cache.get(&chunk.sha256) } else { None };
-                for r in &replicas {
-                    let read = match &cached {
-                        Some(b) => Ok(b.clone()),
-                        None => this.storage.get_chunk(r, &chunk.sha256).await,
-                    };
-                    if cacheable && cached.is_none() {
-                        if let Ok(b) = &read {
-                            this.cache.put(&chunk.sha256, b.clone());
-                        }
-                    }
-                    match read {
-                        Ok(b) if decompress && chunk.compressed => {
-                            let size = chunk.size as usize;
-                            let raw = tokio::task::spawn_blocking(move || zstd::bulk::decompress(&b, size))
-                                .await
-                                .map_err(|e| StorageError::Io(e.to_string()))?
-                                .map_err(|e| StorageError::Io(format!("chunk {}: {e}", chunk.sha256)))?;
-                            return Ok(Bytes::from(raw));
-                        }
-                        Ok(b) => return Ok(b),
-                        Err(e) => {
-                            tracing::warn!(node = r.node_id, chunk = %chunk.sha256, error = %e, "replica unreadable; trying the next");
-                            metrics::counter!("artstore_read_replica_failures_total").increment(1);
-                            if matches!(e, StorageError::Damaged(_)) {
-                                this.report_damaged(&file_id, &chunk.sha256, r.node_id);
-                            }
-                            problems.push(e.to_string());
-                        }
-                    }
-                }
-                Err(StorageError::Io(format!("no replica of chunk {} could be read: {}", chunk.sha256, problems.join("; "))))
-            }
-        })
-        // Read (and verify) the next chunks while the current one is being sent.
-        .buffered(READ_AHEAD)
     }
 }
 
@@ -774,53 +409,5 @@ impl crate::worker::Worker for Expiry {
             }
         }
         Ok(crate::worker::Next::After(self.interval))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn zoned_placement_spreads_replicas_over_zones() {
-        let nodes: Vec<(NodeId, String)> =
-            [(1, "a"), (2, "a"), (3, "a"), (4, "b"), (5, "c")].into_iter().map(|(n, z)| (n, z.to_string())).collect();
-        for i in 0..200 {
-            let chosen = place_zoned(&format!("chunk{i}"), &nodes, 3);
-            let mut zones: Vec<&str> =
-                chosen.iter().map(|n| nodes.iter().find(|(m, _)| m == n).unwrap().1.as_str()).collect();
-            zones.sort_unstable();
-            assert_eq!(zones, ["a", "b", "c"], "chunk{i}: {chosen:?}");
-        }
-        // Without zones it is plain rendezvous placement.
-        let flat: Vec<(NodeId, String)> = (1..=5).map(|n| (n, String::new())).collect();
-        assert_eq!(place_zoned("x", &flat, 3), place("x", &[1, 2, 3, 4, 5], 3));
-    }
-
-    #[test]
-    fn placement_is_deterministic_distinct_and_spread() {
-        let nodes = [1, 2, 3, 4, 5];
-        let a = place("abc", &nodes, 3);
-        assert_eq!(a, place("abc", &nodes, 3));
-        assert_eq!(a.len(), 3);
-        let mut d = a.clone();
-        d.dedup();
-        assert_eq!(d.len(), 3);
-        // Over many chunks every node gets some.
-        let mut counts = [0; 6];
-        for i in 0..300 {
-            for n in place(&format!("chunk{i}"), &nodes, 3) {
-                counts[n as usize] += 1;
-            }
-        }
-        assert!(counts[1..].iter().all(|c| *c > 100), "{counts:?}");
-        // Removing a node only moves the chunks it held (rendezvous property).
-        let fewer = [1, 2, 3, 4];
-        for i in 0..100 {
-            let before = place(&format!("c{i}"), &nodes, 3);
-            if !before.contains(&5) {
-                assert_eq!(before, place(&format!("c{i}"), &fewer, 3));
-            }
-        }
     }
 }

@@ -12,6 +12,8 @@
 //! Searches run on the blocking pool against the last committed reader. `consistent` searches first
 //! take a Raft read index and wait until the indexer has passed it.
 
+mod cache;
+mod download;
 mod listing;
 mod schema;
 mod search;
@@ -36,7 +38,9 @@ pub use bounds::check_text;
 pub use listing::{FileFilter, LIST_SCAN_BUDGET};
 pub use search::{AttrRange, AttrValue, Hit, SearchPage, SearchRequest, SortBy, DEFAULT_PAGE, MAX_PAGE};
 
+use self::cache::ChunkCache;
 use self::schema::Fields;
+use crate::storage::StorageHandle;
 use crate::QueryError;
 
 /// Memory the index writer may buffer before it flushes a segment.
@@ -78,6 +82,9 @@ struct Inner {
     stop: Arc<AtomicBool>,
     /// `consistent` searches waiting for the indexer.
     waiting: Arc<AtomicUsize>,
+    /// Where downloads read chunks from, and the cache in front of it.
+    storage: StorageHandle,
+    cache: Arc<ChunkCache>,
 }
 
 impl Drop for Inner {
@@ -135,8 +142,14 @@ fn query_parser(index: &Index, fields: &Fields) -> QueryParser {
 }
 
 impl QueryHandle {
-    /// Opens (or creates) the index under `dir` and starts the indexer thread.
-    pub fn spawn(node: RaftNode, dir: PathBuf) -> Result<Self, QueryError> {
+    /// Opens (or creates) the index under `dir` and starts the indexer thread. Downloads read
+    /// through `storage`, with a read cache of `read_cache_bytes`.
+    pub fn spawn(
+        node: RaftNode,
+        dir: PathBuf,
+        storage: StorageHandle,
+        read_cache_bytes: u64,
+    ) -> Result<Self, QueryError> {
         let (index, indexed, rebuild) = match open_existing(&dir) {
             Some((index, indexed)) => (index, indexed, false),
             None => (create(&dir)?, 0, true),
@@ -186,7 +199,8 @@ impl QueryHandle {
             })
             .map_err(|e| index_err(format!("cannot start the indexer thread: {e}")))?;
         started.recv().map_err(|_| index_err("the indexer thread stopped while starting"))??;
-        Ok(Self { inner: Arc::new(Inner { node, reader, parser, fields, indexed: rx, stop, waiting }) })
+        let cache = Arc::new(ChunkCache::new(read_cache_bytes));
+        Ok(Self { inner: Arc::new(Inner { node, reader, parser, fields, indexed: rx, stop, waiting, storage, cache }) })
     }
 
     /// Log index up to which every file change is searchable on this node.

@@ -12,12 +12,16 @@ mod backend;
 mod disk;
 mod keeper;
 mod object;
+mod placement;
 mod placement_rules;
 /// The frames of the storage protocol. Public only so that benchmarks can measure framing
 /// (`benches/hot_paths.rs`); not an API for other crates.
 #[doc(hidden)]
 pub mod protocol;
+mod reader;
 pub mod recover;
+pub mod repair;
+mod replication;
 pub mod sidecar;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,8 +34,10 @@ use artstore_raft::{AuditEvent, Command, ElementMode, NodeId, RaftNode, Replica,
 use backend::Backend;
 use bytes::Bytes;
 pub use disk::sha256_hex;
+pub use placement::{place, place_zoned, Placement, ZonedNode};
 pub use placement_rules::Drain;
 use protocol::{read_frame, write_frame, Request, Response};
+pub use reader::{unpack, READ_AHEAD};
 
 use crate::worker::{Next, Stop, Worker};
 use crate::StorageError;
@@ -53,6 +59,10 @@ struct Inner {
     state: Vec<ElementState>,
     thresholds: (Thresholds, Thresholds),
     zone: String,
+    /// Replicas wanted per chunk.
+    replication_factor: usize,
+    /// Damaged replicas reported to the catalog and not yet acknowledged (no duplicate reports).
+    reporting: std::sync::Mutex<std::collections::HashSet<(String, String, NodeId)>>,
 }
 
 /// Consecutive full measurements (2 s apart) before a full `rw` element turns `ro` for good.
@@ -77,6 +87,7 @@ impl StorageHandle {
         configs: &[StorageElementConfig],
         storage: &StorageConfig,
         zone: Option<&str>,
+        replication_factor: u32,
     ) -> Result<Self, StorageError> {
         let mut elements = Vec::new();
         for c in configs {
@@ -98,6 +109,8 @@ impl StorageHandle {
                 state,
                 thresholds: (storage.rw_thresholds, storage.edit_thresholds),
                 zone: zone.unwrap_or_default().to_string(),
+                replication_factor: replication_factor.max(1) as usize,
+                reporting: Default::default(),
             }),
         };
         let server = handle.clone();
@@ -113,6 +126,10 @@ impl StorageHandle {
 
     fn node_id(&self) -> NodeId {
         self.inner.node.id()
+    }
+
+    pub(crate) fn node(&self) -> &RaftNode {
+        &self.inner.node
     }
 
     /// The `capacity` worker of this node's elements.

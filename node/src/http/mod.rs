@@ -26,7 +26,7 @@ use std::time::Instant;
 use artstore_actors::admin::AdminHandle;
 use artstore_actors::ingest::IngestHandle;
 use artstore_actors::query::QueryHandle;
-use artstore_actors::repair::RepairHandle;
+use artstore_actors::storage::repair::RepairHandle;
 use artstore_cluster_config::HttpConfig;
 use artstore_raft::RaftNode;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};

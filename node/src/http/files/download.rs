@@ -127,12 +127,12 @@ pub async fn content(
             }
             return Ok(resp);
         }
-        Wanted::All => (StatusCode::OK, size, None, Body::from_stream(s.ingest.read(file))),
+        Wanted::All => (StatusCode::OK, size, None, Body::from_stream(s.query.read(file))),
         Wanted::Range(start, end) => (
             StatusCode::PARTIAL_CONTENT,
             end - start + 1,
             Some(format!("bytes {start}-{end}/{size}")),
-            Body::from_stream(s.ingest.read_range(file, start, end)),
+            Body::from_stream(s.query.read_range(file, start, end)),
         ),
     };
     let mut resp = Response::new(body);

@@ -16,7 +16,7 @@ pub use artstore_client::wire::{RepairStatus, ScrubStatus};
 use artstore_raft::{ChunkRef, Command, FileRecord, NodeId, Replica, RetentionPolicy};
 use bytes::Bytes;
 
-use crate::ingest::{place_zoned, IngestHandle};
+use super::{place_zoned, StorageHandle};
 use crate::worker::{Next, Stop, Worker};
 use crate::{files_page, StorageError};
 
@@ -52,7 +52,7 @@ pub struct RepairHandle {
 }
 
 struct Inner {
-    ingest: IngestHandle,
+    storage: StorageHandle,
     config: RepairConfig,
     state: Mutex<State>,
 }
@@ -95,8 +95,8 @@ impl Throttle {
 impl RepairHandle {
     /// The repair actor; its work runs as the `repair` worker (under
     /// [`crate::worker::LeaderOnly`]) and the `scrub` worker (every node), see [`RepairHandle::workers`].
-    pub fn new(ingest: IngestHandle, config: RepairConfig) -> Self {
-        let this = Self { inner: Arc::new(Inner { ingest, config, state: Mutex::default() }) };
+    pub fn new(storage: StorageHandle, config: RepairConfig) -> Self {
+        let this = Self { inner: Arc::new(Inner { storage, config, state: Mutex::default() }) };
         this.state().scrub.enabled = this.inner.config.scrub_interval.is_some();
         this
     }
@@ -119,7 +119,7 @@ impl RepairHandle {
     }
 
     pub async fn status(&self) -> Result<RepairStatus, StorageError> {
-        let node = self.inner.ingest.node().clone();
+        let node = self.inner.storage.node().clone();
         let catalog = node.catalog().clone();
         let (queued, missing) = tokio::task::spawn_blocking(move || -> Result<(u64, u64), StorageError> {
             let (mut queued, mut missing, mut after) = (0u64, 0u64, String::new());
@@ -172,7 +172,7 @@ impl RepairHandle {
 
     /// Tracks which members are unreachable since when; returns those down past the threshold.
     fn nodes_down_too_long(&self) -> Vec<NodeId> {
-        let status = self.inner.ingest.node().status();
+        let status = self.inner.storage.node().status();
         let mut s = self.state();
         let now = Instant::now();
         let members: HashSet<NodeId> = status.members.iter().map(|m| m.node_id).collect();
@@ -197,7 +197,7 @@ impl RepairHandle {
         for policy in [RetentionPolicy::Permanent, RetentionPolicy::Temporary] {
             let mut nodes: Vec<NodeId> = self
                 .inner
-                .ingest
+                .storage
                 .candidates(policy)
                 .map(|(c, _)| c.into_iter().map(|(n, _)| n).collect())
                 .unwrap_or_default();
@@ -213,7 +213,7 @@ impl RepairHandle {
     /// has fewer than its replica count. Chunks with a replica on a node that no longer takes
     /// writes (a read-only element) stay where they are. Returns whether everything is in place.
     async fn rebalance(&self, scope: &Scope) -> Result<bool, StorageError> {
-        let node = self.inner.ingest.node().clone();
+        let node = self.inner.storage.node().clone();
         let mut throttle = Throttle::new(self.inner.config.bytes_per_sec);
         let mut complete = true;
         let mut moved = 0;
@@ -248,9 +248,9 @@ impl RepairHandle {
         scope: &Scope,
         throttle: &mut Throttle,
     ) -> Result<(bool, bool), StorageError> {
-        let ingest = &self.inner.ingest;
-        let (candidates, live) = ingest.candidates(file.policy)?;
-        let wanted = ingest.replication_factor().min(candidates.len());
+        let storage = &self.inner.storage;
+        let (candidates, live) = storage.candidates(file.policy)?;
+        let wanted = storage.replication_factor().min(candidates.len());
         if wanted == 0 {
             return Ok((false, true));
         }
@@ -283,7 +283,7 @@ impl RepairHandle {
                 continue;
             }
             let command = Command::RepairChunk { id: file.id.clone(), sha256: chunk.sha256.clone(), added, dropped };
-            ingest.node().propose(command).await?;
+            storage.node().propose(command).await?;
             changed = true;
         }
         Ok((changed, done))
@@ -299,7 +299,7 @@ impl RepairHandle {
         targets: &[NodeId],
         throttle: &mut Throttle,
     ) -> Vec<Replica> {
-        let storage = self.inner.ingest.storage();
+        let storage = &self.inner.storage;
         let mut bytes: Option<Bytes> = None;
         for src in sources {
             match storage.get_chunk(src, &chunk.sha256).await {
@@ -338,11 +338,11 @@ impl RepairHandle {
     /// Files needing work: the repair queue, plus (after a leader change, or while a node is down
     /// too long) every file a catalog scan finds under-replicated or on a down node.
     async fn work_list(&self, scope: &Scope) -> Result<Vec<String>, StorageError> {
-        let catalog = self.inner.ingest.node().catalog().clone();
+        let catalog = self.inner.storage.node().catalog().clone();
         let full_scan = scope.full_scan;
         let down: Vec<NodeId> = scope.down.iter().chain(&scope.draining).copied().collect();
         let members = scope.members.clone();
-        let r = self.inner.ingest.replication_factor();
+        let r = self.inner.storage.replication_factor();
         tokio::task::spawn_blocking(move || -> Result<Vec<String>, StorageError> {
             let mut ids = Vec::new();
             let mut after = String::new();
@@ -384,7 +384,7 @@ impl RepairHandle {
         let mut throttle = Throttle::new(self.inner.config.bytes_per_sec);
         let mut changed = 0;
         for id in ids {
-            let Some(file) = self.inner.ingest.node().catalog().file(&id)? else { continue };
+            let Some(file) = self.inner.storage.node().catalog().file(&id)? else { continue };
             if file.deleted_at.is_some() {
                 continue;
             }
@@ -404,9 +404,9 @@ impl RepairHandle {
         scope: &Scope,
         throttle: &mut Throttle,
     ) -> Result<bool, StorageError> {
-        let ingest = &self.inner.ingest;
-        let (candidates, live) = ingest.candidates(file.policy)?;
-        let wanted = ingest.replication_factor().min(candidates.len().max(1));
+        let storage = &self.inner.storage;
+        let (candidates, live) = storage.candidates(file.policy)?;
+        let wanted = storage.replication_factor().min(candidates.len().max(1));
         let mut seen = HashSet::new();
         let mut changed = false;
         for chunk in file.chunks.iter().filter(|c| seen.insert(c.sha256.clone())) {
@@ -460,7 +460,7 @@ impl RepairHandle {
                 added,
                 dropped: dropped.clone(),
             };
-            ingest.node().propose(command).await?;
+            storage.node().propose(command).await?;
             tracing::info!(file = %file.id, chunk = %chunk.sha256, new = ?holders, dropped = ?dropped, "chunk repaired");
             changed = true;
         }
@@ -470,8 +470,8 @@ impl RepairHandle {
     /// Re-reads and re-hashes every chunk the catalog places on this node; damaged or missing
     /// ones are recorded through Raft, which queues them for repair.
     async fn scrub_pass(&self, stop: &Stop) -> Result<(), StorageError> {
-        let ingest = &self.inner.ingest;
-        let node = ingest.node().clone();
+        let storage = &self.inner.storage;
+        let node = storage.node().clone();
         let me = node.id();
         let started = Instant::now();
         let mut throttle = Throttle::new(self.inner.config.scrub_bytes_per_sec);
@@ -495,7 +495,7 @@ impl RepairHandle {
                         if chunk.missing.contains(&me) {
                             continue; // already queued
                         }
-                        match ingest.storage().get_chunk_local(&r.element, &chunk.sha256).await {
+                        match storage.get_chunk_local(&r.element, &chunk.sha256).await {
                             Ok(b) => {
                                 checked += 1;
                                 bytes += b.len() as u64;
@@ -574,7 +574,7 @@ impl Worker for RepairWorker {
         let this = &self.repair;
         let interval = this.inner.config.interval;
         let down = this.nodes_down_too_long();
-        let node = this.inner.ingest.node().clone();
+        let node = this.inner.storage.node().clone();
         let draining = node.catalog().draining_nodes().map_err(|e| format!("repair cannot read the catalog: {e}"))?;
         let placement = this.placement_inputs(&draining);
         let rebalance = self.balanced_for.as_ref() != Some(&placement);
@@ -618,7 +618,7 @@ impl Worker for ScrubWorker {
     }
 
     async fn step(&mut self, stop: &Stop) -> Result<Next, String> {
-        if let Err(why) = self.repair.inner.ingest.node().readiness() {
+        if let Err(why) = self.repair.inner.storage.node().readiness() {
             tracing::debug!(%why, "scrub waits for the catalog to catch up");
             return Ok(Next::After(Duration::from_secs(5).min(self.every)));
         }
