@@ -67,9 +67,10 @@ fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (admin, token) = setup(&rt, dir.path());
-    let _guard = rt.enter();
-    admin.validate(&token, None).unwrap();
-    c.bench_function("validate_token", |b| b.iter(|| admin.validate(std::hint::black_box(&token), None).unwrap()));
+    rt.block_on(admin.validate(&token, None)).unwrap();
+    c.bench_function("validate_token", |b| {
+        b.iter(|| rt.block_on(admin.validate(std::hint::black_box(&token), None)).unwrap())
+    });
 }
 
 criterion_group!(benches, bench);

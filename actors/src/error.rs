@@ -66,6 +66,9 @@ pub enum StorageError {
     /// A chunk could not be read from any replica, or a disk failed.
     #[error("storage I/O: {0}")]
     Io(String),
+    /// The node is stopping and takes no new uploads (another node will).
+    #[error("{0}")]
+    ShuttingDown(String),
     #[error(transparent)]
     Raft(#[from] artstore_raft::Error),
 }

@@ -17,6 +17,7 @@ pub mod admin;
 mod batcher;
 mod error;
 pub mod ingest;
+pub mod mailbox;
 pub mod storage;
 
 pub mod query;

@@ -528,6 +528,9 @@ pub struct RepairStatus {
     /// The answering node's background workers.
     #[serde(default)]
     pub workers: Vec<WorkerInfo>,
+    /// Damaged replicas the answering node found on reads and is still recording in the catalog.
+    #[serde(default)]
+    pub damage_reports_pending: u64,
 }
 
 /// One background worker of a node (scrub, repair, gc, expiry, …).

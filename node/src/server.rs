@@ -174,8 +174,10 @@ async fn run(
         tokio::spawn(http::listener::serve(l, app, limits.clone(), None, stopped(stop_rx.clone())))
     });
     tracing::info!(url = %format!("{}://{http_sock}", config.http.scheme()), "HTTP API listening");
+    let ingest = actors.ingest.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
+        ingest.close();
         let _ = stop_tx.send(true);
     });
     let served = http::listener::serve(listener, app, limits, api_tls, stopped(stop_rx)).await;

@@ -3,9 +3,11 @@
 //!
 //! Start: admin and storage (both need Raft), ingest (needs storage), repair (part of storage),
 //! query (needs Raft and storage); then the workers (`keys`, `token-limits`, `capacity`, `sidecars`, `gc`,
-//! `expiry`, `repair`, `scrub`). Stop: sidecars flushed (the keeper is still running), workers
+//! `expiry`, `repair`, `scrub`). Stop: new uploads refused as soon as the signal arrives, uploads
+//! in flight drained (bounded), sidecars flushed (the keeper is still running), workers
 //! stopped (each finishes or abandons its step between items), then Raft stopped and its store
-//! flushed. Uploads in flight were drained by the listener before this.
+//! flushed. New uploads are refused from the signal on (a 503 `shutting_down` the SDK retries on
+//! another node) while the listener drains the requests in flight.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -23,6 +25,8 @@ use artstore_raft::RaftNode;
 
 /// How long shutdown waits for sidecars to be written, and for workers to finish their steps.
 const FLUSH_SIDECARS: Duration = Duration::from_secs(10);
+/// How long shutdown waits for uploads still in flight once the listener has drained.
+const DRAIN_UPLOADS: Duration = Duration::from_secs(10);
 const STOP_WORKERS: Duration = Duration::from_secs(10);
 
 /// The four actors (and repair) of a running node, and its workers.
@@ -85,8 +89,15 @@ pub fn start(node: &RaftNode, config: &NodeConfig, data_dir: &Path) -> anyhow::R
 }
 
 impl Actors {
-    /// Stops everything after the listener drained: sidecars, workers, then Raft.
+    /// Stops everything after the listener drained: uploads still in flight (bounded), sidecars,
+    /// workers, then Raft.
     pub async fn stop(self, node: &RaftNode) {
+        match self.ingest.drain(DRAIN_UPLOADS).await {
+            0 => tracing::info!("no upload in flight"),
+            left => {
+                tracing::warn!(left, "uploads still in flight after {} s; stopping anyway", DRAIN_UPLOADS.as_secs())
+            }
+        }
         self.storage.flush_sidecars(FLUSH_SIDECARS).await;
         tracing::info!("stopping workers");
         self.workers.stop(STOP_WORKERS).await;

@@ -4,12 +4,15 @@
 //! durable on a write quorum, and only then is the upload acknowledged.
 //!
 //! Metadata changes and deletion of committed files follow their rules here too ([`metadata`]):
-//! HTTP handlers call the handle, they do not propose catalog commands.
+//! HTTP handlers call the handle, they do not propose catalog commands. The actor task
+//! ([`uploads`]) owns which uploads are in flight: it hands each one a ticket, and at shutdown
+//! refuses new ones and tells the supervisor when the last one is done.
 //!
 //! Memory stays bounded: at most [`IN_FLIGHT`] chunks are buffered or being replicated at once,
 //! whatever the file size. Hashing runs off the reactor.
 
 mod metadata;
+mod uploads;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,8 +25,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::admin::now_ms;
+use crate::mailbox::Mailbox;
 use crate::storage::StorageHandle;
 use crate::StorageError;
+pub use uploads::UploadTicket;
 
 /// Chunks buffered or in replication at once, per upload.
 pub const IN_FLIGHT: usize = 3;
@@ -59,6 +64,8 @@ pub struct IngestHandle {
     chunk_size: usize,
     /// Group commit of file records.
     commits: crate::batcher::Batcher,
+    /// The actor that owns which uploads are in flight ([`uploads`]).
+    uploads: Mailbox<uploads::Message>,
 }
 
 /// Environment switch that makes uploads acknowledge *before* the Raft commit. It exists only so
@@ -95,6 +102,8 @@ pub struct StagedFile {
     file: FileRecord,
     idempotency: Option<(String, String)>,
     started: Instant,
+    /// Returned once the record is committed (or the staged file is dropped).
+    _ticket: UploadTicket,
 }
 
 /// A retry with an idempotency key must send what the first request sent; the difference is named.
@@ -121,7 +130,37 @@ fn same_upload(meta: &UploadMeta, body_sha256: &str, earlier: &FileRecord) -> Re
 
 impl IngestHandle {
     pub fn new(node: RaftNode, storage: StorageHandle, chunk_size: u64) -> Self {
-        Self { commits: crate::batcher::Batcher::spawn(node.clone()), node, storage, chunk_size: chunk_size as usize }
+        Self {
+            commits: crate::batcher::Batcher::spawn(node.clone()),
+            node,
+            storage,
+            chunk_size: chunk_size as usize,
+            uploads: uploads::Uploads::spawn(),
+        }
+    }
+
+    /// A ticket for one upload; refused once the node is shutting down.
+    async fn begin(&self) -> Result<UploadTicket, StorageError> {
+        self.uploads.call(uploads::Message::Begin).await.map_err(|e| StorageError::ShuttingDown(e.to_string()))?
+    }
+
+    /// Takes no new uploads from now on (the first step of shutdown).
+    pub fn close(&self) {
+        let _ = self.uploads.tell(uploads::Message::Close);
+    }
+
+    /// Waits until no upload is in flight, at most `grace`; returns how many are still running.
+    pub async fn drain(&self, grace: std::time::Duration) -> usize {
+        self.close();
+        if tokio::time::timeout(grace, self.uploads.call(uploads::Message::Drain)).await.is_ok() {
+            return 0;
+        }
+        self.in_flight().await
+    }
+
+    /// Uploads in flight on this node.
+    pub async fn in_flight(&self) -> usize {
+        self.uploads.call(uploads::Message::InFlight).await.unwrap_or(0)
     }
 
     /// Streams `body` into the archive and commits its record. Nothing is committed unless every
@@ -148,6 +187,7 @@ impl IngestHandle {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
+        let ticket = self.begin().await?;
         if let Some(key) = &meta.idempotency_key {
             if let Some(id) = self.node.catalog().idempotent_file(&meta.created_by, key)? {
                 if let Some(file) = self.node.catalog().file(&id)? {
@@ -291,12 +331,12 @@ impl IngestHandle {
             deleted_at: None,
         };
         let idempotency = meta.idempotency_key.map(|k| (meta.created_by.clone(), k));
-        Ok(Staged::Stored(StagedFile { file, idempotency, started }))
+        Ok(Staged::Stored(StagedFile { file, idempotency, started, _ticket: ticket }))
     }
 
     /// Commits the record of a staged upload: the upload is acknowledged once this returns.
     pub async fn commit(&self, staged: StagedFile) -> Result<Uploaded, StorageError> {
-        let StagedFile { file, idempotency, started } = staged;
+        let StagedFile { file, idempotency, started, _ticket } = staged;
         let size = file.size;
         let command = Command::CreateFile { file: file.clone(), idempotency };
         if unsafe_ack_before_commit() {

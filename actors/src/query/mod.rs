@@ -10,13 +10,15 @@
 //! it is rebuilt from the catalog with progress in the log.
 //!
 //! Searches run on the blocking pool against the last committed reader. `consistent` searches first
-//! take a Raft read index and wait until the indexer has passed it.
+//! take a Raft read index and wait until the indexer has passed it; the actor task ([`waiters`])
+//! owns those waits. Downloads, ranges and the read cache are in [`download`].
 
 mod cache;
 mod download;
 mod listing;
 mod schema;
 mod search;
+mod waiters;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -80,8 +82,8 @@ struct Inner {
     fields: Fields,
     indexed: watch::Receiver<u64>,
     stop: Arc<AtomicBool>,
-    /// `consistent` searches waiting for the indexer.
-    waiting: Arc<AtomicUsize>,
+    /// The actor that owns `consistent` searches waiting for the indexer ([`waiters`]).
+    waiters: crate::mailbox::Mailbox<waiters::Message>,
     /// Where downloads read chunks from, and the cache in front of it.
     storage: StorageHandle,
     cache: Arc<ChunkCache>,
@@ -162,7 +164,8 @@ impl QueryHandle {
         let stop = Arc::new(AtomicBool::new(false));
         let waiting = Arc::new(AtomicUsize::new(0));
         let (catalog, raft, reader_for_indexer) = (node.catalog().clone(), node.clone(), reader.clone());
-        let (stop_for_indexer, waiting_for_indexer) = (stop.clone(), waiting.clone());
+        let waiters = waiters::Waiters::spawn(indexed, waiting.clone());
+        let (stop_for_indexer, waiting_for_indexer, waiters_for_indexer) = (stop.clone(), waiting, waiters.clone());
         let indexer = move |writer| Indexer {
             catalog,
             node: raft,
@@ -172,6 +175,7 @@ impl QueryHandle {
             indexed,
             durable: indexed,
             published: tx,
+            waiters: waiters_for_indexer,
             stop: stop_for_indexer,
             waiting: waiting_for_indexer,
             last_commit: None,
@@ -200,7 +204,7 @@ impl QueryHandle {
             .map_err(|e| index_err(format!("cannot start the indexer thread: {e}")))?;
         started.recv().map_err(|_| index_err("the indexer thread stopped while starting"))??;
         let cache = Arc::new(ChunkCache::new(read_cache_bytes));
-        Ok(Self { inner: Arc::new(Inner { node, reader, parser, fields, indexed: rx, stop, waiting, storage, cache }) })
+        Ok(Self { inner: Arc::new(Inner { node, reader, parser, fields, indexed: rx, stop, waiters, storage, cache }) })
     }
 
     /// Log index up to which every file change is searchable on this node.
@@ -208,24 +212,15 @@ impl QueryHandle {
         *self.inner.indexed.borrow()
     }
 
-    /// Waits until the index covers log index `index`.
+    /// Waits until the index covers log index `index` (the query actor answers once the
+    /// indexer got there).
     pub async fn wait_indexed(&self, index: u64, timeout: Duration) -> Result<(), QueryError> {
-        let mut rx = self.inner.indexed.clone();
-        if *rx.borrow() >= index {
+        if self.indexed_index() >= index {
             return Ok(());
         }
-        // Counted while waiting (also when the caller gives up), so the indexer commits now.
-        struct Waiting<'a>(&'a AtomicUsize);
-        impl Drop for Waiting<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
-        self.inner.waiting.fetch_add(1, Ordering::Relaxed);
-        let _waiting = Waiting(&self.inner.waiting);
-        let reached = tokio::time::timeout(timeout, rx.wait_for(|i| *i >= index)).await;
-        match reached {
-            Ok(Ok(_)) => Ok(()),
+        let wait = self.inner.waiters.call(|reply| waiters::Message::Wait(index, reply));
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(Ok(())) => Ok(()),
             _ => Err(QueryError::Unavailable(format!(
                 "the search index on this node has reached log index {} of {index}; retry shortly",
                 self.indexed_index()
@@ -263,6 +258,8 @@ struct Indexer {
     /// Reached in a commit (what survives a restart; the feed is pruned up to here).
     durable: u64,
     published: watch::Sender<u64>,
+    /// Told how far the index got, to answer waiting searches.
+    waiters: crate::mailbox::Mailbox<waiters::Message>,
     stop: Arc<AtomicBool>,
     waiting: Arc<AtomicUsize>,
     last_commit: Option<Instant>,
@@ -318,6 +315,7 @@ impl Indexer {
     fn publish(&mut self, indexed: u64) {
         self.indexed = indexed;
         self.published.send_replace(indexed);
+        let _ = self.waiters.tell(waiters::Message::Indexed(indexed));
     }
 
     /// Indexes the feed up to the applied index. Returns whether a rebuild is needed instead.

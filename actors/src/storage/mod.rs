@@ -3,8 +3,11 @@
 //!
 //! Shape: [`StorageHandle`] is the face other actors and the HTTP layer use; it serves local
 //! requests directly and remote ones by opening a storage stream to the peer, whose handle serves
-//! it. The actor's standing duties are to register its elements in the catalog (and keep their
-//! usage current) and to keep the sidecars of the files it holds in step with the catalog.
+//! it. It hands out a [`Placement`] for each file written ([`placement`]), replicates chunks with
+//! the write quorum ([`replication`]), reads them back verified ([`reader`]), and runs repair and
+//! scrub ([`repair`]). Its actor task ([`reports`]) owns the damaged replicas found by reads and
+//! records each once. Its workers register the elements in the catalog and keep their usage
+//! current (`capacity`), keep sidecars in step with the catalog (`sidecars`) and collect garbage.
 //! Invariant: a chunk is acknowledged only once it is fsynced under its SHA-256 name, and every
 //! chunk read is re-hashed.
 
@@ -22,6 +25,7 @@ mod reader;
 pub mod recover;
 pub mod repair;
 mod replication;
+mod reports;
 pub mod sidecar;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -61,8 +65,8 @@ struct Inner {
     zone: String,
     /// Replicas wanted per chunk.
     replication_factor: usize,
-    /// Damaged replicas reported to the catalog and not yet acknowledged (no duplicate reports).
-    reporting: std::sync::Mutex<std::collections::HashSet<(String, String, NodeId)>>,
+    /// The actor that owns damaged-replica reports ([`reports`]).
+    reports: crate::mailbox::Mailbox<reports::Message>,
 }
 
 /// Consecutive full measurements (2 s apart) before a full `rw` element turns `ro` for good.
@@ -103,14 +107,14 @@ impl StorageHandle {
         let state = elements.iter().map(|_| ElementState::default()).collect();
         let handle = Self {
             inner: Arc::new(Inner {
-                node,
+                node: node.clone(),
                 configs: elements.iter().map(|(c, _)| c.clone()).collect(),
                 elements: elements.into_iter().map(|(_, e)| e).collect(),
                 state,
                 thresholds: (storage.rw_thresholds, storage.edit_thresholds),
                 zone: zone.unwrap_or_default().to_string(),
                 replication_factor: replication_factor.max(1) as usize,
-                reporting: Default::default(),
+                reports: reports::Reports::spawn(node.clone()),
             }),
         };
         let server = handle.clone();

@@ -3,15 +3,16 @@
 //! found corrupt is reported to the catalog (which queues it for repair) and the next one tried.
 //! Shared by query's downloads, ingest's finalize and repair.
 //!
-//! Invariant: no byte leaves this module unverified, and one damaged replica is reported once
-//! while its report is in flight.
+//! Invariant: no byte leaves this module unverified. Damage is reported to the storage actor
+//! ([`super::reports`]), which records each damaged replica once.
 
 use std::sync::Arc;
 
-use artstore_raft::{ChunkRef, Command, FileRecord, NodeId};
+use artstore_raft::{ChunkRef, FileRecord, NodeId};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
+use super::reports::Message;
 use super::StorageHandle;
 use crate::StorageError;
 
@@ -67,25 +68,15 @@ impl StorageHandle {
             .buffered(READ_AHEAD)
     }
 
-    /// Records in the catalog (through Raft, in the background) that the replica of `chunk` on
-    /// `node` is corrupt, which queues it for repair.
+    /// Tells the storage actor that the replica of `chunk` on `node` is corrupt; it records
+    /// that in the catalog (once), which queues the replica for repair.
     pub(crate) fn report_damaged(&self, file_id: &str, chunk: &str, node: NodeId) {
-        let key = (file_id.to_string(), chunk.to_string(), node);
-        if !self.inner.reporting.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone()) {
-            return;
-        }
-        metrics::counter!("artstore_damaged_replicas_reported_total").increment(1);
-        let this = self.clone();
-        tokio::spawn(async move {
-            let command = Command::MarkReplicaDamaged { id: key.0.clone(), sha256: key.1.clone(), node_id: node };
-            match this.inner.node.propose(command).await {
-                Ok(_) => tracing::warn!(file = %key.0, chunk = %key.1, node, "damaged replica queued for repair"),
-                Err(e) => {
-                    tracing::error!(file = %key.0, chunk = %key.1, node, error = %e, "could not record a damaged replica")
-                }
-            }
-            this.inner.reporting.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
-        });
+        let _ = self.inner.reports.tell(Message::Damaged((file_id.to_string(), chunk.to_string(), node)));
+    }
+
+    /// Damaged-replica reports not yet recorded in the catalog.
+    pub async fn damage_reports_pending(&self) -> usize {
+        self.inner.reports.call(Message::Pending).await.unwrap_or(0)
     }
 }
 

@@ -139,6 +139,7 @@ impl RepairHandle {
         .await
         .map_err(|e| StorageError::Io(e.to_string()))??;
         let status = node.status();
+        let damage_reports_pending = self.inner.storage.damage_reports_pending().await as u64;
         let s = self.state();
         Ok(RepairStatus {
             node_id: node.id(),
@@ -167,6 +168,7 @@ impl RepairHandle {
                 .collect(),
             // Filled in by whoever runs the workers.
             workers: Vec::new(),
+            damage_reports_pending,
         })
     }
 

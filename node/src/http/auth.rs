@@ -48,7 +48,7 @@ where
             }
         };
         let certificate = parts.extensions.get::<ClientCertificate>();
-        match state.admin.validate(token, certificate) {
+        match state.admin.validate(token, certificate).await {
             Ok(principal) => Ok(Caller { principal, source }),
             Err(AdminError::InvalidToken(m)) => Err(ApiError::unauthorized("invalid_token", m, Some("invalid_token"))),
             Err(e) => Err(e.into()),
