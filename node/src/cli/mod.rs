@@ -9,6 +9,7 @@ pub mod admin;
 pub mod connection;
 pub mod durability;
 pub mod files;
+pub mod health;
 pub mod search;
 
 use std::path::PathBuf;
