@@ -91,7 +91,8 @@ chmod 0755 "$stub"
 # The unit as systemd-analyze sees it, with ExecStart on the stub; `verify` reports most
 # mistakes (unknown keys, bad values) as warnings with exit status 0, so any output fails too.
 verify_unit() {
-  local copy="$work/verify/$(basename "$1")"
+  local copy
+  copy="$work/verify/$(basename "$1")"
   mkdir -p "$work/verify"
   sed "s#/usr/local/bin/artstore#$stub#g" "$1" >"$copy"
   local out rc=0
