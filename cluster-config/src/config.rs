@@ -133,7 +133,7 @@ pub struct QuicConfig {
     /// UDP address of the cluster transport.
     #[serde(default = "default_quic_listen")]
     pub listen: String,
-    /// Address peers dial; defaults to `listen`.
+    /// Address peers dial (`IP:port` or `dns-name:port`); defaults to `listen`.
     #[serde(default)]
     pub advertise: Option<String>,
     /// Peers to reach at another address than the one they advertise (node id → address), e.g.
@@ -167,7 +167,9 @@ pub struct TlsConfig {
 #[serde(deny_unknown_fields)]
 pub struct PeerConfig {
     pub node_id: u64,
+    /// `IP:port` or `dns-name:port`, as the member advertises it.
     pub http_addr: String,
+    /// `IP:port` or `dns-name:port`; a name is resolved each time the peer is dialled.
     pub quic_addr: String,
 }
 
@@ -613,13 +615,13 @@ impl NodeConfig {
             p.push(Problem::new("quic.congestion_control", "use \"cubic\" or \"bbr\""));
         }
         if let Some(a) = &self.quic.advertise {
-            check_addr(&mut p, "quic.advertise", a);
+            check_peer_addr(&mut p, "quic.advertise", a);
         }
         for (node, addr) in &self.quic.dial {
             if node.parse::<u64>().is_err() {
                 p.push(Problem::new(format!("quic.dial.{node}"), "keys are node ids"));
             }
-            check_addr(&mut p, &format!("quic.dial.{node}"), addr);
+            check_peer_addr(&mut p, &format!("quic.dial.{node}"), addr);
         }
         if self.http.listen == self.quic.listen {
             p.push(Problem::new("quic.listen", "must differ from http.listen"));
@@ -639,8 +641,8 @@ impl NodeConfig {
             if !ids.insert(peer.node_id) {
                 p.push(Problem::new(format!("peers[{i}].node_id"), format!("node {} is listed twice", peer.node_id)));
             }
-            check_addr(&mut p, &format!("peers[{i}].http_addr"), &peer.http_addr);
-            check_addr(&mut p, &format!("peers[{i}].quic_addr"), &peer.quic_addr);
+            check_peer_addr(&mut p, &format!("peers[{i}].http_addr"), &peer.http_addr);
+            check_peer_addr(&mut p, &format!("peers[{i}].quic_addr"), &peer.quic_addr);
         }
         if !self.peers.is_empty() && !ids.contains(&self.node_id) {
             p.push(Problem::new("peers", format!("this node ({}) must be one of the bootstrap peers", self.node_id)));
@@ -726,6 +728,14 @@ impl NodeConfig {
 pub(crate) fn check_addr(p: &mut Vec<Problem>, key: &str, value: &str) {
     if value.parse::<SocketAddr>().is_err() {
         p.push(Problem::new(key, format!("{value:?} is not an IP:port socket address")));
+    }
+}
+
+/// An address others dial: `IP:port`, or `dns-name:port` (resolved when dialled), so that nodes
+/// in containers can advertise their service or pod name.
+pub(crate) fn check_peer_addr(p: &mut Vec<Problem>, key: &str, value: &str) {
+    if let Err(why) = crate::addressing::check_peer_address(value) {
+        p.push(Problem::new(key, why));
     }
 }
 

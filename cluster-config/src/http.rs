@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::check_addr;
+use crate::config::{check_addr, check_peer_addr};
 use crate::error::Problem;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -18,7 +18,8 @@ pub struct HttpConfig {
     /// Address the HTTP API listens on.
     #[serde(default = "default_http_listen")]
     pub listen: String,
-    /// Address other nodes and clients should use; defaults to `listen`.
+    /// Address other nodes and clients should use (`IP:port` or `dns-name:port`); defaults to
+    /// `listen`.
     #[serde(default)]
     pub advertise: Option<String>,
     /// HTTPS for the API; absent means plain HTTP (logged as a warning off loopback).
@@ -139,7 +140,7 @@ impl HttpConfig {
     pub(crate) fn validate(&self, p: &mut Vec<Problem>, dev: bool) {
         check_addr(p, "http.listen", &self.listen);
         if let Some(a) = &self.advertise {
-            check_addr(p, "http.advertise", a);
+            check_peer_addr(p, "http.advertise", a);
         }
         if let Some(t) = &self.tls {
             if t.min_version != "1.3" && t.min_version != "1.2" {

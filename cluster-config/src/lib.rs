@@ -8,8 +8,11 @@
 
 #![forbid(unsafe_code)]
 
+mod addressing;
 mod config;
 mod credentials;
+#[cfg(test)]
+mod deploy_layouts;
 mod error;
 #[cfg(test)]
 mod fuzz;
@@ -19,6 +22,9 @@ mod pki;
 mod scaffold;
 pub mod secret;
 
+pub use addressing::{
+    check_host, check_peer_address, Addressing, NodeAddresses, NodeHosts, NODE_ID_PLACEHOLDER, ORDINAL_PLACEHOLDER,
+};
 pub use config::{
     ApiTlsConfig, AuthConfig, CorsConfig, ElementMode, HttpConfig, LogConfig, LogFormat, MetricsConfig, NodeConfig,
     PeerConfig, QuicConfig, RaftConfig, StorageConfig, StorageElementConfig, Thresholds, TlsConfig,

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::addressing::{Addressing, NodeAddresses};
 use crate::config::{AuthConfig, NodeConfig, PeerConfig, QuicConfig, RaftConfig, TlsConfig};
 use crate::credentials::{write_private, AdminCredentials};
 use crate::error::ConfigError;
@@ -17,16 +18,14 @@ use crate::pki::ClusterCa;
 pub struct InitOptions {
     pub nodes: u64,
     pub out: PathBuf,
-    /// Host or IP the nodes listen on and advertise.
-    pub host: String,
-    /// More host names and IP addresses the API certificates name (a load balancer's name, the
-    /// machines' other addresses).
-    pub extra_hosts: Vec<String>,
+    /// Where each node listens and what it advertises; see [`Addressing`].
+    pub addressing: Addressing,
+    /// `data_dir` of every node's config: absent means `data` beside `config.toml`; an absolute
+    /// path suits containers, where the config is mounted read-only and the data is a volume.
+    pub data_dir: Option<PathBuf>,
     /// Write no `[http.tls]`: the API speaks plain HTTP (behind a TLS-terminating proxy, or for
     /// tests on loopback).
     pub plain_http: bool,
-    /// Node `i` (from 1) listens for HTTP on `base_port + i - 1` and for QUIC on that plus 1000.
-    pub base_port: u16,
     pub cluster_id: String,
 }
 
@@ -78,32 +77,27 @@ fn mkdir(path: &Path) -> Result<(), ConfigError> {
     b.create(path).map_err(|error| ConfigError::Write { path: path.into(), error })
 }
 
-fn node_addrs(host: &str, base_port: u16, node_id: u64) -> Result<(String, String), ConfigError> {
-    let http = u32::from(base_port) + node_id as u32 - 1;
-    let quic = http + 1000;
-    if quic > u32::from(u16::MAX) {
-        return Err(ConfigError::Layout(format!("--base-port {base_port} leaves no room for node {node_id}'s ports")));
-    }
-    let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
-    Ok((format!("{host}:{http}"), format!("{host}:{quic}")))
-}
-
 /// What goes into one node folder.
 struct NodeSpec<'a> {
     cluster_id: &'a str,
     node_id: u64,
-    hosts: Vec<String>,
+    addrs: NodeAddresses,
+    data_dir: Option<PathBuf>,
     plain_http: bool,
-    http_addr: String,
-    quic_addr: String,
     peers: Vec<PeerConfig>,
     admin_hash: Option<String>,
+}
+
+/// An advertised address worth writing: only where it differs from the listen address.
+fn advertise(listen: &str, advertised: &str) -> Option<String> {
+    (listen != advertised).then(|| advertised.to_string())
 }
 
 /// Writes one node folder: the cluster certificate and key, the API certificate and key (unless
 /// plain HTTP), a copy of the CA certificate, and `config.toml`.
 fn write_node(ca: &ClusterCa, dir: &Path, spec: NodeSpec<'_>) -> Result<NodeLayout, ConfigError> {
-    let NodeSpec { cluster_id, node_id, hosts, plain_http, http_addr, quic_addr, peers, admin_hash } = spec;
+    let NodeSpec { cluster_id, node_id, addrs, data_dir, plain_http, peers, admin_hash } = spec;
+    let hosts = &addrs.cert_hosts;
     mkdir(dir)?;
     let cert = ca.issue_node(node_id, &hosts[..1])?;
     write(&dir.join("ca.pem"), ca.cert_pem.as_bytes())?;
@@ -112,7 +106,7 @@ fn write_node(ca: &ClusterCa, dir: &Path, spec: NodeSpec<'_>) -> Result<NodeLayo
     let tls = if plain_http {
         None
     } else {
-        let api = ca.issue_api(node_id, &hosts)?;
+        let api = ca.issue_api(node_id, hosts)?;
         write(&dir.join("api.pem"), api.cert_pem.as_bytes())?;
         write_private(&dir.join("api.key"), api.key_pem.as_bytes())?;
         Some(ApiTlsConfig::with_files("api.pem", "api.key"))
@@ -120,12 +114,21 @@ fn write_node(ca: &ClusterCa, dir: &Path, spec: NodeSpec<'_>) -> Result<NodeLayo
     let config = NodeConfig {
         node_id,
         cluster_id: cluster_id.into(),
-        data_dir: Some("data".into()),
+        data_dir: Some(data_dir.unwrap_or_else(|| "data".into())),
         mode: "production".into(),
         zone: None,
         replication_factor: 3,
-        http: HttpConfig { listen: http_addr.clone(), tls, ..Default::default() },
-        quic: QuicConfig { listen: quic_addr.clone(), ..Default::default() },
+        http: HttpConfig {
+            listen: addrs.http_listen.clone(),
+            advertise: advertise(&addrs.http_listen, &addrs.http_advertise),
+            tls,
+            ..Default::default()
+        },
+        quic: QuicConfig {
+            listen: addrs.quic_listen.clone(),
+            advertise: advertise(&addrs.quic_listen, &addrs.quic_advertise),
+            ..Default::default()
+        },
         tls: TlsConfig { ca_cert: "ca.pem".into(), cert: "node.pem".into(), key: "node.key".into() },
         peers,
         raft: RaftConfig::default(),
@@ -140,7 +143,7 @@ fn write_node(ca: &ClusterCa, dir: &Path, spec: NodeSpec<'_>) -> Result<NodeLayo
                   # Relative paths are resolved against this file's folder.\n\n";
     let path = dir.join("config.toml");
     write(&path, format!("{header}{text}").as_bytes())?;
-    Ok(NodeLayout { node_id, config: path, http_addr, quic_addr })
+    Ok(NodeLayout { node_id, config: path, http_addr: addrs.http_advertise, quic_addr: addrs.quic_advertise })
 }
 
 /// `artstore cluster init`: a new CA, `nodes` node folders bootstrapped together, and the admin
@@ -149,6 +152,7 @@ pub fn init_cluster(opts: &InitOptions) -> Result<ClusterLayout, ConfigError> {
     if opts.nodes == 0 || opts.nodes > 99 {
         return Err(ConfigError::Layout("--nodes must be between 1 and 99".into()));
     }
+    opts.addressing.check(1..=opts.nodes)?;
     if opts.out.join(CA_DIR).exists() {
         return Err(ConfigError::Layout(format!(
             "{} already holds a cluster (its ca/ folder exists); choose another --out",
@@ -178,23 +182,29 @@ fn write_cluster(opts: &InitOptions) -> Result<ClusterLayout, ConfigError> {
     write(&ca_dir.join("ca.pem"), ca.cert_pem.as_bytes())?;
     write_private(&ca_dir.join("ca.key"), ca.key_pem.as_bytes())?;
     write(&ca_dir.join(CLUSTER_ID_FILE), opts.cluster_id.as_bytes())?;
-    let mut peers = Vec::new();
+    let mut addrs = Vec::new();
     for id in 1..=opts.nodes {
-        let (http_addr, quic_addr) = node_addrs(&opts.host, opts.base_port, id)?;
-        peers.push(PeerConfig { node_id: id, http_addr, quic_addr });
+        addrs.push((id, opts.addressing.node(id)?));
     }
+    let peers: Vec<PeerConfig> = addrs
+        .iter()
+        .map(|(id, a)| PeerConfig {
+            node_id: *id,
+            http_addr: a.http_advertise.clone(),
+            quic_addr: a.quic_advertise.clone(),
+        })
+        .collect();
     let admin = AdminCredentials::generate(&opts.cluster_id);
     let admin_hash = crate::secret::hash_secret(&admin.client_secret).map_err(ConfigError::Certificate)?;
     let mut nodes = Vec::new();
-    for peer in &peers {
-        let dir = opts.out.join(format!("node{}", peer.node_id));
+    for (node_id, addrs) in addrs {
+        let dir = opts.out.join(format!("node{node_id}"));
         let spec = NodeSpec {
             cluster_id: &opts.cluster_id,
-            node_id: peer.node_id,
-            hosts: std::iter::once(&opts.host).chain(&opts.extra_hosts).cloned().collect(),
+            node_id,
+            addrs,
+            data_dir: opts.data_dir.clone(),
             plain_http: opts.plain_http,
-            http_addr: peer.http_addr.clone(),
-            quic_addr: peer.quic_addr.clone(),
             peers: peers.clone(),
             admin_hash: Some(admin_hash.clone()),
         };
@@ -209,16 +219,20 @@ fn write_cluster(opts: &InitOptions) -> Result<ClusterLayout, ConfigError> {
 #[derive(Debug, Clone)]
 pub struct AddNodeOptions {
     pub node_id: u64,
-    pub host: String,
-    pub extra_hosts: Vec<String>,
-    pub base_port: u16,
+    /// As for `cluster init`: a pattern is rendered for `node_id` alone.
+    pub addressing: Addressing,
+    pub data_dir: Option<PathBuf>,
     pub plain_http: bool,
 }
 
 /// `artstore cluster add-node`: a folder for a node that will join the cluster in `out` with
 /// `artstore cluster join`. Its config lists no bootstrap peers.
 pub fn add_node(out: &Path, opts: &AddNodeOptions) -> Result<NodeLayout, ConfigError> {
-    let AddNodeOptions { node_id, ref host, base_port, .. } = *opts;
+    let node_id = opts.node_id;
+    if node_id == 0 {
+        return Err(ConfigError::Layout("--node-id must be greater than zero".into()));
+    }
+    opts.addressing.check([node_id])?;
     let ca_dir = out.join(CA_DIR);
     let read = |p: PathBuf| std::fs::read_to_string(&p).map_err(|error| ConfigError::Read { path: p, error });
     let cluster_id = read(ca_dir.join(CLUSTER_ID_FILE))?.trim().to_string();
@@ -227,14 +241,12 @@ pub fn add_node(out: &Path, opts: &AddNodeOptions) -> Result<NodeLayout, ConfigE
     if dir.exists() {
         return Err(ConfigError::Layout(format!("{} already exists", dir.display())));
     }
-    let (http_addr, quic_addr) = node_addrs(host, base_port, node_id)?;
     let spec = NodeSpec {
         cluster_id: &cluster_id,
         node_id,
-        hosts: std::iter::once(host).chain(&opts.extra_hosts).cloned().collect(),
+        addrs: opts.addressing.node(node_id)?,
+        data_dir: opts.data_dir.clone(),
         plain_http: opts.plain_http,
-        http_addr,
-        quic_addr,
         peers: Vec::new(),
         admin_hash: None,
     };
@@ -346,10 +358,9 @@ mod tests {
         let opts = InitOptions {
             nodes: 3,
             out: dir.path().join("c"),
-            host: "127.0.0.1".into(),
-            extra_hosts: vec!["archive.example.com".into()],
+            addressing: Addressing::shared("127.0.0.1", vec!["archive.example.com".into()], 18081),
+            data_dir: None,
             plain_http: false,
-            base_port: 18081,
             cluster_id: "test".into(),
         };
         let layout = init_cluster(&opts).unwrap();
@@ -366,15 +377,20 @@ mod tests {
             assert_eq!(c.node_id, n.node_id);
             assert_eq!(c.peers.len(), 3);
             assert_eq!(c.http.scheme(), "https");
+            assert_eq!(c.data_dir(), n.config.parent().unwrap().join("data"));
+            assert_eq!(
+                (&c.http.advertise, &c.quic.advertise),
+                (&None, &None),
+                "the default listens where it advertises"
+            );
             let api = std::fs::read_to_string(&c.http.tls.as_ref().unwrap().cert).unwrap();
             assert!(api.starts_with("-----BEGIN CERTIFICATE-----"));
         }
         assert!(init_cluster(&opts).is_err());
         let add = AddNodeOptions {
             node_id: 4,
-            host: "127.0.0.1".into(),
-            extra_hosts: Vec::new(),
-            base_port: 18081,
+            addressing: Addressing::shared("127.0.0.1", Vec::new(), 18081),
+            data_dir: None,
             plain_http: true,
         };
         let extra = add_node(&opts.out, &add).unwrap();

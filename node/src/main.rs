@@ -50,11 +50,14 @@ enum Command {
     },
     /// Start a node from its configuration file.
     Start {
-        #[arg(long)]
+        #[arg(long, env = "ARTSTORE_CONFIG")]
         config: PathBuf,
         #[arg(long, value_enum)]
         log_format: Option<LogFormatArg>,
     },
+    /// Ask the node of a config file whether it is ready (exit 0) or not (exit 1), trusting its
+    /// cluster CA: for container health checks and rolling upgrades.
+    Health(cli::health::HealthArgs),
     /// Create and manage clusters.
     #[command(subcommand)]
     Cluster(cli::ClusterCommand),
@@ -106,6 +109,7 @@ fn main() -> std::process::ExitCode {
                 server::run_dev(data_dir, http, quic, log_format.map(Into::into), tls).await
             }
             Command::Start { config, log_format } => server::run_start(config, log_format.map(Into::into)).await,
+            Command::Health(a) => cli::health::run(a).await,
             Command::Cluster(c) => cli::run_cluster(c).await,
             Command::Accounts(c) => cli::admin::run_accounts(c).await,
             Command::Upload(a) => cli::files::upload(a).await,

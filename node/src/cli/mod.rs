@@ -9,12 +9,13 @@ pub mod admin;
 pub mod connection;
 pub mod durability;
 pub mod files;
+pub mod health;
 pub mod search;
 
 use std::path::PathBuf;
 
 use artstore_client::wire::{ClusterStatus, JoinRequest};
-use artstore_cluster_config::{AddNodeOptions, InitOptions, NodeConfig};
+use artstore_cluster_config::{AddNodeOptions, Addressing, InitOptions, NodeConfig, NodeHosts};
 use clap::{Subcommand, ValueEnum};
 use serde::Serialize;
 
@@ -59,13 +60,8 @@ pub enum ClusterCommand {
         nodes: u64,
         #[arg(long)]
         out: PathBuf,
-        /// Host or IP every node listens on and advertises. May repeat: later values are more
-        /// DNS names and addresses the API certificates name (a load balancer, other interfaces).
-        #[arg(long, default_values_t = ["127.0.0.1".to_string()])]
-        host: Vec<String>,
-        /// Node i listens for HTTP on base-port + i - 1 and for QUIC on that + 1000.
-        #[arg(long, default_value_t = 8081)]
-        base_port: u16,
+        #[command(flatten)]
+        hosts: HostArgs,
         #[arg(long, default_value = "artstore")]
         cluster_id: String,
         /// Serve the API over plain HTTP (no `[http.tls]`), e.g. behind a TLS-terminating proxy.
@@ -78,11 +74,8 @@ pub enum ClusterCommand {
         out: PathBuf,
         #[arg(long)]
         node_id: u64,
-        /// As for `cluster init`: the first is listened on, all are named by the API certificate.
-        #[arg(long, default_values_t = ["127.0.0.1".to_string()])]
-        host: Vec<String>,
-        #[arg(long, default_value_t = 8081)]
-        base_port: u16,
+        #[command(flatten)]
+        hosts: HostArgs,
         #[arg(long)]
         plain_http: bool,
     },
@@ -148,20 +141,61 @@ pub enum ClusterCommand {
     },
 }
 
-/// The first `--host` (listened on) and the rest (named by the API certificates).
-fn split_hosts(mut hosts: Vec<String>) -> anyhow::Result<(String, Vec<String>)> {
-    if hosts.iter().any(|h| h.is_empty() || h.len() > 253 || h.contains(['/', ' ', ','])) {
-        return Err(usage("--host: give a DNS name or an IP address (at most 253 characters) per --host"));
+/// Where the nodes of `cluster init` and `cluster add-node` listen, what they advertise, and what
+/// their certificates name.
+#[derive(clap::Args)]
+pub struct HostArgs {
+    /// Host or IP every node listens on and advertises [default: 127.0.0.1]. May repeat: later
+    /// values (all of them with --node-host) are more DNS names and addresses the API
+    /// certificates name (a load balancer, a client Service, other interfaces); `{i}` and
+    /// `{ordinal}` are replaced per node.
+    #[arg(long)]
+    host: Vec<String>,
+    /// Each node's own host, advertised to peers and clients and named by its certificates: one
+    /// pattern with `{i}` (the node id, from 1: `artstore-{i}`) or `{ordinal}` (id - 1, as
+    /// Kubernetes numbers StatefulSet pods: `artstore-{ordinal}.artstore.NS.svc.cluster.local`),
+    /// or one host per node, repeated in node order. Every node then uses the same ports.
+    #[arg(long)]
+    node_host: Vec<String>,
+    /// The IP address nodes listen on when it is not their host (`0.0.0.0` in containers).
+    /// By default a node listens on its host if that is an IP address, else on 0.0.0.0.
+    #[arg(long)]
+    listen_host: Option<String>,
+    /// HTTP port; QUIC is this + 1000. With one shared host node i uses base-port + i - 1 (and
+    /// that + 1000); with --node-host every node uses base-port.
+    #[arg(long, default_value_t = 8081)]
+    base_port: u16,
+    /// `data_dir` written into the configs: an absolute path (a volume in a container) or one
+    /// relative to the node's folder.
+    #[arg(long, default_value = "data")]
+    data_dir: PathBuf,
+}
+
+impl HostArgs {
+    fn addressing(self, single_node: bool) -> anyhow::Result<(Addressing, Option<PathBuf>)> {
+        let bad = |h: &String| h.is_empty() || h.len() > 253 || h.contains(['/', ' ', ',']);
+        if self.host.iter().chain(&self.node_host).any(bad) {
+            return Err(usage("--host, --node-host: give a DNS name or an IP address (at most 253 characters) each"));
+        }
+        let mut hosts = self.host;
+        let node_hosts = match self.node_host.len() {
+            0 => NodeHosts::Shared(if hosts.is_empty() { "127.0.0.1".into() } else { hosts.remove(0) }),
+            1 => NodeHosts::Pattern(self.node_host[0].clone()),
+            _ if single_node => return Err(usage("--node-host: give this node's host (or a pattern) once")),
+            _ => NodeHosts::List(self.node_host),
+        };
+        let addressing =
+            Addressing { node_hosts, extra_hosts: hosts, listen_host: self.listen_host, base_port: self.base_port };
+        let data_dir = (self.data_dir != std::path::Path::new("data")).then_some(self.data_dir);
+        Ok((addressing, data_dir))
     }
-    let first = hosts.remove(0);
-    Ok((first, hosts))
 }
 
 pub async fn run_cluster(cmd: ClusterCommand) -> anyhow::Result<()> {
     match cmd {
-        ClusterCommand::Init { nodes, out, host, base_port, cluster_id, plain_http } => {
-            let (host, extra_hosts) = split_hosts(host)?;
-            let opts = InitOptions { nodes, out, host, extra_hosts, plain_http, base_port, cluster_id };
+        ClusterCommand::Init { nodes, out, hosts, cluster_id, plain_http } => {
+            let (addressing, data_dir) = hosts.addressing(false)?;
+            let opts = InitOptions { nodes, out, addressing, data_dir, plain_http, cluster_id };
             let layout = artstore_cluster_config::init_cluster(&opts)?;
             let scheme = if plain_http { "http" } else { "https" };
             println!("Cluster files written to {}", layout.out.display());
@@ -180,9 +214,9 @@ pub async fn run_cluster(cmd: ClusterCommand) -> anyhow::Result<()> {
             println!("The CA key in {} is needed only to add nodes; keep it offline.", layout.out.join("ca").display());
             Ok(())
         }
-        ClusterCommand::AddNode { out, node_id, host, base_port, plain_http } => {
-            let (host, extra_hosts) = split_hosts(host)?;
-            let opts = AddNodeOptions { node_id, host, extra_hosts, base_port, plain_http };
+        ClusterCommand::AddNode { out, node_id, hosts, plain_http } => {
+            let (addressing, data_dir) = hosts.addressing(true)?;
+            let opts = AddNodeOptions { node_id, addressing, data_dir, plain_http };
             let n = artstore_cluster_config::add_node(&out, &opts)?;
             println!(
                 "Node {} folder written: start it with `artstore start --config {}`,",

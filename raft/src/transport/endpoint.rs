@@ -1,5 +1,5 @@
 //! The node's QUIC endpoint: serves incoming streams and keeps one connection and one tarpc client
-//! per peer, re-dialling after a failure.
+//! per peer, re-dialling after a failure. A peer advertised by DNS name is looked up at each dial.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -222,8 +222,7 @@ impl Transport {
     async fn dial(&self, target: NodeId, addr: &str) -> Result<(quinn::Connection, Arc<[ClusterRpcClient]>), Error> {
         let overridden = self.dial_overrides.lock().ok().and_then(|o| o.get(&target).cloned());
         let addr = overridden.as_deref().unwrap_or(addr);
-        let sock: SocketAddr =
-            addr.parse().map_err(|e| Error::Transport(format!("bad address {addr:?} of node {target}: {e}")))?;
+        let sock = self.resolve(target, addr).await?;
         let server_name = artstore_cluster_config::node_server_name(target);
         let connecting = self
             .endpoint
@@ -239,6 +238,28 @@ impl Transport {
         tokio::time::timeout(HANDSHAKE_TIMEOUT, setup)
             .await
             .map_err(|_| Error::Transport(format!("node {target} at {addr}: handshake timed out")))?
+    }
+
+    /// The socket address of `addr`: `IP:port` as it is, `dns-name:port` looked up on every dial
+    /// (a restarted pod or container comes back under its name with a new address), preferring
+    /// the address family the endpoint is bound to.
+    async fn resolve(&self, target: NodeId, addr: &str) -> Result<SocketAddr, Error> {
+        if let Ok(sock) = addr.parse::<SocketAddr>() {
+            return Ok(sock);
+        }
+        let unresolved = |why: String| Error::Transport(format!("cannot resolve {addr:?} of node {target}: {why}"));
+        let found: Vec<SocketAddr> = tokio::time::timeout(HANDSHAKE_TIMEOUT, tokio::net::lookup_host(addr))
+            .await
+            .map_err(|_| unresolved("the lookup timed out".into()))?
+            .map_err(|e| unresolved(e.to_string()))?
+            .collect();
+        let local_v4 = self.endpoint.local_addr().map(|a| a.is_ipv4()).unwrap_or(true);
+        found
+            .iter()
+            .find(|a| a.is_ipv4() == local_v4)
+            .or(found.first())
+            .copied()
+            .ok_or_else(|| unresolved("no address".into()))
     }
 
     /// Opens [`RPC_STREAMS`] tarpc streams on `conn`.
