@@ -61,3 +61,61 @@ async fn a_fourth_node_joins_through_the_cli_and_is_removed_again() {
     // The cluster still commits without node 4.
     cluster.client(follower).put_setting("written.after.remove", "yes").await.unwrap();
 }
+
+/// Nodes known by DNS name (compose services, Kubernetes pods) join the same way: the leader
+/// dials the new node by its name.
+#[tokio::test]
+async fn a_node_joins_by_dns_name() {
+    let (mut cluster, leader) = started_cluster(3, |_| {}).await;
+    if cluster.host() != "127.0.0.1" {
+        eprintln!("skipped: `localhost` names 127.0.0.1 and this cluster runs on {}", cluster.host());
+        return;
+    }
+    cluster.add_node(4, |_| {}).unwrap();
+    cluster.start(4).unwrap();
+    let by_name = |addr: String| addr.replacen("127.0.0.1", "localhost", 1);
+    let http = by_name(cluster.url(4).rsplit("//").next().unwrap_or_default().to_string());
+    let quic = by_name(cluster.quic_addr(4));
+    let creds = cluster.root().join("admin-credentials.json").to_string_lossy().into_owned();
+    let out = cluster
+        .run_cli(&[
+            "cluster",
+            "join",
+            "--url",
+            &cluster.url(leader),
+            "--credentials",
+            &creds,
+            "--node-id",
+            "4",
+            "--http-addr",
+            &http,
+            "--quic-addr",
+            &quic,
+            "--output",
+            "json",
+        ])
+        .unwrap();
+    let joined: artstore_client::wire::ClusterStatus = serde_json::from_str(&out).unwrap();
+    let four = joined.members.iter().find(|m| m.node_id == 4).expect("node 4 is a member");
+    assert!(four.voter && four.quic_addr == quic, "{out}");
+    cluster.wait_ready(4, READY).await.unwrap();
+    cluster.client(4).put_setting("written.through.named.node", "yes").await.unwrap();
+
+    // What is not a host:port is still refused, naming the field.
+    let refused = cluster.run_cli(&[
+        "cluster",
+        "join",
+        "--url",
+        &cluster.url(leader),
+        "--credentials",
+        &creds,
+        "--node-id",
+        "5",
+        "--http-addr",
+        "under_score:8080",
+        "--quic-addr",
+        &quic,
+    ]);
+    let why = format!("{refused:?}");
+    assert!(refused.is_err() && why.contains("http_addr"), "{why}");
+}

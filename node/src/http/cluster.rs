@@ -92,11 +92,9 @@ pub async fn join(
         return Err(ApiError::bad_request("invalid_node_id", "node_id must be greater than zero"));
     }
     for (field, addr) in [("http_addr", &req.http_addr), ("quic_addr", &req.quic_addr)] {
-        if addr.parse::<std::net::SocketAddr>().is_err() {
-            return Err(ApiError::bad_request(
-                "invalid_address",
-                format!("{field}: {addr:?} is not an IP:port address"),
-            ));
+        // IP:port, or a DNS name and port (compose services, Kubernetes pods): dialled by name.
+        if let Err(why) = artstore_cluster_config::check_peer_address(addr) {
+            return Err(ApiError::bad_request("invalid_address", format!("{field}: {why}")));
         }
     }
     let node = ClusterNode { http_addr: req.http_addr, quic_addr: req.quic_addr };
