@@ -16,9 +16,9 @@ pub mod transport;
 mod types;
 
 pub use catalog::{
-    AccountChanges, AuditEvent, AuditRecord, AuditVerification, Catalog, ChunkRef, ElementMode, FileChanges,
+    AccountChanges, AuditEvent, AuditRecord, AuditVerification, Catalog, ChunkRef, ElementMode, FeedBatch, FileChanges,
     FileRecord, KeyAlgorithm, Refusal, Replica, RetentionPolicy, Role, ServiceAccount, SetAside, SigningKey,
-    StorageElement, DRAIN_SETTING,
+    StorageElement, Subscription, DRAIN_SETTING,
 };
 pub use clock::{now_ms, rfc3339};
 pub use error::Error;

@@ -127,41 +127,70 @@ fn file(id: &str) -> artstore_raft::FileRecord {
     }
 }
 
-/// The change feed has two consumers (search index, sidecar keeper): it is pruned only below
-/// both, and a snapshot install keeps the receiver's own cursors rather than the sender's.
+/// The change feed is kept for every subscriber (search index, sidecar keeper, and any that
+/// subscribes later): it is pruned only below all of them, and a snapshot install keeps the
+/// receiver's own cursors rather than the sender's.
 #[tokio::test]
-async fn the_change_feed_is_pruned_below_every_consumer_and_cursors_stay_local() {
+async fn the_change_feed_is_pruned_below_every_subscriber_and_cursors_stay_local() {
     let creates: Vec<Command> =
         (1..=6).map(|i| Command::CreateFile { file: file(&format!("f{i}")), idempotency: None }).collect();
     let dir = tempfile::tempdir().unwrap();
     let mut a = StateMachineStore::open(&Engine::open(dir.path()).unwrap()).unwrap();
     a.apply(entries(&creates)).await.unwrap();
     let catalog = a.catalog().clone();
-    assert_eq!(catalog.changes(0, 6, 100).unwrap().len(), 6);
+    let (index, sidecars) = (catalog.subscribe("index").unwrap(), catalog.subscribe("sidecars").unwrap());
+    let batch = index.next_batch(0, 100).unwrap();
+    assert_eq!((batch.files.len(), batch.reached), (6, 6));
+    let first_two = index.next_batch(0, 2).unwrap();
+    assert_eq!((first_two.files.len(), first_two.reached), (2, 2), "a full batch stops at its last change");
 
-    // The index is done up to 4, the sidecar keeper has not said anything: nothing goes.
-    assert_eq!(catalog.prune_changes("index", 4).unwrap(), 0);
+    // The index is done up to 4, the sidecar keeper has not committed: nothing goes.
+    assert_eq!(index.commit(4).unwrap(), 0);
     assert_eq!((catalog.change_floor().unwrap(), catalog.changes(0, 6, 100).unwrap().len()), (0, 6));
     // The keeper reaches 2: changes 1 and 2 go.
-    assert_eq!(catalog.prune_changes("sidecars", 2).unwrap(), 2);
+    assert_eq!(sidecars.commit(2).unwrap(), 2);
     assert_eq!(catalog.change_floor().unwrap(), 2);
+    assert!(sidecars.behind(1).unwrap() && !sidecars.behind(2).unwrap());
     assert_eq!(catalog.changes(0, 6, 100).unwrap().first().map(|c| c.0), Some(3));
     // The keeper passes the index: the index now holds the feed at 4.
-    assert_eq!(catalog.prune_changes("sidecars", 6).unwrap(), 2);
+    assert_eq!(sidecars.commit(6).unwrap(), 2);
     assert_eq!(catalog.change_floor().unwrap(), 4);
-    assert_eq!((catalog.change_cursor("index").unwrap(), catalog.change_cursor("sidecars").unwrap()), (4, 6));
+    assert_eq!((index.cursor().unwrap(), sidecars.cursor().unwrap()), (4, 6));
+    // A later subscriber starts at the floor and holds the feed there until it commits.
+    let webhooks = catalog.subscribe("webhooks").unwrap();
+    assert_eq!(webhooks.cursor().unwrap(), 4);
+    assert_eq!(index.commit(6).unwrap(), 0);
+    assert_eq!(webhooks.next_batch(webhooks.cursor().unwrap(), 100).unwrap().files.len(), 2);
+    assert_eq!(webhooks.commit(6).unwrap(), 2);
+
+    // A poison record is set aside, handed back once its backoff has passed, and forgotten.
+    let aside = sidecars.set_aside("f5", 5, "disk said no").unwrap();
+    assert_eq!((aside.attempts, sidecars.count_set_aside().unwrap()), (1, 1));
+    assert!(sidecars.retries_due(10).unwrap().is_empty(), "not before its backoff");
+    assert_eq!(index.count_set_aside().unwrap(), 0, "set-aside records are per subscriber");
+    sidecars.retried("f5").unwrap();
+    assert_eq!(sidecars.count_set_aside().unwrap(), 0);
 
     // A receiver that has consumed less keeps its own cursors through the install.
+    let creates: Vec<Command> =
+        (1..=6).map(|i| Command::CreateFile { file: file(&format!("g{i}")), idempotency: None }).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = StateMachineStore::open(&Engine::open(dir.path()).unwrap()).unwrap();
+    a.apply(entries(&creates)).await.unwrap();
+    let (index, sidecars) = (a.catalog().subscribe("index").unwrap(), a.catalog().subscribe("sidecars").unwrap());
+    index.commit(4).unwrap();
+    sidecars.commit(6).unwrap();
     let snapshot = a.get_snapshot_builder().await.build_snapshot().await.unwrap();
     let b_dir = tempfile::tempdir().unwrap();
     let mut b = StateMachineStore::open(&Engine::open(b_dir.path()).unwrap()).unwrap();
     b.apply(entries(&creates[..1])).await.unwrap();
-    b.catalog().prune_changes("sidecars", 1).unwrap();
+    b.catalog().subscribe("sidecars").unwrap().commit(1).unwrap();
     b.install_snapshot(&snapshot.meta, snapshot.snapshot).await.unwrap();
     let catalog = b.catalog();
     assert_eq!(catalog.change_floor().unwrap(), 4, "the sender's feed and floor arrive");
     // Below the floor: the keeper knows it must rewrite everything it holds.
     assert_eq!(catalog.change_cursor("sidecars").unwrap(), 1);
-    assert_eq!(catalog.change_cursor("index").unwrap(), 4, "never said on this node: the floor");
+    assert!(catalog.subscribe("sidecars").unwrap().behind(1).unwrap());
+    assert_eq!(catalog.change_cursor("index").unwrap(), 4, "never subscribed on this node: the floor");
     assert_eq!(catalog.changes(4, 6, 100).unwrap().len(), 2);
 }

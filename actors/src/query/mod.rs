@@ -1,10 +1,10 @@
 //! The query actor: a tantivy index of file metadata on every node, fed from the catalog's change
 //! feed, and search over it.
 //!
-//! The state machine writes `change/<log index>/<file id>` with every applied file change. One
-//! indexer thread (tantivy commits are blocking and expensive) reads the feed from the index it has
-//! reached, re-indexes each changed file from its current record (or drops it when deleted), commits
-//! with the reached log index as the commit payload, and then prunes the feed up to it. After a
+//! One indexer thread (tantivy commits are blocking and expensive) reads its subscription to the
+//! catalog's change feed from the log index it has reached, re-indexes each changed file from its
+//! current record (or drops it when deleted), commits with the reached log index as the commit
+//! payload, and then commits the subscription up to it. After a
 //! restart it resumes from the payload; if the index is missing, unreadable, of another schema
 //! version, or behind what the feed still holds (after a snapshot from a peer that pruned further),
 //! it is rebuilt from the catalog with progress in the log.
@@ -20,13 +20,12 @@ mod schema;
 mod search;
 mod waiters;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use artstore_raft::{Catalog, RaftNode};
+use artstore_raft::{Catalog, FeedBatch, RaftNode, Subscription};
 use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::QueryParser;
@@ -164,10 +163,12 @@ impl QueryHandle {
         let stop = Arc::new(AtomicBool::new(false));
         let waiting = Arc::new(AtomicUsize::new(0));
         let (catalog, raft, reader_for_indexer) = (node.catalog().clone(), node.clone(), reader.clone());
+        let feed = catalog.subscribe(CONSUMER).map_err(index_err)?;
         let waiters = waiters::Waiters::spawn(indexed, waiting.clone());
         let (stop_for_indexer, waiting_for_indexer, waiters_for_indexer) = (stop.clone(), waiting, waiters.clone());
         let indexer = move |writer| Indexer {
             catalog,
+            feed,
             node: raft,
             writer,
             reader: reader_for_indexer,
@@ -249,6 +250,8 @@ impl QueryHandle {
 
 struct Indexer {
     catalog: Catalog,
+    /// The indexer's subscription to the catalog's change feed.
+    feed: Subscription,
     node: RaftNode,
     writer: IndexWriter,
     reader: IndexReader,
@@ -306,9 +309,8 @@ impl Indexer {
         self.durable = indexed;
         self.publish(indexed);
         // The feed below a durable index is no longer needed.
-        self.catalog.prune_changes(CONSUMER, indexed).map_err(index_err)?;
-        let aside = self.catalog.set_aside_count(CONSUMER).map_err(index_err)?;
-        metrics::gauge!("artstore_change_feed_set_aside", "consumer" => CONSUMER).set(aside as f64);
+        self.feed.commit(indexed).map_err(index_err)?;
+        self.feed.count_set_aside().map_err(index_err)?;
         Ok(())
     }
 
@@ -324,11 +326,9 @@ impl Indexer {
         if applied <= self.indexed {
             return Ok(false);
         }
-        let floor = self.catalog.change_floor().map_err(index_err)?;
-        if floor > self.indexed {
+        if self.feed.behind(self.indexed).map_err(index_err)? {
             tracing::warn!(
                 indexed = self.indexed,
-                floor,
                 "the change feed was pruned past this index (a snapshot from a peer); rebuilding the search index"
             );
             return Ok(true);
@@ -342,36 +342,30 @@ impl Indexer {
                 std::thread::sleep(WAITER_POLL.min(COMMIT_INTERVAL.saturating_sub(last.elapsed())));
             }
         }
-        let applied = self.catalog.applied_index().map_err(index_err)?;
-        let batch = self.catalog.changes(self.indexed, applied, FEED_BATCH).map_err(index_err)?;
-        // A full batch may stop short of `applied`: advance only to its last entry.
-        let reached = if batch.len() == FEED_BATCH { batch.last().map_or(applied, |(i, _)| *i) } else { applied };
-        if batch.is_empty() {
+        // The latest change of every file in the batch, and how far it takes the index.
+        let FeedBatch { files: latest, reached } = self.feed.next_batch(self.indexed, FEED_BATCH).map_err(index_err)?;
+        if latest.is_empty() {
             self.publish(reached);
             return Ok(false);
         }
         let started = Instant::now();
-        // The latest change of every file in the batch.
-        let latest: BTreeMap<&str, u64> = batch.iter().map(|(i, id)| (id.as_str(), *i)).collect();
-        let now = crate::admin::now_ms();
         for (id, index) in &latest {
             // One record that cannot be indexed is set aside; the rest of the feed goes on.
             if let Err(e) = self.index_file(id) {
-                let r = self.catalog.set_aside(CONSUMER, id, *index, &e.to_string(), now).map_err(index_err)?;
-                tracing::warn!(file = %id, attempts = r.attempts, error = %e, "search indexing set this file aside");
+                self.feed.set_aside(id, *index, &e.to_string()).map_err(index_err)?;
             }
         }
         // Changes set aside earlier whose retry time has come go along with this commit.
-        for a in self.catalog.set_aside_due(CONSUMER, now, 100).map_err(index_err)? {
+        for a in self.feed.retries_due(100).map_err(index_err)? {
             match self.index_file(&a.file_id) {
-                Ok(()) => self.catalog.clear_set_aside(CONSUMER, &a.file_id).map_err(index_err)?,
+                Ok(()) => self.feed.retried(&a.file_id).map_err(index_err)?,
                 Err(e) => {
-                    self.catalog.set_aside(CONSUMER, &a.file_id, a.index, &e.to_string(), now).map_err(index_err)?;
+                    self.feed.set_aside(&a.file_id, a.index, &e.to_string()).map_err(index_err)?;
                 }
             }
         }
         // A snapshot installed while this batch was read could have replaced the feed under it.
-        if self.catalog.change_floor().map_err(index_err)? > self.indexed {
+        if self.feed.behind(self.indexed).map_err(index_err)? {
             self.writer.rollback().map_err(index_err)?;
             return Ok(true);
         }

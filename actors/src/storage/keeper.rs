@@ -22,15 +22,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use artstore_raft::FileRecord;
+use artstore_raft::{FeedBatch, FileRecord};
 
 use super::sidecar::Sidecar;
 use super::StorageHandle;
 use crate::worker::{Next, Stop, Worker};
 use crate::StorageError;
 
-/// The keeper's name among the change feed's consumers.
-const CONSUMER: &str = "sidecars";
+/// The keeper's name among the change feed's subscribers.
+pub(super) const CONSUMER: &str = "sidecars";
 /// Changes gather this long before a batch is written, so one sync serves many files.
 const GATHER: Duration = Duration::from_millis(100);
 /// Changes read from the feed per batch.
@@ -64,7 +64,7 @@ impl StorageHandle {
         let flushed = tokio::time::timeout(timeout, async {
             let catalog = self.inner.node.catalog().clone();
             let target = catalog.applied_index()?;
-            let mut cursor = catalog.change_cursor(CONSUMER)?;
+            let mut cursor = self.inner.feed.cursor()?;
             while cursor < target {
                 cursor = self.sidecar_step(cursor).await?;
             }
@@ -80,18 +80,14 @@ impl StorageHandle {
 
     /// Brings the sidecars up to the feed's end (or one batch of it); returns the new cursor.
     async fn sidecar_step(&self, cursor: u64) -> Result<u64, StorageError> {
-        let catalog = self.inner.node.catalog().clone();
-        if catalog.change_floor()? > cursor {
+        if self.inner.feed.behind(cursor)? {
             return self.rewrite_all_sidecars().await;
         }
         // Thousands of catalog reads: off the reactor.
-        let this = self.clone();
+        let (this, catalog) = (self.clone(), self.inner.node.catalog().clone());
         let planned = tokio::task::spawn_blocking(move || -> Result<_, StorageError> {
-            let applied = catalog.applied_index()?;
-            let batch = catalog.changes(cursor, applied, BATCH)?;
-            let reached = if batch.len() == BATCH { batch.last().map_or(applied, |(i, _)| *i) } else { applied };
-            // The latest change of every file in the batch.
-            let latest: BTreeMap<String, u64> = batch.into_iter().map(|(i, id)| (id, i)).collect();
+            // The latest change of every file in the batch, and how far it takes the keeper.
+            let FeedBatch { files: latest, reached } = this.inner.feed.next_batch(cursor, BATCH)?;
             let mut work = Work::new();
             let mut failed = Vec::new();
             for id in latest.keys() {
@@ -106,9 +102,8 @@ impl StorageHandle {
             Ok((reached, work, latest, failed))
         });
         let (reached, work, latest, mut failed) = planned.await.map_err(|e| StorageError::Io(e.to_string()))??;
-        let catalog = self.inner.node.catalog().clone();
         // A snapshot installed meanwhile may have replaced the feed under this batch.
-        if catalog.change_floor()? > cursor {
+        if self.inner.feed.behind(cursor)? {
             return Ok(cursor);
         }
         failed.extend(self.apply_sidecar_work(work).await?);
@@ -116,26 +111,20 @@ impl StorageHandle {
             let index = latest.get(&id).copied().unwrap_or(reached);
             self.set_aside(&id, index, &error)?;
         }
-        catalog.prune_changes(CONSUMER, reached)?;
+        self.inner.feed.commit(reached)?;
         metrics::gauge!("artstore_storage_sidecar_position").set(reached as f64);
         Ok(reached)
     }
 
     fn set_aside(&self, file_id: &str, index: u64, error: &str) -> Result<(), StorageError> {
-        let record = self.inner.node.catalog().set_aside(CONSUMER, file_id, index, error, crate::admin::now_ms())?;
-        tracing::warn!(
-            file = file_id,
-            attempts = record.attempts,
-            error,
-            "sidecar set aside after a failure; later files go on, this one is retried with backoff"
-        );
+        self.inner.feed.set_aside(file_id, index, error)?;
         Ok(())
     }
 
     /// Retries the set-aside changes whose time has come; those that go through are forgotten.
     async fn retry_set_aside(&self) -> Result<(), StorageError> {
         let catalog = self.inner.node.catalog().clone();
-        let due = catalog.set_aside_due(CONSUMER, crate::admin::now_ms(), RETRIES_PER_PASS)?;
+        let due = self.inner.feed.retries_due(RETRIES_PER_PASS)?;
         for aside in due {
             let mut work = Work::new();
             let planned = match catalog.file(&aside.file_id)? {
@@ -151,14 +140,13 @@ impl StorageHandle {
             };
             match failure {
                 None => {
-                    catalog.clear_set_aside(CONSUMER, &aside.file_id)?;
+                    self.inner.feed.retried(&aside.file_id)?;
                     tracing::info!(file = %aside.file_id, attempts = aside.attempts, "set-aside sidecar written");
                 }
                 Some(error) => self.set_aside(&aside.file_id, aside.index, &error)?,
             }
         }
-        let count = catalog.set_aside_count(CONSUMER)?;
-        metrics::gauge!("artstore_change_feed_set_aside", "consumer" => CONSUMER).set(count as f64);
+        self.inner.feed.count_set_aside()?;
         Ok(())
     }
 
@@ -182,7 +170,7 @@ impl StorageHandle {
             }
         }
         // Changes during the scan are in the feed above `applied`, and are written next.
-        catalog.prune_changes(CONSUMER, applied)?;
+        self.inner.feed.commit(applied)?;
         tracing::info!(sidecars = files, applied, "sidecars rewritten");
         Ok(applied)
     }
@@ -279,8 +267,11 @@ impl Worker for SidecarKeeper {
         let catalog = self.storage.inner.node.catalog().clone();
         let cursor = match self.cursor {
             Some(c) => c,
-            None => catalog
-                .change_cursor(CONSUMER)
+            None => self
+                .storage
+                .inner
+                .feed
+                .cursor()
                 .map_err(|e| format!("cannot read the sidecar keeper's position: {e}"))?,
         };
         self.cursor = Some(cursor);

@@ -65,6 +65,8 @@ struct Inner {
     zone: String,
     /// Replicas wanted per chunk.
     replication_factor: usize,
+    /// The sidecar keeper's subscription to the catalog's change feed.
+    feed: artstore_raft::Subscription,
     /// The actor that owns damaged-replica reports ([`reports`]).
     reports: crate::mailbox::Mailbox<reports::Message>,
 }
@@ -115,6 +117,7 @@ impl StorageHandle {
                 zone: zone.unwrap_or_default().to_string(),
                 replication_factor: replication_factor.max(1) as usize,
                 reports: reports::Reports::spawn(node.clone()),
+                feed: node.catalog().subscribe(keeper::CONSUMER)?,
             }),
         };
         let server = handle.clone();

@@ -8,6 +8,7 @@
 
 mod accounts;
 mod audit;
+mod feed;
 mod files;
 mod refusal;
 
@@ -15,12 +16,13 @@ use std::collections::BTreeMap;
 
 pub use accounts::{AccountChanges, KeyAlgorithm, Role, ServiceAccount, SigningKey};
 pub use audit::{AuditEvent, AuditRecord, AuditVerification};
+pub use feed::{FeedBatch, SetAside, Subscription};
 pub use files::{ChunkRef, ElementMode, FileChanges, FileRecord, Replica, RetentionPolicy, StorageElement};
 pub use refusal::Refusal;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::store::engine::{KeyValue, Tree, WriteBatch};
+use crate::store::engine::{Tree, WriteBatch};
 use crate::types::{Command, CommandResult, NodeId};
 use crate::Error;
 
@@ -37,42 +39,12 @@ const REPAIR: &str = "repair/";
 pub const DRAIN_SETTING: &str = "drain.";
 const IDEMPOTENCY: &str = "idem/";
 const EXPIRY: &str = "expiry/";
-/// The change feed: `change/<log index>/<file id>` for every applied file change, in log order.
-/// Node-local consumers (the search index, the sidecar writer) read it and prune what they have
-/// made durable; it is therefore not identical across nodes and is left out of catalog comparisons.
-const CHANGE: &str = "change/";
-/// Node-local bookkeeping of the change feed (its floor and its consumers' cursors).
-const CHANGES_LOCAL: &str = "_changes/";
-/// Everything in the change feed at or below this log index has been pruned.
-const CHANGE_FLOOR: &str = "_changes/floor";
-/// `_changes/cursor/<consumer>`: how far a consumer has made the feed durable.
-const CHANGE_CURSOR: &str = "_changes/cursor/";
-/// `_changes/aside/<consumer>/<file id>`: a change a consumer kept failing on, set aside so that
-/// everything after it keeps flowing; retried with backoff until it succeeds.
-const CHANGE_ASIDE: &str = "_changes/aside/";
-/// The change feed's consumers. The feed is pruned only below every one of them; a consumer
-/// that has not recorded a cursor yet holds it at the floor.
-pub const CHANGE_CONSUMERS: [&str; 2] = ["index", "sidecars"];
 /// `_digest/<log index>`: catalog digests taken by `Command::Digest`.
 const DIGEST: &str = "_digest/";
 /// Stored as JSON `Option<LogId>` (`null` after installing an empty snapshot).
 pub(crate) const LAST_APPLIED: &[u8] = b"_meta/last_applied";
 const AUDIT_HEAD: &str = "_security/audit_head";
 const AUDIT_KEY: &str = "_security/audit_key";
-
-/// A change a consumer of the feed could not process, kept out of its way (node-local).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SetAside {
-    pub consumer: String,
-    pub file_id: String,
-    /// Log index of the change (the latest one, when it failed again later).
-    pub index: u64,
-    pub error: String,
-    pub attempts: u32,
-    /// Milliseconds since the epoch.
-    pub first_failed_at: i64,
-    pub next_retry_at: i64,
-}
 
 /// Position of the audit chain's last record.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -190,137 +162,6 @@ impl Catalog {
         Ok(id.flatten().map(|l| l.index).unwrap_or(0))
     }
 
-    pub(crate) fn record_change(index: u64, file_id: &str, batch: &mut WriteBatch) {
-        batch.put(format!("{CHANGE}{index:020}/{file_id}").into_bytes(), Vec::new());
-    }
-
-    /// Up to `limit` file changes with a log index in `(after, upto]`, in log order.
-    pub fn changes(&self, after: u64, upto: u64, limit: usize) -> Result<Vec<(u64, String)>, Error> {
-        let start = format!("{CHANGE}{:020}", after.saturating_add(1)).into_bytes();
-        let end = format!("{CHANGE}{:020}~", upto).into_bytes();
-        let mut out = Vec::new();
-        for item in self.tree.range(start..end).take(limit) {
-            let (k, _) = item?;
-            let k = String::from_utf8_lossy(&k[CHANGE.len()..]).into_owned();
-            let (index, id) = k.split_once('/').ok_or_else(|| Error::Storage(format!("bad change key {k}")))?;
-            let index = index.parse().map_err(|_| Error::Storage(format!("bad change key {k}")))?;
-            out.push((index, id.to_string()));
-        }
-        Ok(out)
-    }
-
-    /// The change feed has nothing at or below this index (it was pruned up to here).
-    pub fn change_floor(&self) -> Result<u64, Error> {
-        Ok(self.get::<u64>(CHANGE_FLOOR)?.unwrap_or(0))
-    }
-
-    /// How far `consumer` has made the feed durable (the floor if it has not said yet). Below
-    /// the floor after a snapshot install: the changes in between are gone from the feed.
-    pub fn change_cursor(&self, consumer: &str) -> Result<u64, Error> {
-        match self.get::<u64>(&format!("{CHANGE_CURSOR}{consumer}"))? {
-            Some(cursor) => Ok(cursor),
-            None => self.change_floor(),
-        }
-    }
-
-    /// Records that `consumer` has made every change up to `upto` durable elsewhere, and drops
-    /// the changes every consumer is done with. Returns how many were dropped.
-    pub fn prune_changes(&self, consumer: &str, upto: u64) -> Result<usize, Error> {
-        debug_assert!(CHANGE_CONSUMERS.contains(&consumer), "unknown change consumer {consumer}");
-        let floor = self.change_floor()?;
-        let mut batch = WriteBatch::default();
-        batch.put(format!("{CHANGE_CURSOR}{consumer}").into_bytes(), encode(&upto));
-        let mut prune_to = upto;
-        for other in CHANGE_CONSUMERS.iter().filter(|c| **c != consumer) {
-            prune_to = prune_to.min(self.get::<u64>(&format!("{CHANGE_CURSOR}{other}"))?.unwrap_or(floor));
-        }
-        let end = format!("{CHANGE}{:020}~", prune_to).into_bytes();
-        let mut n = 0;
-        if prune_to > floor {
-            for item in self.tree.range(CHANGE.as_bytes().to_vec()..end) {
-                batch.delete(item?.0);
-                n += 1;
-            }
-            batch.put(CHANGE_FLOOR.as_bytes().to_vec(), encode(&prune_to));
-        }
-        self.tree.apply(batch)?;
-        Ok(n)
-    }
-
-    /// Sets the change of `file_id` aside for `consumer` after a failure: recorded with its error
-    /// (the first 1 000 bytes), retried after a backoff that doubles with every attempt (1 s to
-    /// an hour). Returns the record as stored.
-    pub fn set_aside(
-        &self,
-        consumer: &str,
-        file_id: &str,
-        index: u64,
-        error: &str,
-        now_ms: i64,
-    ) -> Result<SetAside, Error> {
-        let key = format!("{CHANGE_ASIDE}{consumer}/{file_id}");
-        let previous: Option<SetAside> = self.get(&key)?;
-        let attempts = previous.as_ref().map_or(0, |p| p.attempts) + 1;
-        let backoff_ms = 1000i64.saturating_mul(1 << (attempts - 1).min(12)).min(3_600_000);
-        let mut error = error.to_string();
-        if error.len() > 1000 {
-            let mut cut = 1000;
-            while !error.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            error.truncate(cut);
-        }
-        let record = SetAside {
-            consumer: consumer.to_string(),
-            file_id: file_id.to_string(),
-            index: previous.as_ref().map_or(index, |p| p.index.max(index)),
-            error,
-            attempts,
-            first_failed_at: previous.as_ref().map_or(now_ms, |p| p.first_failed_at),
-            next_retry_at: now_ms.saturating_add(backoff_ms),
-        };
-        let mut batch = WriteBatch::default();
-        batch.put(key.into_bytes(), encode(&record));
-        self.tree.apply(batch)?;
-        Ok(record)
-    }
-
-    /// The changes `consumer` set aside whose retry time has come, at most `limit`.
-    pub fn set_aside_due(&self, consumer: &str, now_ms: i64, limit: usize) -> Result<Vec<SetAside>, Error> {
-        let all: Vec<SetAside> = self.scan(&format!("{CHANGE_ASIDE}{consumer}/"))?;
-        Ok(all.into_iter().filter(|a| a.next_retry_at <= now_ms).take(limit).collect())
-    }
-
-    /// Forgets a set-aside change (it went through, or the file is gone).
-    pub fn clear_set_aside(&self, consumer: &str, file_id: &str) -> Result<(), Error> {
-        let mut batch = WriteBatch::default();
-        batch.delete(format!("{CHANGE_ASIDE}{consumer}/{file_id}").into_bytes());
-        self.tree.apply(batch)
-    }
-
-    /// How many changes `consumer` has set aside (a key count; nothing is decoded).
-    pub fn set_aside_count(&self, consumer: &str) -> Result<usize, Error> {
-        Ok(self.tree.scan_prefix(format!("{CHANGE_ASIDE}{consumer}/").as_bytes())?.len())
-    }
-
-    /// Every set-aside change of every consumer on this node.
-    pub fn set_aside_all(&self) -> Result<Vec<SetAside>, Error> {
-        self.scan(CHANGE_ASIDE)
-    }
-
-    /// The consumers' cursors, to carry over a snapshot install (they describe this node, not
-    /// the snapshot's sender).
-    /// (Their set-aside changes too.)
-    pub(crate) fn change_cursors(&self) -> Result<Vec<KeyValue>, Error> {
-        let mut kept = self.tree.scan_prefix(CHANGE_CURSOR.as_bytes())?;
-        kept.extend(self.tree.scan_prefix(CHANGE_ASIDE.as_bytes())?);
-        Ok(kept)
-    }
-
-    pub(crate) fn is_change_cursor(key: &[u8]) -> bool {
-        key.starts_with(CHANGE_CURSOR.as_bytes()) || key.starts_with(CHANGE_ASIDE.as_bytes())
-    }
-
     /// Nodes being drained (setting `drain.<node id>`): out of placement, their replicas moving away.
     pub fn draining_nodes(&self) -> Result<Vec<NodeId>, Error> {
         let prefix = format!("{SETTING}{DRAIN_SETTING}");
@@ -339,7 +180,7 @@ impl Catalog {
         let mut h = sha2::Sha256::new();
         for item in self.tree.range(Vec::new()..) {
             let (k, v) = item?;
-            if [CHANGE, CHANGES_LOCAL, DIGEST].iter().any(|p| k.starts_with(p.as_bytes())) {
+            if feed::is_node_local(&k) || k.starts_with(DIGEST.as_bytes()) {
                 continue;
             }
             h.update((k.len() as u64).to_be_bytes());
