@@ -40,7 +40,7 @@ use bytes::Bytes;
 pub use disk::sha256_hex;
 pub use placement::{place, place_zoned, Placement, ZonedNode};
 pub use placement_rules::Drain;
-use protocol::{read_frame, write_frame, Request, Response};
+use protocol::{read_frame, write_frame, FrameError, Refusal, Reply, Request, VERSION};
 pub use reader::{unpack, READ_AHEAD};
 
 use crate::worker::{Next, Stop, Worker};
@@ -48,6 +48,10 @@ use crate::StorageError;
 
 /// Largest chunk accepted from a peer.
 const MAX_CHUNK: u64 = 64 * 1024 * 1024;
+
+/// The longest one storage call (a chunk body each way) may take: a peer that stops answering
+/// costs a reader or a replica this long, never forever.
+const CALL_DEADLINE: Duration = Duration::from_secs(60);
 
 /// The storage actor's handle; cheap to clone.
 #[derive(Clone)]
@@ -362,29 +366,48 @@ impl StorageHandle {
             .ok_or_else(|| StorageError::Io(format!("node {node} is not a member")))
     }
 
+    /// Sends one request on its own storage stream (with `body` after it) and reads the reply
+    /// header; the caller reads any body that follows. Bounded by [`CALL_DEADLINE`].
     async fn call(
         &self,
         node: NodeId,
         request: &Request,
         body: Option<&[u8]>,
-    ) -> Result<(Response, quinn::RecvStream), StorageError> {
+    ) -> Result<(Reply, quinn::RecvStream), StorageError> {
         let addr = self.addr_of(node)?;
-        let (mut send, mut recv) = self.inner.node.transport().open_stream(node, &addr, STREAM_STORAGE).await?;
-        write_frame(&mut send, request).await.map_err(io)?;
-        if let Some(b) = body {
-            send.write_all(b).await.map_err(io)?;
-        }
-        send.finish().map_err(io)?;
-        let response: Response = read_frame(&mut recv).await.map_err(|e| io(format!("node {node}: {e}")))?;
-        if let Some(e) = response.error {
-            let e = format!("node {node}: {e}");
-            return Err(match (response.damaged, response.no_space) {
-                (true, _) => StorageError::Damaged(e),
-                (_, true) => StorageError::NoSpace(e),
-                _ => StorageError::Io(e),
-            });
-        }
-        Ok((response, recv))
+        let exchange = async {
+            let (mut send, mut recv) = self.inner.node.transport().open_stream(node, &addr, STREAM_STORAGE).await?;
+            write_frame(&mut send, request).await.map_err(io)?;
+            if let Some(b) = body {
+                send.write_all(b).await.map_err(io)?;
+            }
+            send.finish().map_err(io)?;
+            let reply: Reply = read_frame(&mut recv).await.map_err(|e| {
+                if let FrameError::Version(theirs) = e {
+                    tracing::warn!(node, theirs, ours = VERSION, "peer answers in another storage protocol version");
+                }
+                io(format!("node {node}: {e}"))
+            })?;
+            Ok::<_, StorageError>((reply, recv))
+        };
+        let (reply, recv) = tokio::time::timeout(CALL_DEADLINE, exchange)
+            .await
+            .map_err(|_| io(format!("node {node} did not answer a storage call within {CALL_DEADLINE:?}")))??;
+        let refusal = match reply {
+            Reply::Refused(r) => r,
+            ok => return Ok((ok, recv)),
+        };
+        Err(match refusal {
+            Refusal::Damaged(e) => StorageError::Damaged(format!("node {node}: {e}")),
+            Refusal::NoSpace(e) => StorageError::NoSpace(format!("node {node}: {e}")),
+            Refusal::Invalid(e) | Refusal::Failed(e) => StorageError::Io(format!("node {node}: {e}")),
+            Refusal::Version { spoken } => {
+                tracing::warn!(node, theirs = spoken, ours = VERSION, "peer refused our storage protocol version");
+                StorageError::Io(format!(
+                    "node {node} speaks storage protocol v{spoken}, this node v{VERSION}: finish the upgrade"
+                ))
+            }
+        })
     }
 
     /// Stores a chunk on `node` (this one or a peer); returns the element that holds it.
@@ -399,8 +422,10 @@ impl StorageHandle {
             return self.put_chunk_local(policy, sha256, bytes).await;
         }
         let req = Request::PutChunk { policy, sha256: sha256.to_string(), size: bytes.len() as u64 };
-        let (resp, _) = self.call(node, &req, Some(&bytes)).await?;
-        resp.element.ok_or_else(|| io(format!("node {node} did not say where it stored the chunk")))
+        match self.call(node, &req, Some(&bytes)).await? {
+            (Reply::Stored { element }, _) => Ok(element),
+            (other, _) => Err(io(format!("node {node} answered a put with {other:?}"))),
+        }
     }
 
     /// Reads a chunk from a replica (this node or a peer) and verifies its hash.
@@ -409,13 +434,18 @@ impl StorageHandle {
             return self.get_chunk_local(&replica.element, sha256).await;
         }
         let req = Request::GetChunk { element: replica.element.clone(), sha256: sha256.to_string() };
-        let (resp, mut recv) = self.call(replica.node_id, &req, None).await?;
-        let size = resp.size.unwrap_or(0);
+        let (size, mut recv) = match self.call(replica.node_id, &req, None).await? {
+            (Reply::Body { size }, recv) => (size, recv),
+            (other, _) => return Err(io(format!("node {} answered a get with {other:?}", replica.node_id))),
+        };
         if size > MAX_CHUNK {
             return Err(io(format!("chunk of {size} bytes is too large")));
         }
         let mut buf = vec![0; size as usize];
-        recv.read_exact(&mut buf).await.map_err(io)?;
+        tokio::time::timeout(CALL_DEADLINE, recv.read_exact(&mut buf))
+            .await
+            .map_err(|_| io(format!("node {} did not send chunk {sha256} in time", replica.node_id)))?
+            .map_err(io)?;
         let actual = tokio::task::spawn_blocking(move || (disk::sha256_hex(&buf), buf)).await.map_err(io)?;
         if actual.0 != sha256 {
             return Err(StorageError::Damaged(format!("chunk {sha256} from node {} is corrupt", replica.node_id)));
@@ -425,44 +455,54 @@ impl StorageHandle {
 
     /// Serves one storage stream from a peer.
     async fn serve(self, mut send: quinn::SendStream, mut recv: quinn::RecvStream) {
-        let result: Result<(Response, Option<Bytes>), StorageError> = async {
-            match read_frame::<_, Request>(&mut recv).await.map_err(io)? {
+        let result: Result<(Reply, Option<Bytes>), Refusal> = async {
+            let request = match read_frame::<_, Request>(&mut recv).await {
+                Ok(r) => r,
+                Err(FrameError::Version(theirs)) => {
+                    tracing::warn!(theirs, ours = VERSION, "refused a storage call in another protocol version");
+                    return Err(Refusal::Version { spoken: VERSION });
+                }
+                Err(e) => return Err(Refusal::Invalid(e.to_string())),
+            };
+            match request {
                 Request::PutChunk { policy, sha256, size } => {
                     if size > MAX_CHUNK {
-                        return Err(StorageError::Invalid(format!("chunk of {size} bytes is too large")));
+                        return Err(Refusal::Invalid(format!("chunk of {size} bytes is too large")));
                     }
                     let mut buf = vec![0; size as usize];
-                    recv.read_exact(&mut buf).await.map_err(io)?;
-                    let element = self.put_chunk_local(policy, &sha256, Bytes::from(buf)).await?;
-                    Ok((Response { element: Some(element), ..Default::default() }, None))
+                    tokio::time::timeout(CALL_DEADLINE, recv.read_exact(&mut buf))
+                        .await
+                        .map_err(|_| Refusal::Failed("the chunk body did not arrive in time".into()))?
+                        .map_err(|e| Refusal::Failed(e.to_string()))?;
+                    let element = self.put_chunk_local(policy, &sha256, Bytes::from(buf)).await.map_err(refusal)?;
+                    Ok((Reply::Stored { element }, None))
                 }
                 Request::GetChunk { element, sha256 } => {
-                    let bytes = self.get_chunk_local(&element, &sha256).await?;
-                    Ok((Response { size: Some(bytes.len() as u64), ..Default::default() }, Some(bytes)))
+                    let bytes = self.get_chunk_local(&element, &sha256).await.map_err(refusal)?;
+                    Ok((Reply::Body { size: bytes.len() as u64 }, Some(bytes)))
                 }
             }
         }
         .await;
-        let (response, body) = match result {
-            Ok(r) => r,
-            Err(e) => (
-                Response {
-                    damaged: matches!(e, StorageError::Damaged(_)),
-                    no_space: matches!(e, StorageError::NoSpace(_)),
-                    error: Some(e.to_string()),
-                    ..Default::default()
-                },
-                None,
-            ),
-        };
-        if write_frame(&mut send, &response).await.is_ok() {
+        let (reply, body) = result.unwrap_or_else(|r| (Reply::Refused(r), None));
+        if write_frame(&mut send, &reply).await.is_ok() {
             if let Some(b) = body {
                 let _ = send.write_all(&b).await;
             }
             let _ = send.finish();
         }
         // Let the peer read the answer before the stream is dropped.
-        let _ = send.stopped().await;
+        let _ = tokio::time::timeout(CALL_DEADLINE, send.stopped()).await;
+    }
+}
+
+/// The protocol's refusal for a local storage error.
+fn refusal(e: StorageError) -> Refusal {
+    match e {
+        StorageError::Damaged(m) => Refusal::Damaged(m),
+        StorageError::NoSpace(m) => Refusal::NoSpace(m),
+        StorageError::NotFound(m) | StorageError::Invalid(m) => Refusal::Invalid(m),
+        other => Refusal::Failed(other.to_string()),
     }
 }
 
