@@ -63,8 +63,9 @@ pub fn start(node: &RaftNode, config: &NodeConfig, data_dir: &Path) -> anyhow::R
             scrub_bytes_per_sec: st.scrub_mib_per_sec << 20,
         },
     );
-    let query = QueryHandle::spawn(node.clone(), data_dir.join("index"), storage.clone(), st.read_cache_bytes)
-        .context("cannot open the search index")?;
+    let (query, indexer) =
+        QueryHandle::spawn(node.clone(), data_dir.join("index"), storage.clone(), st.read_cache_bytes)
+            .context("cannot open the search index")?;
 
     let workers = Arc::new(Workers::new());
     let (keys, token_limits) = admin.workers();
@@ -72,6 +73,7 @@ pub fn start(node: &RaftNode, config: &NodeConfig, data_dir: &Path) -> anyhow::R
     workers.start(token_limits);
     workers.start(storage.capacity_monitor());
     workers.start(storage.sidecar_keeper());
+    workers.start(indexer);
     let gc_every = secs(st.gc_interval_secs);
     workers.start_after(
         GarbageCollector { storage: storage.clone(), interval: gc_every, grace: secs(st.gc_grace_secs) },
