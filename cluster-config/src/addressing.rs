@@ -327,3 +327,48 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! Peer addresses come from join requests and configuration files (fuzz/README.md).
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn label() -> impl Strategy<Value = String> {
+        "[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?"
+    }
+
+    proptest! {
+        /// Whatever a join request carries: refused with a reason or accepted, never a panic; and
+        /// what is accepted is an IP socket address or a well-formed DNS name with a real port.
+        #[test]
+        fn accepted_addresses_are_well_formed(value in "\\PC{0,80}|[a-z0-9.:\\[\\]-]{0,40}") {
+            if check_peer_address(&value).is_ok() && value.parse::<std::net::SocketAddr>().is_err() {
+                let (host, port) = value.rsplit_once(':').unwrap();
+                prop_assert!(port.parse::<u16>().is_ok_and(|p| p > 0));
+                prop_assert!(!host.is_empty() && host.len() <= 253 && !host.contains(':'));
+                let name = host.strip_suffix('.').unwrap_or(host);
+                prop_assert!(name.split('.').all(|l| !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')));
+            }
+        }
+
+        /// Every DNS name of valid labels with a port from 1 to 65535 is accepted.
+        #[test]
+        fn dns_names_with_ports_are_accepted(labels in proptest::collection::vec(label(), 1..5), port in 1u16..) {
+            let value = format!("{}:{port}", labels.join("."));
+            prop_assert_eq!(check_peer_address(&value), Ok(()), "{}", value);
+        }
+
+        /// A valid address with its port removed, zeroed or out of range is refused.
+        #[test]
+        fn bad_ports_are_refused(labels in proptest::collection::vec(label(), 1..4), port in 65536u32..10_000_000) {
+            let host = labels.join(".");
+            for bad in [host.clone(), format!("{host}:0"), format!("{host}:{port}"), format!("{host}:")] {
+                prop_assert!(check_peer_address(&bad).is_err(), "{}", bad);
+            }
+        }
+    }
+}

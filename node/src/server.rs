@@ -147,7 +147,6 @@ async fn run(
 
     let actors = crate::supervisor::start(&node, &config, &data_dir)?;
     let state = http::AppState {
-        node: node.clone(),
         admin: actors.admin.clone(),
         ingest: actors.ingest.clone(),
         storage: actors.storage.clone(),

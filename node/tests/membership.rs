@@ -7,6 +7,19 @@ use std::time::Duration;
 
 use common::*;
 
+/// The bootstrap admin's credentials file of the test cluster.
+fn credentials(cluster: &LocalCluster) -> String {
+    cluster.root().join("admin-credentials.json").to_string_lossy().into_owned()
+}
+
+/// `artstore cluster join` through `through`, as the bootstrap admin, with `args` after.
+fn join(cluster: &LocalCluster, through: u64, args: &[&str]) -> Result<String, artstore_chaos::HarnessError> {
+    let (url, creds) = (cluster.url(through), credentials(cluster));
+    let mut all = vec!["cluster", "join", "--url", &url, "--credentials", &creds];
+    all.extend_from_slice(args);
+    cluster.run_cli(&all)
+}
+
 #[tokio::test]
 async fn a_fourth_node_joins_through_the_cli_and_is_removed_again() {
     let (mut cluster, leader) = started_cluster(3, |_| {}).await;
@@ -20,21 +33,7 @@ async fn a_fourth_node_joins_through_the_cli_and_is_removed_again() {
 
     let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
     let config = cluster.config_path(4).to_string_lossy().into_owned();
-    let creds = cluster.root().join("admin-credentials.json").to_string_lossy().into_owned();
-    let out = cluster
-        .run_cli(&[
-            "cluster",
-            "join",
-            "--url",
-            &cluster.url(follower),
-            "--credentials",
-            &creds,
-            "--config",
-            &config,
-            "--output",
-            "json",
-        ])
-        .unwrap();
+    let out = join(&cluster, follower, &["--config", &config, "--output", "json"]).unwrap();
     let joined: artstore_client::wire::ClusterStatus = serde_json::from_str(&out).unwrap();
     assert!(joined.members.iter().any(|m| m.node_id == 4 && m.voter), "{out}");
 
@@ -48,6 +47,7 @@ async fn a_fourth_node_joins_through_the_cli_and_is_removed_again() {
     cluster.wait_ready(4, READY).await.unwrap();
     assert_eq!(cluster.client(4).get_setting("written.before.join", false).await.unwrap().value, "yes");
 
+    let creds = credentials(&cluster);
     let out =
         cluster.run_cli(&["cluster", "remove", "--url", &cluster.url(leader), "--credentials", &creds, "4"]).unwrap();
     assert!(out.contains("leader"), "{out}");
@@ -76,25 +76,9 @@ async fn a_node_joins_by_dns_name() {
     let by_name = |addr: String| addr.replacen("127.0.0.1", "localhost", 1);
     let http = by_name(cluster.url(4).rsplit("//").next().unwrap_or_default().to_string());
     let quic = by_name(cluster.quic_addr(4));
-    let creds = cluster.root().join("admin-credentials.json").to_string_lossy().into_owned();
-    let out = cluster
-        .run_cli(&[
-            "cluster",
-            "join",
-            "--url",
-            &cluster.url(leader),
-            "--credentials",
-            &creds,
-            "--node-id",
-            "4",
-            "--http-addr",
-            &http,
-            "--quic-addr",
-            &quic,
-            "--output",
-            "json",
-        ])
-        .unwrap();
+    let out =
+        join(&cluster, leader, &["--node-id", "4", "--http-addr", &http, "--quic-addr", &quic, "--output", "json"])
+            .unwrap();
     let joined: artstore_client::wire::ClusterStatus = serde_json::from_str(&out).unwrap();
     let four = joined.members.iter().find(|m| m.node_id == 4).expect("node 4 is a member");
     assert!(four.voter && four.quic_addr == quic, "{out}");
@@ -102,20 +86,7 @@ async fn a_node_joins_by_dns_name() {
     cluster.client(4).put_setting("written.through.named.node", "yes").await.unwrap();
 
     // What is not a host:port is still refused, naming the field.
-    let refused = cluster.run_cli(&[
-        "cluster",
-        "join",
-        "--url",
-        &cluster.url(leader),
-        "--credentials",
-        &creds,
-        "--node-id",
-        "5",
-        "--http-addr",
-        "under_score:8080",
-        "--quic-addr",
-        &quic,
-    ]);
+    let refused = join(&cluster, leader, &["--node-id", "5", "--http-addr", "under_score:8080", "--quic-addr", &quic]);
     let why = format!("{refused:?}");
     assert!(refused.is_err() && why.contains("http_addr"), "{why}");
 }

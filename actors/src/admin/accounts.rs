@@ -162,14 +162,14 @@ impl AdminHandle {
     }
 
     /// Replaces the secret; with `grace_secs` the old one keeps working that long, else it stops
-    /// at once. Returns the new secret (shown once).
+    /// at once. Returns the new secret (shown once) and the account as it is now.
     pub async fn rotate_secret(
         &self,
         actor: &Principal,
         client_id: &str,
         grace_secs: Option<u64>,
         source: Option<IpAddr>,
-    ) -> Result<String, AdminError> {
+    ) -> Result<(String, ServiceAccount), AdminError> {
         actor.require(Role::Admin)?;
         if grace_secs.is_some_and(|g| g > 7 * 24 * 3600) {
             return Err(AdminError::InvalidRequest("grace_period_secs: at most 604800 (7 days)".into()));
@@ -184,7 +184,8 @@ impl AdminHandle {
         };
         let event = Self::event(&actor.client_id, "account.rotate_secret", client_id, "ok", source);
         self.audited(command, event).await?;
-        Ok(plain)
+        self.node().read_barrier().await?;
+        Ok((plain, self.get_account(actor, client_id)?))
     }
 
     /// Soft delete: the account stops authenticating at once on every node.

@@ -15,6 +15,7 @@
 //! Raft entry as the change itself.
 
 mod accounts;
+mod cluster;
 pub mod keys;
 mod ring;
 pub mod tokens;
@@ -30,6 +31,7 @@ use artstore_raft::{AuditEvent, Command, RaftNode, Role, ServiceAccount};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 pub use accounts::{AccountUpdate, NewAccount};
+pub use cluster::DigestAt;
 use keys::{Jwks, KeyRing};
 pub use tokens::{Claims, ClientCertificate, Principal};
 
@@ -46,6 +48,27 @@ pub struct IssuedToken {
     pub access_token: String,
     pub expires_in: u64,
     pub scope: String,
+}
+
+/// Audit records one listing request examines at most.
+pub const AUDIT_SCAN_BUDGET: usize = 50_000;
+
+/// Which audit records a listing wants.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// First sequence number to examine (1 is the first record).
+    pub from: u64,
+    /// Records per page, 1 to 1000.
+    pub limit: usize,
+    pub action: Option<String>,
+    pub actor: Option<String>,
+}
+
+/// A page of audit records and where the next one starts.
+#[derive(Debug, Clone, Default)]
+pub struct AuditPage {
+    pub records: Vec<artstore_raft::AuditRecord>,
+    pub next_from: Option<u64>,
 }
 
 /// The admin actor's handle; cheap to clone.
@@ -371,14 +394,42 @@ impl AdminHandle {
 
     // ----- audit -----
 
-    pub fn audit(
-        &self,
-        actor: &Principal,
-        from: u64,
-        limit: usize,
-    ) -> Result<Vec<artstore_raft::AuditRecord>, AdminError> {
+    /// One page of the audit chain from sequence `filter.from`, as of every change committed
+    /// before the call: up to `filter.limit` records matching the action and actor filters.
+    /// A filter that matches nothing must not walk years of audit log in one request: the page
+    /// ends after [`AUDIT_SCAN_BUDGET`] records examined, and `next_from` continues the scan.
+    pub async fn audit(&self, actor: &Principal, filter: &AuditFilter) -> Result<AuditPage, AdminError> {
         actor.require(Role::Operator)?;
-        Ok(self.node().catalog().audit_records(from, limit)?)
+        self.node().read_barrier().await?;
+        let catalog = self.node().catalog();
+        let limit = filter.limit.clamp(1, 1000);
+        let mut budget = AUDIT_SCAN_BUDGET;
+        let mut from = filter.from.max(1);
+        let mut page = AuditPage::default();
+        loop {
+            let batch = catalog.audit_records(from, 1000)?;
+            if batch.is_empty() {
+                return Ok(page);
+            }
+            for r in batch {
+                budget -= 1;
+                if budget == 0 {
+                    // This record is not examined yet: the next page starts with it.
+                    page.next_from = Some(r.seq);
+                    return Ok(page);
+                }
+                from = r.seq + 1;
+                let matches = filter.action.as_deref().is_none_or(|a| r.event.action == a)
+                    && filter.actor.as_deref().is_none_or(|a| r.event.actor == a);
+                if matches {
+                    page.records.push(r);
+                    if page.records.len() == limit {
+                        page.next_from = Some(from);
+                        return Ok(page);
+                    }
+                }
+            }
+        }
     }
 
     pub fn verify_audit(&self, actor: &Principal) -> Result<artstore_raft::AuditVerification, AdminError> {

@@ -382,7 +382,7 @@ impl IngestHandle {
         let placement = self.storage.placement(RetentionPolicy::Permanent)?;
         let mut chunks = Vec::new();
         // Stored bytes are copied as they are (compressed chunks stay compressed).
-        let mut body = std::pin::pin!(self.storage.read_chunks(file.clone(), false));
+        let mut body = std::pin::pin!(self.storage.read_chunks(file.clone(), false, None));
         let mut i = 0;
         while let Some(bytes) = body.next().await {
             let bytes = bytes?;

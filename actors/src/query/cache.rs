@@ -77,6 +77,16 @@ impl ChunkCache {
     }
 }
 
+impl crate::storage::StoredChunkCache for ChunkCache {
+    fn get(&self, sha256: &str) -> Option<Bytes> {
+        ChunkCache::get(self, sha256)
+    }
+
+    fn put(&self, sha256: &str, stored: Bytes) {
+        ChunkCache::put(self, sha256, stored)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

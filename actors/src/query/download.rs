@@ -3,7 +3,7 @@
 //!
 //! Invariant: only verified bytes are cached (the cache holds chunks as stored, so a compressed
 //! chunk is cached compressed and unpacked on the way out); a read's memory is bounded by
-//! [`READ_AHEAD`] chunks whatever the file's size.
+//! [`READ_AHEAD`](crate::storage::READ_AHEAD) chunks whatever the file's size.
 
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
 use super::QueryHandle;
-use crate::storage::{unpack, READ_AHEAD};
+use crate::storage::StoredChunkCache;
 use crate::StorageError;
 
 impl QueryHandle {
@@ -61,26 +61,7 @@ impl QueryHandle {
         file: FileRecord,
         cacheable: bool,
     ) -> impl Stream<Item = Result<Bytes, StorageError>> + Send + 'static {
-        let (storage, cache) = (self.inner.storage.clone(), self.inner.cache.clone());
-        let file_id = Arc::new(file.id);
-        futures::stream::iter(file.chunks)
-            .map(move |chunk| {
-                let (storage, cache, file_id) = (storage.clone(), cache.clone(), file_id.clone());
-                async move {
-                    let stored = match cacheable.then(|| cache.get(&chunk.sha256)).flatten() {
-                        Some(b) => b,
-                        None => {
-                            let b = storage.read_stored(&file_id, &chunk).await?;
-                            if cacheable {
-                                cache.put(&chunk.sha256, b.clone());
-                            }
-                            b
-                        }
-                    };
-                    unpack(&chunk, stored).await
-                }
-            })
-            // Read (and verify) the next chunks while the current one is being sent.
-            .buffered(READ_AHEAD)
+        let cache = cacheable.then(|| self.inner.cache.clone() as Arc<dyn StoredChunkCache>);
+        self.inner.storage.read_chunks(file, true, cache)
     }
 }

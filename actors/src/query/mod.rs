@@ -64,6 +64,21 @@ const WAITER_POLL: Duration = Duration::from_millis(5);
 /// How long a `consistent` search waits for the index to catch up.
 pub const CONSISTENT_WAIT: Duration = Duration::from_secs(5);
 
+/// A page of search results: the files' current records, best first.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub files: Vec<FoundFile>,
+    /// How many files the index matched (regardless of paging).
+    pub total: usize,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FoundFile {
+    pub record: artstore_raft::FileRecord,
+    pub score: f32,
+}
+
 /// Stored as the commit payload.
 #[derive(Serialize, Deserialize)]
 struct Payload {
@@ -206,8 +221,10 @@ impl QueryHandle {
         }
     }
 
-    /// Runs a search. With `consistent`, the result reflects every change committed before the call.
-    pub async fn search(&self, req: SearchRequest, consistent: bool) -> Result<SearchPage, QueryError> {
+    /// Runs a search and returns the live records of its hits. With `consistent`, the result
+    /// reflects every change committed before the call. The catalog is at least as new as the
+    /// index, so a file deleted since it was indexed is left out.
+    pub async fn search(&self, req: SearchRequest, consistent: bool) -> Result<Found, QueryError> {
         if consistent {
             let index = self.inner.node.read_barrier().await.map_err(|e| QueryError::Unavailable(e.to_string()))?;
             self.wait_indexed(index, CONSISTENT_WAIT).await?;
@@ -221,7 +238,14 @@ impl QueryHandle {
         .await
         .map_err(index_err)??;
         metrics::histogram!("artstore_search_duration_seconds").record(started.elapsed().as_secs_f64());
-        Ok(page)
+        let catalog = self.inner.node.catalog();
+        let mut files = Vec::with_capacity(page.hits.len());
+        for hit in page.hits {
+            if let Some(record) = catalog.file(&hit.id).map_err(index_err)?.filter(|f| f.deleted_at.is_none()) {
+                files.push(FoundFile { record, score: hit.score });
+            }
+        }
+        Ok(Found { files, total: page.total, next_cursor: page.next_cursor })
     }
 }
 

@@ -41,7 +41,7 @@ pub use disk::sha256_hex;
 pub use placement::{place, place_zoned, Placement, ZonedNode};
 pub use placement_rules::Drain;
 use protocol::{read_frame, write_frame, FrameError, Refusal, Reply, Request, VERSION};
-pub use reader::{unpack, READ_AHEAD};
+pub use reader::{unpack, StoredChunkCache, READ_AHEAD};
 
 use crate::worker::{Next, Stop, Worker};
 use crate::StorageError;
@@ -341,6 +341,11 @@ impl StorageHandle {
         metrics::counter!("artstore_storage_chunks_written_total").increment(1);
         metrics::histogram!("artstore_storage_chunk_write_seconds").record(started.elapsed().as_secs_f64());
         Ok(name)
+    }
+
+    /// Every node's storage elements as the catalog records them (mode, capacity, use).
+    pub fn elements(&self) -> Result<Vec<StorageElement>, StorageError> {
+        Ok(self.inner.node.catalog().elements()?)
     }
 
     /// Reads and verifies a chunk from a local element.

@@ -73,6 +73,8 @@ impl StorageHandle {
 
     /// Whether member `node_id` is draining and how many replicas it still holds.
     pub async fn drain(&self, node_id: NodeId) -> Result<Drain, StorageError> {
+        // As of every change committed before the call (a drain started through another node).
+        self.inner.node.read_barrier().await?;
         let catalog = self.inner.node.catalog().clone();
         let draining = catalog.draining_nodes()?.contains(&node_id);
         // A page at a time through every file record: off the reactor.

@@ -16,6 +16,13 @@ use super::reports::Message;
 use super::StorageHandle;
 use crate::StorageError;
 
+/// A cache of verified chunks as stored, by SHA-256, in front of replica reads (query keeps one
+/// for downloads).
+pub trait StoredChunkCache: Send + Sync + 'static {
+    fn get(&self, sha256: &str) -> Option<Bytes>;
+    fn put(&self, sha256: &str, stored: Bytes);
+}
+
 /// Chunks of one read fetched and verified ahead of the one being consumed (bounds a read's
 /// memory to this many chunks).
 pub const READ_AHEAD: usize = 3;
@@ -45,19 +52,30 @@ impl StorageHandle {
     }
 
     /// The file's body as a stream of verified chunks in order, as stored (`decompress: false`,
-    /// for copying) or as content.
+    /// for copying) or as content. With `cache`, a chunk found there is not read again, and a
+    /// chunk read is put there (as stored, verified).
     pub fn read_chunks(
         &self,
         file: FileRecord,
         decompress: bool,
+        cache: Option<Arc<dyn StoredChunkCache>>,
     ) -> impl Stream<Item = Result<Bytes, StorageError>> + Send + 'static {
         let this = self.clone();
         let file_id = Arc::new(file.id);
         futures::stream::iter(file.chunks)
             .map(move |chunk| {
-                let (this, file_id) = (this.clone(), file_id.clone());
+                let (this, file_id, cache) = (this.clone(), file_id.clone(), cache.clone());
                 async move {
-                    let stored = this.read_stored(&file_id, &chunk).await?;
+                    let stored = match cache.as_ref().and_then(|c| c.get(&chunk.sha256)) {
+                        Some(b) => b,
+                        None => {
+                            let b = this.read_stored(&file_id, &chunk).await?;
+                            if let Some(c) = &cache {
+                                c.put(&chunk.sha256, b.clone());
+                            }
+                            b
+                        }
+                    };
                     if decompress {
                         unpack(&chunk, stored).await
                     } else {
@@ -65,6 +83,7 @@ impl StorageHandle {
                     }
                 }
             })
+            // Read (and verify) the next chunks while the current one is being consumed.
             .buffered(READ_AHEAD)
     }
 

@@ -118,8 +118,10 @@ impl RepairHandle {
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The repair queue and progress, as of every change committed before the call.
     pub async fn status(&self) -> Result<RepairStatus, StorageError> {
         let node = self.inner.storage.node().clone();
+        node.read_barrier().await?;
         let catalog = node.catalog().clone();
         let (queued, missing) = tokio::task::spawn_blocking(move || -> Result<(u64, u64), StorageError> {
             let (mut queued, mut missing, mut after) = (0u64, 0u64, String::new());

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use artstore_actors::admin::{AccountUpdate, NewAccount};
+use artstore_actors::admin::{AccountUpdate, AuditFilter, NewAccount};
 use artstore_client::wire::{
     AuditPage, AuditRecord, AuditVerification, CreateServiceAccount, ErrorResponse, KeyRotated, RotateSecret,
     ServiceAccount, ServiceAccountWithSecret, ServiceAccounts, UpdateServiceAccount,
@@ -226,9 +226,8 @@ pub async fn rotate_secret(
     caller.principal.require(Role::Admin)?;
     let Path(id) = id?;
     let grace = body?.and_then(|JsonBody(b)| b).and_then(|b| b.grace_period_secs);
-    let secret = s.admin.rotate_secret(&caller.principal, &id, grace, caller.source).await?;
-    s.node.read_barrier().await?;
-    let account = wire(s.admin.get_account(&caller.principal, &id)?);
+    let (secret, account) = s.admin.rotate_secret(&caller.principal, &id, grace, caller.source).await?;
+    let account = wire(account);
     Ok(Json(ServiceAccountWithSecret { account, client_secret: secret }))
 }
 
@@ -294,9 +293,6 @@ pub struct AuditQuery {
     actor: Option<String>,
 }
 
-/// Audit records one listing request examines at most.
-const AUDIT_SCAN_BUDGET: usize = 50_000;
-
 /// Records from `from` (default 1), at most `limit` (default 100, at most 1000), optionally only
 /// those of one action or actor.
 #[utoipa::path(
@@ -322,51 +318,26 @@ pub async fn audit(
 ) -> Result<Json<AuditPage>, ApiError> {
     caller.principal.require(Role::Operator)?;
     let Query(q) = q?;
-    s.node.read_barrier().await?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    // A filter that matches nothing must not walk years of audit log in one request: the page
-    // ends after this many records and `next_from` continues the scan.
-    let mut budget = AUDIT_SCAN_BUDGET;
-    let mut from = q.from.unwrap_or(1).max(1);
-    let mut records = Vec::new();
-    let mut next_from = None;
-    // Scan forward in batches until the page is full of matching records or the chain ends.
-    'scan: loop {
-        let batch = s.admin.audit(&caller.principal, from, 1000)?;
-        if batch.is_empty() {
-            break;
-        }
-        for r in batch {
-            budget -= 1;
-            if budget == 0 {
-                // This record is not examined yet: the next page starts with it.
-                next_from = Some(r.seq);
-                break 'scan;
-            }
-            from = r.seq + 1;
-            let matches = q.action.as_deref().is_none_or(|a| r.event.action == a)
-                && q.actor.as_deref().is_none_or(|a| r.event.actor == a);
-            if matches {
-                records.push(AuditRecord {
-                    seq: r.seq,
-                    at: rfc3339(r.event.at),
-                    actor: r.event.actor,
-                    action: r.event.action,
-                    target: r.event.target,
-                    outcome: r.event.outcome,
-                    source: r.event.source,
-                    prev_hash: r.prev_hash,
-                    hash: r.hash,
-                    hmac: r.hmac,
-                });
-                if records.len() == limit {
-                    next_from = Some(from);
-                    break 'scan;
-                }
-            }
-        }
-    }
-    Ok(Json(AuditPage { records, next_from }))
+    let filter =
+        AuditFilter { from: q.from.unwrap_or(1), limit: q.limit.unwrap_or(100), action: q.action, actor: q.actor };
+    let page = s.admin.audit(&caller.principal, &filter).await?;
+    let records = page
+        .records
+        .into_iter()
+        .map(|r| AuditRecord {
+            seq: r.seq,
+            at: rfc3339(r.event.at),
+            actor: r.event.actor,
+            action: r.event.action,
+            target: r.event.target,
+            outcome: r.event.outcome,
+            source: r.event.source,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+            hmac: r.hmac,
+        })
+        .collect();
+    Ok(Json(AuditPage { records, next_from: page.next_from }))
 }
 
 #[utoipa::path(

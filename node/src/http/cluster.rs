@@ -4,6 +4,7 @@
 //! settings writes go through Raft from whichever node receives them; reads of settings are
 //! local unless `consistent=true` asks for a read-index barrier first.
 
+use artstore_actors::admin::DigestAt;
 use artstore_client::wire::{
     CatalogDigest, ClusterStatus, DrainStatus, ErrorResponse, JoinRequest, Member, Setting, SettingValue, Settings,
 };
@@ -58,7 +59,7 @@ fn wire_status(s: artstore_raft::ClusterStatus) -> ClusterStatus {
 )]
 pub async fn status(State(s): State<AppState>, caller: Caller) -> Result<Json<ClusterStatus>, ApiError> {
     caller.principal.require(Role::Reader)?;
-    Ok(Json(wire_status(s.node.status())))
+    Ok(Json(wire_status(s.admin.cluster_status())))
 }
 
 #[utoipa::path(
@@ -103,8 +104,8 @@ pub async fn join(
         Some(secs) => std::time::Duration::from_secs(secs.min(24 * 3600)),
         None => artstore_raft::DEFAULT_CATCH_UP,
     };
-    s.node.add_member(req.node_id, node, catch_up).await?;
-    Ok(Json(wire_status(s.node.status())))
+    s.admin.add_member(req.node_id, node, catch_up).await?;
+    Ok(Json(wire_status(s.admin.cluster_status())))
 }
 
 #[utoipa::path(
@@ -128,8 +129,8 @@ pub async fn remove(
 ) -> Result<Json<ClusterStatus>, ApiError> {
     caller.principal.require(Role::Operator)?;
     let Path(node_id) = id?;
-    s.node.remove_member(node_id).await?;
-    Ok(Json(wire_status(s.node.status())))
+    s.admin.remove_member(node_id).await?;
+    Ok(Json(wire_status(s.admin.cluster_status())))
 }
 
 fn check_key(key: &str) -> Result<(), ApiError> {
@@ -175,10 +176,7 @@ pub async fn list_settings(
 ) -> Result<Json<Settings>, ApiError> {
     caller.principal.require(Role::Reader)?;
     let Query(q) = q?;
-    if q.consistent {
-        s.node.read_barrier().await?;
-    }
-    Ok(Json(Settings { settings: s.node.catalog().settings()? }))
+    Ok(Json(Settings { settings: s.admin.settings(q.consistent).await? }))
 }
 
 #[utoipa::path(
@@ -207,10 +205,7 @@ pub async fn get_setting(
     let Path(key) = key?;
     let Query(q) = q?;
     check_key(&key)?;
-    if q.consistent {
-        s.node.read_barrier().await?;
-    }
-    match s.node.catalog().setting(&key)? {
+    match s.admin.setting(&key, q.consistent).await? {
         Some(value) => Ok(Json(Setting { key, value, log_index: None, previous: None })),
         None => Err(ApiError::not_found(format!("no setting named {key:?}"))),
     }
@@ -250,7 +245,7 @@ pub async fn put_setting(
             format!("value is {} bytes; the limit is {MAX_VALUE_LEN}", body.value.len()),
         ));
     }
-    let (log_index, previous) = s.node.put_setting(&key, &body.value).await?;
+    let (log_index, previous) = s.admin.put_setting(&key, &body.value).await?;
     Ok(Json(Setting { key, value: body.value, log_index: Some(log_index), previous }))
 }
 
@@ -277,7 +272,7 @@ pub async fn delete_setting(
     caller.principal.require(Role::Operator)?;
     let Path(key) = key?;
     check_key(&key)?;
-    s.node.delete_setting(&key).await?;
+    s.admin.delete_setting(&key).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
@@ -308,7 +303,6 @@ pub async fn get_drain(
 ) -> Result<Json<DrainStatus>, ApiError> {
     caller.principal.require(Role::Reader)?;
     let Path(node_id) = node_id?;
-    s.node.read_barrier().await?;
     Ok(Json(drain_status(&s, node_id).await?))
 }
 
@@ -378,8 +372,8 @@ pub async fn stop_drain(
 )]
 pub async fn take_digest(State(s): State<AppState>, caller: Caller) -> Result<Json<CatalogDigest>, ApiError> {
     caller.principal.require(Role::Operator)?;
-    let log_index = s.node.take_digest().await?;
-    Ok(Json(CatalogDigest { node_id: s.node.id(), log_index, digest: None }))
+    let log_index = s.admin.take_digest().await?;
+    Ok(Json(CatalogDigest { node_id: s.admin.node_id(), log_index, digest: None }))
 }
 
 /// `GET /api/v1/cluster/digest/{index}` (reader): this node's digest at `index`, once applied
@@ -408,28 +402,17 @@ pub async fn get_digest(
 ) -> Result<Json<CatalogDigest>, ApiError> {
     caller.principal.require(Role::Reader)?;
     let Path(index) = index?;
-    // An index past the committed log has no entry (yet): say so at once rather than waiting
-    // for an entry that may never be written. A follower that has not heard of a fresh commit
-    // answers 404 too, and the caller asks again.
-    let committed = s.node.status().commit_index;
-    if index > committed {
-        return Err(ApiError::not_found(format!(
+    // A follower that has not heard of a fresh commit answers 404 too, and the caller asks again.
+    match s.admin.digest_at(index).await? {
+        DigestAt::Found(d) => Ok(Json(CatalogDigest { node_id: s.admin.node_id(), log_index: index, digest: Some(d) })),
+        DigestAt::NotCommitted { committed } => Err(ApiError::not_found(format!(
             "no digest entry at log index {index}: the log is committed up to {committed}"
-        )));
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while s.node.applied_index() < index {
-        if std::time::Instant::now() > deadline {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "behind",
-                format!("this node has applied up to {} of {index}", s.node.applied_index()),
-            ));
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    match s.node.catalog().digest_at(index)? {
-        Some(d) => Ok(Json(CatalogDigest { node_id: s.node.id(), log_index: index, digest: Some(d) })),
-        None => Err(ApiError::not_found(format!("no digest entry at log index {index}"))),
+        ))),
+        DigestAt::Behind { applied } => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "behind",
+            format!("this node has applied up to {applied} of {index}"),
+        )),
+        DigestAt::NotADigest => Err(ApiError::not_found(format!("no digest entry at log index {index}"))),
     }
 }

@@ -31,7 +31,7 @@ fn wire(e: artstore_raft::StorageElement) -> StorageElementInfo {
 )]
 pub async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<StorageElements>, ApiError> {
     caller.principal.require(Role::Reader)?;
-    Ok(Json(StorageElements { elements: s.node.catalog().elements()?.into_iter().map(wire).collect() }))
+    Ok(Json(StorageElements { elements: s.storage.elements()?.into_iter().map(wire).collect() }))
 }
 
 #[utoipa::path(

@@ -18,7 +18,7 @@ use super::{ApiError, AppState};
     responses((status = 200, description = "The node is serving.", body = Health)),
 )]
 pub async fn live(State(s): State<AppState>) -> Json<Health> {
-    Json(Health { status: "live".into(), node_id: s.node.id() })
+    Json(Health { status: "live".into(), node_id: s.admin.node_id() })
 }
 
 /// A leader is known, this node's catalog has caught up with it (see `RaftNode::readiness`), and
@@ -38,15 +38,8 @@ pub async fn live(State(s): State<AppState>) -> Json<Health> {
     ),
 )]
 pub async fn ready(State(s): State<AppState>) -> Result<Json<Health>, ApiError> {
-    if !s.node.catalog().security_initialized()? {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            "waiting for the leader to create the bootstrap admin account and signing key",
-        ));
-    }
-    match s.node.readiness() {
-        Ok(()) => Ok(Json(Health { status: "ready".into(), node_id: s.node.id() })),
+    match s.admin.readiness() {
+        Ok(()) => Ok(Json(Health { status: "ready".into(), node_id: s.admin.node_id() })),
         Err(reason) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", reason)),
     }
 }

@@ -28,7 +28,6 @@ use artstore_actors::ingest::IngestHandle;
 use artstore_actors::query::QueryHandle;
 use artstore_actors::storage::repair::RepairHandle;
 use artstore_cluster_config::HttpConfig;
-use artstore_raft::RaftNode;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -44,7 +43,6 @@ pub use error::ApiError;
 /// What every handler can reach; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    pub node: RaftNode,
     pub admin: AdminHandle,
     pub ingest: IngestHandle,
     pub storage: artstore_actors::storage::StorageHandle,

@@ -20,8 +20,6 @@ use super::{ApiError, AppState};
 )]
 pub async fn status(State(s): State<AppState>, caller: Caller) -> Result<Json<RepairStatus>, ApiError> {
     caller.principal.require(Role::Operator)?;
-    // The queue as of every change committed before the request.
-    s.node.read_barrier().await?;
     let mut status = s.repair.status().await?;
     status.workers = s
         .workers

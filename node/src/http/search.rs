@@ -2,7 +2,7 @@
 
 use std::ops::Bound;
 
-use artstore_actors::query::{AttrRange, AttrValue, SearchRequest, SortBy};
+use artstore_actors::query::{AttrRange, AttrValue, FoundFile, SearchRequest, SortBy};
 use artstore_client::wire::{ErrorResponse, SearchHit, SearchResults};
 use artstore_cluster_config::Limits;
 use artstore_raft::Role;
@@ -142,12 +142,9 @@ pub async fn search(
 ) -> Result<Json<SearchResults>, ApiError> {
     caller.principal.require(Role::Reader)?;
     let (req, consistent) = parse(query.as_deref().unwrap_or(""), &s.limits)?;
-    let page = s.query.search(req, consistent).await?;
-    let catalog = s.node.catalog();
-    let mut hits = Vec::with_capacity(page.hits.len());
-    for hit in page.hits {
-        // The catalog is at least as new as the index: a file deleted since is left out.
-        let Some(f) = catalog.file(&hit.id)?.filter(|f| f.deleted_at.is_none()) else { continue };
+    let found = s.query.search(req, consistent).await?;
+    let mut hits = Vec::with_capacity(found.files.len());
+    for FoundFile { record: f, score } in found.files {
         let custom_attributes = match serde_json::from_str(&f.attributes_json) {
             Ok(serde_json::Value::Object(m)) => m,
             _ => Default::default(),
@@ -162,10 +159,10 @@ pub async fn search(
             description: f.description,
             tags: f.tags,
             custom_attributes,
-            score: hit.score,
+            score,
         });
     }
-    Ok(Json(SearchResults { hits, total: page.total as u64, next_cursor: page.next_cursor }))
+    Ok(Json(SearchResults { hits, total: found.total as u64, next_cursor: found.next_cursor }))
 }
 
 #[cfg(test)]
