@@ -11,7 +11,10 @@
 #      run with the real binary: listen and advertise addresses and certificate names; and a
 #      3-node cluster whose nodes reach each other by DNS name, started on loopback and checked
 #      with `artstore health`;
-#   5. the container image: built and started as a 3-node cluster where a Docker daemon answers
+#   5. monitoring (deploy/monitoring): .ci/monitoring-check.sh, which checks the Prometheus,
+#      Alertmanager, Grafana and compose files with their own tools and every metric they use
+#      against a real node;
+#   6. the container image: built and started as a 3-node cluster where a Docker daemon answers
 #      (`docker info`), otherwise skipped with the reason.
 # Every validator is also run on a deliberately broken copy, which it must refuse: a check that
 # passes everything is reported as a failure. Exits non-zero if anything failed.
@@ -367,6 +370,15 @@ if layout "DNS-named cluster" "$out" --nodes 3 --host localhost --listen-host 12
   for pid in "${node_pids[@]}"; do wait "$pid" || clean=0; done
   node_pids=()
   if [ "$clean" = 1 ]; then pass "the nodes stop cleanly on SIGTERM"; else fail "a node did not exit 0 on SIGTERM"; fi
+fi
+
+# ---------------------------------------------------------------------------------------------
+echo "== monitoring"
+if DEPLOY_CHECK_VENV="$venv" CHECK_JSONSCHEMA_VERSION="$CHECK_JSONSCHEMA_VERSION" ARTSTORE_BIN="$bin" \
+  .ci/monitoring-check.sh; then
+  pass "deploy/monitoring: rules, tests, configs, dashboard and compose file; every metric they use is exported"
+else
+  fail "deploy/monitoring (.ci/monitoring-check.sh)"
 fi
 
 # ---------------------------------------------------------------------------------------------
