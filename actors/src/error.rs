@@ -9,6 +9,9 @@ pub enum AdminError {
     /// The secret was right but the client certificate is missing or names another account.
     #[error("{0}")]
     ClientCertificate(String),
+    /// The secret was right but older than `[auth] secret_max_age_days` (RFC 6749 `invalid_client`).
+    #[error("{0}")]
+    SecretExpired(String),
     /// The request is malformed (RFC 6749 `invalid_request` for the token endpoint).
     #[error("{0}")]
     InvalidRequest(String),

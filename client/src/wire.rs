@@ -160,6 +160,10 @@ pub struct ServiceAccount {
     /// Tokens only over mutual TLS with a client certificate naming the account.
     #[serde(default)]
     pub require_client_cert: bool,
+    /// RFC 3339: when the current secret stops opening the account (`[auth] secret_max_age_days`
+    /// after it was set); rotate before.
+    #[serde(default)]
+    pub secret_expires_at: Option<String>,
 }
 
 /// A role, as the OpenAPI document names them (the wire carries them as strings).

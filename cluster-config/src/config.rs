@@ -88,8 +88,22 @@ pub struct AuthConfig {
     /// by the first leader, to create the `admin` account.
     #[serde(default)]
     pub bootstrap_admin_hash: Option<String>,
+    /// A client secret stops opening its account this many days after it was set (30 to 365);
+    /// rotate before then. The bootstrap admin is warned about but never locked out.
+    #[serde(default = "default_secret_max_age")]
+    pub secret_max_age_days: u32,
+    /// Secrets this close to their expiry are counted by `artstore_auth_secrets_expiring` and
+    /// audited (`account.secret_expiring`) once.
+    #[serde(default = "default_secret_warning")]
+    pub secret_expiry_warning_days: u32,
 }
 
+fn default_secret_max_age() -> u32 {
+    90
+}
+fn default_secret_warning() -> u32 {
+    14
+}
 fn default_token_ttl() -> u64 {
     3600
 }
@@ -123,6 +137,8 @@ impl Default for AuthConfig {
             token_requests_per_minute: default_rate_per_client(),
             token_requests_per_minute_per_source: default_rate_per_source(),
             bootstrap_admin_hash: None,
+            secret_max_age_days: default_secret_max_age(),
+            secret_expiry_warning_days: default_secret_warning(),
         }
     }
 }
@@ -670,6 +686,15 @@ impl NodeConfig {
         }
         if a.audience.is_empty() {
             p.push(Problem::new("auth.audience", "must not be empty"));
+        }
+        if !(30..=365).contains(&a.secret_max_age_days) {
+            p.push(Problem::new("auth.secret_max_age_days", "must be between 30 and 365"));
+        }
+        if a.secret_expiry_warning_days == 0 || a.secret_expiry_warning_days >= a.secret_max_age_days {
+            p.push(Problem::new(
+                "auth.secret_expiry_warning_days",
+                "must be at least 1 and less than auth.secret_max_age_days",
+            ));
         }
         if a.key_algorithm != "EdDSA" && a.key_algorithm != "RS256" {
             p.push(Problem::new("auth.key_algorithm", format!("{:?}: use \"EdDSA\" or \"RS256\"", a.key_algorithm)));

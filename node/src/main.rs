@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+mod certificates;
 mod cli;
 mod http;
 mod permissions;

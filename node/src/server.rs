@@ -101,6 +101,8 @@ async fn run(
         );
     }
     let tls = TlsMaterial::load(&config.tls)?.with_bbr(config.quic.congestion_control == "bbr");
+    crate::certificates::publish_expiry("cluster", &config.tls.cert);
+    crate::certificates::publish_expiry("ca", &config.tls.ca_cert);
     let transport = Transport::bind(quic_sock, &tls)?;
     for (node, addr) in &config.quic.dial {
         if let Ok(id) = node.parse() {

@@ -71,6 +71,7 @@ pub fn start(node: &RaftNode, config: &NodeConfig, data_dir: &Path) -> anyhow::R
     let (keys, token_limits) = admin.workers();
     workers.start(LeaderOnly::new(node.clone(), keys));
     workers.start(token_limits);
+    workers.start_after(admin.secret_ages(), secs(5));
     workers.start(storage.capacity_monitor());
     workers.start(storage.sidecar_keeper());
     workers.start(indexer);

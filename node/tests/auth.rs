@@ -152,8 +152,14 @@ async fn secret_rotation_and_secrets_never_reach_the_logs() {
     let second = cluster.client(1).rotate_secret(&id, Some(300)).await.unwrap().client_secret;
     login(&first).token().await.unwrap();
     login(&second).token().await.unwrap();
-    let third = cluster.client(1).rotate_secret(&id, None).await.unwrap().client_secret;
+    let rotated = cluster.client(1).rotate_secret(&id, None).await.unwrap();
+    let third = rotated.client_secret;
     assert!(login(&second).token().await.is_err());
+    // A secret expires `[auth] secret_max_age_days` (90 by default) after it was set.
+    let at = |t: &str| humantime::parse_rfc3339(t).unwrap();
+    let expires = at(rotated.account.secret_expires_at.as_deref().expect("secret_expires_at"));
+    let lifetime = expires.duration_since(at(&rotated.account.updated_at)).unwrap().as_secs();
+    assert!((90 * 86_400 - 5..=90 * 86_400 + 5).contains(&lifetime), "{lifetime} s");
     login(&third).token().await.unwrap();
     assert!(login("Wrong-Secret-123").token().await.is_err());
 

@@ -113,6 +113,7 @@ impl AdminHandle {
             updated_at: now,
             deleted_at: None,
             require_client_cert: req.require_client_cert,
+            secret_set_at: Some(now),
         };
         let event = Self::event(&actor.client_id, "account.create", &client_id, "ok", source);
         self.audited(Command::CreateAccount { account: account.clone() }, event).await?;

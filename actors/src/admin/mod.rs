@@ -18,6 +18,7 @@ mod accounts;
 mod cluster;
 pub mod keys;
 mod ring;
+mod secret_age;
 pub mod tokens;
 
 use std::collections::HashMap;
@@ -33,6 +34,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 pub use accounts::{AccountUpdate, NewAccount};
 pub use cluster::DigestAt;
 use keys::{Jwks, KeyRing};
+pub use secret_age::{SecretAge, SecretAges};
 pub use tokens::{Claims, ClientCertificate, Principal};
 
 use crate::AdminError;
@@ -259,6 +261,12 @@ impl AdminHandle {
             self.audited(Command::AuditOnly, event).await?;
             return Err(AdminError::InvalidClient);
         };
+        if let Some(why) = self.expired_secret(&account) {
+            metrics::counter!("artstore_auth_tokens_refused_total").increment(1);
+            let event = Self::event(client_id, "token.issue", client_id, "denied: secret expired", source);
+            self.audited(Command::AuditOnly, event).await?;
+            return Err(AdminError::SecretExpired(why));
+        }
         let certificate_problem = match certificate {
             Some(c) if c.subject.as_deref() != Some(account.client_id.as_str()) => {
                 Some("the client certificate names another account")
@@ -464,6 +472,7 @@ impl AdminHandle {
                 updated_at: now,
                 deleted_at: None,
                 require_client_cert: false,
+                secret_set_at: Some(now),
             };
             let key = self.new_key(now).await?;
             let audit_key_hex = hex::encode(rand::random::<[u8; 32]>());

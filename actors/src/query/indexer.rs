@@ -154,12 +154,14 @@ impl Indexer {
     }
 
     fn commit(&mut self, indexed: u64) -> Result<(), QueryError> {
-        self.last_commit = Some(Instant::now());
+        let started = Instant::now();
+        self.last_commit = Some(started);
         let mut prepared = self.writer.prepare_commit().map_err(index_err)?;
         let payload = serde_json::to_string(&Payload { schema: schema::SCHEMA_VERSION, indexed }).unwrap_or_default();
         prepared.set_payload(&payload);
         prepared.commit().map_err(index_err)?;
         self.reader.reload().map_err(index_err)?;
+        metrics::histogram!("artstore_search_index_commit_seconds").record(started.elapsed().as_secs_f64());
         self.durable = indexed;
         self.publish(indexed);
         // The feed below a durable index is no longer needed.

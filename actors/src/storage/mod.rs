@@ -566,6 +566,17 @@ impl Worker for CapacityMonitor {
             } else {
                 0.0
             });
+            metrics::gauge!("artstore_storage_element_capacity_bytes", "element" => c.name.clone()).set(total as f64);
+            // One series per status and mode, 1 for the current one: alerts need no thresholds of their own.
+            for s in ["ok", "warning", "critical", "full"] {
+                metrics::gauge!("artstore_storage_element_status", "element" => c.name.clone(), "status" => s)
+                    .set(if s == status { 1.0 } else { 0.0 });
+            }
+            let mode = catalog_mode.unwrap_or(c.mode);
+            for m in [ElementMode::Edit, ElementMode::Rw, ElementMode::Ro, ElementMode::Ar] {
+                metrics::gauge!("artstore_storage_element_mode", "element" => c.name.clone(), "mode" => m.as_str())
+                    .set(if m == mode { 1.0 } else { 0.0 });
+            }
             if self.last_status[i] != status {
                 match status {
                     "ok" => tracing::info!(element = %c.name, free, total, "storage element capacity ok"),

@@ -107,6 +107,7 @@ async fn replicate(
         )));
     }
     if replicas.len() < quorum {
+        metrics::counter!("artstore_storage_quorum_failures_total").increment(1);
         return Err(StorageError::Quorum(format!(
             "chunk {index} reached {} of {quorum} required replicas ({})",
             replicas.len(),

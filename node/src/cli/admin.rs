@@ -175,7 +175,15 @@ fn print_account(a: &ServiceAccount, output: Output) -> anyhow::Result<()> {
         } else {
             "disabled"
         };
-        println!("{:<24} {:<9} {:<24} {}", a.client_id, state, a.roles.join(","), a.name);
+        let expires = a.secret_expires_at.as_deref().unwrap_or("-");
+        println!(
+            "{:<24} {:<9} {:<24} secret expires {:<20} {}",
+            a.client_id,
+            state,
+            a.roles.join(","),
+            expires,
+            a.name
+        );
     }
     Ok(())
 }
@@ -197,6 +205,7 @@ pub async fn run_accounts(cmd: AccountsCommand) -> anyhow::Result<()> {
             } else {
                 println!("client_id:     {}", created.account.client_id);
                 println!("client_secret: {}", created.client_secret);
+                println!("expires:       {}", created.account.secret_expires_at.as_deref().unwrap_or("-"));
                 eprintln!("The secret is shown only now; store it safely.");
             }
         }
@@ -250,6 +259,7 @@ pub async fn run_accounts(cmd: AccountsCommand) -> anyhow::Result<()> {
             } else {
                 println!("client_id:     {}", r.account.client_id);
                 println!("client_secret: {}", r.client_secret);
+                println!("expires:       {}", r.account.secret_expires_at.as_deref().unwrap_or("-"));
             }
         }
         AccountsCommand::Delete { conn, client_id, output } => {

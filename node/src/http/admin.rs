@@ -3,7 +3,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use artstore_actors::admin::{AccountUpdate, AuditFilter, NewAccount};
+use artstore_actors::admin::{AccountUpdate, AdminHandle, AuditFilter, NewAccount};
 use artstore_client::wire::{
     AuditPage, AuditRecord, AuditVerification, CreateServiceAccount, ErrorResponse, KeyRotated, RotateSecret,
     ServiceAccount, ServiceAccountWithSecret, ServiceAccounts, UpdateServiceAccount,
@@ -24,8 +24,10 @@ pub fn rfc3339(ms: i64) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)).to_string()
 }
 
-fn wire(a: artstore_raft::ServiceAccount) -> ServiceAccount {
+fn wire(admin: &AdminHandle, a: artstore_raft::ServiceAccount) -> ServiceAccount {
+    let secret_expires_at = Some(rfc3339(admin.secret_age(&a).expires_at()));
     ServiceAccount {
+        secret_expires_at,
         client_id: a.client_id,
         name: a.name,
         description: a.description,
@@ -96,7 +98,10 @@ pub async fn create(
         require_client_cert: req.require_client_cert,
     };
     let (account, secret) = s.admin.create_account(&caller.principal, new, caller.source).await?;
-    Ok((StatusCode::CREATED, Json(ServiceAccountWithSecret { account: wire(account), client_secret: secret })))
+    Ok((
+        StatusCode::CREATED,
+        Json(ServiceAccountWithSecret { account: wire(&s.admin, account), client_secret: secret }),
+    ))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -129,7 +134,7 @@ pub async fn list(
     caller.principal.require(Role::Admin)?;
     let Query(q) = q?;
     let accounts = s.admin.list_accounts(&caller.principal, q.include_deleted)?;
-    Ok(Json(ServiceAccounts { accounts: accounts.into_iter().map(wire).collect() }))
+    Ok(Json(ServiceAccounts { accounts: accounts.into_iter().map(|a| wire(&s.admin, a)).collect() }))
 }
 
 #[utoipa::path(
@@ -153,7 +158,7 @@ pub async fn get(
 ) -> Result<Json<ServiceAccount>, ApiError> {
     caller.principal.require(Role::Admin)?;
     let Path(id) = id?;
-    Ok(Json(wire(s.admin.get_account(&caller.principal, &id)?)))
+    Ok(Json(wire(&s.admin, s.admin.get_account(&caller.principal, &id)?)))
 }
 
 #[utoipa::path(
@@ -193,7 +198,7 @@ pub async fn update(
         enabled: req.enabled,
         require_client_cert: req.require_client_cert,
     };
-    Ok(Json(wire(s.admin.update_account(&caller.principal, &id, update, caller.source).await?)))
+    Ok(Json(wire(&s.admin, s.admin.update_account(&caller.principal, &id, update, caller.source).await?)))
 }
 
 #[utoipa::path(
@@ -227,7 +232,7 @@ pub async fn rotate_secret(
     let Path(id) = id?;
     let grace = body?.and_then(|JsonBody(b)| b).and_then(|b| b.grace_period_secs);
     let (secret, account) = s.admin.rotate_secret(&caller.principal, &id, grace, caller.source).await?;
-    let account = wire(account);
+    let account = wire(&s.admin, account);
     Ok(Json(ServiceAccountWithSecret { account, client_secret: secret }))
 }
 

@@ -233,7 +233,9 @@ pub async fn token(
             }
             resp
         }
-        Err(AdminError::ClientCertificate(m)) => oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", m),
+        Err(AdminError::ClientCertificate(m) | AdminError::SecretExpired(m)) => {
+            oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", m)
+        }
         Err(AdminError::RateLimited(secs)) => {
             let mut resp =
                 oauth_error(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", format!("retry in {secs} s"));

@@ -74,7 +74,7 @@ impl From<artstore_actors::AdminError> for ApiError {
         use artstore_actors::AdminError as E;
         match e {
             E::InvalidClient => Self::new(StatusCode::UNAUTHORIZED, "invalid_client", e.to_string()),
-            E::ClientCertificate(m) => Self::new(StatusCode::UNAUTHORIZED, "invalid_client", m),
+            E::ClientCertificate(m) | E::SecretExpired(m) => Self::new(StatusCode::UNAUTHORIZED, "invalid_client", m),
             E::InvalidRequest(m) => Self::bad_request("invalid_request", m),
             E::RateLimited(_) => Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", e.to_string()),
             E::InvalidToken(m) => Self::unauthorized("invalid_token", m, Some("invalid_token")),

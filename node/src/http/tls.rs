@@ -85,6 +85,7 @@ impl ApiTls {
     /// Loads `[http.tls]`; an error names the key of the file that failed.
     pub fn load(settings: &ApiTlsConfig) -> anyhow::Result<Arc<Self>> {
         let config = build(settings)?;
+        crate::certificates::publish_expiry("api", &settings.cert);
         Ok(Arc::new(Self {
             seen: Mutex::new(stamps(&files(settings))),
             settings: settings.clone(),
@@ -113,6 +114,7 @@ impl ApiTls {
                 }
                 metrics::counter!("artstore_http_tls_reloads_total", "outcome" => "ok").increment(1);
                 tracing::info!(why, cert = %self.settings.cert.display(), "API certificate reloaded");
+                crate::certificates::publish_expiry("api", &self.settings.cert);
                 true
             }
             Err(e) => {

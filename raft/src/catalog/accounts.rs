@@ -58,9 +58,18 @@ pub struct ServiceAccount {
     /// (mutual TLS as a second factor besides the secret).
     #[serde(default)]
     pub require_client_cert: bool,
+    /// When the current secret was set (unix milliseconds); absent on records from before
+    /// secrets aged, where the creation time stands in.
+    #[serde(default)]
+    pub secret_set_at: Option<i64>,
 }
 
 impl ServiceAccount {
+    /// When the current secret was set (unix milliseconds).
+    pub fn secret_age_from(&self) -> i64 {
+        self.secret_set_at.unwrap_or(self.created_at)
+    }
+
     /// Enabled and not deleted.
     pub fn is_active(&self) -> bool {
         self.enabled && self.deleted_at.is_none()
@@ -165,6 +174,7 @@ impl super::Catalog {
                 a.previous_secret_hash = grace_until.map(|_| a.secret_hash.clone());
                 a.previous_valid_until = *grace_until;
                 a.secret_hash = secret_hash.clone();
+                a.secret_set_at = Some(*at);
                 a.updated_at = *at;
                 batch.put(format!("{ACCOUNT}{client_id}").into_bytes(), encode(&a));
             }

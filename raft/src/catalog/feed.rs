@@ -239,6 +239,10 @@ impl Subscription {
     /// last change; otherwise the consumer reaches the applied index.
     pub fn next_batch(&self, position: u64, limit: usize) -> Result<FeedBatch, Error> {
         let applied = self.catalog.applied_index()?;
+        // Set at every request too, so that a consumer failing before its commit shows its lag
+        // growing instead of the value of its last commit.
+        metrics::gauge!("artstore_change_feed_lag_entries", "consumer" => self.consumer)
+            .set(applied.saturating_sub(position) as f64);
         if applied <= position {
             return Ok(FeedBatch { files: BTreeMap::new(), reached: position });
         }
