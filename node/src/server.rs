@@ -79,6 +79,8 @@ async fn run(
     listener: Option<tokio::net::TcpListener>,
 ) -> anyhow::Result<()> {
     telemetry::init_logging(log_format.unwrap_or(config.log.format), &config.log.level);
+    // Before anything records a metric (the certificates' expiry is published as they load).
+    let metrics = telemetry::init_metrics()?;
     let http_sock: SocketAddr = config.http.listen.parse().context("http.listen")?;
     let quic_sock: SocketAddr = config.quic.listen.parse().context("quic.listen")?;
     let listener = match listener {
@@ -115,7 +117,6 @@ async fn run(
     // Folders 0700, files 0600; anything found shared is logged and tightened.
     crate::permissions::secure_data_dir(&data_dir)
         .with_context(|| format!("data_dir: cannot secure {}", data_dir.display()))?;
-    let metrics = telemetry::init_metrics()?;
     tracing::info!(
         node_id = config.node_id,
         cluster = %config.cluster_id,
