@@ -129,6 +129,8 @@ impl RaftNode {
 
         tracing::info!(path = %options.db_path.display(), "opening the raft log and catalog");
         let engine = Engine::open(&options.db_path)?;
+        let format = crate::store::check_format(&engine)?;
+        tracing::info!(format, "raft database format");
         let log = LogStore::open(&engine)?;
         let sm = StateMachineStore::open(&engine)?;
         let catalog = sm.catalog();

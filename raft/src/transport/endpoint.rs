@@ -11,7 +11,7 @@ use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
 use super::rpc::ClusterRpcClient;
 use super::tls::TlsMaterial;
-use super::STREAM_RPC;
+use super::{OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION, STREAM_RPC};
 use crate::types::NodeId;
 use crate::Error;
 
@@ -151,7 +151,9 @@ impl Transport {
                 return Err(Error::Transport(format!("node {target} at {addr}: {e}")));
             }
         };
-        send.write_all(&[tag]).await.map_err(|e| Error::Transport(format!("node {target} at {addr}: {e}")))?;
+        send.write_all(&stream_header(tag))
+            .await
+            .map_err(|e| Error::Transport(format!("node {target} at {addr}: {e}")))?;
         Ok((send, recv))
     }
 
@@ -272,8 +274,8 @@ impl Transport {
         for _ in 0..RPC_STREAMS {
             let (mut send, recv) =
                 conn.open_bi().await.map_err(|e| Error::Transport(format!("node {target} at {addr}: {e}")))?;
-            // The tag byte also makes the (lazily opened) stream visible to the peer.
-            send.write_all(&[STREAM_RPC])
+            // The header also makes the (lazily opened) stream visible to the peer.
+            send.write_all(&stream_header(STREAM_RPC))
                 .await
                 .map_err(|e| Error::Transport(format!("node {target} at {addr}: {e}")))?;
             let transport = rpc_transport(send, recv);
@@ -289,8 +291,19 @@ impl Transport {
         if let Some(slot) = slot {
             if let Ok(mut guard) = slot.try_lock() {
                 if let Some((conn, _)) = guard.take() {
-                    if let Some(reason) = conn.close_reason() {
-                        tracing::debug!(target, %reason, "connection to peer closed");
+                    match conn.close_reason() {
+                        Some(quinn::ConnectionError::ApplicationClosed(c))
+                            if c.error_code == VERSION_REFUSED.into() =>
+                        {
+                            tracing::warn!(
+                                target,
+                                ours = PROTOCOL_VERSION,
+                                reason = %String::from_utf8_lossy(&c.reason),
+                                "the peer refused this node's cluster protocol version"
+                            );
+                        }
+                        Some(reason) => tracing::debug!(target, %reason, "connection to peer closed"),
+                        None => {}
                     }
                 }
             }
@@ -337,17 +350,68 @@ async fn serve_connection(conn: quinn::Connection, handlers: Handlers) {
             Err(_) => return,
         };
         let handlers = handlers.clone();
+        let conn = conn.clone();
         tokio::spawn(async move {
-            let mut tag = [0u8; 1];
-            if recv.read_exact(&mut tag).await.is_err() {
+            let mut first = [0u8; 1];
+            if recv.read_exact(&mut first).await.is_err() {
                 return;
             }
-            let handler = handlers.read().ok().and_then(|h| h.get(&tag[0]).cloned());
+            let version = if first[0] & VERSIONED == 0 {
+                None
+            } else {
+                let mut v = [0u8; 2];
+                if recv.read_exact(&mut v).await.is_err() {
+                    return;
+                }
+                Some(u16::from_be_bytes(v))
+            };
+            if let Err(reason) = check_version(version) {
+                tracing::warn!(
+                    remote = %conn.remote_address(),
+                    theirs = version.unwrap_or(0),
+                    ours = PROTOCOL_VERSION,
+                    "refused a peer of another cluster protocol version: {reason}"
+                );
+                metrics::counter!("artstore_transport_refused_connections_total").increment(1);
+                conn.close(VERSION_REFUSED.into(), reason.as_bytes());
+                return;
+            }
+            let tag = first[0] & !VERSIONED;
+            let handler = handlers.read().ok().and_then(|h| h.get(&tag).cloned());
             match handler {
                 Some(h) => h(send, recv),
-                None => tracing::warn!(tag = tag[0], "no handler for this cluster stream type (yet)"),
+                None => tracing::warn!(tag, "no handler for this cluster stream type (yet)"),
             }
         });
+    }
+}
+
+/// Set in a stream's tag byte when a protocol version follows it (streams of releases before
+/// versions had bare tags).
+const VERSIONED: u8 = 0x80;
+
+/// The application close code of a connection refused for its protocol version.
+const VERSION_REFUSED: u32 = 0x5652;
+
+/// A stream's first bytes: its tag (marked versioned) and this node's protocol version.
+fn stream_header(tag: u8) -> [u8; 3] {
+    let [hi, lo] = PROTOCOL_VERSION.to_be_bytes();
+    [tag | VERSIONED, hi, lo]
+}
+
+/// Whether a stream of `version` (`None`: from before streams carried one) can be served; if
+/// not, the reason, naming both versions.
+fn check_version(version: Option<u16>) -> Result<(), String> {
+    match version {
+        Some(v) if (OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&v) => Ok(()),
+        Some(v) => Err(format!(
+            "the peer speaks cluster protocol v{v}; this node speaks v{OLDEST_PROTOCOL_VERSION} to v{PROTOCOL_VERSION}: \
+             upgrade the older nodes one at a time"
+        )),
+        None => Err(format!(
+            "the peer runs a release from before cluster protocol versions; this node speaks \
+             v{OLDEST_PROTOCOL_VERSION} to v{PROTOCOL_VERSION}: upgrade it"
+        )),
     }
 }
 
@@ -366,4 +430,78 @@ where
     SinkItem: serde::Serialize,
 {
     tarpc::serde_transport::new(framed(tokio::io::join(recv, send)), Bincode::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use artstore_cluster_config::{ClusterCa, TlsConfig};
+
+    use super::*;
+
+    fn identity(dir: &Path, ca: &ClusterCa, node_id: u64) -> TlsMaterial {
+        let cert = ca.issue_node(node_id, &["127.0.0.1".into()]).unwrap();
+        let d = dir.join(format!("n{node_id}"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("ca.pem"), &ca.cert_pem).unwrap();
+        std::fs::write(d.join("node.pem"), &cert.cert_pem).unwrap();
+        std::fs::write(d.join("node.key"), &cert.key_pem).unwrap();
+        TlsMaterial::load(&TlsConfig { ca_cert: d.join("ca.pem"), cert: d.join("node.pem"), key: d.join("node.key") })
+            .unwrap()
+    }
+
+    /// Opens a stream to `server` that starts with `header`, as a peer of another release would,
+    /// and returns why the connection was closed (or `None` if the stream was served).
+    async fn open_with(tls: &TlsMaterial, server: SocketAddr, header: &[u8]) -> Option<String> {
+        let mut client = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        client.set_default_client_config(tls.client_config().unwrap());
+        let conn = client.connect(server, &artstore_cluster_config::node_server_name(1)).unwrap().await.unwrap();
+        let (mut send, mut recv) = conn.open_bi().await.unwrap();
+        send.write_all(header).await.unwrap();
+        let mut answer = [0u8; 2];
+        let read = tokio::time::timeout(Duration::from_secs(5), recv.read_exact(&mut answer)).await.unwrap();
+        match (read, conn.close_reason()) {
+            (Ok(()), _) => None,
+            (Err(_), Some(quinn::ConnectionError::ApplicationClosed(c))) => {
+                assert_eq!(c.error_code, VERSION_REFUSED.into());
+                Some(String::from_utf8_lossy(&c.reason).into_owned())
+            }
+            (Err(e), other) => panic!("the stream failed without a version refusal: {e} ({other:?})"),
+        }
+    }
+
+    #[tokio::test]
+    async fn peers_of_another_protocol_version_are_refused_naming_both_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = ClusterCa::generate("versions").unwrap();
+        let server = Transport::bind("127.0.0.1:0".parse().unwrap(), &identity(dir.path(), &ca, 1)).unwrap();
+        // A stream of the current version is served: this handler answers two bytes.
+        server.register(
+            STREAM_RPC,
+            Arc::new(|mut send: quinn::SendStream, _recv| {
+                tokio::spawn(async move {
+                    let _ = send.write_all(b"ok").await;
+                    let _ = send.finish();
+                    let _ = send.stopped().await;
+                });
+            }),
+        );
+        server.serve();
+        let addr = server.local_addr().unwrap();
+        let peer = identity(dir.path(), &ca, 2);
+
+        assert_eq!(open_with(&peer, addr, &stream_header(STREAM_RPC)).await, None);
+        let old = open_with(&peer, addr, &[STREAM_RPC]).await.expect("an unversioned stream is refused");
+        assert!(old.contains("before cluster protocol versions") && old.contains("v1"), "{old}");
+        let newer = PROTOCOL_VERSION + 7;
+        let [hi, lo] = newer.to_be_bytes();
+        let refused =
+            open_with(&peer, addr, &[STREAM_RPC | VERSIONED, hi, lo]).await.expect("a newer version is refused");
+        assert!(
+            refused.contains(&format!("v{newer}")) && refused.contains(&format!("v{PROTOCOL_VERSION}")),
+            "{refused}"
+        );
+        server.close().await;
+    }
 }

@@ -1,7 +1,13 @@
 //! The cluster transport: one QUIC endpoint per node with mutual TLS under the cluster CA.
 //!
-//! Every stream starts with one tag byte naming what it carries ([`STREAM_RPC`] for a tarpc
-//! channel; chunk streams get their own tag). Peers are dialled by the server name in their
+//! Every stream starts with a header of three bytes: a tag naming what it carries ([`STREAM_RPC`]
+//! for a tarpc channel; chunk streams get their own tag) with its high bit set, and the cluster
+//! protocol version ([`PROTOCOL_VERSION`], big-endian `u16`) of the node that opened it. A node
+//! serves only streams of a version it speaks: any other version, or a stream from a release
+//! before streams carried one, is refused, the connection closed with a reason naming both
+//! versions (which the dialling node logs), and the refusal logged on both sides. During a
+//! rolling upgrade, a release that changes the protocol speaks the old version too until every
+//! node runs it. Peers are dialled by the server name in their
 //! certificate (`node<ID>.artstore.internal`), so a certificate for one node cannot impersonate
 //! another, and a peer without a certificate from the cluster CA is refused in both directions.
 
@@ -14,6 +20,12 @@ pub use endpoint::{rpc_transport, RpcStreamHandler, Transport};
 pub use network::NetworkFactory;
 pub use rpc::{ClusterRpc, ClusterRpcClient, RemoteError};
 pub use tls::TlsMaterial;
+
+/// The cluster protocol this node speaks: the tarpc service, the Raft entries and snapshots it
+/// carries, and the storage protocol. Raised whenever one of them changes incompatibly.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// The oldest cluster protocol version this node still serves.
+pub const OLDEST_PROTOCOL_VERSION: u16 = 1;
 
 /// Tag byte of a stream that carries a tarpc [`ClusterRpc`] channel.
 pub const STREAM_RPC: u8 = 1;
