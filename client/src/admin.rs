@@ -38,6 +38,28 @@ impl Client {
         Ok(d.log_index)
     }
 
+    /// A consistent backup of the catalog (admin role): its manifest and image. The caller
+    /// should check the image against `manifest.sha256` before keeping it.
+    pub async fn backup(&self) -> Result<(crate::wire::BackupManifest, bytes::Bytes), ClientError> {
+        let resp = self
+            .execute(true, |base, bearer| {
+                let mut req = self.http.get(format!("{base}/api/v1/cluster/backup"));
+                if let Some(t) = bearer {
+                    req = req.bearer_auth(t);
+                }
+                Ok(req)
+            })
+            .await?;
+        let bad = |message: String| ClientError::Server { status: 200, code: "bad_body".into(), message };
+        let manifest = resp
+            .headers()
+            .get("x-artstore-backup-manifest")
+            .ok_or_else(|| bad("the answer has no X-Artstore-Backup-Manifest header".into()))?;
+        let manifest = serde_json::from_slice(manifest.as_bytes()).map_err(|e| bad(e.to_string()))?;
+        let image = resp.bytes().await.map_err(|e| bad(e.to_string()))?;
+        Ok((manifest, image))
+    }
+
     /// The catalog digest the answering node recorded at `log_index`.
     pub async fn digest_at(&self, log_index: u64) -> Result<CatalogDigest, ClientError> {
         self.send::<(), _>(Method::GET, &format!("/api/v1/cluster/digest/{log_index}"), None).await

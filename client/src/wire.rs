@@ -620,3 +620,31 @@ pub struct CatalogDigest {
     /// SHA-256 of the catalog just before `log_index`; absent in the answer to the POST.
     pub digest: Option<String>,
 }
+
+/// What a catalog backup holds (`manifest.json` beside `catalog.snapshot`); the node sends it in
+/// the `X-Artstore-Backup-Manifest` header of `GET /api/v1/cluster/backup`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BackupManifest {
+    /// Format of the backup (1).
+    pub format: u32,
+    /// The cluster it was taken from (a restore checks it against the nodes' configuration).
+    pub cluster_id: String,
+    /// The node that made it.
+    pub node_id: u64,
+    /// The catalog is the one after this log entry.
+    pub log_index: u64,
+    /// The Raft term of that entry.
+    pub term: u64,
+    /// That entry's full log id, as `restore` needs it.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub last_log_id: serde_json::Value,
+    /// File records in the catalog (deleted ones included).
+    pub files: u64,
+    /// Size of the image.
+    pub bytes: u64,
+    /// SHA-256 (hex) of the image.
+    pub sha256: String,
+    /// RFC 3339.
+    pub created_at: String,
+}

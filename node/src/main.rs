@@ -85,6 +85,10 @@ enum Command {
     Audit(cli::admin::AuditCommand),
     /// Rebuild file records from sidecars and chunks on disk after every catalog was lost (admin role).
     Recover(cli::durability::RecoverArgs),
+    /// Write a consistent backup of the catalog to a folder (admin role).
+    Backup(cli::backup::BackupArgs),
+    /// Seed a new node's catalog from a backup, before its first start.
+    Restore(cli::backup::RestoreArgs),
     /// Scrub and repair progress (operator role).
     #[command(subcommand)]
     Repair(cli::durability::RepairCommand),
@@ -94,7 +98,10 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // A node and `cluster init` write keys, secrets and documents: private to this user from the
     // first file on.
-    if matches!(cli.command, Command::Dev { .. } | Command::Start { .. } | Command::Cluster(_)) {
+    if matches!(
+        cli.command,
+        Command::Dev { .. } | Command::Start { .. } | Command::Cluster(_) | Command::Backup(_) | Command::Restore(_)
+    ) {
         permissions::private_umask();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -122,6 +129,8 @@ fn main() -> std::process::ExitCode {
             Command::Audit(c) => cli::admin::run_audit(c).await,
             Command::Repair(c) => cli::durability::run_repair(c).await,
             Command::Recover(a) => cli::durability::recover(a).await,
+            Command::Backup(a) => cli::backup::backup(a).await,
+            Command::Restore(a) => cli::backup::restore(a).await,
         }
     });
     match result {

@@ -61,6 +61,7 @@ const ROUTES: &[(&str, &str, Needs)] = &[
     ("GET", "/api/v1/cluster/members/{node_id}/drain", Reader),
     ("POST", "/api/v1/cluster/members/{node_id}/drain", Operator),
     ("DELETE", "/api/v1/cluster/members/{node_id}/drain", Operator),
+    ("GET", "/api/v1/cluster/backup", Admin),
     ("POST", "/api/v1/cluster/digest", Operator),
     ("GET", "/api/v1/cluster/digest/{index}", Reader),
     ("GET", "/api/v1/cluster/settings", Reader),

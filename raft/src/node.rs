@@ -234,6 +234,42 @@ impl RaftNode {
         .await
     }
 
+    /// A consistent image of the catalog covering every write committed before the call: this
+    /// node's latest Raft snapshot, built now if the last one is older. Returns what it covers
+    /// and its bytes (the format [`crate::store::backup::restore`] reads).
+    pub async fn backup(&self) -> Result<(crate::store::backup::BackupInfo, Vec<u8>), Error> {
+        let index = self.read_barrier().await?;
+        let covers = |raft: &Raft| raft.metrics().borrow().snapshot.is_some_and(|s| s.index >= index);
+        if !covers(&self.inner.raft) {
+            self.inner.raft.trigger().snapshot().await.map_err(|e| Error::Stopped(e.to_string()))?;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+            while !covers(&self.inner.raft) {
+                if tokio::time::Instant::now() > deadline {
+                    return Err(Error::Timeout(format!("no snapshot covering log index {index} within 120 s")));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        let snapshot = self
+            .inner
+            .raft
+            .get_snapshot()
+            .await
+            .map_err(|e| Error::Stopped(e.to_string()))?
+            .ok_or_else(|| Error::Storage("the snapshot vanished while it was read".into()))?;
+        let last_log_id =
+            snapshot.meta.last_log_id.ok_or_else(|| Error::Storage("the snapshot covers no log entry".into()))?;
+        let data = snapshot.snapshot.into_inner();
+        let (data, files) = tokio::task::spawn_blocking(move || {
+            let files = crate::store::backup::inspect(&data);
+            (data, files)
+        })
+        .await
+        .map_err(|e| Error::Storage(e.to_string()))?;
+        let files = files?;
+        Ok((crate::store::backup::BackupInfo { last_log_id, files }, data))
+    }
+
     /// Waits until this node's catalog reflects every write committed before the call (Raft read
     /// index, asked of the leader when this node is a follower), and returns that read index.
     pub async fn read_barrier(&self) -> Result<u64, Error> {

@@ -6,9 +6,13 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use artstore_raft::{ClusterNode, ClusterStatus, Error, NodeId};
+use std::net::IpAddr;
 
-use super::AdminHandle;
+use artstore_raft::store::backup::BackupInfo;
+use artstore_raft::{ClusterNode, ClusterStatus, Command, Error, NodeId, Role};
+
+use super::{AdminHandle, Principal};
+use crate::AdminError;
 
 /// How long a digest read waits for this node to apply the digest's entry.
 const DIGEST_WAIT: Duration = Duration::from_secs(10);
@@ -103,5 +107,20 @@ impl AdminHandle {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok(self.node().catalog().digest_at(index)?.map_or(DigestAt::NotADigest, DigestAt::Found))
+    }
+
+    /// A consistent image of the catalog at one log index, for `artstore backup` (admin role:
+    /// it holds every account's secret hashes and the signing keys). Audited.
+    pub async fn backup(&self, actor: &Principal, source: Option<IpAddr>) -> Result<(BackupInfo, Vec<u8>), AdminError> {
+        actor.require(Role::Admin)?;
+        let (info, image) = self.node().backup().await?;
+        let target = format!("log index {} ({} files, {} bytes)", info.last_log_id.index, info.files, image.len());
+        let event = Self::event(&actor.client_id, "cluster.backup", &target, "ok", source);
+        self.audited(Command::AuditOnly, event).await?;
+        Ok((info, image))
+    }
+
+    pub fn cluster_id(&self) -> &str {
+        &self.inner.issuer
     }
 }

@@ -6,6 +6,7 @@
 //! exactly one JSON document and everything else (progress, notices) goes to stderr.
 
 pub mod admin;
+pub mod backup;
 pub mod connection;
 pub mod durability;
 pub mod files;

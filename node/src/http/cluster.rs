@@ -6,7 +6,8 @@
 
 use artstore_actors::admin::DigestAt;
 use artstore_client::wire::{
-    CatalogDigest, ClusterStatus, DrainStatus, ErrorResponse, JoinRequest, Member, Setting, SettingValue, Settings,
+    BackupManifest, CatalogDigest, ClusterStatus, DrainStatus, ErrorResponse, JoinRequest, Member, Setting,
+    SettingValue, Settings,
 };
 use artstore_raft::{ClusterNode, NodeId};
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -415,4 +416,55 @@ pub async fn get_digest(
         )),
         DigestAt::NotADigest => Err(ApiError::not_found(format!("no digest entry at log index {index}"))),
     }
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/cluster/backup",
+    operation_id = "backup_catalog",
+    tag = "cluster",
+    summary = "A consistent backup of the catalog",
+    description = "The catalog at one log index (every write committed before the request is in it), as \
+        the image `artstore restore` seeds a new cluster from. Its manifest (log index, term, cluster id, \
+        file count, SHA-256 of the image) is the JSON in the `X-Artstore-Backup-Manifest` header. File \
+        bodies are not in it: they stay on the nodes' disks.",
+    responses(
+        (status = 200, description = "The image.", content_type = "application/octet-stream",
+            headers(("X-Artstore-Backup-Manifest" = String, description = "The backup's manifest (JSON, `BackupManifest`)."))),
+        (status = 503, description = "No leader, or no snapshot could be built in time.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["no_leader", "unavailable", "timeout"])))),
+    ),
+    extensions(("x-required-role" = json!("admin"))),
+)]
+pub async fn backup(State(s): State<AppState>, caller: Caller) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    use sha2::Digest;
+    caller.principal.require(Role::Admin)?;
+    let (info, image) = s.admin.backup(&caller.principal, caller.source).await?;
+    let (image, sha256) = tokio::task::spawn_blocking(move || {
+        let sha = hex::encode(sha2::Sha256::digest(&image));
+        (image, sha)
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let manifest = BackupManifest {
+        format: 1,
+        cluster_id: s.admin.cluster_id().to_string(),
+        node_id: s.admin.node_id(),
+        log_index: info.last_log_id.index,
+        term: info.last_log_id.leader_id.term,
+        last_log_id: serde_json::to_value(info.last_log_id).unwrap_or_default(),
+        files: info.files,
+        bytes: image.len() as u64,
+        sha256,
+        created_at: artstore_raft::rfc3339(artstore_raft::now_ms()),
+    };
+    let header = serde_json::to_string(&manifest).unwrap_or_default();
+    let mut resp = (StatusCode::OK, image).into_response();
+    let headers = resp.headers_mut();
+    headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/octet-stream"));
+    if let Ok(v) = axum::http::HeaderValue::from_str(&header) {
+        headers.insert("x-artstore-backup-manifest", v);
+    }
+    Ok(resp)
 }

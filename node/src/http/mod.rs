@@ -89,6 +89,7 @@ pub fn router(state: AppState, http: &HttpConfig, with_metrics: bool) -> Router 
             "/api/v1/cluster/members/{node_id}/drain",
             get(cluster::get_drain).post(cluster::start_drain).delete(cluster::stop_drain),
         )
+        .route("/api/v1/cluster/backup", get(cluster::backup))
         .route("/api/v1/cluster/digest", post(cluster::take_digest))
         .route("/api/v1/cluster/digest/{index}", get(cluster::get_digest))
         .route("/api/v1/cluster/settings", get(cluster::list_settings))

@@ -72,6 +72,7 @@ use super::{admin, auth, cluster, elements, files, health, recover, repair, sear
         cluster::get_drain,
         cluster::start_drain,
         cluster::stop_drain,
+        cluster::backup,
         cluster::take_digest,
         cluster::get_digest,
         cluster::list_settings,

@@ -72,6 +72,9 @@ fn audit_key(seq: u64) -> String {
 }
 
 impl Catalog {
+    /// The key prefix of file records.
+    pub(crate) const FILE_PREFIX: &'static str = FILE;
+
     pub(crate) fn new(tree: Tree) -> Self {
         Self { tree }
     }

@@ -17,9 +17,9 @@ use super::engine::{Engine, Tree};
 use super::io_err;
 use crate::types::{Entry, LogId, NodeId, StorageError, TypeConfig};
 
-const VOTE: &[u8] = b"vote";
-const PURGED: &[u8] = b"last_purged";
-const COMMITTED: &[u8] = b"committed";
+pub(super) const VOTE: &[u8] = b"vote";
+pub(super) const PURGED: &[u8] = b"last_purged";
+pub(super) const COMMITTED: &[u8] = b"committed";
 
 /// Handle to the log; clones share the same trees and flusher.
 #[derive(Clone)]

@@ -10,6 +10,7 @@
 // helpers return it unboxed so `?` works inside the trait methods.
 #![allow(clippy::result_large_err)]
 
+pub mod backup;
 pub mod engine;
 mod log_store;
 mod state_machine;

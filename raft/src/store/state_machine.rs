@@ -20,9 +20,9 @@ use crate::catalog::Catalog;
 use crate::types::{CommandResult, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 
 use crate::catalog::LAST_APPLIED;
-const MEMBERSHIP: &[u8] = b"_meta/membership";
-const SNAPSHOT_META: &[u8] = b"meta";
-const SNAPSHOT_DATA: &[u8] = b"data";
+pub(super) const MEMBERSHIP: &[u8] = b"_meta/membership";
+pub(super) const SNAPSHOT_META: &[u8] = b"meta";
+pub(super) const SNAPSHOT_DATA: &[u8] = b"data";
 
 /// Handle to the state machine; clones share the same trees.
 #[derive(Clone)]
@@ -36,9 +36,9 @@ pub struct StateMachineStore {
 
 /// The bytes of a snapshot: every key and value of the catalog tree.
 #[derive(Serialize, Deserialize)]
-struct SnapshotImage {
-    format: u32,
-    pairs: Vec<(Vec<u8>, Vec<u8>)>,
+pub(super) struct SnapshotImage {
+    pub(super) format: u32,
+    pub(super) pairs: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 fn sm_err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
