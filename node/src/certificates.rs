@@ -25,35 +25,55 @@ pub fn publish_expiry(kind: &'static str, path: &Path) {
     }
 }
 
-/// The `notAfter` time of an X.509 certificate (DER) in unix seconds, or `None` when the bytes
-/// are not a certificate. A DER reader that bounds every length by the input walks
-/// Certificate → TBSCertificate → validity.
-pub fn not_after(der: &[u8]) -> Option<i64> {
+/// The fields of an X.509 TBSCertificate after the version, in order.
+#[derive(Clone, Copy)]
+pub enum TbsField {
+    Validity = 3,
+    Subject = 4,
+}
+
+/// Reads one field of an X.509 certificate (DER): walks Certificate → TBSCertificate to `field`
+/// with a DER reader that bounds every length by the input, hands it to `read`, and skips the
+/// rest. `None` when the bytes are not a certificate or `read` finds nothing.
+pub fn read_tbs_field<T>(
+    der: &[u8],
+    field: TbsField,
+    read: impl FnOnce(yasna::BERReader) -> yasna::ASN1Result<Option<T>>,
+) -> Option<T> {
     yasna::parse_der(der, |r| {
         r.read_sequence(|r| {
-            let at = r.next().read_sequence(|tbs| {
-                // version [0] EXPLICIT (absent in v1), serialNumber, signature, issuer, then validity.
+            let found = r.next().read_sequence(|tbs| {
+                // version [0] EXPLICIT (absent in v1), serialNumber, signature, issuer, validity, subject.
                 let first = tbs.next();
-                let skip = if first.lookahead_tag()? == yasna::Tag::context(0) { 3 } else { 2 };
+                let before = field as usize - usize::from(first.lookahead_tag()? != yasna::Tag::context(0));
                 first.read_der()?;
-                for _ in 0..skip {
+                for _ in 0..before {
                     tbs.next().read_der()?;
                 }
-                let at = tbs.next().read_sequence(|v| {
-                    v.next().read_der()?;
-                    let t = v.next().read_tagged_der()?;
-                    Ok(parse_time(t.tag(), t.value()))
-                })?;
+                let found = read(tbs.next())?;
                 while tbs.read_optional(|r| r.read_der())?.is_some() {}
-                Ok(at)
+                Ok(found)
             })?;
+            // signatureAlgorithm, signatureValue.
             r.next().read_der()?;
             r.next().read_der()?;
-            Ok(at)
+            Ok(found)
         })
     })
     .ok()
     .flatten()
+}
+
+/// The `notAfter` time of an X.509 certificate (DER) in unix seconds, or `None` when the bytes
+/// are not a certificate.
+pub fn not_after(der: &[u8]) -> Option<i64> {
+    read_tbs_field(der, TbsField::Validity, |validity| {
+        validity.read_sequence(|v| {
+            v.next().read_der()?;
+            let t = v.next().read_tagged_der()?;
+            Ok(parse_time(t.tag(), t.value()))
+        })
+    })
 }
 
 /// UTCTime `YYMMDDHHMMSSZ` (years 1950–2049) or GeneralizedTime `YYYYMMDDHHMMSSZ`, as RFC 5280

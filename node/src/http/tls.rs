@@ -192,44 +192,26 @@ pub fn client_certificate(der: &[u8]) -> ClientCertificate {
 pub fn subject_common_name(der: &[u8]) -> Option<String> {
     const CN: [u64; 4] = [2, 5, 4, 3];
     let text_tags = [yasna::tags::TAG_UTF8STRING, yasna::tags::TAG_PRINTABLESTRING];
-    yasna::parse_der(der, |r| {
-        r.read_sequence(|r| {
-            let cn = r.next().read_sequence(|tbs| {
-                // version [0] EXPLICIT (absent in v1), serialNumber, signature, issuer, validity.
-                let first = tbs.next();
-                let more = if first.lookahead_tag()? == yasna::Tag::context(0) { 4 } else { 3 };
-                first.read_der()?;
-                for _ in 0..more {
-                    tbs.next().read_der()?;
-                }
-                let mut cn = None;
-                // subject: SEQUENCE OF SET OF SEQUENCE { type OID, value ANY }
-                tbs.next().read_sequence_of(|r| {
-                    r.read_set_of(|r| {
-                        r.read_sequence(|r| {
-                            let oid = r.next().read_oid()?;
-                            let value = r.next().read_der()?;
-                            if cn.is_none() && oid.components().as_slice() == CN {
-                                cn = yasna::parse_der(&value, |r| r.read_tagged_der())
-                                    .ok()
-                                    .filter(|v| text_tags.contains(&v.tag()))
-                                    .and_then(|v| String::from_utf8(v.value().to_vec()).ok());
-                            }
-                            Ok(())
-                        })
-                    })
-                })?;
-                // subjectPublicKeyInfo and the extensions are not needed.
-                while tbs.read_optional(|r| r.read_der())?.is_some() {}
-                Ok(cn)
-            })?;
-            r.next().read_der()?;
-            r.next().read_der()?;
-            Ok(cn)
-        })
+    crate::certificates::read_tbs_field(der, crate::certificates::TbsField::Subject, |subject| {
+        let mut cn = None;
+        // subject: SEQUENCE OF SET OF SEQUENCE { type OID, value ANY }
+        subject.read_sequence_of(|r| {
+            r.read_set_of(|r| {
+                r.read_sequence(|r| {
+                    let oid = r.next().read_oid()?;
+                    let value = r.next().read_der()?;
+                    if cn.is_none() && oid.components().as_slice() == CN {
+                        cn = yasna::parse_der(&value, |r| r.read_tagged_der())
+                            .ok()
+                            .filter(|v| text_tags.contains(&v.tag()))
+                            .and_then(|v| String::from_utf8(v.value().to_vec()).ok());
+                    }
+                    Ok(())
+                })
+            })
+        })?;
+        Ok(cn)
     })
-    .ok()
-    .flatten()
 }
 
 #[cfg(test)]
