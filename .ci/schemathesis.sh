@@ -118,12 +118,14 @@ run() {
 single=(--phases examples,coverage,fuzzing)
 run --include-path /api/v1/auth/token --auth "$client_id:$client_secret" "${single[@]}"
 # Every other operation with the admin's bearer token (admin may call every operation), except
-# the one whose effect cannot be undone: a storage element's mode only moves forward, and once
-# the node's element is read-only every later upload is refused with 507.
+# the ones whose effect cannot be undone: a storage element's mode only moves forward, and once
+# the node's element is read-only every later upload is refused with 507; a revocation of the
+# admin's tokens would refuse every later call with 401.
 run --exclude-path /api/v1/auth/token --exclude-operation-id set_storage_element_mode \
-  --header "Authorization: Bearer $token"
-# That one last.
+  --exclude-operation-id revoke_tokens --header "Authorization: Bearer $token"
+# Those last.
 run --include-operation-id set_storage_element_mode --header "Authorization: Bearer $token" "${single[@]}"
+run --include-operation-id revoke_tokens --header "Authorization: Bearer $token" "${single[@]}"
 echo "schemathesis took $(( $(date +%s) - started )) s"
 
 if grep -q "panicked" "$work/node.log"; then

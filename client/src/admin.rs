@@ -124,6 +124,11 @@ impl Client {
         self.send_empty(Method::DELETE, &format!("/api/v1/service-accounts/{client_id}")).await
     }
 
+    /// Revokes tokens on every node (admin role): see [`crate::wire::RevokeTokens`].
+    pub async fn revoke_tokens(&self, revoke: &crate::wire::RevokeTokens) -> Result<(), ClientError> {
+        self.send::<_, serde_json::Value>(Method::POST, "/api/v1/auth/revoke", Some(revoke)).await.map(|_| ())
+    }
+
     /// Generates a new JWT signing key now (operator role).
     pub async fn rotate_keys(&self) -> Result<KeyRotated, ClientError> {
         self.send::<(), _>(Method::POST, "/api/v1/admin/keys/rotate", None).await

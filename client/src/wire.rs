@@ -249,6 +249,25 @@ pub struct RotateSecret {
     pub grace_period_secs: Option<u64>,
 }
 
+/// `POST /api/v1/auth/revoke`: one token by its `jti`, or every token of an account issued
+/// before a time (give one of `jti` and `client_id`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RevokeTokens {
+    /// The token's `jti` claim (the audit log's `token.issue` records name it).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
+    pub jti: Option<String>,
+    /// Every token of this account...
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// ...issued before this RFC 3339 time (default: now). Tokens issued within the same second
+    /// as the revocation are revoked too.
+    #[serde(default)]
+    pub issued_before: Option<String>,
+}
+
 /// `GET /api/v1/service-accounts`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

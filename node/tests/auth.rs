@@ -268,3 +268,59 @@ async fn a_cluster_configured_for_rs256_issues_and_accepts_rs256_tokens() {
     assert_eq!(jwks["keys"][0]["kty"], "RSA");
     assert_eq!(jwks["keys"][0]["e"], "AQAB");
 }
+
+fn jti(token: &str) -> String {
+    let claims = URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap();
+    serde_json::from_slice::<serde_json::Value>(&claims).unwrap()["jti"].as_str().unwrap().to_string()
+}
+
+/// Revocation by `jti` and by account takes effect on every node, only for the tokens it names,
+/// and is audited; a token issued afterwards works.
+#[tokio::test]
+async fn revoked_tokens_are_refused_on_every_node() {
+    use artstore_client::wire::RevokeTokens;
+    let (cluster, _) = started_cluster(3, |_| {}).await;
+    let (id, secret) = new_account(&cluster, &["reader"]).await;
+    let login = |node: u64| cluster.anonymous(node).with_credentials(id.clone(), secret.clone());
+    let (first, second) = (login(1).token().await.unwrap(), login(2).token().await.unwrap());
+    assert_ne!(jti(&first), jti(&second));
+    let admin = cluster.client(3);
+
+    // One token by its jti: refused everywhere at once, the other token of the account still works.
+    admin.revoke_tokens(&RevokeTokens { jti: Some(jti(&first)), ..Default::default() }).await.unwrap();
+    for node in [1, 2, 3] {
+        eventually(Duration::from_secs(5), "the revocation applied", || async {
+            (status_with(&cluster, &cluster.url(node), &first).await == 401).then_some(())
+        })
+        .await;
+        assert_eq!(status_with(&cluster, &cluster.url(node), &second).await, 200, "node {node}");
+    }
+    // Every token of the account issued until now.
+    admin.revoke_tokens(&RevokeTokens { client_id: Some(id.clone()), ..Default::default() }).await.unwrap();
+    for node in [1, 2, 3] {
+        eventually(Duration::from_secs(5), "the account's revocation applied", || async {
+            (status_with(&cluster, &cluster.url(node), &second).await == 401).then_some(())
+        })
+        .await;
+    }
+    // Tokens issued in the revocation's second are revoked too; a later one works.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let fresh = login(1).token().await.unwrap();
+    for node in [1, 2, 3] {
+        assert_eq!(status_with(&cluster, &cluster.url(node), &fresh).await, 200, "node {node}");
+    }
+
+    // Bad requests are refused with what is wrong; only an admin may revoke.
+    let both = RevokeTokens { jti: Some("x".into()), client_id: Some(id.clone()), ..Default::default() };
+    assert!(matches!(admin.revoke_tokens(&both).await, Err(ClientError::BadRequest { .. })));
+    let nobody = RevokeTokens { client_id: Some("no-such-account".into()), ..Default::default() };
+    assert!(matches!(admin.revoke_tokens(&nobody).await, Err(ClientError::NotFound(_))));
+    let reader = login(2);
+    let mine = RevokeTokens { client_id: Some(id.clone()), ..Default::default() };
+    assert!(matches!(reader.revoke_tokens(&mine).await, Err(ClientError::Forbidden(_))));
+    // Both revocations are audited, and so is the refused one.
+    let audited = admin.audit(1, 1000, Some("token.revoke")).await.unwrap().records;
+    let outcomes: Vec<&str> = audited.iter().map(|r| r.outcome.as_str()).collect();
+    assert_eq!(outcomes.iter().filter(|o| **o == "ok").count(), 2, "{audited:?}");
+    assert!(outcomes.iter().any(|o| o.starts_with("rejected")), "{audited:?}");
+}

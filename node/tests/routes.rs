@@ -39,6 +39,7 @@ const ROUTES: &[(&str, &str, Needs)] = &[
     ("DELETE", "/api/v1/service-accounts/{client_id}", Admin),
     ("POST", "/api/v1/service-accounts/{client_id}/rotate-secret", Admin),
     ("POST", "/api/v1/admin/keys/rotate", Operator),
+    ("POST", "/api/v1/auth/revoke", Admin),
     ("GET", "/api/v1/audit", Operator),
     ("GET", "/api/v1/audit/verify", Operator),
     ("GET", "/api/v1/files", Reader),

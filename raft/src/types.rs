@@ -138,6 +138,19 @@ pub enum Command {
     /// Every node records a SHA-256 of its whole catalog as it stands just before this entry,
     /// so that catalogs can be compared across nodes at exactly the same log position.
     Digest,
+    /// Tokens stop validating on every node: the one with `jti`, or every token of `client_id`
+    /// issued before `issued_before` (unix ms). Kept until `until`, when those tokens would have
+    /// expired anyway. (Added last: the variant order is the log's encoding.)
+    RevokeTokens {
+        jti: Option<String>,
+        client_id: Option<String>,
+        issued_before: i64,
+        until: i64,
+    },
+    /// Drops revocations whose tokens have expired by `now`.
+    PruneRevocations {
+        now: i64,
+    },
 }
 
 /// What applying a `Command` produced.

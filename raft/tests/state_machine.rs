@@ -194,3 +194,62 @@ async fn the_change_feed_is_pruned_below_every_subscriber_and_cursors_stay_local
     assert_eq!(catalog.change_cursor("index").unwrap(), 4, "never subscribed on this node: the floor");
     assert_eq!(catalog.changes(4, 6, 100).unwrap().len(), 2);
 }
+
+/// Revocations: by token, by account (widened, never narrowed, by a later one), refused for an
+/// unknown account or an ambiguous request, and pruned once their tokens have expired.
+#[tokio::test]
+async fn revocations_name_their_tokens_and_are_pruned_after_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sm = StateMachineStore::open(&Engine::open(dir.path()).unwrap()).unwrap();
+    let account = artstore_raft::ServiceAccount {
+        client_id: "app".into(),
+        name: String::new(),
+        description: String::new(),
+        roles: vec![],
+        enabled: true,
+        builtin: false,
+        secret_hash: String::new(),
+        previous_secret_hash: None,
+        previous_valid_until: None,
+        created_at: 0,
+        updated_at: 0,
+        deleted_at: None,
+        require_client_cert: false,
+        secret_set_at: None,
+    };
+    let revoke = |jti: Option<&str>, client: Option<&str>, before: i64, until: i64| Command::RevokeTokens {
+        jti: jti.map(Into::into),
+        client_id: client.map(Into::into),
+        issued_before: before,
+        until,
+    };
+    let results = sm
+        .apply(entries(&[
+            Command::CreateAccount { account },
+            revoke(Some("t1"), None, 0, 5_000),
+            revoke(None, Some("app"), 2_000, 6_000),
+            revoke(None, Some("app"), 1_000, 4_000),
+            revoke(None, Some("nobody"), 1_000, 4_000),
+            revoke(Some("t2"), Some("app"), 1_000, 4_000),
+        ]))
+        .await
+        .unwrap();
+    assert!(results[..4].iter().all(|r| r.rejected.is_none()), "{results:?}");
+    assert!(results[4].rejected.is_some() && results[5].rejected.is_some(), "{results:?}");
+    let c = sm.catalog();
+    assert!(c.token_revoked("t1", "other", 9_999).unwrap());
+    assert!(c.token_revoked("t9", "app", 1_999).unwrap(), "the later, narrower revocation did not narrow it");
+    assert!(!c.token_revoked("t9", "app", 2_000).unwrap());
+    assert!(!c.token_revoked("t9", "other", 0).unwrap());
+
+    let pruned = |now: i64| {
+        let mut e = entries(&[Command::PruneRevocations { now }]);
+        e[0].log_id.index += 10 + now as u64;
+        e
+    };
+    sm.apply(pruned(5_500)).await.unwrap();
+    assert!(!c.token_revoked("t1", "other", 0).unwrap(), "the token revocation outlived its tokens");
+    assert!(c.token_revoked("t9", "app", 0).unwrap(), "the account's revocation is kept until 6000");
+    sm.apply(pruned(6_500)).await.unwrap();
+    assert!(!c.token_revoked("t9", "app", 0).unwrap());
+}

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use artstore_cluster_config::secret;
 use artstore_raft::{AccountChanges, Command, Role, ServiceAccount};
 
-use super::{now_ms, AdminHandle, Principal};
+use super::{now_ms, tokens, AdminHandle, Principal};
 use crate::AdminError;
 
 /// A request to create an account.
@@ -187,6 +187,43 @@ impl AdminHandle {
         self.audited(command, event).await?;
         self.node().read_barrier().await?;
         Ok((plain, self.get_account(actor, client_id)?))
+    }
+
+    /// Revokes tokens on every node (admin role): the one with `jti`, or every token of
+    /// `client_id` issued before `issued_before` (unix ms; default now). Audited. The revocation
+    /// is kept for as long as such a token could still be valid.
+    pub async fn revoke_tokens(
+        &self,
+        actor: &Principal,
+        jti: Option<String>,
+        client_id: Option<String>,
+        issued_before: Option<i64>,
+        source: Option<IpAddr>,
+    ) -> Result<(), AdminError> {
+        actor.require(Role::Admin)?;
+        let now = now_ms();
+        let target = match (&jti, &client_id) {
+            (Some(j), None) => {
+                if j.is_empty() || j.len() > 64 || !j.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                    return Err(AdminError::InvalidRequest("jti: 1 to 64 letters, digits or hyphens".into()));
+                }
+                format!("token {j}")
+            }
+            (None, Some(c)) => {
+                check_client_id(c)?;
+                format!("tokens of {c}")
+            }
+            _ => return Err(AdminError::InvalidRequest("give either jti or client_id".into())),
+        };
+        let issued_before = issued_before.unwrap_or(now + 1).min(now + 1);
+        // Nothing issued before `issued_before` outlives it by more than a token lifetime.
+        let lifetime = ((self.inner.config.token_ttl_secs + tokens::LEEWAY_SECS) * 1000) as i64;
+        let until = issued_before.max(now) + lifetime;
+        let event = Self::event(&actor.client_id, "token.revoke", &target, "ok", source);
+        self.audited(Command::RevokeTokens { jti, client_id, issued_before, until }, event).await?;
+        // Answer once this node enforces it (the others do as they apply the entry).
+        self.node().read_barrier().await?;
+        Ok(())
     }
 
     /// Soft delete: the account stops authenticating at once on every node.

@@ -81,6 +81,8 @@ pub struct AdminHandle {
 
 struct Inner {
     node: RaftNode,
+    /// When this node last asked for expired revocations to be pruned (unix ms).
+    last_revocation_prune: std::sync::atomic::AtomicI64,
     config: AuthConfig,
     issuer: String,
     /// The actor that owns the key ring ([`ring`]), and the ring it publishes.
@@ -122,6 +124,7 @@ impl AdminHandle {
         Self {
             inner: Arc::new(Inner {
                 node,
+                last_revocation_prune: std::sync::atomic::AtomicI64::new(0),
                 issuer: cluster_id.to_string(),
                 keeper,
                 ring,
@@ -375,6 +378,9 @@ impl AdminHandle {
                 ));
             }
         }
+        if self.node().catalog().token_revoked(&claims.jti, &claims.sub, claims.iat * 1000)? {
+            return Err(AdminError::InvalidToken("the token was revoked".into()));
+        }
         let account = self
             .node()
             .catalog()
@@ -498,6 +504,10 @@ impl AdminHandle {
         }
         if keys.iter().any(|k| !k.validates_at(now)) {
             self.node().propose(Command::PruneSigningKeys { now }).await?;
+        }
+        // Revocations outlive their tokens by the token lifetime at most; prune them now and then.
+        if now - self.inner.last_revocation_prune.swap(now, std::sync::atomic::Ordering::Relaxed) > 600_000 {
+            self.node().propose(Command::PruneRevocations { now }).await?;
         }
         Ok(())
     }

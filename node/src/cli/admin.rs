@@ -76,6 +76,20 @@ pub enum AccountsCommand {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
+    /// Revoke tokens on every node: one by its jti (`--jti`), or every token of CLIENT_ID issued
+    /// before `--issued-before` (default now). Admin role.
+    RevokeTokens {
+        #[command(flatten)]
+        conn: Connection,
+        /// The account whose tokens to revoke.
+        client_id: Option<String>,
+        /// One token's `jti` (as the audit log's `token.issue` records show it).
+        #[arg(long, conflicts_with = "client_id")]
+        jti: Option<String>,
+        /// RFC 3339; with CLIENT_ID, only tokens issued before this time.
+        #[arg(long, requires = "client_id")]
+        issued_before: Option<String>,
+    },
     /// Soft-delete an account: its tokens stop working on every node at once.
     Delete {
         #[command(flatten)]
@@ -261,6 +275,18 @@ pub async fn run_accounts(cmd: AccountsCommand) -> anyhow::Result<()> {
                 println!("client_secret: {}", r.client_secret);
                 println!("expires:       {}", r.account.secret_expires_at.as_deref().unwrap_or("-"));
             }
+        }
+        AccountsCommand::RevokeTokens { conn, client_id, jti, issued_before } => {
+            if client_id.is_none() && jti.is_none() {
+                anyhow::bail!("give CLIENT_ID or --jti");
+            }
+            let what = jti
+                .as_ref()
+                .map(|j| format!("token {j}"))
+                .unwrap_or_else(|| format!("tokens of {}", client_id.as_deref().unwrap_or_default()));
+            let revoke = artstore_client::wire::RevokeTokens { jti, client_id, issued_before };
+            conn.client()?.revoke_tokens(&revoke).await?;
+            eprintln!("revoked: {what}");
         }
         AccountsCommand::Delete { conn, client_id, output } => {
             conn.client()?.delete_account(&client_id).await?;

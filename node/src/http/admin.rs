@@ -5,8 +5,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use artstore_actors::admin::{AccountUpdate, AdminHandle, AuditFilter, NewAccount};
 use artstore_client::wire::{
-    AuditPage, AuditRecord, AuditVerification, CreateServiceAccount, ErrorResponse, KeyRotated, RotateSecret,
-    ServiceAccount, ServiceAccountWithSecret, ServiceAccounts, UpdateServiceAccount,
+    AuditPage, AuditRecord, AuditVerification, CreateServiceAccount, ErrorResponse, KeyRotated, RevokeTokens,
+    RotateSecret, ServiceAccount, ServiceAccountWithSecret, ServiceAccounts, UpdateServiceAccount,
 };
 use artstore_raft::Role;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -279,6 +279,38 @@ pub async fn delete(
 pub async fn rotate_keys(State(s): State<AppState>, caller: Caller) -> Result<Json<KeyRotated>, ApiError> {
     let kid = s.admin.rotate_keys(&caller.principal, caller.source).await?;
     Ok(Json(KeyRotated { kid }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/revoke",
+    operation_id = "revoke_tokens",
+    tag = "auth",
+    summary = "Revoke tokens",
+    description = "One token by its `jti`, or every token of an account issued before a time (default \
+        now; tokens issued within the same second are revoked too). Replicated: every node refuses the \
+        tokens once it has applied the revocation, and this node has when it answers. Kept until the \
+        tokens would have expired. Audited as `token.revoke`.",
+    request_body = RevokeTokens,
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 400, description = "Neither or both of `jti` and `client_id`, or a malformed value.",
+            body = ErrorResponse, extensions(("x-error-codes" = json!(["invalid_request", "invalid_time", "invalid_json"])))),
+        (status = 404, description = "No such account.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["not_found"])))),
+    ),
+    extensions(("x-required-role" = json!("admin"))),
+)]
+pub async fn revoke(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Result<JsonBody<RevokeTokens>, ApiError>,
+) -> Result<StatusCode, ApiError> {
+    caller.principal.require(Role::Admin)?;
+    let JsonBody(body) = body?;
+    let before = body.issued_before.as_deref().map(|t| super::files::parse_time("issued_before", t)).transpose()?;
+    s.admin.revoke_tokens(&caller.principal, body.jti, body.client_id, before, caller.source).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -69,6 +69,7 @@ pub fn router(state: AppState, http: &HttpConfig, with_metrics: bool) -> Router 
         .route("/api/v1/service-accounts/{client_id}", get(admin::get).patch(admin::update).delete(admin::delete))
         .route("/api/v1/service-accounts/{client_id}/rotate-secret", post(admin::rotate_secret))
         .route("/api/v1/admin/keys/rotate", post(admin::rotate_keys))
+        .route("/api/v1/auth/revoke", post(admin::revoke))
         .route("/api/v1/audit", get(admin::audit))
         .route("/api/v1/audit/verify", get(admin::verify_audit))
         // Bodies of any size stream through these two; the 2 MB default limit is for JSON bodies.

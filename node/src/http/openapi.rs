@@ -49,6 +49,7 @@ use super::{admin, auth, cluster, elements, files, health, recover, repair, sear
         admin::update,
         admin::delete,
         admin::rotate_secret,
+        admin::revoke,
         admin::rotate_keys,
         admin::audit,
         admin::verify_audit,

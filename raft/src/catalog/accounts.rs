@@ -3,7 +3,7 @@
 //! These records hold secrets (an argon2id hash, private keys); they never leave the server as
 //! they are. The HTTP layer maps them to wire types without those fields.
 
-use super::{encode, Refusal, ACCOUNT, AUDIT_KEY, KEY};
+use super::{encode, Refusal, Revocation, ACCOUNT, AUDIT_KEY, KEY, REVOKED_ACCOUNT, REVOKED_TOKEN};
 use crate::store::engine::WriteBatch;
 use crate::types::Command;
 use serde::{Deserialize, Serialize};
@@ -201,6 +201,37 @@ impl super::Catalog {
                 for old in self.signing_keys()? {
                     if !old.validates_at(*now) {
                         batch.delete(format!("{KEY}{}", old.kid).into_bytes());
+                    }
+                }
+            }
+            Command::RevokeTokens { jti, client_id, issued_before, until } => {
+                match (jti, client_id) {
+                    (Some(jti), None) => batch.put(format!("{REVOKED_TOKEN}{jti}").into_bytes(), encode(until)),
+                    (None, Some(client_id)) => {
+                        if self.account(client_id)?.is_none() {
+                            return Err(Refusal::NotFound(format!("no account {client_id:?}")));
+                        }
+                        // A later revocation of the account widens the earlier one, never narrows it.
+                        let key = format!("{REVOKED_ACCOUNT}{client_id}");
+                        let old = self.get::<Revocation>(&key)?;
+                        let r = Revocation {
+                            issued_before: old.map_or(*issued_before, |o| o.issued_before.max(*issued_before)),
+                            until: old.map_or(*until, |o| o.until.max(*until)),
+                        };
+                        batch.put(key.into_bytes(), encode(&r));
+                    }
+                    _ => return Err(Refusal::Invalid("revoke either one token (jti) or an account's tokens".into())),
+                }
+            }
+            Command::PruneRevocations { now } => {
+                for (k, v) in self.tree.scan_prefix(REVOKED_TOKEN.as_bytes())? {
+                    if serde_json::from_slice::<i64>(&v).is_ok_and(|until| until < *now) {
+                        batch.delete(k);
+                    }
+                }
+                for (k, v) in self.tree.scan_prefix(REVOKED_ACCOUNT.as_bytes())? {
+                    if serde_json::from_slice::<Revocation>(&v).is_ok_and(|r| r.until < *now) {
+                        batch.delete(k);
                     }
                 }
             }

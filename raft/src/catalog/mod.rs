@@ -29,6 +29,8 @@ use crate::Error;
 const SETTING: &str = "setting/";
 const ACCOUNT: &str = "account/";
 const KEY: &str = "key/";
+const REVOKED_TOKEN: &str = "revoked/token/";
+const REVOKED_ACCOUNT: &str = "revoked/account/";
 const AUDIT: &str = "audit/";
 const FILE: &str = "file/";
 const ELEMENT: &str = "element/";
@@ -63,6 +65,13 @@ fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(bytes).map_err(|e| Error::Storage(format!("catalog entry {key}: {e}")))
 }
 
+/// Every token of an account issued before `issued_before` is revoked, until `until`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(crate) struct Revocation {
+    pub(crate) issued_before: i64,
+    pub(crate) until: i64,
+}
+
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
@@ -72,6 +81,16 @@ fn audit_key(seq: u64) -> String {
 }
 
 impl Catalog {
+    /// Whether a token (`jti`, of `client_id`, issued at `issued_at` unix ms) was revoked.
+    pub fn token_revoked(&self, jti: &str, client_id: &str, issued_at: i64) -> Result<bool, Error> {
+        if self.get::<i64>(&format!("{REVOKED_TOKEN}{jti}"))?.is_some() {
+            return Ok(true);
+        }
+        Ok(self
+            .get::<Revocation>(&format!("{REVOKED_ACCOUNT}{client_id}"))?
+            .is_some_and(|r| issued_at < r.issued_before))
+    }
+
     /// The key prefix of file records.
     pub(crate) const FILE_PREFIX: &'static str = FILE;
 
@@ -350,7 +369,9 @@ impl Catalog {
             | Command::RotateSecret { .. }
             | Command::DeleteAccount { .. }
             | Command::AddSigningKey { .. }
-            | Command::PruneSigningKeys { .. } => self.apply_admin(command, batch)?,
+            | Command::PruneSigningKeys { .. }
+            | Command::RevokeTokens { .. }
+            | Command::PruneRevocations { .. } => self.apply_admin(command, batch)?,
             Command::RegisterElement { .. } | Command::SetElementMode { .. } => self.apply_element(command, batch)?,
             Command::CreateFile { .. }
             | Command::UpdateFile { .. }
