@@ -115,7 +115,19 @@ impl Client {
         client_id: &str,
         grace_period_secs: Option<u64>,
     ) -> Result<ServiceAccountWithSecret, ClientError> {
-        let body = RotateSecret { grace_period_secs };
+        let body = RotateSecret { grace_period_secs, client_secret: None };
+        self.send(Method::POST, &format!("/api/v1/service-accounts/{client_id}/rotate-secret"), Some(&body)).await
+    }
+
+    /// Like [`Client::rotate_secret`], to a secret the operator chose (refused if it is weak or
+    /// one the account used recently).
+    pub async fn rotate_secret_to(
+        &self,
+        client_id: &str,
+        secret: &str,
+        grace_period_secs: Option<u64>,
+    ) -> Result<ServiceAccountWithSecret, ClientError> {
+        let body = RotateSecret { grace_period_secs, client_secret: Some(secret.to_string()) };
         self.send(Method::POST, &format!("/api/v1/service-accounts/{client_id}/rotate-secret"), Some(&body)).await
     }
 

@@ -247,6 +247,10 @@ pub struct RotateSecret {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(maximum = 604800))]
     pub grace_period_secs: Option<u64>,
+    /// A secret chosen by the operator (at least 12 characters of mixed classes, not one of the
+    /// account's last `auth.secret_history` secrets); generated when absent.
+    #[serde(default)]
+    pub client_secret: Option<String>,
 }
 
 /// `POST /api/v1/auth/revoke`: one token by its `jti`, or every token of an account issued

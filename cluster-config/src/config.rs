@@ -96,6 +96,13 @@ pub struct AuthConfig {
     /// audited (`account.secret_expiring`) once.
     #[serde(default = "default_secret_warning")]
     pub secret_expiry_warning_days: u32,
+    /// A secret chosen at rotation may not be any of the account's last this many (0 to 24).
+    #[serde(default = "default_secret_history")]
+    pub secret_history: u32,
+}
+
+fn default_secret_history() -> u32 {
+    5
 }
 
 fn default_secret_max_age() -> u32 {
@@ -139,6 +146,7 @@ impl Default for AuthConfig {
             bootstrap_admin_hash: None,
             secret_max_age_days: default_secret_max_age(),
             secret_expiry_warning_days: default_secret_warning(),
+            secret_history: default_secret_history(),
         }
     }
 }
@@ -686,6 +694,9 @@ impl NodeConfig {
         }
         if a.audience.is_empty() {
             p.push(Problem::new("auth.audience", "must not be empty"));
+        }
+        if a.secret_history > 24 {
+            p.push(Problem::new("auth.secret_history", "must be between 0 and 24"));
         }
         if !(30..=365).contains(&a.secret_max_age_days) {
             p.push(Problem::new("auth.secret_max_age_days", "must be between 30 and 365"));

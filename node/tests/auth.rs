@@ -160,7 +160,20 @@ async fn secret_rotation_and_secrets_never_reach_the_logs() {
     let expires = at(rotated.account.secret_expires_at.as_deref().expect("secret_expires_at"));
     let lifetime = expires.duration_since(at(&rotated.account.updated_at)).unwrap().as_secs();
     assert!((90 * 86_400 - 5..=90 * 86_400 + 5).contains(&lifetime), "{lifetime} s");
-    login(&third).token().await.unwrap();
+
+    // A chosen secret may be neither weak nor one of the account's recent ones.
+    let (earlier, chosen) = ("Earlier-Secret-2025", "Chosen-Secret-2026");
+    cluster.client(1).rotate_secret_to(&id, earlier, None).await.unwrap();
+    cluster.client(1).rotate_secret_to(&id, chosen, None).await.unwrap();
+    login(chosen).token().await.unwrap();
+    for reused in [chosen, earlier] {
+        let e = cluster.client(2).rotate_secret_to(&id, reused, None).await.unwrap_err();
+        assert!(e.to_string().contains("used this secret before"), "{e}");
+    }
+    let weak = cluster.client(1).rotate_secret_to(&id, "short", None).await.unwrap_err();
+    assert!(matches!(weak, ClientError::BadRequest { .. }), "{weak}");
+    login(chosen).token().await.unwrap();
+    assert!(login(&third).token().await.is_err(), "a replaced secret still opens the account");
     assert!(login("Wrong-Secret-123").token().await.is_err());
 
     // Listing and reading never return a secret or its hash.
@@ -172,8 +185,8 @@ async fn secret_rotation_and_secrets_never_reach_the_logs() {
         cluster.terminate(node);
         let log = cluster.log(node);
         assert!(!log.is_empty());
-        for secret in [&first, &second, &third, &admin_secret] {
-            assert!(!log.contains(secret.as_str()), "a secret appeared in node {node}'s log");
+        for secret in [first.as_str(), &second, &third, &admin_secret, earlier, chosen] {
+            assert!(!log.contains(secret), "a secret appeared in node {node}'s log");
         }
     }
 }

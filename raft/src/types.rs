@@ -64,6 +64,9 @@ pub enum Command {
         secret_hash: String,
         grace_until: Option<i64>,
         at: i64,
+        /// How many earlier secrets' hashes the account keeps (`auth.secret_history`).
+        #[serde(default)]
+        keep_history: u32,
     },
     /// Soft delete: the record stays, disabled, with `deleted_at`.
     DeleteAccount {

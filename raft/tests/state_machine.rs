@@ -216,6 +216,7 @@ async fn revocations_name_their_tokens_and_are_pruned_after_them() {
         deleted_at: None,
         require_client_cert: false,
         secret_set_at: None,
+        secret_history: Vec::new(),
     };
     let revoke = |jti: Option<&str>, client: Option<&str>, before: i64, until: i64| Command::RevokeTokens {
         jti: jti.map(Into::into),

@@ -114,6 +114,7 @@ impl AdminHandle {
             deleted_at: None,
             require_client_cert: req.require_client_cert,
             secret_set_at: Some(now),
+            secret_history: Vec::new(),
         };
         let event = Self::event(&actor.client_id, "account.create", &client_id, "ok", source);
         self.audited(Command::CreateAccount { account: account.clone() }, event).await?;
@@ -169,19 +170,44 @@ impl AdminHandle {
         actor: &Principal,
         client_id: &str,
         grace_secs: Option<u64>,
+        chosen: Option<String>,
         source: Option<IpAddr>,
     ) -> Result<(String, ServiceAccount), AdminError> {
         actor.require(Role::Admin)?;
         if grace_secs.is_some_and(|g| g > 7 * 24 * 3600) {
             return Err(AdminError::InvalidRequest("grace_period_secs: at most 604800 (7 days)".into()));
         }
-        let plain = secret::generate_secret();
+        let keep = self.inner.config.secret_history;
+        let plain = match chosen {
+            Some(s) => {
+                secret::check_secret_policy(&s).map_err(AdminError::InvalidRequest)?;
+                let account = self.get_account(actor, client_id)?;
+                // The current secret and the last `keep` ones, compared as argon2 verifies them.
+                let earlier: Vec<String> = std::iter::once(account.secret_hash)
+                    .chain(account.secret_history.into_iter().take(keep as usize))
+                    .collect();
+                let candidate = s.clone();
+                let reused =
+                    tokio::task::spawn_blocking(move || earlier.iter().any(|h| secret::verify_secret(&candidate, h)))
+                        .await
+                        .map_err(|e| AdminError::Internal(e.to_string()))?;
+                if reused {
+                    return Err(AdminError::InvalidRequest(format!(
+                        "client_secret: the account used this secret before (it may not be the current one or \
+                         any of the {keep} before it); choose another"
+                    )));
+                }
+                s
+            }
+            None => secret::generate_secret(),
+        };
         let now = now_ms();
         let command = Command::RotateSecret {
             client_id: client_id.to_string(),
             secret_hash: hash(plain.clone()).await?,
             grace_until: grace_secs.map(|g| now + (g * 1000) as i64),
             at: now,
+            keep_history: keep,
         };
         let event = Self::event(&actor.client_id, "account.rotate_secret", client_id, "ok", source);
         self.audited(command, event).await?;

@@ -479,6 +479,7 @@ impl AdminHandle {
                 deleted_at: None,
                 require_client_cert: false,
                 secret_set_at: Some(now),
+                secret_history: Vec::new(),
             };
             let key = self.new_key(now).await?;
             let audit_key_hex = hex::encode(rand::random::<[u8; 32]>());

@@ -143,6 +143,7 @@ mod tests {
             deleted_at: None,
             require_client_cert: false,
             secret_set_at: set_at,
+            secret_history: Vec::new(),
         }
     }
 

@@ -230,8 +230,11 @@ pub async fn rotate_secret(
 ) -> Result<Json<ServiceAccountWithSecret>, ApiError> {
     caller.principal.require(Role::Admin)?;
     let Path(id) = id?;
-    let grace = body?.and_then(|JsonBody(b)| b).and_then(|b| b.grace_period_secs);
-    let (secret, account) = s.admin.rotate_secret(&caller.principal, &id, grace, caller.source).await?;
+    let body = body?.and_then(|JsonBody(b)| b).unwrap_or_default();
+    let (secret, account) = s
+        .admin
+        .rotate_secret(&caller.principal, &id, body.grace_period_secs, body.client_secret, caller.source)
+        .await?;
     let account = wire(&s.admin, account);
     Ok(Json(ServiceAccountWithSecret { account, client_secret: secret }))
 }

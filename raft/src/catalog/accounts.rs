@@ -62,6 +62,10 @@ pub struct ServiceAccount {
     /// secrets aged, where the creation time stands in.
     #[serde(default)]
     pub secret_set_at: Option<i64>,
+    /// argon2id hashes of the secrets before the current one, newest first (at most the
+    /// `keep_history` of the last rotation): a chosen secret may not be one of them.
+    #[serde(default)]
+    pub secret_history: Vec<String>,
 }
 
 impl ServiceAccount {
@@ -169,8 +173,10 @@ impl super::Catalog {
                 a.updated_at = *at;
                 batch.put(format!("{ACCOUNT}{client_id}").into_bytes(), encode(&a));
             }
-            Command::RotateSecret { client_id, secret_hash, grace_until, at } => {
+            Command::RotateSecret { client_id, secret_hash, grace_until, at, keep_history } => {
                 let mut a = self.live_account(client_id)?;
+                a.secret_history.insert(0, a.secret_hash.clone());
+                a.secret_history.truncate(*keep_history as usize);
                 a.previous_secret_hash = grace_until.map(|_| a.secret_hash.clone());
                 a.previous_valid_until = *grace_until;
                 a.secret_hash = secret_hash.clone();
