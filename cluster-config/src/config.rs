@@ -59,8 +59,8 @@ pub struct NodeConfig {
     pub metrics: MetricsConfig,
 }
 
-/// Service-account authentication and JWTs.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// Service-account authentication and JWTs. `Debug` redacts `bootstrap_admin_hash`.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// Lifetime of issued access tokens.
@@ -103,6 +103,23 @@ pub struct AuthConfig {
 
 fn default_secret_history() -> u32 {
     5
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("token_ttl_secs", &self.token_ttl_secs)
+            .field("audience", &self.audience)
+            .field("key_algorithm", &self.key_algorithm)
+            .field("key_rotation_secs", &self.key_rotation_secs)
+            .field("previous_key_grace_secs", &self.previous_key_grace_secs)
+            .field("token_requests_per_minute", &self.token_requests_per_minute)
+            .field("token_requests_per_minute_per_source", &self.token_requests_per_minute_per_source)
+            .field("bootstrap_admin_hash", &self.bootstrap_admin_hash.as_ref().map(|_| "<redacted>"))
+            .field("secret_max_age_days", &self.secret_max_age_days)
+            .field("secret_expiry_warning_days", &self.secret_expiry_warning_days)
+            .finish()
+    }
 }
 
 fn default_secret_max_age() -> u32 {
@@ -554,19 +571,53 @@ impl Default for LogConfig {
 }
 
 impl NodeConfig {
-    /// Reads, parses, resolves relative paths against the file's folder, and validates.
+    /// Reads, parses, takes each secret setting from where it is given (see
+    /// [`crate::secret_settings`]: environment, then `<key>_file`, then inline), resolves
+    /// relative paths against the file's folder, and validates.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with_notices(path).map(|(config, _)| config)
+    }
+
+    /// [`NodeConfig::load`], also returning notices for the log once it is set up (which secret
+    /// came from the environment, which secret file is readable by everyone). Never secrets.
+    pub fn load_with_notices(path: &Path) -> Result<(Self, Vec<crate::secret_settings::Notice>), ConfigError> {
+        Self::load_with_env(path, &crate::secret_settings::process_env)
+    }
+
+    /// [`NodeConfig::load_with_notices`] with the environment given as a lookup function.
+    pub fn load_with_env(
+        path: &Path,
+        env: crate::secret_settings::Env,
+    ) -> Result<(Self, Vec<crate::secret_settings::Notice>), ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|error| ConfigError::Read { path: path.to_path_buf(), error })?;
-        let mut config: NodeConfig = toml::from_str(&text)
-            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        let parse_err = |e: toml::de::Error| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() };
+        let mut doc: toml::Table = toml::from_str(&text).map_err(parse_err)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        config.resolve_paths(base);
-        let problems = config.validate();
-        if problems.is_empty() {
-            Ok(config)
+        let applied = crate::secret_settings::apply(&mut doc, base, env);
+        let result = if !applied.problems.is_empty() {
+            Err(ConfigError::Invalid { path: path.to_path_buf(), problems: applied.problems.clone() })
         } else {
-            Err(ConfigError::Invalid { path: path.to_path_buf(), problems })
+            // Parsing the text itself keeps line numbers in errors; once a value came from
+            // elsewhere, the document is what holds the configuration.
+            let parsed: Result<NodeConfig, _> =
+                if applied.changed { toml::Value::Table(doc).try_into() } else { toml::from_str(&text) };
+            parsed.map_err(parse_err).and_then(|mut config| {
+                config.resolve_paths(base);
+                let problems = config.validate();
+                if problems.is_empty() {
+                    Ok(config)
+                } else {
+                    Err(ConfigError::Invalid { path: path.to_path_buf(), problems })
+                }
+            })
+        };
+        match result {
+            Ok(config) => Ok((config, applied.notices)),
+            Err(e) => {
+                applied.undo();
+                Err(e)
+            }
         }
     }
 

@@ -21,6 +21,7 @@ mod limits;
 mod pki;
 mod scaffold;
 pub mod secret;
+pub mod secret_settings;
 
 pub use addressing::{
     check_host, check_peer_address, Addressing, NodeAddresses, NodeHosts, NODE_ID_PLACEHOLDER, ORDINAL_PLACEHOLDER,

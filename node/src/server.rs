@@ -60,13 +60,13 @@ pub async fn run_dev(
     if tls {
         println!("  clients trust the CA in {}", data_dir.join("tls").join("ca.pem").display());
     }
-    run(config, log_format, Some(listener)).await
+    run(config, Vec::new(), log_format, Some(listener)).await
 }
 
 /// `artstore start --config FILE`.
 pub async fn run_start(path: PathBuf, log_format: Option<LogFormat>) -> anyhow::Result<()> {
-    let config = NodeConfig::load(&path)?;
-    run(config, log_format, None).await
+    let (config, notices) = NodeConfig::load_with_notices(&path)?;
+    run(config, notices, log_format, None).await
 }
 
 async fn bind_http(addr: SocketAddr, key: &str) -> anyhow::Result<tokio::net::TcpListener> {
@@ -75,10 +75,19 @@ async fn bind_http(addr: SocketAddr, key: &str) -> anyhow::Result<tokio::net::Tc
 
 async fn run(
     config: NodeConfig,
+    config_notices: Vec<artstore_cluster_config::secret_settings::Notice>,
     log_format: Option<LogFormat>,
     listener: Option<tokio::net::TcpListener>,
 ) -> anyhow::Result<()> {
     telemetry::init_logging(log_format.unwrap_or(config.log.format), &config.log.level);
+    // Where secret settings came from (names and paths only, never values).
+    for notice in config_notices {
+        if notice.warning {
+            tracing::warn!("{}", notice.message);
+        } else {
+            tracing::info!("{}", notice.message);
+        }
+    }
     // Before anything records a metric (the certificates' expiry is published as they load).
     let metrics = telemetry::init_metrics()?;
     let http_sock: SocketAddr = config.http.listen.parse().context("http.listen")?;

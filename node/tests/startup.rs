@@ -121,3 +121,40 @@ async fn bad_configurations_stop_start_up_with_the_key_named_and_nothing_written
 
     assert!(!data.exists(), "a failed start must not create the data folder");
 }
+
+/// The platform hands secrets over as mounted files or as values: here the node key and the API
+/// key are written into `config.toml` as PEM text and the bootstrap admin's hash comes from a
+/// `_file`; the node starts, the bootstrap admin gets tokens, and the data folder holds the keys
+/// in private files.
+#[tokio::test]
+async fn secrets_given_inline_or_as_files_start_a_working_node() {
+    let mut cluster = LocalCluster::init(&bin(), 1, |_| {}).unwrap();
+    let path = cluster.config_path(1);
+    let dir = path.parent().unwrap().to_path_buf();
+    let mut config: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    let pem_of = |t: &toml::Table, key: &str| std::fs::read_to_string(dir.join(t[key].as_str().unwrap())).unwrap();
+    let node_key = pem_of(config["tls"].as_table().unwrap(), "key");
+    config["tls"].as_table_mut().unwrap().insert("key".into(), node_key.clone().into());
+    let api_tls = config.get_mut("http").and_then(|h| h.get_mut("tls")).and_then(|t| t.as_table_mut());
+    if let Some(api_tls) = api_tls {
+        let api_key = std::fs::read_to_string(dir.join(api_tls["key"].as_str().unwrap())).unwrap();
+        api_tls.insert("key".into(), api_key.into());
+    }
+    let auth = config["auth"].as_table_mut().unwrap();
+    let hash = auth.remove("bootstrap_admin_hash").unwrap();
+    std::fs::write(dir.join("admin.hash"), format!("{}\n", hash.as_str().unwrap())).unwrap();
+    auth.insert("bootstrap_admin_hash_file".into(), "admin.hash".into());
+    std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
+
+    cluster.start_all().unwrap();
+    cluster.wait_ready(1, READY).await.unwrap();
+    let (_, token) = account_token(&cluster, "secrets-reader", &["reader"]).await;
+    assert!(!token.is_empty());
+    let kept = dir.join("data/tls/inline-tls-key.pem");
+    assert_eq!(std::fs::read_to_string(&kept).unwrap().trim(), node_key.trim());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+}

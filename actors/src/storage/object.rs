@@ -4,7 +4,9 @@
 //!
 //! A successful put is durable in the store's own terms (S3: acknowledged by the service). S3
 //! settings come from the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-//! `AWS_REGION`, `AWS_ENDPOINT`, `AWS_ALLOW_HTTP`, …).
+//! `AWS_REGION`, `AWS_ENDPOINT`, `AWS_ALLOW_HTTP`, …); the credentials may also be files named
+//! by `AWS_ACCESS_KEY_ID_FILE`, `AWS_SECRET_ACCESS_KEY_FILE`, `AWS_SESSION_TOKEN_FILE` (secret
+//! mounts). Option values are never logged.
 
 use std::sync::Arc;
 
@@ -30,8 +32,7 @@ impl ObjectElement {
     /// Opens the store named by `location`.
     pub fn open(name: &str, location: &str) -> Result<Self, String> {
         let url = url::Url::parse(location).map_err(|e| format!("{location:?} is not a URL: {e}"))?;
-        let options: Vec<(String, String)> =
-            std::env::vars().filter(|(k, _)| k.starts_with("AWS_")).map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+        let options = artstore_cluster_config::secret_settings::object_store_options(std::env::vars())?;
         let (store, prefix) = object_store::parse_url_opts(&url, options).map_err(err)?;
         Ok(Self { name: name.to_string(), store: Arc::from(store), prefix })
     }
