@@ -118,6 +118,7 @@ impl std::fmt::Debug for AuthConfig {
             .field("bootstrap_admin_hash", &self.bootstrap_admin_hash.as_ref().map(|_| "<redacted>"))
             .field("secret_max_age_days", &self.secret_max_age_days)
             .field("secret_expiry_warning_days", &self.secret_expiry_warning_days)
+            .field("secret_history", &self.secret_history)
             .finish()
     }
 }
