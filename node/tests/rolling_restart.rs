@@ -46,11 +46,12 @@ impl Record {
         self.acked.lock().unwrap().len()
     }
 
-    /// The longest stretch without an acknowledged upload (availability, reported only).
-    fn longest_gap(&self) -> Duration {
+    /// The longest stretch without an acknowledged upload, and when it began (availability,
+    /// reported only).
+    fn longest_gap(&self) -> (Duration, Duration) {
         let mut at: Vec<Duration> = self.acked.lock().unwrap().iter().map(|a| a.at).collect();
         at.sort();
-        at.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default()
+        at.windows(2).map(|w| (w[1] - w[0], w[0])).max().unwrap_or_default()
     }
 }
 
@@ -203,9 +204,10 @@ async fn rolling_restart_under_upload_load_loses_nothing_and_fails_no_call() {
         .iter()
         .map(|r| {
             format!(
-                "node {}{}: stop {:.1}s, ready {:.1}s, cluster settled {:.1}s, {} acked meanwhile",
+                "node {}{}: signalled at {:.1}s, stop {:.1}s, ready {:.1}s, cluster settled {:.1}s, {} acked meanwhile",
                 r.node,
                 if r.was_leader { " (leader)" } else { "" },
+                r.signalled.as_secs_f64(),
                 (r.exited - r.signalled).as_secs_f64(),
                 (r.ready - r.signalled).as_secs_f64(),
                 (r.settled - r.signalled).as_secs_f64(),
@@ -215,11 +217,12 @@ async fn rolling_restart_under_upload_load_loses_nothing_and_fails_no_call() {
         .collect();
     eprintln!(
         "rolling restart: {} uploads acknowledged in {:.1}s by {WRITERS} writers, {} failed, longest gap \
-         {:.1}s; {}; read back from {} nodes in {:.1}s; test took {:.1}s",
+         {:.1}s from {:.1}s; {}; read back from {} nodes in {:.1}s; test took {:.1}s",
         acked.len(),
         load_took.as_secs_f64(),
         failures.len(),
-        record.longest_gap().as_secs_f64(),
+        record.longest_gap().0.as_secs_f64(),
+        record.longest_gap().1.as_secs_f64(),
         per_restart.join("; "),
         all.len(),
         read_start.elapsed().as_secs_f64(),

@@ -88,4 +88,9 @@ impl ClusterRpc for ClusterService {
         self.node.inner.transport.mark_seen(from);
         self.node.id()
     }
+
+    async fn elect(self, _: Context, from: NodeId) -> bool {
+        tracing::info!(from, "the stopping leader hands over: standing for election");
+        self.node.inner.raft.trigger().elect().await.is_ok()
+    }
 }

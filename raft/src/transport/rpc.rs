@@ -41,4 +41,7 @@ pub trait ClusterRpc {
     async fn read_index() -> Result<u64, RemoteError>;
     /// Liveness probe; answers with the responder's node id.
     async fn ping(from: NodeId) -> NodeId;
+    /// Asks the receiver to stand for election now (a leader that is stopping hands over to a
+    /// caught-up follower this way instead of leaving the cluster to an election timeout).
+    async fn elect(from: NodeId) -> bool;
 }
