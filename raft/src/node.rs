@@ -239,16 +239,15 @@ impl RaftNode {
     /// and its bytes (the format [`crate::store::backup::restore`] reads).
     pub async fn backup(&self) -> Result<(crate::store::backup::BackupInfo, Vec<u8>), Error> {
         let index = self.read_barrier().await?;
-        let covers = |raft: &Raft| raft.metrics().borrow().snapshot.is_some_and(|s| s.index >= index);
-        if !covers(&self.inner.raft) {
+        let covers = move |m: &openraft::RaftMetrics<NodeId, ClusterNode>| m.snapshot.is_some_and(|s| s.index >= index);
+        if !covers(&self.inner.raft.metrics().borrow()) {
             self.inner.raft.trigger().snapshot().await.map_err(|e| Error::Stopped(e.to_string()))?;
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-            while !covers(&self.inner.raft) {
-                if tokio::time::Instant::now() > deadline {
-                    return Err(Error::Timeout(format!("no snapshot covering log index {index} within 120 s")));
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            self.inner
+                .raft
+                .wait(Some(Duration::from_secs(120)))
+                .metrics(covers, "a snapshot for the backup")
+                .await
+                .map_err(|e| Error::Timeout(format!("no snapshot covering log index {index}: {e}")))?;
         }
         let snapshot = self
             .inner
