@@ -201,23 +201,7 @@ async fn the_change_feed_is_pruned_below_every_subscriber_and_cursors_stay_local
 async fn revocations_name_their_tokens_and_are_pruned_after_them() {
     let dir = tempfile::tempdir().unwrap();
     let mut sm = StateMachineStore::open(&Engine::open(dir.path()).unwrap()).unwrap();
-    let account = artstore_raft::ServiceAccount {
-        client_id: "app".into(),
-        name: String::new(),
-        description: String::new(),
-        roles: vec![],
-        enabled: true,
-        builtin: false,
-        secret_hash: String::new(),
-        previous_secret_hash: None,
-        previous_valid_until: None,
-        created_at: 0,
-        updated_at: 0,
-        deleted_at: None,
-        require_client_cert: false,
-        secret_set_at: None,
-        secret_history: Vec::new(),
-    };
+    let account = artstore_raft::ServiceAccount::new("app", vec![], String::new(), 0);
     let revoke = |jti: Option<&str>, client: Option<&str>, before: i64, until: i64| Command::RevokeTokens {
         jti: jti.map(Into::into),
         client_id: client.map(Into::into),

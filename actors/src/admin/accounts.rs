@@ -100,21 +100,10 @@ impl AdminHandle {
         };
         let now = now_ms();
         let account = ServiceAccount {
-            client_id: client_id.clone(),
             name: req.name,
             description: req.description,
-            roles: req.roles,
-            enabled: true,
-            builtin: false,
-            secret_hash: hash(plain.clone()).await?,
-            previous_secret_hash: None,
-            previous_valid_until: None,
-            created_at: now,
-            updated_at: now,
-            deleted_at: None,
             require_client_cert: req.require_client_cert,
-            secret_set_at: Some(now),
-            secret_history: Vec::new(),
+            ..ServiceAccount::new(client_id.clone(), req.roles, hash(plain.clone()).await?, now)
         };
         let event = Self::event(&actor.client_id, "account.create", &client_id, "ok", source);
         self.audited(Command::CreateAccount { account: account.clone() }, event).await?;

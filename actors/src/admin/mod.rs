@@ -465,21 +465,10 @@ impl AdminHandle {
             };
             let now = now_ms();
             let admin = ServiceAccount {
-                client_id: BOOTSTRAP_ADMIN.into(),
                 name: "Bootstrap administrator".into(),
                 description: "Created at cluster bootstrap; cannot be deleted or disabled".into(),
-                roles: vec![Role::Admin],
-                enabled: true,
                 builtin: true,
-                secret_hash: hash,
-                previous_secret_hash: None,
-                previous_valid_until: None,
-                created_at: now,
-                updated_at: now,
-                deleted_at: None,
-                require_client_cert: false,
-                secret_set_at: Some(now),
-                secret_history: Vec::new(),
+                ..ServiceAccount::new(BOOTSTRAP_ADMIN, vec![Role::Admin], hash, now)
             };
             let key = self.new_key(now).await?;
             let audit_key_hex = hex::encode(rand::random::<[u8; 32]>());

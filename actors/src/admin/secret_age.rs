@@ -128,23 +128,7 @@ mod tests {
     use super::*;
 
     fn account(set_at: Option<i64>, created_at: i64) -> ServiceAccount {
-        ServiceAccount {
-            client_id: "app".into(),
-            name: String::new(),
-            description: String::new(),
-            roles: vec![],
-            enabled: true,
-            builtin: false,
-            secret_hash: String::new(),
-            previous_secret_hash: None,
-            previous_valid_until: None,
-            created_at,
-            updated_at: created_at,
-            deleted_at: None,
-            require_client_cert: false,
-            secret_set_at: set_at,
-            secret_history: Vec::new(),
-        }
+        ServiceAccount { secret_set_at: set_at, ..ServiceAccount::new("app", vec![], String::new(), created_at) }
     }
 
     #[test]

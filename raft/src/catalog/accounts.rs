@@ -69,6 +69,28 @@ pub struct ServiceAccount {
 }
 
 impl ServiceAccount {
+    /// An enabled account created at `at` (unix ms) with its first secret's hash; the other
+    /// fields empty or off, for the caller to set.
+    pub fn new(client_id: impl Into<String>, roles: Vec<Role>, secret_hash: String, at: i64) -> Self {
+        Self {
+            client_id: client_id.into(),
+            name: String::new(),
+            description: String::new(),
+            roles,
+            enabled: true,
+            builtin: false,
+            secret_hash,
+            previous_secret_hash: None,
+            previous_valid_until: None,
+            created_at: at,
+            updated_at: at,
+            deleted_at: None,
+            require_client_cert: false,
+            secret_set_at: Some(at),
+            secret_history: Vec::new(),
+        }
+    }
+
     /// When the current secret was set (unix milliseconds).
     pub fn secret_age_from(&self) -> i64 {
         self.secret_set_at.unwrap_or(self.created_at)
