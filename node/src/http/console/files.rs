@@ -560,6 +560,17 @@ pub async fn delete(
     }
 }
 
+/// The search form's parsers, for the console's fuzz tests.
+#[cfg(test)]
+pub(super) fn fuzz_parse(raw: &str) -> Result<String, String> {
+    SearchForm::parse(raw)?.api_query(true)
+}
+
+#[cfg(test)]
+pub(super) fn fuzz_attrs(attrs: &str) -> Result<String, String> {
+    SearchForm { attrs: attrs.to_string(), ..Default::default() }.api_query(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -142,3 +142,55 @@ async fn security_headers(req: Request, next: Next) -> Response {
 fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
+
+/// The console's parsers of what a browser sends: a clean value or a clean refusal, never a
+/// panic (they run in the long fuzz pass of CI with the API's own).
+#[cfg(test)]
+mod fuzz {
+    use axum::http::{HeaderMap, HeaderValue};
+    use proptest::prelude::*;
+
+    const KNOWN: [&str; 10] = [
+        "q",
+        "tag",
+        "content_type",
+        "size_min",
+        "size_max",
+        "created_after",
+        "created_before",
+        "sort",
+        "order",
+        "cursor",
+    ];
+
+    proptest! {
+        #[test]
+        fn any_search_query_is_parsed_or_refused(raw in "[a-z_=&%0-9A-F.;<>+ -]{0,300}", attrs in "[a-z0-9=<>; .-]{0,80}") {
+            // Whatever the form becomes, it is only parameters the API's search knows.
+            for query in [super::files::fuzz_parse(&raw), super::files::fuzz_attrs(&attrs)].into_iter().flatten() {
+                let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&query).expect("the console writes valid forms");
+                for (k, _) in pairs {
+                    prop_assert!(KNOWN.contains(&k.as_str()) || k.starts_with("attr."), "unexpected parameter {}", k);
+                }
+            }
+        }
+
+        #[test]
+        fn any_cookie_header_is_read_safely(text in "[ -~]{0,400}") {
+            let mut h = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_str(&text) {
+                h.insert(axum::http::header::COOKIE, v.clone());
+                h.insert(axum::http::header::ACCEPT_LANGUAGE, v);
+            }
+            let _ = super::session::cookie(&h, super::session::SESSION_COOKIE);
+            let _ = super::session::lang_of(&h);
+        }
+
+        #[test]
+        fn a_return_address_never_leaves_the_console(next in "[ -~]{0,300}") {
+            let safe = super::session::fuzz_safe_next(&next);
+            prop_assert!(safe == "/console" || safe.starts_with("/console/"));
+            prop_assert!(!safe.contains("//") && !safe.contains('\\'));
+        }
+    }
+}

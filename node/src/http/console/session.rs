@@ -59,12 +59,18 @@ impl Session {
     pub fn csrf_refusal(&self, given: Option<&str>) -> Option<Response> {
         match given {
             _ if self.csrf_ok(given) => None,
-            Some(_) => {
-                Some(layout::error_page(self.lang, StatusCode::FORBIDDEN, "csrf_invalid", T::CsrfInvalid.get(self.lang)))
-            }
-            None => {
-                Some(layout::error_page(self.lang, StatusCode::FORBIDDEN, "csrf_missing", T::CsrfMissing.get(self.lang)))
-            }
+            Some(_) => Some(layout::error_page(
+                self.lang,
+                StatusCode::FORBIDDEN,
+                "csrf_invalid",
+                T::CsrfInvalid.get(self.lang),
+            )),
+            None => Some(layout::error_page(
+                self.lang,
+                StatusCode::FORBIDDEN,
+                "csrf_missing",
+                T::CsrfMissing.get(self.lang),
+            )),
         }
     }
 }
@@ -323,6 +329,11 @@ pub async fn set_lang(Path(lang): Path<String>) -> Response {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
     resp
+}
+
+#[cfg(test)]
+pub(super) fn fuzz_safe_next(next: &str) -> &str {
+    safe_next(Some(next))
 }
 
 #[cfg(test)]
