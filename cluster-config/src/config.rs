@@ -57,6 +57,8 @@ pub struct NodeConfig {
     pub limits: crate::limits::Limits,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub telemetry: crate::TelemetryConfig,
 }
 
 /// Service-account authentication and JWTs. `Debug` redacts `bootstrap_admin_hash`.
@@ -686,6 +688,7 @@ impl NodeConfig {
         }
         self.http.validate(&mut p, self.is_dev());
         self.metrics.validate(&mut p, &self.http.listen);
+        self.telemetry.validate(&mut p);
         check_addr(&mut p, "quic.listen", &self.quic.listen);
         if self.quic.congestion_control != "cubic" && self.quic.congestion_control != "bbr" {
             p.push(Problem::new("quic.congestion_control", "use \"cubic\" or \"bbr\""));

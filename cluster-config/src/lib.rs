@@ -22,6 +22,7 @@ mod pki;
 mod scaffold;
 pub mod secret;
 pub mod secret_settings;
+mod telemetry;
 
 pub use addressing::{
     check_host, check_peer_address, Addressing, NodeAddresses, NodeHosts, NODE_ID_PLACEHOLDER, ORDINAL_PLACEHOLDER,
@@ -37,3 +38,4 @@ pub use pki::{node_server_name, ClusterCa, NodeCertificate};
 pub use scaffold::{
     add_node, dev_node, init_cluster, issue_client_cert, AddNodeOptions, ClusterLayout, InitOptions, NodeLayout,
 };
+pub use telemetry::TelemetryConfig;

@@ -80,7 +80,12 @@ async fn run(
     log_format: Option<LogFormat>,
     listener: Option<tokio::net::TcpListener>,
 ) -> anyhow::Result<()> {
-    telemetry::init_logging(log_format.unwrap_or(config.log.format), &config.log.level);
+    let _tracing = telemetry::init_logging(
+        log_format.unwrap_or(config.log.format),
+        &config.log.level,
+        &config.telemetry,
+        config.node_id,
+    );
     // Where secret settings came from (names and paths only, never values).
     for notice in config_notices {
         if notice.warning {

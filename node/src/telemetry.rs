@@ -1,19 +1,150 @@
-//! Logging (tracing: readable text or JSON lines) and the Prometheus metrics recorder.
+//! Logging (tracing: readable text or JSON lines), trace export over OTLP when configured, and
+//! the Prometheus metrics recorder.
+//!
+//! Traces: with `[telemetry] otlp_endpoint`, a `tracing-opentelemetry` layer turns the node's
+//! spans (each HTTP request, tarpc calls in and out, chunk transfers) into OpenTelemetry spans,
+//! exported in batches by the SDK's OTLP exporter. The W3C trace context crosses nodes in tarpc's
+//! request context and in the storage protocol's header, and comes in from clients as
+//! `traceparent`. Without an endpoint no layer is installed: spans stay log context only.
 
-use artstore_cluster_config::LogFormat;
+use std::time::Duration;
+
+use artstore_cluster_config::{LogFormat, TelemetryConfig};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use tracing_subscriber::EnvFilter;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::KeyValue;
+use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
-/// Installs the global subscriber. `RUST_LOG`, when set, overrides the configured level.
-pub fn init_logging(format: LogFormat, level: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
-        LogFormat::Text => {
-            builder.with_target(false).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init()
+/// How long exported spans may wait for their batch (short: traces are read soon after).
+const EXPORT_DELAY: Duration = Duration::from_millis(500);
+
+/// Keeps the trace exporter alive; dropping it sends what is still queued.
+pub struct Tracing {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for Tracing {
+    fn drop(&mut self) {
+        if let Some(p) = self.provider.take() {
+            let _ = p.shutdown();
         }
+    }
+}
+
+/// Installs the global subscriber: logs to stderr and, when `telemetry` has an endpoint, span
+/// export. `RUST_LOG`, when set, overrides the configured level.
+pub fn init_logging(format: LogFormat, level: &str, telemetry: &TelemetryConfig, node_id: u64) -> Tracing {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let logs = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .boxed(),
     };
+    let (provider, problem) = match telemetry.otlp_endpoint.as_deref() {
+        None => (None, None),
+        Some(endpoint) => match tracer_provider(endpoint, telemetry, node_id) {
+            Ok(p) => (Some(p), None),
+            Err(e) => (None, Some(e)),
+        },
+    };
+    let traces = provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("artstore")));
+    let _ = tracing_subscriber::registry().with(filter).with(logs).with(traces).try_init();
+    match (&provider, problem) {
+        (Some(_), _) => {
+            opentelemetry::global::set_text_map_propagator(
+                opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+            );
+            tracing::info!(
+                endpoint = telemetry.otlp_endpoint.as_deref().unwrap_or_default(),
+                sampling_ratio = telemetry.sampling_ratio,
+                "exporting traces over OTLP"
+            );
+        }
+        (None, Some(e)) => tracing::warn!(error = %e, "trace export is off: the OTLP exporter could not be built"),
+        (None, None) => {}
+    }
+    Tracing { provider }
+}
+
+fn tracer_provider(endpoint: &str, telemetry: &TelemetryConfig, node_id: u64) -> Result<SdkTracerProvider, String> {
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpJson)
+        .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
+        .with_timeout(Duration::from_secs(10))
+        .with_http_client(OtlpClient::new()?)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let batches = BatchSpanProcessor::builder(exporter)
+        .with_batch_config(BatchConfigBuilder::default().with_scheduled_delay(EXPORT_DELAY).build())
+        .build();
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(telemetry.service_name.clone())
+        .with_attribute(KeyValue::new("service.instance.id", node_id.to_string()))
+        .with_attribute(KeyValue::new("artstore.node_id", node_id as i64))
+        .build();
+    Ok(SdkTracerProvider::builder()
+        .with_span_processor(batches)
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(telemetry.sampling_ratio))))
+        .with_resource(resource)
+        .build())
+}
+
+/// The exporter's HTTP client: the workspace's reqwest, run on the node's runtime (the SDK's
+/// batch processor calls it from a thread of its own).
+#[derive(Debug, Clone)]
+struct OtlpClient {
+    client: reqwest::Client,
+    runtime: tokio::runtime::Handle,
+}
+
+impl OtlpClient {
+    fn new() -> Result<Self, String> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|e| e.to_string())?;
+        // reqwest's rustls takes the process's provider (the node's own TLS names its own).
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .tls_built_in_native_certs(true)
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self { client, runtime })
+    }
+}
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for OtlpClient {
+    async fn send_bytes(
+        &self,
+        request: axum::http::Request<bytes::Bytes>,
+    ) -> Result<axum::http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
+        let client = self.client.clone();
+        let (parts, body) = request.into_parts();
+        let call = async move {
+            let mut req = client.request(parts.method, parts.uri.to_string()).body(body);
+            for (name, value) in parts.headers.iter() {
+                req = req.header(name, value);
+            }
+            let resp = req.send().await?.error_for_status()?;
+            let status = resp.status();
+            let body = resp.bytes().await?;
+            Ok::<_, reqwest::Error>((status, body))
+        };
+        let (status, body) = self.runtime.spawn(call).await??;
+        Ok(axum::http::Response::builder().status(status).body(body)?)
+    }
 }
 
 /// Counters of rare events that alerts watch (deploy/monitoring/rules).

@@ -16,6 +16,7 @@ mod uploads;
 
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument;
 
 use artstore_raft::{ChunkRef, Command, FileRecord, RaftNode, RetentionPolicy};
 use bytes::{Bytes, BytesMut};
@@ -275,13 +276,18 @@ impl IngestHandle {
             };
             file_hash = Some(hasher);
             let (storage, placement, i) = (self.storage.clone(), placement.clone(), index);
-            tasks.spawn(async move {
-                let _permit = permit;
-                let mut c = storage.store_chunk(&placement, chunk_sha, stored, i).await?;
-                c.size = raw_len;
-                c.compressed = compressed;
-                Ok((i, c))
-            });
+            // Within the upload's span, so that its trace reaches the replicas.
+            let span = tracing::info_span!("store chunk", otel.name = "ingest.store_chunk", chunk = i);
+            tasks.spawn(
+                async move {
+                    let _permit = permit;
+                    let mut c = storage.store_chunk(&placement, chunk_sha, stored, i).await?;
+                    c.size = raw_len;
+                    c.compressed = compressed;
+                    Ok((i, c))
+                }
+                .instrument(span),
+            );
             index += 1;
         }
         let mut chunks: Vec<Option<ChunkRef>> = vec![None; index];

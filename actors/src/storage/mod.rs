@@ -40,8 +40,9 @@ use bytes::Bytes;
 pub use disk::sha256_hex;
 pub use placement::{place, place_zoned, Placement, ZonedNode};
 pub use placement_rules::Drain;
-use protocol::{read_frame, write_frame, FrameError, Refusal, Reply, Request, VERSION};
+use protocol::{read_frame, write_frame, Call, FrameError, Refusal, Reply, Request, TraceContext, VERSION};
 pub use reader::{unpack, StoredChunkCache, READ_AHEAD};
+use tracing::Instrument;
 
 use crate::worker::{Next, Stop, Worker};
 use crate::StorageError;
@@ -380,9 +381,15 @@ impl StorageHandle {
         body: Option<&[u8]>,
     ) -> Result<(Reply, quinn::RecvStream), StorageError> {
         let addr = self.addr_of(node)?;
+        let op = match request {
+            Request::PutChunk { .. } => "put_chunk",
+            Request::GetChunk { .. } => "get_chunk",
+        };
+        let span = tracing::info_span!("storage call", otel.name = %format!("storage.{op}"), otel.kind = "client", peer = node);
+        let call = Call { request: request.clone(), trace: TraceContext::of(&span) };
         let exchange = async {
             let (mut send, mut recv) = self.inner.node.transport().open_stream(node, &addr, STREAM_STORAGE).await?;
-            write_frame(&mut send, request).await.map_err(io)?;
+            write_frame(&mut send, &call).await.map_err(io)?;
             if let Some(b) = body {
                 send.write_all(b).await.map_err(io)?;
             }
@@ -395,7 +402,7 @@ impl StorageHandle {
             })?;
             Ok::<_, StorageError>((reply, recv))
         };
-        let (reply, recv) = tokio::time::timeout(CALL_DEADLINE, exchange)
+        let (reply, recv) = tokio::time::timeout(CALL_DEADLINE, exchange.instrument(span))
             .await
             .map_err(|_| io(format!("node {node} did not answer a storage call within {CALL_DEADLINE:?}")))??;
         let refusal = match reply {
@@ -460,8 +467,20 @@ impl StorageHandle {
 
     /// Serves one storage stream from a peer.
     async fn serve(self, mut send: quinn::SendStream, mut recv: quinn::RecvStream) {
+        // The span is made once the header is read: it is named by the call and is the child of
+        // the caller's span (a span's parent is fixed when it starts).
+        let call = read_frame::<_, Call>(&mut recv).await;
+        let op = match &call {
+            Ok(Call { request: Request::PutChunk { .. }, .. }) => "storage.put_chunk",
+            Ok(Call { request: Request::GetChunk { .. }, .. }) => "storage.get_chunk",
+            Err(_) => "storage.refused",
+        };
+        let span = tracing::info_span!("storage serve", otel.name = op, otel.kind = "server");
+        if let Ok(Call { trace: Some(t), .. }) = &call {
+            t.adopt(&span);
+        }
         let result: Result<(Reply, Option<Bytes>), Refusal> = async {
-            let request = match read_frame::<_, Request>(&mut recv).await {
+            let call = match call {
                 Ok(r) => r,
                 Err(FrameError::Version(theirs)) => {
                     tracing::warn!(theirs, ours = VERSION, "refused a storage call in another protocol version");
@@ -469,7 +488,7 @@ impl StorageHandle {
                 }
                 Err(e) => return Err(Refusal::Invalid(e.to_string())),
             };
-            match request {
+            match call.request {
                 Request::PutChunk { policy, sha256, size } => {
                     if size > MAX_CHUNK {
                         return Err(Refusal::Invalid(format!("chunk of {size} bytes is too large")));
@@ -488,6 +507,7 @@ impl StorageHandle {
                 }
             }
         }
+        .instrument(span)
         .await;
         let (reply, body) = result.unwrap_or_else(|r| (Reply::Refused(r), None));
         if write_frame(&mut send, &reply).await.is_ok() {

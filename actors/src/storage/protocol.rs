@@ -7,7 +7,8 @@
 //! into an RPC frame nor queued ahead of Raft heartbeats on a shared stream, and a lost packet
 //! stalls only its own transfer.
 //!
-//! A stream carries one [`Request`] header and, for a put, the raw body; the answer is one
+//! A stream carries one [`Call`] header (a [`Request`] and the caller's trace context) and, for a
+//! put, the raw body; the answer is one
 //! [`Reply`] header and, for a get, the raw body. A header is a frame: a big-endian `u32` length,
 //! then the protocol [`VERSION`] (`u16`), then the message in bincode (the encoding tarpc uses),
 //! decoded with a size limit so that no length inside it can make the reader allocate more than
@@ -18,8 +19,8 @@ use bincode::Options;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// The storage protocol version this node speaks (1 was JSON headers).
-pub const VERSION: u16 = 2;
+/// The storage protocol version this node speaks (1 was JSON headers; 2 had no trace context).
+pub const VERSION: u16 = 3;
 
 /// Largest header frame accepted: headers hold a digest and an element name, never a body.
 pub const MAX_FRAME: u32 = 64 * 1024;
@@ -32,6 +33,54 @@ pub enum Request {
     PutChunk { policy: RetentionPolicy, sha256: String, size: u64 },
     /// The answer's header is followed by the chunk's bytes.
     GetChunk { element: String, sha256: String },
+}
+
+/// The header a caller sends: what it asks, and the trace it asks within.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Call {
+    pub request: Request,
+    /// The caller's span, when its trace is exported; the receiver's span becomes its child.
+    pub trace: Option<TraceContext>,
+}
+
+/// A W3C trace context (`traceparent`) in binary: which trace, which span, sampled or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceContext {
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    /// W3C trace flags; bit 0 is "sampled".
+    pub flags: u8,
+}
+
+impl TraceContext {
+    /// The context of `span`, if it belongs to an exported trace (none when tracing is off).
+    pub fn of(span: &tracing::Span) -> Option<Self> {
+        use opentelemetry::trace::TraceContextExt;
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        let cx = span.context();
+        let sc = cx.span().span_context().clone();
+        sc.is_valid().then(|| Self {
+            trace_id: sc.trace_id().to_bytes(),
+            span_id: sc.span_id().to_bytes(),
+            flags: sc.trace_flags().to_u8(),
+        })
+    }
+
+    /// Makes `span` a child of this remote context.
+    pub fn adopt(&self, span: &tracing::Span) {
+        use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        let remote = SpanContext::new(
+            TraceId::from_bytes(self.trace_id),
+            SpanId::from_bytes(self.span_id),
+            TraceFlags::new(self.flags),
+            true,
+            TraceState::default(),
+        );
+        if remote.is_valid() {
+            let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+        }
+    }
 }
 
 /// The answer to one [`Request`].
@@ -138,15 +187,21 @@ mod fuzz {
         ]
     }
 
+    fn call() -> impl Strategy<Value = Call> {
+        let trace = proptest::option::of((any::<[u8; 16]>(), any::<[u8; 8]>(), any::<u8>()))
+            .prop_map(|t| t.map(|(trace_id, span_id, flags)| TraceContext { trace_id, span_id, flags }));
+        (request(), trace).prop_map(|(request, trace)| Call { request, trace })
+    }
+
     proptest! {
         /// Arbitrary bytes decode to a message or a clear error, never a panic or a huge allocation.
         #[test]
         fn arbitrary_frames_are_refused_or_decoded(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-            let _ = decode::<Request>(&bytes);
+            let _ = decode::<Call>(&bytes);
             let _ = decode::<Reply>(&bytes);
             let mut framed = (bytes.len() as u32).to_be_bytes().to_vec();
             framed.extend_from_slice(&bytes);
-            let _ = futures::executor::block_on(read_frame::<_, Request>(&mut framed.as_slice()));
+            let _ = futures::executor::block_on(read_frame::<_, Call>(&mut framed.as_slice()));
         }
 
         /// A version and a tag that look right followed by a huge length inside is refused.
@@ -157,23 +212,23 @@ mod fuzz {
             frame.push(253); // varint: a u64 follows
             frame.extend_from_slice(&len.to_le_bytes());
             frame.extend_from_slice(&tail);
-            let _ = decode::<Request>(&frame);
+            let _ = decode::<Call>(&frame);
         }
 
-        /// Every request survives the wire unchanged.
+        /// Every call survives the wire unchanged, its trace context included.
         #[test]
-        fn requests_round_trip(req in request()) {
-            let frame = encode(&req);
-            let back: Request = futures::executor::block_on(read_frame(&mut frame.as_slice())).unwrap();
-            prop_assert_eq!(back, req);
+        fn calls_round_trip(c in call()) {
+            let frame = encode(&c);
+            let back: Call = futures::executor::block_on(read_frame(&mut frame.as_slice())).unwrap();
+            prop_assert_eq!(back, c);
         }
 
         /// A header of another version is refused with that version named.
         #[test]
-        fn other_versions_are_named(version in any::<u16>().prop_filter("not ours", |v| *v != VERSION), req in request()) {
-            let mut frame = encode(&req);
+        fn other_versions_are_named(version in any::<u16>().prop_filter("not ours", |v| *v != VERSION), c in call()) {
+            let mut frame = encode(&c);
             frame[4..6].copy_from_slice(&version.to_be_bytes());
-            match decode::<Request>(&frame[4..]) {
+            match decode::<Call>(&frame[4..]) {
                 Err(FrameError::Version(v)) => prop_assert_eq!(v, version),
                 other => prop_assert!(false, "expected a version refusal, got {other:?}"),
             }

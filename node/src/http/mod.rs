@@ -135,12 +135,37 @@ fn common_layers(r: Router<AppState>, limits: &std::sync::Arc<artstore_cluster_c
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-                }))
+                .layer(TraceLayer::new_for_http().make_span_with(request_span).on_response(
+                    |resp: &Response, _latency: std::time::Duration, span: &tracing::Span| {
+                        span.record("http.response.status_code", resp.status().as_u16());
+                    },
+                ))
                 .layer(PropagateRequestIdLayer::x_request_id()),
         )
+}
+
+/// The span of one request: its request id for the logs and, when traces are exported, a server
+/// span named by its route whose parent is the caller's W3C `traceparent`, if it sent one.
+fn request_span(req: &Request) -> tracing::Span {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str()).unwrap_or_else(|| req.uri().path());
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        request_id = %id,
+        otel.name = %format!("{} {route}", req.method()),
+        otel.kind = "server",
+        http.response.status_code = tracing::field::Empty,
+    );
+    if req.headers().contains_key("traceparent") {
+        let parent = opentelemetry::global::get_text_map_propagator(|p| {
+            p.extract(&opentelemetry_http::HeaderExtractor(req.headers()))
+        });
+        let _ = span.set_parent(parent);
+    }
+    span
 }
 
 async fn not_found(req: Request) -> Response {
