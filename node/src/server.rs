@@ -57,6 +57,7 @@ pub async fn run_dev(
     }
     let scheme = config.http.scheme();
     println!("ArtStore dev node: {scheme}://{http_addr}  (data in {})", data_dir.display());
+    println!("Web console: {scheme}://{http_addr}/console  (sign in with the admin credentials)");
     if tls {
         println!("  clients trust the CA in {}", data_dir.join("tls").join("ca.pem").display());
     }
@@ -170,7 +171,8 @@ async fn run(
         limits: std::sync::Arc::new(config.limits.clone()),
     };
     let limits = state.limits.clone();
-    let app = http::router(state.clone(), &config.http, config.metrics.listen.is_none());
+    let console = http::console::ConsoleSettings::new(&config.http, &config.storage.rw_thresholds);
+    let app = http::router(state.clone(), &config.http, config.metrics.listen.is_none(), console);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;

@@ -52,6 +52,18 @@ pub struct IssuedToken {
     pub scope: String,
 }
 
+/// A signing key as operators see it: never its private half.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySummary {
+    pub kid: String,
+    pub algorithm: &'static str,
+    pub created_at: i64,
+    /// When it stopped signing; `None` for the key that signs now.
+    pub retired_at: Option<i64>,
+    /// When tokens it signed stop validating.
+    pub valid_until: Option<i64>,
+}
+
 /// Audit records one listing request examines at most.
 pub const AUDIT_SCAN_BUDGET: usize = 50_000;
 
@@ -444,6 +456,40 @@ impl AdminHandle {
                 }
             }
         }
+    }
+
+    /// The signing keys without their private halves, newest first (operator).
+    pub fn key_summaries(&self, actor: &Principal) -> Result<Vec<KeySummary>, AdminError> {
+        actor.require(Role::Operator)?;
+        let mut keys: Vec<KeySummary> = self
+            .node()
+            .catalog()
+            .signing_keys()?
+            .into_iter()
+            .map(|k| KeySummary {
+                algorithm: match k.algorithm {
+                    artstore_raft::KeyAlgorithm::EdDSA => "EdDSA",
+                    artstore_raft::KeyAlgorithm::RS256 => "RS256",
+                },
+                valid_until: k.retired_at.map(|r| r + k.grace_ms),
+                kid: k.kid,
+                created_at: k.created_at,
+                retired_at: k.retired_at,
+            })
+            .collect();
+        keys.sort_by_key(|k| std::cmp::Reverse(k.created_at));
+        Ok(keys)
+    }
+
+    /// The newest `n` audit records (at most 100), newest first, as this node has applied them.
+    pub fn recent_audit(&self, actor: &Principal, n: usize) -> Result<Vec<artstore_raft::AuditRecord>, AdminError> {
+        actor.require(Role::Operator)?;
+        let catalog = self.node().catalog();
+        let n = n.clamp(1, 100);
+        let head = catalog.audit_head_seq()?;
+        let mut records = catalog.audit_records(head.saturating_sub(n as u64 - 1).max(1), n)?;
+        records.reverse();
+        Ok(records)
     }
 
     pub fn verify_audit(&self, actor: &Principal) -> Result<artstore_raft::AuditVerification, AdminError> {

@@ -109,7 +109,7 @@ pub async fn create(
 pub struct ListQuery {
     /// Also list soft-deleted accounts.
     #[serde(default)]
-    include_deleted: bool,
+    pub(crate) include_deleted: bool,
 }
 
 #[utoipa::path(
@@ -321,16 +321,16 @@ pub async fn revoke(
 pub struct AuditQuery {
     /// First sequence number to examine (default 1).
     #[serde(default)]
-    from: Option<u64>,
+    pub(crate) from: Option<u64>,
     /// Records per page (default 100; 1 to 1000, larger values are capped).
     #[serde(default)]
-    limit: Option<usize>,
+    pub(crate) limit: Option<usize>,
     /// Only records of this action, such as `token.issue`.
     #[serde(default)]
-    action: Option<String>,
+    pub(crate) action: Option<String>,
     /// Only records of this actor (a client id, or `system`).
     #[serde(default)]
-    actor: Option<String>,
+    pub(crate) actor: Option<String>,
 }
 
 /// Records from `from` (default 1), at most `limit` (default 100, at most 1000), optionally only

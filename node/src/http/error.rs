@@ -156,7 +156,12 @@ impl From<artstore_actors::QueryError> for ApiError {
 /// framework layer or extractor as plain text (a body over its limit, a bad header) is rewritten
 /// here, so no route can answer a client with an unstructured error.
 pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    // The console answers people with pages of its own.
+    let console = req.uri().path() == "/console" || req.uri().path().starts_with("/console/");
     let resp = next.run(req).await;
+    if console {
+        return resp;
+    }
     let status = resp.status();
     let is_json = resp
         .headers()

@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod bounds;
 mod cluster;
+pub mod console;
 mod cors;
 mod elements;
 mod error;
@@ -30,7 +31,7 @@ use artstore_actors::storage::repair::RepairHandle;
 use artstore_cluster_config::HttpConfig;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -57,7 +58,8 @@ pub struct AppState {
 }
 
 /// The API. `/metrics` is on it unless `[metrics] listen` gives it a listener of its own.
-pub fn router(state: AppState, http: &HttpConfig, with_metrics: bool) -> Router {
+/// The console is nested under `/console`, with its own pages for errors.
+pub fn router(state: AppState, http: &HttpConfig, with_metrics: bool, console: console::ConsoleSettings) -> Router {
     let limits = state.limits.clone();
     let api = Router::new().route("/health/live", get(health::live)).route("/health/ready", get(health::ready));
     let api = if with_metrics { api.route("/metrics", get(health::metrics)) } else { api };
@@ -98,6 +100,7 @@ pub fn router(state: AppState, http: &HttpConfig, with_metrics: bool) -> Router 
             "/api/v1/cluster/settings/{key}",
             get(cluster::get_setting).put(cluster::put_setting).delete(cluster::delete_setting),
         )
+        .nest("/console", console::router(console))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     let api = common_layers(api, &limits).with_state(state);
@@ -140,8 +143,12 @@ fn common_layers(r: Router<AppState>, limits: &std::sync::Arc<artstore_cluster_c
         )
 }
 
-async fn not_found(req: Request) -> ApiError {
-    ApiError::not_found(format!("no route for {} {}", req.method(), req.uri().path()))
+async fn not_found(req: Request) -> Response {
+    // Nested at `/console`, the console's own root is `/console`; the slash is a common typo.
+    if req.uri().path() == "/console/" {
+        return axum::response::Redirect::permanent("/console").into_response();
+    }
+    ApiError::not_found(format!("no route for {} {}", req.method(), req.uri().path())).into_response()
 }
 
 async fn method_not_allowed(req: Request) -> ApiError {

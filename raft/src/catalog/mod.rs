@@ -289,6 +289,11 @@ impl Catalog {
         self.scan_from(AUDIT, audit_key(from.max(1)), limit)
     }
 
+    /// The sequence number of the newest audit record (0 before the first).
+    pub fn audit_head_seq(&self) -> Result<u64, Error> {
+        Ok(self.get::<AuditHead>(AUDIT_HEAD)?.map(|h| h.seq).unwrap_or(0))
+    }
+
     /// Recomputes the whole chain and names the first record that does not verify.
     pub fn verify_audit(&self) -> Result<AuditVerification, Error> {
         let key = self.audit_hmac_key()?;

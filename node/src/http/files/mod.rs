@@ -11,7 +11,7 @@ pub use download::content;
 pub(super) use download::{not_modified, wanted, Wanted};
 #[cfg(test)]
 pub(super) use multipart::{meta_from_part, MetadataPart};
-pub use upload::{batch, upload};
+pub use upload::{batch, upload, UploadQuery};
 
 use std::time::{Duration, UNIX_EPOCH};
 
