@@ -204,6 +204,14 @@ impl Browser {
         self.wait(css).await.click().await.unwrap_or_else(|e| panic!("click `{css}`: {e}"));
     }
 
+    /// Ticks or clears the checkbox `css`, whatever it showed before.
+    pub async fn set_checked(&self, css: &str, checked: bool) {
+        let boxed = self.wait(css).await;
+        if boxed.is_selected().await.unwrap_or_else(|e| panic!("state of `{css}`: {e}")) != checked {
+            boxed.click().await.unwrap_or_else(|e| panic!("click `{css}`: {e}"));
+        }
+    }
+
     /// The text of the element `css`.
     pub async fn text(&self, css: &str) -> String {
         self.wait(css).await.text().await.unwrap_or_else(|e| panic!("text of `{css}`: {e}"))
