@@ -316,22 +316,24 @@ async fn a_reader_sees_no_write_actions() {
     assert!(b.cookie(SESSION).await.is_none(), "no session for a wrong secret");
     sign_in(&b, "console-reader", &secret).await;
 
-    // The dashboard and navigation offer nothing a reader may not do.
+    // The dashboard and navigation offer nothing a reader may not do; no page has a form that
+    // posts anything but signing out.
+    let writes = "form[method=post]:not(#sign-out)";
     assert!(b.has("#nav-files").await && b.has("#nav-cluster").await);
-    for absent in ["#nav-accounts", "#nav-keys", "#nav-audit", "section#repair", "section#recent-audit"] {
-        assert!(!b.has(absent).await, "a reader sees no {absent}");
+    for absent in ["#nav-accounts", "#nav-keys", "#nav-audit", "section#repair", "section#recent-audit", writes] {
+        assert!(!b.has(absent).await, "a reader sees no {absent} on the dashboard");
     }
     b.open("/console/files").await;
     b.wait("form#search").await;
-    assert!(!b.has("#upload").await, "no upload form");
+    assert!(!b.has("#upload").await && !b.has(writes).await, "no upload form");
     b.open(&format!("/console/files/{}", file.id)).await;
     b.wait("a#download").await;
-    for absent in ["#edit-file", "#delete-file", "#finalize"] {
-        assert!(!b.has(absent).await, "a reader sees no {absent}");
+    for absent in ["#edit-file", "#delete-file", "#finalize", writes] {
+        assert!(!b.has(absent).await, "a reader sees no {absent} on a file's page");
     }
     b.open("/console/cluster").await;
     b.wait("table#elements tr.element").await;
-    assert!(!b.has("form.mode-change").await, "no mode changes");
+    assert!(!b.has("form.mode-change").await && !b.has(writes).await, "no mode changes, no drains");
 
     // The accounts page is refused, in the browser and by status code.
     b.open("/console/accounts").await;
@@ -339,14 +341,28 @@ async fn a_reader_sees_no_write_actions() {
     let code = b.wait("#error[role=alert]").await.attr("data-code").await.ok().flatten();
     assert_eq!(code.as_deref(), Some("forbidden"));
     assert!(!b.has("form#create-account").await);
+    assert!(b.has("nav#nav").await && b.has("form#sign-out").await, "the refusal keeps the way on and out");
     let cookies = b.cookie_header().await;
     let http = raw_http(&c);
     let status = http.get(c.url(1) + "/console/accounts").header(COOKIE, &cookies).send().await.unwrap().status();
     assert_eq!(status, 403);
 
+    // Posting what the pages do not offer, with the reader's genuine token, changes nothing.
+    let csrf = b.wait("form#sign-out input[name=csrf]").await.attr("value").await.ok().flatten().unwrap_or_default();
+    let to_ro = [("mode", "ro"), ("csrf", csrf.as_str())];
+    let refused = post_form(&c, &cookies, "/console/cluster/elements/1/default", &to_ro).await;
+    assert_eq!(refused.status(), 403, "a reader changes no element");
+    let elements = c.client(1).storage_elements().await.unwrap().elements;
+    assert!(elements.iter().any(|e| e.node_id == 1 && e.name == "default" && e.mode == "rw"), "{elements:?}");
+    let account = [("name", "by-a-reader"), ("roles", "admin"), ("csrf", csrf.as_str())];
+    assert_eq!(post_form(&c, &cookies, "/console/accounts", &account).await.status(), 403);
+    assert!(!account_named(&c, "by-a-reader").await, "a reader creates no account");
+
     // The language switch works for readers too.
     b.click("a#lang-ru").await;
     until(&b, "a Russian page", "document.documentElement.lang === 'ru'").await;
+    let title = b.text("h1#page-title").await;
+    assert!(title.chars().any(|ch| ('а'..='я').contains(&ch.to_lowercase().next().unwrap_or(ch))), "{title}");
     b.click("a#lang-en").await;
     until(&b, "an English page", "document.documentElement.lang === 'en'").await;
     b.close().await;
