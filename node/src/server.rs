@@ -172,6 +172,7 @@ async fn run(
     };
     let limits = state.limits.clone();
     let console = http::console::ConsoleSettings::new(&config.http, &config.storage.rw_thresholds);
+    actors.workers.start(console.sampler(state.clone()));
     let app = http::router(state.clone(), &config.http, config.metrics.listen.is_none(), console);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

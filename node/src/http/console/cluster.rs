@@ -83,6 +83,9 @@ async fn render(s: &AppState, settings: &ConsoleSettings, session: &Session, not
                                         span .drain-progress { (l.pick("draining:", "выводится:")) " " (d.replicas_remaining) " " (l.pick("replicas left", "реплик осталось")) }
                                     } @else { span .muted { (l.pick("not draining", "не выводится")) } }
                                 }
+                                @if operator && status.leader_id != Some(m.node_id) {
+                                    " " a .remove-member href=(format!("/console/cluster/members/{}/remove", m.node_id)) { (l.pick("Remove…", "Удалить…")) }
+                                }
                                 @if operator {
                                     form .inline-form method="post" action=(format!("/console/cluster/members/{}/drain", m.node_id)) {
                                         (csrf_input(session))
@@ -250,6 +253,51 @@ pub async fn drain(
         }
     };
     match result {
+        Ok(_) => see_other("/console/cluster"),
+        Err(e) => layout::api_error(&session, e),
+    }
+}
+
+/// `GET /console/cluster/members/{node_id}/remove`: what removing a node means, then confirm.
+pub async fn confirm_remove(State(s): State<AppState>, session: Session, Path(node_id): Path<u64>) -> Response {
+    let l = session.lang;
+    if let Err(e) = session.principal.require(Role::Operator) {
+        return layout::api_error(&session, e.into());
+    }
+    let status = s.admin.cluster_status();
+    if !status.members.iter().any(|m| m.node_id == node_id) {
+        return layout::error_page(l, StatusCode::NOT_FOUND, "not_found", &format!("node {node_id} is not a member"));
+    }
+    let draining = api::get_drain(State(s.clone()), session.caller(), Ok(Path(node_id))).await.ok().map(|d| d.0);
+    let body = html! {
+        p #consequences .warning {
+            (l.pick("The node leaves the Raft group and stops receiving replicas. Replicas only it holds are lost unless it was drained first: drain it and wait until no replicas remain.",
+                "Узел выйдет из группы Raft и перестанет получать реплики. Реплики, которые есть только на нём, пропадут, если его не вывести заранее: выведите узел и дождитесь, пока реплик не останется."))
+        }
+        @if let Some(d) = &draining {
+            p { (l.pick("Replicas still on the node:", "Реплик ещё на узле:")) " " strong #replicas-remaining { (d.replicas_remaining) } }
+        }
+        form #confirm method="post" action=(format!("/console/cluster/members/{node_id}/remove")) {
+            (csrf_input(&session))
+            button #confirm-submit .danger type="submit" { (l.pick("Remove node", "Удалить узел")) " " (node_id) }
+            " " a #cancel href="/console/cluster" { (T::Cancel.get(l)) }
+        }
+    };
+    Page::new(l, format!("{} {node_id}", l.pick("Remove node", "Удаление узла"))).body(body).render(Some(&session))
+}
+
+/// `POST /console/cluster/members/{node_id}/remove`.
+pub async fn remove(
+    State(s): State<AppState>,
+    session: Session,
+    Path(node_id): Path<u64>,
+    body: axum::body::Bytes,
+) -> Response {
+    let form: DrainForm = serde_urlencoded::from_bytes(&body).unwrap_or(DrainForm { csrf: None, action: None });
+    if let Some(r) = session.csrf_refusal(form.csrf.as_deref()) {
+        return r;
+    }
+    match api::remove(State(s), session.caller(), Ok(Path(node_id))).await {
         Ok(_) => see_other("/console/cluster"),
         Err(e) => layout::api_error(&session, e),
     }

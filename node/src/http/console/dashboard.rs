@@ -9,8 +9,8 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use maud::{html, Markup};
-use serde::Serialize;
 
+use super::history::{Sample, Samples, SAMPLE_EVERY};
 use super::i18n::{Lang, T};
 use super::layout::{self, capacity, Page};
 use super::{ConsoleSettings, Session};
@@ -157,79 +157,14 @@ fn audit_section(l: Lang, records: &[artstore_raft::AuditRecord]) -> Markup {
     }
 }
 
-/// What the charts plot: this node's counters and the cluster's capacity, at one instant.
-#[derive(Serialize)]
-pub struct Live {
-    at_ms: u64,
-    uploads: f64,
-    downloads: f64,
-    errors: f64,
-    used_bytes: u64,
-    capacity_bytes: u64,
-}
-
-/// `GET /console/live.json`: any signed-in account (the dashboard is for everyone).
-pub async fn live(State(s): State<AppState>, _session: Session) -> Response {
-    let text = s.metrics.render();
-    let uploads = sum_metric(&text, "artstore_ingest_files_total", |_| true);
-    let downloads = sum_metric(&text, "artstore_http_requests_total", |labels| {
-        label(labels, "route").is_some_and(|r| r.ends_with("/content"))
-            && label(labels, "status").is_some_and(|s| s == "200" || s == "206")
-    });
-    let errors = sum_metric(&text, "artstore_http_requests_total", |labels| {
-        label(labels, "status").and_then(|s| s.parse::<u16>().ok()).is_some_and(|s| s >= 400)
-    });
-    let (used_bytes, capacity_bytes) = s
-        .storage
-        .elements()
-        .map(|es| es.iter().fold((0, 0), |(u, c), e| (u + e.used_bytes, c + e.capacity_bytes)))
-        .unwrap_or((0, 0));
-    let at_ms =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-    Json(Live { at_ms, uploads, downloads, errors, used_bytes, capacity_bytes }).into_response()
-}
-
-/// The sum of every series of counter `name` in Prometheus text whose labels pass `keep`.
-fn sum_metric(text: &str, name: &str, keep: impl Fn(&str) -> bool) -> f64 {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| {
-            let rest = line.strip_prefix(name)?;
-            let (labels, value) = match rest.strip_prefix('{') {
-                Some(r) => r.split_once("} ")?,
-                None => ("", rest.strip_prefix(' ')?),
-            };
-            keep(labels).then(|| value.trim().parse::<f64>().ok()).flatten()
-        })
-        .sum()
-}
-
-/// The value of label `key` in `a="x",key="y"`.
-fn label<'a>(labels: &'a str, key: &str) -> Option<&'a str> {
-    labels.split("\",").find_map(|pair| {
-        let (k, v) = pair.split_once("=\"")?;
-        (k.trim_start_matches(',') == key).then(|| v.trim_end_matches('"'))
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counters_are_summed_by_label() {
-        let text = "# TYPE artstore_http_requests_total counter\n\
-            artstore_http_requests_total{method=\"GET\",route=\"/api/v1/files/{id}/content\",status=\"200\"} 3\n\
-            artstore_http_requests_total{method=\"GET\",route=\"/api/v1/files/{id}/content\",status=\"206\"} 2\n\
-            artstore_http_requests_total{method=\"GET\",route=\"/api/v1/search\",status=\"400\"} 5\n\
-            artstore_http_requests_total_other 9\n\
-            artstore_ingest_files_total 7\n";
-        let downloads = sum_metric(text, "artstore_http_requests_total", |l| {
-            label(l, "route").is_some_and(|r| r.ends_with("/content"))
-        });
-        assert_eq!(downloads, 5.0);
-        let errors = sum_metric(text, "artstore_http_requests_total", |l| label(l, "status") == Some("400"));
-        assert_eq!(errors, 5.0);
-        assert_eq!(sum_metric(text, "artstore_ingest_files_total", |_| true), 7.0);
-    }
+/// `GET /console/live.json`: the last minutes of samples and one taken now, for the charts (any
+/// signed-in account: the dashboard is for everyone).
+pub async fn live(
+    State(s): State<AppState>,
+    Extension(settings): Extension<Arc<ConsoleSettings>>,
+    _session: Session,
+) -> Response {
+    let mut samples = settings.history.samples();
+    samples.push(Sample::take(&s));
+    Json(Samples { interval_ms: SAMPLE_EVERY.as_millis() as u64, samples }).into_response()
 }

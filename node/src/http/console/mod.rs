@@ -18,6 +18,7 @@ mod assets;
 mod cluster;
 mod dashboard;
 mod files;
+mod history;
 mod i18n;
 mod layout;
 mod session;
@@ -35,7 +36,7 @@ use super::AppState;
 pub use session::Session;
 
 /// What the console needs to know about how the node serves it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConsoleSettings {
     /// The API is served over TLS: the session cookie is `Secure`.
     pub tls: bool,
@@ -44,6 +45,8 @@ pub struct ConsoleSettings {
     /// Fractions of an element's capacity at which it is in warning and critical (for the bars).
     pub warning_fraction: f64,
     pub critical_fraction: f64,
+    /// The charts' recent samples, filled by [`ConsoleSettings::sampler`].
+    pub history: Arc<history::History>,
 }
 
 impl ConsoleSettings {
@@ -59,7 +62,13 @@ impl ConsoleSettings {
             enabled: tls || loopback,
             warning_fraction: (1.0 - thresholds.warning_percent / 100.0).clamp(0.0, 1.0),
             critical_fraction: (1.0 - thresholds.critical_percent / 100.0).clamp(0.0, 1.0),
+            history: Arc::default(),
         }
+    }
+
+    /// The background worker that samples what the dashboard's charts show.
+    pub fn sampler(&self, state: AppState) -> history::Sampler {
+        history::Sampler { history: self.history.clone(), state }
     }
 }
 
@@ -88,6 +97,7 @@ pub fn router(settings: ConsoleSettings) -> Router<AppState> {
         .route("/cluster", get(cluster::page))
         .route("/cluster/elements/{node_id}/{name}", get(cluster::confirm_mode).post(cluster::set_mode))
         .route("/cluster/members/{node_id}/drain", post(cluster::drain))
+        .route("/cluster/members/{node_id}/remove", get(cluster::confirm_remove).post(cluster::remove))
         .fallback(layout::not_found)
         .layer(axum::middleware::from_fn(security_headers))
         .layer(Extension(Arc::new(settings)))
@@ -107,6 +117,7 @@ fn cross_site(req: &Request) -> bool {
 
 /// The headers every console response carries; POSTs from other sites are refused first.
 async fn security_headers(req: Request, next: Next) -> Response {
+    let tls = req.extensions().get::<Arc<ConsoleSettings>>().is_some_and(|s| s.tls);
     let mut resp = if req.method() == axum::http::Method::POST && cross_site(&req) {
         let lang = session::lang_of(req.headers());
         layout::error_page(
@@ -132,6 +143,9 @@ async fn security_headers(req: Request, next: Next) -> Response {
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    if tls {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    }
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

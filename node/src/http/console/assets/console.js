@@ -81,20 +81,19 @@ function send(file, params, csrf, list) {
   xhr.send(file);
 }
 
-// The dashboard polls the node's own counters and draws the last few minutes.
+// The dashboard's charts: the node keeps the last minutes of samples, so the page shows history
+// at once and refreshes it every few seconds.
 function setupCharts() {
   var req = document.getElementById("chart-requests");
   var cap = document.getElementById("chart-capacity");
   if (!req || !cap) return;
-  var samples = [];
-  var keep = 90;
+  var keep = 120;
   function tick() {
     fetch("/console/live.json", { credentials: "same-origin", cache: "no-store" })
       .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (s) {
-        if (!s) return;
-        samples.push(s);
-        if (samples.length > keep + 1) samples.shift();
+      .then(function (body) {
+        if (!body || !body.samples) return;
+        var samples = body.samples;
         var rates = [[], [], []];
         for (var i = 1; i < samples.length; i++) {
           var dt = Math.max((samples[i].at_ms - samples[i - 1].at_ms) / 1000, 0.001);
@@ -112,7 +111,7 @@ function setupCharts() {
       .catch(function () {});
   }
   tick();
-  setInterval(tick, 2000);
+  setInterval(tick, 5000);
 }
 
 function draw(svg, series, keep, fixedMax) {
