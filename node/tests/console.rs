@@ -49,9 +49,9 @@ async fn attrs(e: &fantoccini::elements::Element, names: &[&str]) -> Vec<String>
     out
 }
 
-/// Polls the page until `js` (an expression) is truthy, or fails after [`PAGE`].
-async fn until(b: &Browser, what: &str, js: &str) {
-    let deadline = Instant::now() + PAGE;
+/// Polls the page until `js` (an expression) is truthy, or fails after `timeout`.
+async fn until(b: &Browser, timeout: Duration, what: &str, js: &str) {
+    let deadline = Instant::now() + timeout;
     loop {
         let v = b.wd.execute(&format!("return !!({js});"), vec![]).await.unwrap_or_default();
         if v == serde_json::Value::Bool(true) {
@@ -163,10 +163,6 @@ async fn admin_signs_in_sees_the_cluster_uploads_finds_downloads_and_signs_out()
     for id in c.node_ids() {
         assert!(b.has(&format!("table#elements-summary tr.element[data-node-id='{id}'] meter")).await, "node {id}");
     }
-    // console.js polls /console/live.json every 2 s; from the second sample on, the chart has a line.
-    let drawn = "document.querySelector('svg#chart-requests polyline[points*=\",\"]')";
-    until(&b, "console.js to draw the request chart from two samples", drawn).await;
-    b.screenshot("dashboard").await;
 
     // Upload a small text file through the files page, described in Russian.
     b.click("#nav-files").await;
@@ -285,6 +281,13 @@ async fn admin_signs_in_sees_the_cluster_uploads_finds_downloads_and_signs_out()
     assert_eq!(e.mode, "ro", "the API sees the new mode");
     b.screenshot("cluster").await;
 
+    // Back on the dashboard, the charts show what happened. The node samples its counters every
+    // 5 s and console.js draws them; from the second sample on, the request chart has a line.
+    b.click("#nav-dashboard").await;
+    let drawn = "document.querySelector('svg#chart-requests polyline[points*=\",\"]')";
+    until(&b, Duration::from_secs(20), "console.js to draw the request chart from two samples", drawn).await;
+    b.screenshot("dashboard").await;
+
     // Signing out ends the session in the browser.
     b.click("#sign-out-submit").await;
     b.wait("form#sign-in").await;
@@ -360,11 +363,11 @@ async fn a_reader_sees_no_write_actions() {
 
     // The language switch works for readers too.
     b.click("a#lang-ru").await;
-    until(&b, "a Russian page", "document.documentElement.lang === 'ru'").await;
+    until(&b, PAGE, "a Russian page", "document.documentElement.lang === 'ru'").await;
     let title = b.text("h1#page-title").await;
     assert!(title.chars().any(|ch| ('а'..='я').contains(&ch.to_lowercase().next().unwrap_or(ch))), "{title}");
     b.click("a#lang-en").await;
-    until(&b, "an English page", "document.documentElement.lang === 'en'").await;
+    until(&b, PAGE, "an English page", "document.documentElement.lang === 'en'").await;
     b.close().await;
     say(&format!("reader story: {:.1} s", t0.elapsed().as_secs_f64()));
 }
