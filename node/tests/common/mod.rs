@@ -23,7 +23,15 @@ pub fn set(table: &mut toml::Table, section: &str, key: &str, value: impl Into<t
 
 /// Starts an `n`-node cluster, waits until every node is ready and agrees on a leader.
 pub async fn started_cluster(n: u64, configure: impl Fn(&mut toml::Table)) -> (LocalCluster, u64) {
-    let mut c = LocalCluster::init(&bin(), n, configure).expect("cluster init");
+    running(LocalCluster::init(&bin(), n, configure).expect("cluster init")).await
+}
+
+/// [`started_cluster`] with the API over HTTPS (`tls`) or plain HTTP, whatever the environment says.
+pub async fn started_cluster_with(n: u64, tls: bool, configure: impl Fn(&mut toml::Table)) -> (LocalCluster, u64) {
+    running(LocalCluster::init_with(&bin(), n, tls, configure).expect("cluster init")).await
+}
+
+async fn running(mut c: LocalCluster) -> (LocalCluster, u64) {
     c.start_all().expect("start nodes");
     for id in c.node_ids() {
         c.wait_ready(id, READY).await.expect("node ready");

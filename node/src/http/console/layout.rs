@@ -107,18 +107,23 @@ pub fn csrf_input(s: &Session) -> Markup {
 
 /// An error page with the status of the failure and its code in `data-code`.
 pub fn error_page(lang: Lang, status: StatusCode, code: &str, message: &str) -> Response {
+    error_page_for(None, lang, status, code, message)
+}
+
+/// An API failure as a page, with the API's own status, code and message. It keeps the visitor's
+/// navigation and sign-out, so a refused page (a reader opening the accounts) is no dead end.
+pub fn api_error(s: &Session, e: ApiError) -> Response {
+    error_page_for(Some(s), s.lang, e.status, e.code, &e.message)
+}
+
+fn error_page_for(session: Option<&Session>, lang: Lang, status: StatusCode, code: &str, message: &str) -> Response {
     let body = html! {
         p #error .error role="alert" data-code=(code) { (message) }
         p { a href="/console" { (T::Back.get(lang)) } }
     };
-    let mut resp = Page::new(lang, T::Error.get(lang)).body(body).render(None);
+    let mut resp = Page::new(lang, T::Error.get(lang)).body(body).render(session);
     *resp.status_mut() = status;
     resp
-}
-
-/// An API failure as a page, with the API's own status, code and message.
-pub fn api_error(s: &Session, e: ApiError) -> Response {
-    error_page(s.lang, e.status, e.code, &e.message)
 }
 
 pub async fn not_found(headers: HeaderMap) -> Response {
