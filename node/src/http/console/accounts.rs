@@ -166,8 +166,14 @@ pub async fn create(State(s): State<AppState>, session: Session, body: axum::bod
 }
 
 /// `GET /console/accounts/{client_id}`.
-pub async fn detail(State(s): State<AppState>, session: Session, Path(id): Path<String>) -> Response {
-    account_page(&s, &session, &id, None, None).await
+pub async fn detail(
+    State(s): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let notice = layout::done_notice(session.lang, raw.as_deref());
+    account_page(&s, &session, &id, notice, None).await
 }
 
 async fn account_page(
@@ -271,7 +277,7 @@ pub async fn update(
         require_client_cert: None,
     };
     match api::update(State(s.clone()), session.caller(), Ok(Path(id.clone())), Ok(JsonBody(req))).await {
-        Ok(_) => account_page(&s, &session, &id, Some(T::Done.get(l).into()), None).await,
+        Ok(_) => see_other(&format!("/console/accounts/{id}?done=saved")),
         Err(e) => layout::api_error(&session, e),
     }
 }
@@ -354,8 +360,9 @@ pub async fn delete(
 }
 
 /// `GET /console/keys` (operator): the signing keys and rotation.
-pub async fn keys(State(s): State<AppState>, session: Session) -> Response {
-    keys_page(&s, &session, None)
+pub async fn keys(State(s): State<AppState>, session: Session, RawQuery(raw): RawQuery) -> Response {
+    let notice = layout::done_notice(session.lang, raw.as_deref());
+    keys_page(&s, &session, notice)
 }
 
 fn keys_page(s: &AppState, session: &Session, notice: Option<String>) -> Response {
@@ -401,12 +408,8 @@ pub async fn rotate_keys(State(s): State<AppState>, session: Session, body: axum
     if let Some(r) = session.csrf_refusal(given.as_deref()) {
         return r;
     }
-    match api::rotate_keys(State(s.clone()), session.caller()).await {
-        Ok(k) => keys_page(
-            &s,
-            &session,
-            Some(format!("{} {}", session.lang.pick("New signing key:", "Новый ключ подписи:"), k.0.kid)),
-        ),
+    match api::rotate_keys(State(s), session.caller()).await {
+        Ok(_) => see_other("/console/keys?done=rotated"),
         Err(e) => layout::api_error(&session, e),
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use artstore_client::wire::ElementModeChange;
 use artstore_raft::Role;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Extension;
@@ -46,8 +46,23 @@ pub async fn page(
     State(s): State<AppState>,
     Extension(settings): Extension<Arc<ConsoleSettings>>,
     session: Session,
+    RawQuery(raw): RawQuery,
 ) -> Response {
-    render(&s, &settings, &session, None).await
+    let l = session.lang;
+    let mut notice = layout::done_notice(l, raw.as_deref());
+    // After a mode change: which element, in its mode as the catalog has it now.
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    if let Some((node, name)) = pairs.iter().find(|(k, _)| k == "element").and_then(|(_, v)| v.split_once('/')) {
+        let found = s
+            .storage
+            .elements()
+            .ok()
+            .and_then(|es| es.into_iter().find(|e| e.node_id.to_string() == node && e.name == name));
+        if let Some(e) = found {
+            notice = Some(format!("{} ({} {}): {}", e.name, l.pick("node", "узел"), e.node_id, e.mode.as_str()));
+        }
+    }
+    render(&s, &settings, &session, notice).await
 }
 
 async fn render(s: &AppState, settings: &ConsoleSettings, session: &Session, notice: Option<String>) -> Response {
@@ -196,12 +211,10 @@ pub struct ModeForm {
 /// `POST /console/cluster/elements/{node_id}/{name}`.
 pub async fn set_mode(
     State(s): State<AppState>,
-    Extension(settings): Extension<Arc<ConsoleSettings>>,
     session: Session,
     Path((node_id, name)): Path<(u64, String)>,
     body: axum::body::Bytes,
 ) -> Response {
-    let l = session.lang;
     let form: ModeForm = serde_urlencoded::from_bytes(&body).unwrap_or(ModeForm { csrf: None, mode: None });
     if let Some(r) = session.csrf_refusal(form.csrf.as_deref()) {
         return r;
@@ -215,9 +228,12 @@ pub async fn set_mode(
     )
     .await
     {
-        Ok(e) => {
-            let notice = format!("{name} ({} {node_id}): {}", l.pick("node", "узел"), e.0.mode);
-            render(&s, &settings, &session, Some(notice)).await
+        Ok(_) => {
+            let element = format!("{node_id}/{name}");
+            see_other(&format!(
+                "/console/cluster?{}",
+                serde_urlencoded::to_string([("done", "mode"), ("element", &element)]).unwrap_or_default()
+            ))
         }
         Err(e) => layout::api_error(&session, e),
     }

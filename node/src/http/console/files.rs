@@ -61,7 +61,7 @@ impl SearchForm {
                 "order" => &mut f.order,
                 "cursor" => &mut f.cursor,
                 // The notice after a delete.
-                "deleted" => continue,
+                "done" => continue,
                 _ => return Err(format!("unknown search field {k:?}")),
             };
             *slot = v.trim().to_string();
@@ -310,8 +310,13 @@ pub async fn upload(
 }
 
 /// `GET /console/files/{id}`.
-pub async fn detail(State(s): State<AppState>, session: Session, Path(id): Path<String>) -> Response {
-    let notice = None;
+pub async fn detail(
+    State(s): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let notice = layout::done_notice(session.lang, raw.as_deref());
     show(&s, &session, &id, notice).await
 }
 
@@ -470,10 +475,10 @@ pub async fn edit(
         }
     }
     if change == UpdateFile::default() {
-        return show(&s, &session, &id, Some(l.pick("Nothing changed.", "Ничего не изменилось.").into())).await;
+        return see_other(&format!("/console/files/{id}?done=unchanged"));
     }
     match api::update(State(s.clone()), session.caller(), Ok(Path(id.clone())), Ok(JsonBody(change))).await {
-        Ok(_) => show(&s, &session, &id, Some(T::Done.get(l).into())).await,
+        Ok(_) => see_other(&format!("/console/files/{id}?done=saved")),
         Err(e) => layout::api_error(&session, e),
     }
 }
@@ -506,15 +511,7 @@ pub async fn finalize(
         return r;
     }
     match api::finalize(State(s.clone()), session.caller(), Ok(Path(id.clone()))).await {
-        Ok(_) => {
-            show(
-                &s,
-                &session,
-                &id,
-                Some(session.lang.pick("Finalized: the file is permanent.", "Закреплён: файл постоянный.").into()),
-            )
-            .await
-        }
+        Ok(_) => see_other(&format!("/console/files/{id}?done=finalized")),
         Err(e) => layout::api_error(&session, e),
     }
 }
@@ -555,7 +552,7 @@ pub async fn delete(
         return r;
     }
     match api::delete(State(s), session.caller(), Ok(Path(id))).await {
-        Ok(_) => see_other("/console/files?deleted=1"),
+        Ok(_) => see_other("/console/files?done=deleted"),
         Err(e) => layout::api_error(&session, e),
     }
 }

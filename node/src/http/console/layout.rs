@@ -131,6 +131,23 @@ pub async fn not_found(headers: HeaderMap) -> Response {
     error_page(lang, StatusCode::NOT_FOUND, "not_found", T::NotFound.get(lang))
 }
 
+/// The notice for `?done=KEY`, the 303 answer of a form that worked (so that a reload never posts
+/// the form again). Only known keys have text: the query cannot put words on the page.
+pub fn done_notice(lang: Lang, raw_query: Option<&str>) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw_query.unwrap_or("")).ok()?;
+    let key = pairs.into_iter().find(|(k, _)| k == "done")?.1;
+    let text = match key.as_str() {
+        "saved" => T::Done.get(lang),
+        "unchanged" => lang.pick("Nothing changed.", "Ничего не изменилось."),
+        "finalized" => lang.pick("Finalized: the file is permanent.", "Закреплён: файл постоянный."),
+        "deleted" => lang.pick("Deleted.", "Удалено."),
+        "mode" => lang.pick("The element's mode changed.", "Режим элемента изменён."),
+        "rotated" => lang.pick("A new signing key signs from now on.", "Теперь подписывает новый ключ."),
+        _ => return None,
+    };
+    Some(text.to_string())
+}
+
 /// A byte count for people: 1536 → "1.5 KiB".
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -174,6 +191,13 @@ mod tests {
         assert_eq!(bytes(0), "0 B");
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(5 << 30), "5.0 GiB");
+    }
+
+    #[test]
+    fn only_known_notices_have_words() {
+        assert_eq!(done_notice(Lang::En, Some("done=saved")).as_deref(), Some("Done."));
+        assert_eq!(done_notice(Lang::En, Some("done=%3Cscript%3E")), None);
+        assert_eq!(done_notice(Lang::En, None), None);
     }
 
     #[test]

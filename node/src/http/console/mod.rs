@@ -108,7 +108,12 @@ pub fn router(settings: ConsoleSettings) -> Router<AppState> {
 fn cross_site(req: &Request) -> bool {
     let headers = req.headers();
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+        // HTTP/1.1 names the host in `Host`, HTTP/2 in the `:authority` of the URI.
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()))
+            .unwrap_or("");
         let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
         return origin == "null" || origin_host != host;
     }
