@@ -22,6 +22,9 @@ use tracing_subscriber::{EnvFilter, Layer};
 /// How long exported spans may wait for their batch (short: traces are read soon after).
 const EXPORT_DELAY: Duration = Duration::from_millis(500);
 
+/// What becomes a span in an exported trace: the node's own spans, and tarpc's calls in and out.
+const TRACE_FILTER: &str = "info,openraft=warn,tarpc=info,hyper=warn,h2=warn,reqwest=warn";
+
 /// Keeps the trace exporter alive; dropping it sends what is still queued.
 pub struct Tracing {
     provider: Option<SdkTracerProvider>,
@@ -59,8 +62,12 @@ pub fn init_logging(format: LogFormat, level: &str, telemetry: &TelemetryConfig,
             Err(e) => (None, Some(e)),
         },
     };
-    let traces = provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("artstore")));
-    let _ = tracing_subscriber::registry().with(filter).with(logs).with(traces).try_init();
+    // Traces have a filter of their own: tarpc's spans carry the context between nodes even where
+    // its log lines are off.
+    let traces = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer().with_tracer(p.tracer("artstore")).with_filter(EnvFilter::new(TRACE_FILTER))
+    });
+    let _ = tracing_subscriber::registry().with(logs.with_filter(filter)).with(traces).try_init();
     match (&provider, problem) {
         (Some(_), _) => {
             opentelemetry::global::set_text_map_propagator(

@@ -76,6 +76,10 @@ pub struct AuditFilter {
     pub limit: usize,
     pub action: Option<String>,
     pub actor: Option<String>,
+    /// Only records at or after this time (unix milliseconds).
+    pub since: Option<i64>,
+    /// Only records before this time (unix milliseconds).
+    pub until: Option<i64>,
 }
 
 /// A page of audit records and where the next one starts.
@@ -446,7 +450,9 @@ impl AdminHandle {
                 }
                 from = r.seq + 1;
                 let matches = filter.action.as_deref().is_none_or(|a| r.event.action == a)
-                    && filter.actor.as_deref().is_none_or(|a| r.event.actor == a);
+                    && filter.actor.as_deref().is_none_or(|a| r.event.actor == a)
+                    && filter.since.is_none_or(|t| r.event.at >= t)
+                    && filter.until.is_none_or(|t| r.event.at < t);
                 if matches {
                     page.records.push(r);
                     if page.records.len() == limit {

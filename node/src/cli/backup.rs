@@ -2,7 +2,9 @@
 //! and new nodes seeded from it.
 //!
 //! A backup is a folder of two files, private to the user: `catalog.snapshot` (the image) and
-//! `manifest.json` (its log index, term, cluster id, file count and SHA-256). It holds the
+//! `manifest.json` (its log index, term, cluster id, file count and SHA-256). The folder may be
+//! on this machine or in an object store (`s3://bucket/prefix`, with the same `AWS_*` settings
+//! as storage elements); the image is written first, so a manifest means a complete backup. It holds the
 //! catalog only (file records, accounts with their secret hashes, signing keys, the audit
 //! chain); file bodies stay on the nodes' disks. Restore it into a cluster whose nodes keep
 //! their ids and disks (a lost or corrupted catalog); where the catalogs are gone and no backup
@@ -15,6 +17,7 @@ use anyhow::{bail, Context};
 use artstore_client::wire::BackupManifest;
 use artstore_cluster_config::NodeConfig;
 use artstore_raft::ClusterNode;
+use object_store::ObjectStoreExt;
 use sha2::Digest;
 
 use super::connection::Connection;
@@ -27,18 +30,19 @@ const MANIFEST: &str = "manifest.json";
 pub struct BackupArgs {
     #[command(flatten)]
     conn: Connection,
-    /// The folder to write `catalog.snapshot` and `manifest.json` to (created; must not hold a backup).
+    /// Where to write `catalog.snapshot` and `manifest.json`: a folder (created) or an object
+    /// store URL such as `s3://bucket/backups/2026-12-02`; it must not hold a backup yet.
     #[arg(long)]
-    out: PathBuf,
+    out: String,
     #[arg(long, value_enum, default_value = "text")]
     output: Output,
 }
 
 #[derive(clap::Args)]
 pub struct RestoreArgs {
-    /// A folder `artstore backup` wrote.
+    /// A folder or object store URL `artstore backup` wrote.
     #[arg(long = "from")]
-    from: PathBuf,
+    from: String,
     /// The configuration of the node to seed (not started yet, with no Raft database); its
     /// `peers` become the new cluster's members. Restore every node of the cluster this way,
     /// then start them.
@@ -63,7 +67,98 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where a backup lives: a local folder, or a prefix in an object store.
+enum Place {
+    Folder(PathBuf),
+    Store { store: Box<dyn object_store::ObjectStore>, prefix: object_store::path::Path, url: String },
+}
+
+impl Place {
+    /// A URL with a scheme (`s3://`, `file://`, …) is an object store; anything else a folder.
+    fn parse(flag: &str, at: &str) -> anyhow::Result<Self> {
+        match url::Url::parse(at) {
+            Ok(url) if url.scheme().len() > 1 => {
+                let options = artstore_cluster_config::secret_settings::object_store_options(std::env::vars())
+                    .map_err(|e| anyhow::anyhow!("{flag}: {e}"))?;
+                let (store, prefix) = object_store::parse_url_opts(&url, options)
+                    .with_context(|| format!("{flag}: {at} is not an object store this build reaches"))?;
+                Ok(Place::Store { store, prefix, url: at.to_string() })
+            }
+            _ => Ok(Place::Folder(PathBuf::from(at))),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Place::Folder(d) => d.display().to_string(),
+            Place::Store { url, .. } => url.clone(),
+        }
+    }
+
+    async fn exists(&self, name: &str) -> anyhow::Result<bool> {
+        match self {
+            Place::Folder(d) => Ok(d.join(name).exists()),
+            Place::Store { store, prefix, url } => match store.head(&prefix.clone().join(name)).await {
+                Ok(_) => Ok(true),
+                Err(object_store::Error::NotFound { .. }) => Ok(false),
+                Err(e) => Err(anyhow::anyhow!("{url}: {e}")),
+            },
+        }
+    }
+
+    async fn write(&self, name: &str, bytes: bytes::Bytes) -> anyhow::Result<()> {
+        match self {
+            Place::Folder(d) => write_private(&d.join(name), &bytes),
+            Place::Store { store, prefix, url } => {
+                let path = prefix.clone().join(name);
+                let payload = object_store::PutPayload::from(bytes);
+                // Create-only, so two backups racing for one prefix cannot mix their files.
+                let create = object_store::PutOptions { mode: object_store::PutMode::Create, ..Default::default() };
+                match store.put_opts(&path, payload.clone(), create).await {
+                    Ok(_) => Ok(()),
+                    Err(object_store::Error::AlreadyExists { .. }) => {
+                        bail!("--out: {url} already holds a backup; give a new prefix")
+                    }
+                    // A store without conditional writes: the check before the backup stands.
+                    Err(object_store::Error::NotImplemented { .. }) => {
+                        store.put(&path, payload).await.map(|_| ()).with_context(|| format!("{url}/{name}"))
+                    }
+                    Err(e) => Err(anyhow::anyhow!("{url}/{name}: {e}")),
+                }
+            }
+        }
+    }
+
+    async fn read(&self, flag: &str, name: &str) -> anyhow::Result<Vec<u8>> {
+        match self {
+            Place::Folder(d) => {
+                std::fs::read(d.join(name)).with_context(|| format!("{flag}: no {name} in {}", d.display()))
+            }
+            Place::Store { store, prefix, url } => {
+                let got = store
+                    .get(&prefix.clone().join(name))
+                    .await
+                    .with_context(|| format!("{flag}: no {name} in {url}"))?;
+                Ok(got.bytes().await.with_context(|| format!("{flag}: reading {name} from {url}"))?.to_vec())
+            }
+        }
+    }
+}
+
 pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
+    let place = Place::parse("--out", &args.out)?;
+    // Checked before the cluster is asked for anything.
+    if let Place::Folder(dir) = &place {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("--out: cannot create {}", dir.display()))?;
+    }
+    if place.exists(MANIFEST).await? || place.exists(IMAGE).await? {
+        bail!("--out: {} already holds a backup; give a new folder", place.describe());
+    }
     let (manifest, image) = args.conn.client()?.backup().await?;
     let sha = hex::encode(sha2::Sha256::digest(&image));
     if sha != manifest.sha256 || image.len() as u64 != manifest.bytes {
@@ -74,39 +169,27 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
             manifest.sha256
         );
     }
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&args.out)
-            .with_context(|| format!("--out: cannot create {}", args.out.display()))?;
-    }
-    if args.out.join(MANIFEST).exists() || args.out.join(IMAGE).exists() {
-        bail!("--out: {} already holds a backup; give a new folder", args.out.display());
-    }
     // The image first: a folder with a manifest is a complete backup.
-    write_private(&args.out.join(IMAGE), &image)?;
-    write_private(&args.out.join(MANIFEST), &serde_json::to_vec_pretty(&manifest)?)?;
+    place.write(IMAGE, image).await?;
+    place.write(MANIFEST, serde_json::to_vec_pretty(&manifest)?.into()).await?;
     emit(args.output, &manifest, |m| {
         println!(
             "backed up the catalog of cluster {} at log index {} (term {}): {} files, {} bytes, sha256 {}",
             m.cluster_id, m.log_index, m.term, m.files, m.bytes, m.sha256
         );
-        println!("written to {}", args.out.display());
+        println!("written to {}", place.describe());
     })
 }
 
-/// Reads and checks a backup folder: the manifest, and the image against its size and digest.
-pub fn read_backup(dir: &Path) -> anyhow::Result<(BackupManifest, Vec<u8>)> {
-    let manifest: BackupManifest = serde_json::from_slice(
-        &std::fs::read(dir.join(MANIFEST)).with_context(|| format!("--from: no {MANIFEST} in {}", dir.display()))?,
-    )
-    .with_context(|| format!("--from: {MANIFEST} is not a backup manifest"))?;
+/// Reads and checks a backup: the manifest, and the image against its size and digest.
+async fn read_backup(from: &str) -> anyhow::Result<(BackupManifest, Vec<u8>)> {
+    let place = Place::parse("--from", from)?;
+    let manifest: BackupManifest = serde_json::from_slice(&place.read("--from", MANIFEST).await?)
+        .with_context(|| format!("--from: {MANIFEST} is not a backup manifest"))?;
     if manifest.format != 1 {
         bail!("--from: backup format {} is not one this release reads", manifest.format);
     }
-    let image = std::fs::read(dir.join(IMAGE)).with_context(|| format!("--from: no {IMAGE} in {}", dir.display()))?;
+    let image = place.read("--from", IMAGE).await?;
     let sha = hex::encode(sha2::Sha256::digest(&image));
     if sha != manifest.sha256 || image.len() as u64 != manifest.bytes {
         bail!(
@@ -119,7 +202,7 @@ pub fn read_backup(dir: &Path) -> anyhow::Result<(BackupManifest, Vec<u8>)> {
 
 pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
     let config = NodeConfig::load(&args.config)?;
-    let (manifest, image) = read_backup(&args.from)?;
+    let (manifest, image) = read_backup(&args.from).await?;
     if manifest.cluster_id != config.cluster_id {
         bail!(
             "the backup is of cluster {:?} and this node's configuration of cluster {:?}: tokens, the audit chain \

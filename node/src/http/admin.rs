@@ -331,10 +331,16 @@ pub struct AuditQuery {
     /// Only records of this actor (a client id, or `system`).
     #[serde(default)]
     pub(crate) actor: Option<String>,
+    /// Only records at or after this time (RFC 3339, or unix milliseconds).
+    #[serde(default)]
+    pub(crate) since: Option<String>,
+    /// Only records before this time (RFC 3339, or unix milliseconds).
+    #[serde(default)]
+    pub(crate) until: Option<String>,
 }
 
 /// Records from `from` (default 1), at most `limit` (default 100, at most 1000), optionally only
-/// those of one action or actor.
+/// those of one action or actor, or of a time range.
 #[utoipa::path(
     get,
     path = "/api/v1/audit",
@@ -346,8 +352,8 @@ pub struct AuditQuery {
     params(AuditQuery),
     responses(
         (status = 200, description = "A page of records.", body = AuditPage),
-        (status = 400, description = "A query parameter is not of its type.", body = ErrorResponse,
-            extensions(("x-error-codes" = json!(["invalid_query"])))),
+        (status = 400, description = "A query parameter is not of its type, or `since`/`until` is not a time.",
+            body = ErrorResponse, extensions(("x-error-codes" = json!(["invalid_query", "invalid_time"])))),
     ),
     extensions(("x-required-role" = json!("operator"))),
 )]
@@ -358,8 +364,16 @@ pub async fn audit(
 ) -> Result<Json<AuditPage>, ApiError> {
     caller.principal.require(Role::Operator)?;
     let Query(q) = q?;
-    let filter =
-        AuditFilter { from: q.from.unwrap_or(1), limit: q.limit.unwrap_or(100), action: q.action, actor: q.actor };
+    let since = q.since.as_deref().map(|t| super::search::time("since", t)).transpose()?;
+    let until = q.until.as_deref().map(|t| super::search::time("until", t)).transpose()?;
+    let filter = AuditFilter {
+        from: q.from.unwrap_or(1),
+        limit: q.limit.unwrap_or(100),
+        action: q.action,
+        actor: q.actor,
+        since,
+        until,
+    };
     let page = s.admin.audit(&caller.principal, &filter).await?;
     let records = page
         .records

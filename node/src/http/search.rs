@@ -23,7 +23,7 @@ fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, ApiError> 
 }
 
 /// RFC 3339 or unix milliseconds.
-fn time(name: &str, value: &str) -> Result<i64, ApiError> {
+pub(super) fn time(name: &str, value: &str) -> Result<i64, ApiError> {
     match value.parse::<i64>() {
         Ok(ms) => Ok(ms),
         Err(_) => parse_time(name, value),

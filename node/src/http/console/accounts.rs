@@ -419,6 +419,8 @@ struct AuditForm {
     action: Option<String>,
     actor: Option<String>,
     from: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
 }
 
 /// `GET /console/audit?action=…&actor=…&from=…` (operator).
@@ -443,17 +445,37 @@ async fn audit_page(
         Some(Ok(f)) => Some(f),
         Some(Err(_)) => return layout::error_page(l, StatusCode::BAD_REQUEST, "invalid_query", "from: not a number"),
     };
-    let q = AuditQuery { from, limit: Some(100), action: nonempty(&form.action), actor: nonempty(&form.actor) };
+    // A date or a `datetime-local` value is read as UTC.
+    let as_time = |v: Option<String>| {
+        v.map(|t| match t.len() {
+            10 => format!("{t}T00:00:00Z"),
+            16 => format!("{t}:00Z"),
+            _ => t,
+        })
+    };
+    let q = AuditQuery {
+        from,
+        limit: Some(100),
+        action: nonempty(&form.action),
+        actor: nonempty(&form.actor),
+        since: as_time(nonempty(&form.since)),
+        until: as_time(nonempty(&form.until)),
+    };
     let page = match api::audit(State(s.clone()), session.caller(), Ok(Query(q))).await {
         Ok(p) => p.0,
         Err(e) => return layout::api_error(session, e),
     };
     let next = page.next_from.map(|n| {
-        let kept: Vec<(&str, String)> =
-            [("action", nonempty(&form.action)), ("actor", nonempty(&form.actor)), ("from", Some(n.to_string()))]
-                .into_iter()
-                .filter_map(|(k, v)| v.map(|v| (k, v)))
-                .collect();
+        let kept: Vec<(&str, String)> = [
+            ("action", nonempty(&form.action)),
+            ("actor", nonempty(&form.actor)),
+            ("since", nonempty(&form.since)),
+            ("until", nonempty(&form.until)),
+            ("from", Some(n.to_string())),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect();
         format!("/console/audit?{}", serde_urlencoded::to_string(kept).unwrap_or_default())
     });
     let body = html! {
@@ -472,6 +494,8 @@ async fn audit_page(
             div .filters {
                 div { label for="audit-action" { (T::Action.get(l)) } input #audit-action type="text" name="action" value=(form.action.clone().unwrap_or_default()) placeholder="token.issue" maxlength="128"; }
                 div { label for="audit-actor" { (T::Actor.get(l)) } input #audit-actor type="text" name="actor" value=(form.actor.clone().unwrap_or_default()) maxlength="128"; }
+                div { label for="audit-since" { (l.pick("From (UTC)", "С (UTC)")) } input #audit-since type="datetime-local" name="since" value=(form.since.clone().unwrap_or_default()); }
+                div { label for="audit-until" { (l.pick("Before (UTC)", "До (UTC)")) } input #audit-until type="datetime-local" name="until" value=(form.until.clone().unwrap_or_default()); }
                 div { label for="audit-from" { (l.pick("From record #", "С записи №")) } input #audit-from type="number" min="1" name="from" value=(form.from.clone().unwrap_or_default()); }
             }
             button type="submit" { (l.pick("Filter", "Отобрать")) }

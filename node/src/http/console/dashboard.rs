@@ -92,10 +92,10 @@ pub async fn page(
                 }
             }
             section aria-labelledby="chart-capacity-title" {
-                h2 #chart-capacity-title { (l.pick("Capacity used, whole cluster", "Занятая ёмкость, весь кластер")) }
+                h2 #chart-capacity-title { (l.pick("Capacity used, whole cluster", "Занятая ёмкость, весь кластер")) " " span #chart-capacity-now .muted {} }
                 svg #chart-capacity .chart viewBox="0 0 100 100" preserveAspectRatio="none" role="img"
                     aria-label=(l.pick("Share of capacity used over time", "Доля занятой ёмкости во времени")) {}
-                p .legend { span .s0 { (l.pick("used / capacity (0–100 %)", "занято / ёмкость (0–100 %)")) } }
+                p .legend { span .s0 { (l.pick("used / capacity, scaled to the highest share", "занято / ёмкость, по наибольшей доле")) } }
             }
         }
         @if let Some(r) = &repair { (repair_section(l, r)) }

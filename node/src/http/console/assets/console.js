@@ -101,8 +101,17 @@ function setupCharts() {
           rates[1].push(Math.max(samples[i].downloads - samples[i - 1].downloads, 0) / dt);
           rates[2].push(Math.max(samples[i].errors - samples[i - 1].errors, 0) / dt);
         }
-        draw(req, rates, keep);
-        draw(cap, [samples.map(function (x) { return x.capacity_bytes ? x.used_bytes / x.capacity_bytes : 0; })], keep + 1, 1);
+        // The x axis spans at least two minutes and at most what the node keeps.
+        var width = Math.min(Math.max(rates[0].length, 24), keep);
+        draw(req, rates, width);
+        var used = samples.map(function (x) { return x.capacity_bytes ? x.used_bytes / x.capacity_bytes : 0; });
+        // Scaled to what is used (an archive's disks fill over months, not minutes).
+        var top = Math.max.apply(null, used.concat([1e-6])) * 1.25;
+        draw(cap, [used], Math.min(Math.max(used.length, 25), keep + 1), top);
+        var capLabel = document.getElementById("chart-capacity-now");
+        if (capLabel && used.length) {
+          capLabel.textContent = (100 * used[used.length - 1]).toFixed(used[used.length - 1] < 0.01 ? 4 : 1) + " %";
+        }
         var label = document.getElementById("chart-requests-now");
         if (label && rates[0].length) {
           label.textContent = rates.map(function (r) { return r[r.length - 1].toFixed(1); }).join(" / ") + " /s";
@@ -119,8 +128,8 @@ function draw(svg, series, keep, fixedMax) {
   series.forEach(function (s) { s.forEach(function (v) { if (v > max) max = v; }); });
   while (svg.firstChild) svg.removeChild(svg.firstChild);
   series.forEach(function (s, k) {
-    var pts = s.map(function (v, i) {
-      var x = (100 * (keep - s.length + i)) / (keep - 1);
+    var pts = s.slice(-keep).map(function (v, i, shown) {
+      var x = (100 * (keep - shown.length + i)) / Math.max(keep - 1, 1);
       var y = 100 - (95 * v) / max;
       return x.toFixed(2) + "," + y.toFixed(2);
     });
