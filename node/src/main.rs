@@ -9,6 +9,7 @@ mod certificates;
 mod cli;
 mod http;
 mod permissions;
+mod sd_notify;
 mod server;
 mod supervisor;
 mod telemetry;

@@ -193,6 +193,9 @@ async fn run(
         tokio::spawn(http::listener::serve(l, app, limits.clone(), None, stopped(stop_rx.clone())))
     });
     tracing::info!(url = %format!("{}://{http_sock}", config.http.scheme()), "HTTP API listening");
+    // Under systemd (Type=notify): serving now; the status line follows Raft readiness.
+    crate::sd_notify::notify("READY=1\nSTATUS=serving; waiting for a leader");
+    crate::sd_notify::watch_readiness(actors.admin.clone());
     let ingest = actors.ingest.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -229,4 +232,5 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutdown requested: draining requests");
+    crate::sd_notify::notify("STOPPING=1\nSTATUS=stopping: draining requests");
 }

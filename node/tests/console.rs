@@ -471,6 +471,44 @@ async fn forged_or_missing_csrf_is_refused() {
         assert!(made.headers().get(LOCATION).is_some());
     }
     assert!(account_named(&c, "made").await, "the genuine form creates the account");
+
+    // A file is never a script or stylesheet of a console page (the CSP allows 'self'): only a
+    // navigation or a fetch gets it, sandboxed.
+    let js = c
+        .client(1)
+        .upload("evil.js", b"document.title='owned'".to_vec(), &artstore_client::UploadOptions::default())
+        .await
+        .unwrap();
+    let content = format!("{}/console/files/{}/content", c.url(1), js.id);
+    for dest in ["script", "style", "worker"] {
+        let r =
+            raw_http(&c).get(&content).header(COOKIE, &cookies).header("sec-fetch-dest", dest).send().await.unwrap();
+        assert_eq!(r.status(), 403, "loaded as a {dest}");
+    }
+    let r =
+        raw_http(&c).get(&content).header(COOKIE, &cookies).header("sec-fetch-dest", "document").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let csp = r.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    assert!(csp.contains("sandbox"), "{csp}");
+
+    // A return address with control characters or dot segments is not followed (nor a 500).
+    for next in ["/console/\u{1}", "/console/\r\nX: 1", "/console/../api/v1/service-accounts"] {
+        let mut form = credentials.to_vec();
+        form.push(("next", next));
+        let r = post_form(&c, "", "/console/sign-in", &form).await;
+        assert_eq!(r.status(), 303, "{next:?}");
+        assert_eq!(r.headers()[LOCATION], "/console", "{next:?}");
+    }
+
+    // Signing out revokes the session's token: the cookie's token no longer opens the API.
+    let token =
+        cookies.split("; ").find_map(|c| c.strip_prefix("artstore_session=")).expect("the session cookie").to_string();
+    let api = format!("{}/api/v1/cluster/status", c.url(1));
+    assert_eq!(raw_http(&c).get(&api).bearer_auth(&token).send().await.unwrap().status(), 200);
+    let out = post_form(&c, &cookies, "/console/sign-out", &[("csrf", csrf.as_str())]).await;
+    assert_eq!(out.status(), 303);
+    let after = raw_http(&c).get(&api).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(after.status(), 401, "the token of a signed-out session still works");
     b.close().await;
     say(&format!("csrf story: {:.1} s", t0.elapsed().as_secs_f64()));
 }

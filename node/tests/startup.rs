@@ -158,3 +158,33 @@ async fn secrets_given_inline_or_as_files_start_a_working_node() {
         assert_eq!(std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777, 0o600);
     }
 }
+
+/// Under systemd (`Type=notify`): `READY=1` once the node serves, a status line that turns to
+/// ready when it has a leader, and `STOPPING=1` when SIGTERM begins the shutdown.
+#[tokio::test]
+async fn a_node_tells_systemd_when_it_serves_is_ready_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify.sock");
+    let socket = tokio::net::UnixDatagram::bind(&path).unwrap();
+    let mut c = LocalCluster::init(&bin(), 1, |_| {}).unwrap();
+    c.set_node_env("NOTIFY_SOCKET", &path.to_string_lossy());
+    c.start_all().unwrap();
+    let mut said = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    let until = |said: &Vec<String>, what: &str| said.iter().any(|m| m.contains(what));
+    let deadline = std::time::Instant::now() + READY;
+    while !until(&said, "STATUS=ready: leader 1") {
+        assert!(std::time::Instant::now() < deadline, "no ready status within {READY:?}: {said:?}");
+        if let Ok(Ok(n)) = tokio::time::timeout(std::time::Duration::from_millis(500), socket.recv(&mut buf)).await {
+            said.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    assert!(said[0].starts_with("READY=1\n"), "the first message says the node serves: {said:?}");
+    c.wait_ready(1, READY).await.unwrap();
+    assert_eq!(c.terminate(1), Some(0));
+    let mut stopping = false;
+    while let Ok(Ok(n)) = tokio::time::timeout(std::time::Duration::from_millis(500), socket.recv(&mut buf)).await {
+        stopping |= String::from_utf8_lossy(&buf[..n]).starts_with("STOPPING=1");
+    }
+    assert!(stopping, "no STOPPING=1 on SIGTERM: {said:?}");
+}

@@ -241,6 +241,21 @@ impl AdminHandle {
         Ok(())
     }
 
+    /// Revokes the caller's own token (the console's sign-out): any account may end its own
+    /// session, and the token then fails on every node, not only in the browser that held it.
+    pub async fn revoke_own_token(&self, actor: &Principal, source: Option<IpAddr>) -> Result<(), AdminError> {
+        let now = now_ms();
+        let lifetime = ((self.inner.config.token_ttl_secs + tokens::LEEWAY_SECS) * 1000) as i64;
+        let event = Self::event(&actor.client_id, "token.revoke", &format!("token {}", actor.jti), "ok", source);
+        let command = Command::RevokeTokens {
+            jti: Some(actor.jti.clone()),
+            client_id: None,
+            issued_before: now + 1,
+            until: now + lifetime,
+        };
+        self.audited(command, event).await
+    }
+
     /// Soft delete: the account stops authenticating at once on every node.
     pub async fn delete_account(
         &self,

@@ -357,6 +357,12 @@ impl IngestHandle {
         }
         if let Some(existing) = result.existing {
             // A concurrent request with the same key won the race: a replay only of the same file.
+            // The winner's record was committed before this entry, but this node may not have
+            // applied it yet (the answer comes from the leader's apply): catch up first, or a
+            // committed upload would be answered 404.
+            if self.node.catalog().file(&existing)?.is_none() {
+                self.node.read_barrier().await?;
+            }
             let earlier = self.node.catalog().file(&existing)?.ok_or(StorageError::NotFound(existing))?;
             if earlier.name != file.name || earlier.sha256 != file.sha256 {
                 return Err(StorageError::IdempotencyKeyReused(format!(

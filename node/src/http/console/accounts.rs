@@ -25,7 +25,7 @@ const MAX_FORM_FIELDS: usize = 32;
 
 /// Form pairs, bounded in number; repeated keys (roles) are kept in order.
 fn pairs(body: &[u8]) -> Result<Vec<(String, String)>, String> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|e| format!("form: {e}"))?;
+    let pairs: Vec<(String, String)> = super::session::form(body)?;
     if pairs.len() > MAX_FORM_FIELDS {
         return Err(format!("the form has {} fields; at most {MAX_FORM_FIELDS}", pairs.len()));
     }
@@ -128,6 +128,9 @@ fn create_form(s: &Session) -> Markup {
             h2 #create-title { (l.pick("New service account", "Новый сервисный аккаунт")) }
             form #create-account method="post" action="/console/accounts" {
                 (csrf_input(s))
+                // Names the account when no id is given, so a reload of the answer (which posts
+                // the form again) is refused as a duplicate instead of making a second account.
+                input type="hidden" name="nonce" value=(hex::encode(rand::random::<[u8; 6]>()));
                 label for="account-name" { (T::Name.get(l)) }
                 input #account-name type="text" name="name" required maxlength="255";
                 label for="account-client-id" { (T::ClientId.get(l)) " " span .muted { (l.pick("(optional; generated when empty)", "(необязательно; иначе создаётся)")) } }
@@ -152,7 +155,11 @@ pub async fn create(State(s): State<AppState>, session: Session, body: axum::bod
         return r;
     }
     let req = CreateServiceAccount {
-        client_id: field(&p, "client_id").map(str::trim).filter(|c| !c.is_empty()).map(String::from),
+        client_id: field(&p, "client_id").map(str::trim).filter(|c| !c.is_empty()).map(String::from).or_else(|| {
+            field(&p, "nonce")
+                .filter(|n| n.len() == 12 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+                .map(|n| format!("sa-{n}"))
+        }),
         name: field(&p, "name").unwrap_or_default().trim().to_string(),
         description: field(&p, "description").unwrap_or_default().to_string(),
         roles: checked_roles(&p),
@@ -242,7 +249,10 @@ fn edit_form(s: &Session, a: &ServiceAccount) -> Markup {
                     input #edit-account-name type="text" name="name" value=(a.name) required maxlength="255";
                     label for="edit-account-description" { (T::Description.get(l)) }
                     input #edit-account-description type="text" name="description" value=(a.description) maxlength="1024";
+                    // Checkboxes send nothing when cleared: these say the form had them.
+                    input type="hidden" name="roles_shown" value="1";
                     (role_boxes(l, &a.roles))
+                    input type="hidden" name="enabled" value="false";
                     label .inline for="edit-account-enabled" {
                         input #edit-account-enabled type="checkbox" name="enabled" value="true" checked[a.enabled];
                         (T::Enabled.get(l))
@@ -272,8 +282,10 @@ pub async fn update(
     let req = UpdateServiceAccount {
         name: field(&p, "name").map(|n| n.trim().to_string()),
         description: field(&p, "description").map(String::from),
-        roles: Some(checked_roles(&p)),
-        enabled: Some(field(&p, "enabled") == Some("true")),
+        // A field the form did not carry stays as it is (a careless client posting only a name
+        // must not disable the account or take its roles).
+        roles: field(&p, "roles_shown").map(|_| checked_roles(&p)),
+        enabled: p.iter().rev().find(|(k, _)| k == "enabled").map(|(_, v)| v == "true"),
         require_client_cert: None,
     };
     match api::update(State(s.clone()), session.caller(), Ok(Path(id.clone())), Ok(JsonBody(req))).await {
@@ -349,7 +361,7 @@ pub async fn delete(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let given = serde_urlencoded::from_bytes::<CsrfForm>(&body).ok().and_then(|f| f.csrf);
+    let given = super::session::form::<CsrfForm>(&body).ok().and_then(|f| f.csrf);
     if let Some(r) = session.csrf_refusal(given.as_deref()) {
         return r;
     }
@@ -404,7 +416,7 @@ fn keys_page(s: &AppState, session: &Session, notice: Option<String>) -> Respons
 
 /// `POST /console/keys`: rotate the signing key now.
 pub async fn rotate_keys(State(s): State<AppState>, session: Session, body: axum::body::Bytes) -> Response {
-    let given = serde_urlencoded::from_bytes::<CsrfForm>(&body).ok().and_then(|f| f.csrf);
+    let given = super::session::form::<CsrfForm>(&body).ok().and_then(|f| f.csrf);
     if let Some(r) = session.csrf_refusal(given.as_deref()) {
         return r;
     }
@@ -520,7 +532,7 @@ async fn audit_page(
 
 /// `POST /console/audit/verify`: recomputes the chain (a POST: it reads the whole log).
 pub async fn verify_audit(State(s): State<AppState>, session: Session, body: axum::body::Bytes) -> Response {
-    let given = serde_urlencoded::from_bytes::<CsrfForm>(&body).ok().and_then(|f| f.csrf);
+    let given = super::session::form::<CsrfForm>(&body).ok().and_then(|f| f.csrf);
     if let Some(r) = session.csrf_refusal(given.as_deref()) {
         return r;
     }

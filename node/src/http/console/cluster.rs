@@ -215,7 +215,7 @@ pub async fn set_mode(
     Path((node_id, name)): Path<(u64, String)>,
     body: axum::body::Bytes,
 ) -> Response {
-    let form: ModeForm = serde_urlencoded::from_bytes(&body).unwrap_or(ModeForm { csrf: None, mode: None });
+    let form: ModeForm = super::session::form(&body).unwrap_or(ModeForm { csrf: None, mode: None });
     if let Some(r) = session.csrf_refusal(form.csrf.as_deref()) {
         return r;
     }
@@ -252,7 +252,7 @@ pub async fn drain(
     Path(node_id): Path<u64>,
     body: axum::body::Bytes,
 ) -> Response {
-    let form: DrainForm = serde_urlencoded::from_bytes(&body).unwrap_or(DrainForm { csrf: None, action: None });
+    let form: DrainForm = super::session::form(&body).unwrap_or(DrainForm { csrf: None, action: None });
     if let Some(r) = session.csrf_refusal(form.csrf.as_deref()) {
         return r;
     }
@@ -309,7 +309,7 @@ pub async fn remove(
     Path(node_id): Path<u64>,
     body: axum::body::Bytes,
 ) -> Response {
-    let form: DrainForm = serde_urlencoded::from_bytes(&body).unwrap_or(DrainForm { csrf: None, action: None });
+    let form: DrainForm = super::session::form(&body).unwrap_or(DrainForm { csrf: None, action: None });
     if let Some(r) = session.csrf_refusal(form.csrf.as_deref()) {
         return r;
     }

@@ -162,7 +162,8 @@ pub async fn search(State(s): State<AppState>, session: Session, RawQuery(raw): 
         @if let Some(r) = &results { (results_table(l, &form, r)) }
         @if session.can(Role::Writer) { (upload_form(&session)) }
     };
-    let mut resp = Page::new(l, T::Files.get(l)).body(body).render(Some(&session));
+    let notice = layout::done_notice(l, raw.as_deref());
+    let mut resp = Page::new(l, T::Files.get(l)).notice(notice).body(body).render(Some(&session));
     *resp.status_mut() = status;
     resp
 }
@@ -390,11 +391,11 @@ fn edit_form(s: &Session, f: &FileInfo, locked: bool) -> Markup {
                     label for="edit-name" { (T::Name.get(l)) }
                     input #edit-name type="text" name="name" value=(f.name) required maxlength="1024";
                     label for="edit-description" { (T::Description.get(l)) }
-                    textarea #edit-description name="description" maxlength="65536" { (f.description) }
+                    textarea #edit-description name="description" maxlength="65536" { "\n" (f.description) }
                     label for="edit-tags" { (T::Tags.get(l)) }
                     input #edit-tags type="text" name="tags" value=(f.tags.join(", ")) maxlength="4096";
                     label for="edit-attributes" { (l.pick("Attributes (JSON object)", "Атрибуты (объект JSON)")) }
-                    textarea #edit-attributes name="custom_attributes" maxlength="65536" { (attributes) }
+                    textarea #edit-attributes name="custom_attributes" maxlength="65536" { "\n" (attributes) }
                     label for="edit-retention" { (l.pick("Locked until (RFC 3339, optional; cannot be undone)", "Защищён до (RFC 3339, необязательно; не отменить)")) }
                     input #edit-retention type="text" name="retention_until" value=(f.retention_until.clone().unwrap_or_default()) placeholder="2030-01-01T00:00:00Z" maxlength="64";
                     button type="submit" { (T::Save.get(l)) }
@@ -431,7 +432,7 @@ pub async fn edit(
     body: axum::body::Bytes,
 ) -> Response {
     let l = session.lang;
-    let form: EditForm = match serde_urlencoded::from_bytes(&body) {
+    let form: EditForm = match super::session::form(&body) {
         Ok(f) => f,
         Err(e) => return layout::error_page(l, StatusCode::BAD_REQUEST, "invalid_form", &e.to_string()),
     };
@@ -449,7 +450,9 @@ pub async fn edit(
     if let Some(d) = form.description.map(|d| d.replace("\r\n", "\n")).filter(|d| *d != current.description) {
         change.description = Some(d);
     }
-    if let Some(t) = form.tags {
+    // The tags as the form showed them: a tag holding a comma must not be split by a save that
+    // changed nothing.
+    if let Some(t) = form.tags.filter(|t| t.trim() != current.tags.join(", ")) {
         let tags: Vec<String> = t.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect();
         if tags != current.tags {
             change.tags = Some(tags);
@@ -484,20 +487,44 @@ pub async fn edit(
 }
 
 /// `GET /console/files/{id}/content`: the API's download, with `Range` and `ETag`.
+///
+/// Files are whatever their uploaders sent, served from the console's own origin: a file must
+/// never become a script or stylesheet of a console page (which `script-src 'self'` would let
+/// through), so only a navigation or a script's `fetch` gets it, and it comes sandboxed.
 pub async fn download(
     State(s): State<AppState>,
     session: Session,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    match api::content(State(s), session.caller(), Ok(Path(id)), headers).await {
-        Ok(r) => r,
-        Err(e) => layout::api_error(&session, e),
+    let dest = headers.get("sec-fetch-dest").and_then(|v| v.to_str().ok()).unwrap_or("document");
+    if !matches!(dest, "document" | "empty") {
+        return layout::error_page(
+            session.lang,
+            StatusCode::FORBIDDEN,
+            "not_a_resource",
+            session
+                .lang
+                .pick("A file cannot be loaded into a console page.", "Файл нельзя загрузить в страницу консоли."),
+        );
     }
+    let mut resp = match api::content(State(s), session.caller(), Ok(Path(id)), headers).await {
+        Ok(r) => r,
+        Err(e) => return layout::api_error(&session, e),
+    };
+    let h = resp.headers_mut();
+    h.insert(
+        axum::http::header::CONTENT_SECURITY_POLICY,
+        axum::http::HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    h.insert(
+        axum::http::HeaderName::from_static("cross-origin-resource-policy"),
+        axum::http::HeaderValue::from_static("same-origin"),
+    );
+    resp
 }
-
 fn csrf_of(body: &[u8]) -> Option<String> {
-    serde_urlencoded::from_bytes::<CsrfForm>(body).ok().and_then(|f| f.csrf)
+    super::session::form::<CsrfForm>(body).ok().and_then(|f| f.csrf)
 }
 
 /// `POST /console/files/{id}/finalize`.

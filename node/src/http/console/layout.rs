@@ -126,6 +126,16 @@ fn error_page_for(session: Option<&Session>, lang: Lang, status: StatusCode, cod
     resp
 }
 
+pub async fn method_not_allowed(headers: HeaderMap) -> Response {
+    let lang = lang_of(&headers);
+    error_page(
+        lang,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        lang.pick("This page does not take that method.", "Эта страница не принимает такой метод."),
+    )
+}
+
 pub async fn not_found(headers: HeaderMap) -> Response {
     let lang = lang_of(&headers);
     error_page(lang, StatusCode::NOT_FOUND, "not_found", T::NotFound.get(lang))

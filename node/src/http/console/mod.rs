@@ -99,6 +99,7 @@ pub fn router(settings: ConsoleSettings) -> Router<AppState> {
         .route("/cluster/members/{node_id}/drain", post(cluster::drain))
         .route("/cluster/members/{node_id}/remove", get(cluster::confirm_remove).post(cluster::remove))
         .fallback(layout::not_found)
+        .method_not_allowed_fallback(layout::method_not_allowed)
         .layer(axum::middleware::from_fn(security_headers))
         .layer(Extension(Arc::new(settings)))
 }
@@ -123,8 +124,17 @@ fn cross_site(req: &Request) -> bool {
 /// The headers every console response carries; POSTs from other sites are refused first.
 async fn security_headers(req: Request, next: Next) -> Response {
     let tls = req.extensions().get::<Arc<ConsoleSettings>>().is_some_and(|s| s.tls);
+    let path = req.uri().path().to_string();
+    let lang = session::lang_of(req.headers());
     let mut resp = if req.method() == axum::http::Method::POST && cross_site(&req) {
-        let lang = session::lang_of(req.headers());
+        if session::scripted(req.uri().path()) {
+            let e = crate::http::ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "cross_site",
+                "a page of another site cannot call the console",
+            );
+            return with_headers(e.into_response(), tls);
+        }
         layout::error_page(
             lang,
             axum::http::StatusCode::FORBIDDEN,
@@ -137,14 +147,42 @@ async fn security_headers(req: Request, next: Next) -> Response {
     } else {
         next.run(req).await
     };
+    // Framework refusals (a path that does not parse, a body over the limit) come as plain text:
+    // people get a page, scripts JSON.
+    let status = resp.status();
+    let plain = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|t| t.starts_with("text/plain"));
+    if (status.is_client_error() || status.is_server_error()) && plain {
+        let (_, body) = resp.into_parts();
+        let text = axum::body::to_bytes(body, 4096)
+            .await
+            .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+            .unwrap_or_default();
+        let message = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { text };
+        resp = if session::scripted(&path) {
+            crate::http::ApiError::new(status, "bad_request", message).into_response()
+        } else {
+            layout::error_page(lang, status, "bad_request", &message)
+        };
+    }
+    with_headers(resp, tls)
+}
+
+fn with_headers(mut resp: Response, tls: bool) -> Response {
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
-             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
+    // A download sets its own, stricter policy.
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+                 form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        );
+    }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));

@@ -26,7 +26,7 @@ use crate::http::AppState;
 pub const SESSION_COOKIE: &str = "artstore_session";
 pub const LANG_COOKIE: &str = "artstore_lang";
 /// The longest cookie header a console request may carry (a token is about 1 KiB).
-const MAX_COOKIE_BYTES: usize = 8192;
+const MAX_COOKIE_BYTES: usize = 32 * 1024;
 /// The longest client id and secret the sign-in form takes (the API's own limits are lower).
 const MAX_CREDENTIAL_CHARS: usize = 512;
 
@@ -86,7 +86,9 @@ fn csrf_for(token: &str) -> String {
     hex::encode(h.finalize())
 }
 
-/// The value of cookie `name`, if the request carries it (bounded before it is parsed).
+/// The value of cookie `name`, if the request carries it (bounded before it is parsed). Read as
+/// bytes: another application on the same host may set cookies that are not UTF-8, and they must
+/// not hide ours.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     let mut total = 0;
     for value in headers.get_all(header::COOKIE) {
@@ -94,12 +96,11 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         if total > MAX_COOKIE_BYTES {
             return None;
         }
-        let Ok(text) = value.to_str() else { continue };
-        for pair in text.split(';') {
-            if let Some((k, v)) = pair.trim().split_once('=') {
-                if k == name {
-                    return Some(v);
-                }
+        for pair in value.as_bytes().split(|b| *b == b';') {
+            let pair = pair.trim_ascii();
+            let Some(eq) = pair.iter().position(|b| *b == b'=') else { continue };
+            if &pair[..eq] == name.as_bytes() {
+                return std::str::from_utf8(&pair[eq + 1..]).ok();
             }
         }
     }
@@ -123,6 +124,13 @@ pub fn lang_of(headers: &HeaderMap) -> Lang {
 /// Where a visitor without a valid session is sent: the sign-in page, remembering the page.
 fn to_sign_in(parts: &Parts) -> Response {
     let path = parts.uri.path();
+    if scripted(path) {
+        let e =
+            crate::http::ApiError::unauthorized("session_expired", "the console session ended; sign in again", None);
+        let mut resp = e.into_response();
+        resp.headers_mut().insert(header::SET_COOKIE, clear_cookie());
+        return resp;
+    }
     // Only GETs of console pages are worth coming back to; a form is not replayed.
     let back = parts.method == axum::http::Method::GET
         && (path == "/console" || path.starts_with("/console/"))
@@ -175,12 +183,20 @@ pub struct SignInQuery {
 }
 
 /// Only a console page of this origin: no scheme, no host, no `//`, nothing long.
+/// The console's endpoints that scripts call: they answer in JSON, never with a page.
+pub fn scripted(path: &str) -> bool {
+    path == "/console/files/upload" || path == "/console/live.json"
+}
+
 fn safe_next(next: Option<&str>) -> &str {
+    let visible = |n: &str| n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\' && b != b'%');
+    let no_dots = |n: &str| !n.split('/').any(|seg| seg == "." || seg == "..");
     match next {
         Some(n)
             if (n == "/console" || n.starts_with("/console/"))
                 && !n.contains("//")
-                && !n.contains('\\')
+                && visible(n)
+                && no_dots(n)
                 && n.len() < 256 =>
         {
             n
@@ -253,7 +269,7 @@ pub async fn sign_in(
     if !settings.enabled {
         return needs_tls(lang);
     }
-    let form: SignInForm = match serde_urlencoded::from_bytes(&body) {
+    let form: SignInForm = match form(&body) {
         Ok(f) => f,
         Err(_) => return sign_in_form(lang, StatusCode::BAD_REQUEST, Some(T::SignInIncomplete.get(lang)), "/console"),
     };
@@ -299,17 +315,51 @@ pub async fn sign_in(
     }
 }
 
+/// A form body, refused when any name or value is not UTF-8 once decoded (serde_urlencoded
+/// would replace such bytes and store the replacement characters).
+pub fn form<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    for part in body.split(|b| *b == b'&' || *b == b'=') {
+        let mut bytes = Vec::with_capacity(part.len());
+        let mut i = 0;
+        while i < part.len() {
+            match part[i] {
+                b'+' => bytes.push(b' '),
+                b'%' if i + 2 < part.len() => {
+                    let hex =
+                        std::str::from_utf8(&part[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                    match hex {
+                        Some(b) => {
+                            bytes.push(b);
+                            i += 2;
+                        }
+                        None => bytes.push(b'%'),
+                    }
+                }
+                b => bytes.push(b),
+            }
+            i += 1;
+        }
+        if std::str::from_utf8(&bytes).is_err() {
+            return Err("the form holds text that is not UTF-8".into());
+        }
+    }
+    serde_urlencoded::from_bytes(body).map_err(|e| format!("form: {e}"))
+}
+
 #[derive(Deserialize)]
 pub struct CsrfForm {
     pub csrf: Option<String>,
 }
 
-/// `POST /console/sign-out`: the cookie is cleared (the token itself expires on its own; an admin
-/// who needs it dead at once revokes it).
-pub async fn sign_out(session: Session, body: axum::body::Bytes) -> Response {
-    let form: CsrfForm = serde_urlencoded::from_bytes(&body).unwrap_or(CsrfForm { csrf: None });
+/// `POST /console/sign-out`: the session's token is revoked and the cookie cleared.
+pub async fn sign_out(State(state): State<AppState>, session: Session, body: axum::body::Bytes) -> Response {
+    let form: CsrfForm = form(&body).unwrap_or(CsrfForm { csrf: None });
     if let Some(resp) = session.csrf_refusal(form.csrf.as_deref()) {
         return resp;
+    }
+    // The token dies with the session, on every node: a copied cookie is worth nothing after.
+    if let Err(e) = state.admin.revoke_own_token(&session.principal, session.source).await {
+        tracing::warn!(error = %e, client_id = %session.principal.client_id, "sign-out could not revoke the session's token");
     }
     let mut resp = Redirect::to("/console/sign-in").into_response();
     resp.headers_mut().insert(header::SET_COOKIE, clear_cookie());
@@ -347,6 +397,19 @@ mod tests {
             assert_eq!(safe_next(Some(bad)), "/console", "{bad}");
         }
         assert_eq!(safe_next(Some("/consolex")), "/console");
+        for bad in [
+            "/console/\x01",
+            "/console/\r\nX:1",
+            "/console/../api/v1/files",
+            "/console/./x",
+            "/console/%2e%2e/x",
+            "/console/é",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/console", "{bad:?}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_bytes(b"pref=caf\xc3\xa9; artstore_session=tok").unwrap());
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("tok"), "a non-UTF-8 cookie beside ours hides nothing");
         assert_eq!(safe_next(None), "/console");
     }
 
@@ -357,7 +420,7 @@ mod tests {
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("tok"));
         assert_eq!(lang_of(&h), Lang::Ru);
         let mut big = HeaderMap::new();
-        big.insert(header::COOKIE, HeaderValue::from_str(&format!("x={}", "a".repeat(9000))).unwrap());
+        big.insert(header::COOKIE, HeaderValue::from_str(&format!("x={}", "a".repeat(40_000))).unwrap());
         assert_eq!(cookie(&big, SESSION_COOKIE), None);
     }
 
