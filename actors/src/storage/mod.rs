@@ -359,6 +359,16 @@ impl StorageHandle {
         }
     }
 
+    /// A local chunk for a peer, unverified: the peer verifies it on receipt.
+    async fn get_chunk_for_peer(&self, element: &str, sha256: &str) -> Result<Bytes, StorageError> {
+        let element = self.local_element(element)?;
+        match element.read_chunk_for_peer(sha256).await {
+            Ok(bytes) => Ok(Bytes::from(bytes)),
+            Err(disk::ChunkReadError::Damaged(m)) => Err(StorageError::Damaged(m)),
+            Err(disk::ChunkReadError::Failed(m)) => Err(StorageError::Io(m)),
+        }
+    }
+
     // ----- the same, on any node -----
 
     fn addr_of(&self, node: NodeId) -> Result<String, StorageError> {
@@ -502,7 +512,8 @@ impl StorageHandle {
                     Ok((Reply::Stored { element }, None))
                 }
                 Request::GetChunk { element, sha256 } => {
-                    let bytes = self.get_chunk_local(&element, &sha256).await.map_err(refusal)?;
+                    // The caller hashes what it receives and reports a corrupt replica itself.
+                    let bytes = self.get_chunk_for_peer(&element, &sha256).await.map_err(refusal)?;
                     Ok((Reply::Body { size: bytes.len() as u64 }, Some(bytes)))
                 }
             }
