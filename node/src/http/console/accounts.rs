@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::i18n::{Lang, T};
 use super::layout::{self, csrf_input, Page};
-use super::session::CsrfForm;
+use super::session::csrf_of;
 use super::{see_other, Session};
 use crate::http::admin::{self as api, AuditQuery, ListQuery};
 use crate::http::json::JsonBody;
@@ -40,9 +40,15 @@ fn checked_roles(pairs: &[(String, String)]) -> Vec<String> {
     pairs.iter().filter(|(k, _)| k == "roles").map(|(_, v)| v.clone()).collect()
 }
 
-/// A form's CSRF check, or the refusal page.
-fn csrf(session: &Session, pairs: &[(String, String)]) -> Option<Response> {
-    session.csrf_refusal(field(pairs, "csrf"))
+/// The form's fields once it is well formed and carries this session's CSRF token; the page that
+/// refuses it otherwise.
+fn checked(session: &Session, body: &[u8]) -> Result<Vec<(String, String)>, Box<Response>> {
+    let p = pairs(body)
+        .map_err(|m| Box::new(layout::error_page(session.lang, StatusCode::BAD_REQUEST, "invalid_form", &m)))?;
+    match session.csrf_refusal(field(&p, "csrf")) {
+        Some(refused) => Err(Box::new(refused)),
+        None => Ok(p),
+    }
 }
 
 /// `GET /console/accounts`.
@@ -146,14 +152,10 @@ fn create_form(s: &Session) -> Markup {
 
 /// `POST /console/accounts`: creates the account and shows its secret once.
 pub async fn create(State(s): State<AppState>, session: Session, body: axum::body::Bytes) -> Response {
-    let l = session.lang;
-    let p = match pairs(&body) {
+    let p = match checked(&session, &body) {
         Ok(p) => p,
-        Err(m) => return layout::error_page(l, StatusCode::BAD_REQUEST, "invalid_form", &m),
+        Err(refused) => return *refused,
     };
-    if let Some(r) = csrf(&session, &p) {
-        return r;
-    }
     let req = CreateServiceAccount {
         client_id: field(&p, "client_id").map(str::trim).filter(|c| !c.is_empty()).map(String::from).or_else(|| {
             field(&p, "nonce")
@@ -271,14 +273,10 @@ pub async fn update(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let l = session.lang;
-    let p = match pairs(&body) {
+    let p = match checked(&session, &body) {
         Ok(p) => p,
-        Err(m) => return layout::error_page(l, StatusCode::BAD_REQUEST, "invalid_form", &m),
+        Err(refused) => return *refused,
     };
-    if let Some(r) = csrf(&session, &p) {
-        return r;
-    }
     let req = UpdateServiceAccount {
         name: field(&p, "name").map(|n| n.trim().to_string()),
         description: field(&p, "description").map(String::from),
@@ -302,13 +300,10 @@ pub async fn rotate(
     body: axum::body::Bytes,
 ) -> Response {
     let l = session.lang;
-    let p = match pairs(&body) {
+    let p = match checked(&session, &body) {
         Ok(p) => p,
-        Err(m) => return layout::error_page(l, StatusCode::BAD_REQUEST, "invalid_form", &m),
+        Err(refused) => return *refused,
     };
-    if let Some(r) = csrf(&session, &p) {
-        return r;
-    }
     let grace = match field(&p, "grace_period_secs").map(str::trim).filter(|g| !g.is_empty()) {
         None => None,
         Some(g) => match g.parse::<u64>() {
@@ -339,19 +334,19 @@ pub async fn confirm_delete(State(s): State<AppState>, session: Session, Path(id
         Ok(a) => a.0,
         Err(e) => return layout::api_error(&session, e),
     };
-    let body = html! {
-        p #consequences .warning {
-            (l.pick("The account can no longer get tokens, and tokens it holds stop working. Its audit records stay. This cannot be undone.",
-                "Аккаунт больше не получит токены, а выданные перестанут действовать. Записи аудита останутся. Отменить нельзя."))
-        }
-        (account_meta(l, &a))
-        form #confirm method="post" action=(format!("/console/accounts/{}/delete", a.client_id)) {
-            (csrf_input(&session))
-            button #confirm-submit .danger type="submit" { (T::Delete.get(l)) " " (a.client_id) }
-            " " a #cancel href=(format!("/console/accounts/{}", a.client_id)) { (T::Cancel.get(l)) }
-        }
-    };
-    Page::new(l, format!("{}: {}", T::Delete.get(l), a.name)).body(body).render(Some(&session))
+    layout::Confirm {
+        title: format!("{}: {}", T::Delete.get(l), a.name),
+        consequences: l.pick(
+            "The account can no longer get tokens, and tokens it holds stop working. Its audit records stay. This cannot be undone.",
+            "Аккаунт больше не получит токены, а выданные перестанут действовать. Записи аудита останутся. Отменить нельзя.",
+        ),
+        details: account_meta(l, &a),
+        action: format!("/console/accounts/{}/delete", a.client_id),
+        fields: html! {},
+        button: format!("{} {}", T::Delete.get(l), a.client_id),
+        cancel: format!("/console/accounts/{}", a.client_id),
+    }
+    .render(&session)
 }
 
 /// `POST /console/accounts/{client_id}/delete`.
@@ -361,7 +356,7 @@ pub async fn delete(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let given = super::session::form::<CsrfForm>(&body).ok().and_then(|f| f.csrf);
+    let given = csrf_of(&body);
     if let Some(r) = session.csrf_refusal(given.as_deref()) {
         return r;
     }
@@ -416,7 +411,7 @@ fn keys_page(s: &AppState, session: &Session, notice: Option<String>) -> Respons
 
 /// `POST /console/keys`: rotate the signing key now.
 pub async fn rotate_keys(State(s): State<AppState>, session: Session, body: axum::body::Bytes) -> Response {
-    let given = super::session::form::<CsrfForm>(&body).ok().and_then(|f| f.csrf);
+    let given = csrf_of(&body);
     if let Some(r) = session.csrf_refusal(given.as_deref()) {
         return r;
     }
@@ -532,7 +527,7 @@ async fn audit_page(
 
 /// `POST /console/audit/verify`: recomputes the chain (a POST: it reads the whole log).
 pub async fn verify_audit(State(s): State<AppState>, session: Session, body: axum::body::Bytes) -> Response {
-    let given = super::session::form::<CsrfForm>(&body).ok().and_then(|f| f.csrf);
+    let given = csrf_of(&body);
     if let Some(r) = session.csrf_refusal(given.as_deref()) {
         return r;
     }

@@ -188,18 +188,19 @@ pub async fn confirm_mode(
             &format!("{name} is {from}; it can move to: {}", next_modes(from).join(", ")),
         );
     };
-    let body = html! {
-        p { (l.pick("Element", "Элемент")) " " strong { (name) } " " (l.pick("of node", "узла")) " " (node_id) ": "
-            code { (from) } " → " code { (to) } }
-        p #consequences .warning { (consequences(l, from, &to)) }
-        form #confirm method="post" action=(format!("/console/cluster/elements/{node_id}/{name}")) {
-            (csrf_input(&session))
-            input type="hidden" name="mode" value=(to);
-            button #confirm-submit .danger type="submit" { (l.pick("Change the mode to", "Сменить режим на")) " " (to) }
-            " " a #cancel href="/console/cluster" { (T::Cancel.get(l)) }
-        }
-    };
-    Page::new(l, l.pick("Change the mode", "Смена режима")).body(body).render(Some(&session))
+    layout::Confirm {
+        title: l.pick("Change the mode", "Смена режима").into(),
+        consequences: consequences(l, from, &to),
+        details: html! {
+            p { (l.pick("Element", "Элемент")) " " strong { (name) } " " (l.pick("of node", "узла")) " " (node_id) ": "
+                code { (from) } " → " code { (to) } }
+        },
+        action: format!("/console/cluster/elements/{node_id}/{name}"),
+        fields: html! { input type="hidden" name="mode" value=(to); },
+        button: format!("{} {to}", l.pick("Change the mode to", "Сменить режим на")),
+        cancel: "/console/cluster".into(),
+    }
+    .render(&session)
 }
 
 #[derive(Deserialize)]
@@ -285,21 +286,23 @@ pub async fn confirm_remove(State(s): State<AppState>, session: Session, Path(no
         return layout::error_page(l, StatusCode::NOT_FOUND, "not_found", &format!("node {node_id} is not a member"));
     }
     let draining = api::get_drain(State(s.clone()), session.caller(), Ok(Path(node_id))).await.ok().map(|d| d.0);
-    let body = html! {
-        p #consequences .warning {
-            (l.pick("The node leaves the Raft group and stops receiving replicas. Replicas only it holds are lost unless it was drained first: drain it and wait until no replicas remain.",
-                "Узел выйдет из группы Raft и перестанет получать реплики. Реплики, которые есть только на нём, пропадут, если его не вывести заранее: выведите узел и дождитесь, пока реплик не останется."))
-        }
-        @if let Some(d) = &draining {
-            p { (l.pick("Replicas still on the node:", "Реплик ещё на узле:")) " " strong #replicas-remaining { (d.replicas_remaining) } }
-        }
-        form #confirm method="post" action=(format!("/console/cluster/members/{node_id}/remove")) {
-            (csrf_input(&session))
-            button #confirm-submit .danger type="submit" { (l.pick("Remove node", "Удалить узел")) " " (node_id) }
-            " " a #cancel href="/console/cluster" { (T::Cancel.get(l)) }
-        }
-    };
-    Page::new(l, format!("{} {node_id}", l.pick("Remove node", "Удаление узла"))).body(body).render(Some(&session))
+    layout::Confirm {
+        title: format!("{} {node_id}", l.pick("Remove node", "Удаление узла")),
+        consequences: l.pick(
+            "The node leaves the Raft group and stops receiving replicas. Replicas only it holds are lost unless it was drained first: drain it and wait until no replicas remain.",
+            "Узел выйдет из группы Raft и перестанет получать реплики. Реплики, которые есть только на нём, пропадут, если его не вывести заранее: выведите узел и дождитесь, пока реплик не останется.",
+        ),
+        details: html! {
+            @if let Some(d) = &draining {
+                p { (l.pick("Replicas still on the node:", "Реплик ещё на узле:")) " " strong #replicas-remaining { (d.replicas_remaining) } }
+            }
+        },
+        action: format!("/console/cluster/members/{node_id}/remove"),
+        fields: html! {},
+        button: format!("{} {node_id}", l.pick("Remove node", "Удалить узел")),
+        cancel: "/console/cluster".into(),
+    }
+    .render(&session)
 }
 
 /// `POST /console/cluster/members/{node_id}/remove`.
@@ -309,8 +312,7 @@ pub async fn remove(
     Path(node_id): Path<u64>,
     body: axum::body::Bytes,
 ) -> Response {
-    let form: DrainForm = super::session::form(&body).unwrap_or(DrainForm { csrf: None, action: None });
-    if let Some(r) = session.csrf_refusal(form.csrf.as_deref()) {
+    if let Some(r) = session.csrf_refusal(super::session::csrf_of(&body).as_deref()) {
         return r;
     }
     match api::remove(State(s), session.caller(), Ok(Path(node_id))).await {

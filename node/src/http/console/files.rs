@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::i18n::{Lang, T};
 use super::layout::{self, csrf_input, Page};
-use super::session::CsrfForm;
+use super::session::csrf_of;
 use super::{see_other, Session};
 use crate::http::files::{self as api, UploadQuery};
 use crate::http::json::JsonBody;
@@ -523,10 +523,6 @@ pub async fn download(
     );
     resp
 }
-fn csrf_of(body: &[u8]) -> Option<String> {
-    super::session::form::<CsrfForm>(body).ok().and_then(|f| f.csrf)
-}
-
 /// `POST /console/files/{id}/finalize`.
 pub async fn finalize(
     State(s): State<AppState>,
@@ -553,19 +549,19 @@ pub async fn confirm_delete(State(s): State<AppState>, session: Session, Path(id
         Ok(f) => f.0,
         Err(e) => return layout::api_error(&session, e),
     };
-    let body = html! {
-        p #consequences .warning {
-            (l.pick("The file disappears from every listing and search at once, and its chunks are removed from every node later. This cannot be undone.",
-                "Файл сразу пропадёт из списков и поиска, а его блоки позже удалятся со всех узлов. Отменить нельзя."))
-        }
-        (meta_list(l, &file))
-        form #confirm method="post" action=(format!("/console/files/{}/delete", file.id)) {
-            (csrf_input(&session))
-            button #confirm-submit .danger type="submit" { (T::Delete.get(l)) " " (file.name) }
-            " " a #cancel href=(format!("/console/files/{}", file.id)) { (T::Cancel.get(l)) }
-        }
-    };
-    Page::new(l, format!("{}: {}", T::Delete.get(l), file.name)).body(body).render(Some(&session))
+    layout::Confirm {
+        title: format!("{}: {}", T::Delete.get(l), file.name),
+        consequences: l.pick(
+            "The file disappears from every listing and search at once, and its chunks are removed from every node later. This cannot be undone.",
+            "Файл сразу пропадёт из списков и поиска, а его блоки позже удалятся со всех узлов. Отменить нельзя.",
+        ),
+        details: meta_list(l, &file),
+        action: format!("/console/files/{}/delete", file.id),
+        fields: html! {},
+        button: format!("{} {}", T::Delete.get(l), file.name),
+        cancel: format!("/console/files/{}", file.id),
+    }
+    .render(&session)
 }
 
 /// `POST /console/files/{id}/delete`.

@@ -100,6 +100,36 @@ fn nav(s: &Session) -> Markup {
     }
 }
 
+/// A confirmation page for what cannot be undone: the consequences first, then what it acts on,
+/// then one form that does it and a way back.
+pub struct Confirm<'a> {
+    pub title: String,
+    pub consequences: &'a str,
+    /// What the action is about (metadata, numbers), shown between the two.
+    pub details: Markup,
+    /// The form's target, and any fields it carries besides the CSRF token.
+    pub action: String,
+    pub fields: Markup,
+    pub button: String,
+    pub cancel: String,
+}
+
+impl Confirm<'_> {
+    pub fn render(self, s: &Session) -> Response {
+        let body = html! {
+            p #consequences .warning { (self.consequences) }
+            (self.details)
+            form #confirm method="post" action=(self.action) {
+                (csrf_input(s))
+                (self.fields)
+                button #confirm-submit .danger type="submit" { (self.button) }
+                " " a #cancel href=(self.cancel) { (T::Cancel.get(s.lang)) }
+            }
+        };
+        Page::new(s.lang, self.title).body(body).render(Some(s))
+    }
+}
+
 /// The hidden CSRF field every POST form carries.
 pub fn csrf_input(s: &Session) -> Markup {
     html! { input type="hidden" name="csrf" value=(s.csrf); }

@@ -351,10 +351,14 @@ pub struct CsrfForm {
     pub csrf: Option<String>,
 }
 
+/// The CSRF token of a form that carries nothing else the handler reads.
+pub fn csrf_of(body: &[u8]) -> Option<String> {
+    form::<CsrfForm>(body).ok().and_then(|f| f.csrf)
+}
+
 /// `POST /console/sign-out`: the session's token is revoked and the cookie cleared.
 pub async fn sign_out(State(state): State<AppState>, session: Session, body: axum::body::Bytes) -> Response {
-    let form: CsrfForm = form(&body).unwrap_or(CsrfForm { csrf: None });
-    if let Some(resp) = session.csrf_refusal(form.csrf.as_deref()) {
+    if let Some(resp) = session.csrf_refusal(csrf_of(&body).as_deref()) {
         return resp;
     }
     // The token dies with the session, on every node: a copied cookie is worth nothing after.
