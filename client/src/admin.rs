@@ -153,15 +153,48 @@ impl Client {
 
     /// Audit records from sequence `from`, at most `limit`, optionally of one `action` only.
     pub async fn audit(&self, from: u64, limit: usize, action: Option<&str>) -> Result<AuditPage, ClientError> {
-        let mut path = format!("/api/v1/audit?from={from}&limit={limit}");
-        if let Some(a) = action {
-            path.push_str(&format!("&action={a}"));
+        let filter = AuditFilter { from, limit, action: action.map(String::from), ..Default::default() };
+        self.audit_where(&filter).await
+    }
+
+    /// Audit records as `filter` selects them (one page; `next_from` continues).
+    pub async fn audit_where(&self, filter: &AuditFilter) -> Result<AuditPage, ClientError> {
+        let mut q: Vec<(&str, String)> = vec![("from", filter.from.max(1).to_string())];
+        if filter.limit > 0 {
+            q.push(("limit", filter.limit.to_string()));
         }
-        self.send::<(), _>(Method::GET, &path, None).await
+        for (k, v) in
+            [("action", &filter.action), ("actor", &filter.actor), ("since", &filter.since), ("until", &filter.until)]
+        {
+            if let Some(v) = v {
+                q.push((k, v.clone()));
+            }
+        }
+        let query = serde_urlencoded::to_string(&q).unwrap_or_default();
+        self.send::<(), _>(Method::GET, &format!("/api/v1/audit?{query}"), None).await
     }
 
     /// Recomputes the audit chain on the answering node and reports the first broken record.
     pub async fn verify_audit(&self) -> Result<AuditVerification, ClientError> {
         self.send::<(), _>(Method::GET, "/api/v1/audit/verify", None).await
     }
+}
+
+/// Which audit records [`Client::audit_where`] returns: from a sequence number, at most `limit`
+/// (0: the server's default), of one action, one actor, and a time range (RFC 3339 or unix
+/// milliseconds; `since` inclusive, `until` exclusive).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// First sequence number to examine (0 and 1 both mean the first record).
+    pub from: u64,
+    /// Records per page; 0 takes the server's default (100).
+    pub limit: usize,
+    /// Only records of this action, such as `token.issue`.
+    pub action: Option<String>,
+    /// Only records of this actor (a client id, or `system`).
+    pub actor: Option<String>,
+    /// Only records at or after this time.
+    pub since: Option<String>,
+    /// Only records before this time.
+    pub until: Option<String>,
 }

@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 
 mod admin;
+pub use admin::AuditFilter;
 mod client;
 mod download;
 mod error;

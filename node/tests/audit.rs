@@ -56,3 +56,51 @@ async fn a_modified_audit_record_is_detected_and_named() {
     assert!(err.to_string().contains(&format!("record {}", target.seq)), "{err}");
     assert!(cluster.client(1).verify_audit().await.unwrap().ok, "the other nodes' chains are intact");
 }
+
+/// The audit log filtered by time and actor, through the SDK and the CLI: only the records of the
+/// window, and a time that is not one is a 400 naming it.
+#[tokio::test]
+async fn audit_records_are_filtered_by_time_and_actor() {
+    let (cluster, _) = started_cluster(1, |_| {}).await;
+    let admin = cluster.client(1);
+    admin.rotate_keys().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let split = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    admin.rotate_keys().await.unwrap();
+    let all = admin.audit(1, 1000, Some("key.rotate")).await.unwrap().records;
+    assert_eq!(all.len(), 2, "{all:?}");
+    let page = |since: Option<&str>, until: Option<&str>| artstore_client::AuditFilter {
+        from: 1,
+        limit: 1000,
+        action: Some("key.rotate".into()),
+        since: since.map(String::from),
+        until: until.map(String::from),
+        ..Default::default()
+    };
+    let before = admin.audit_where(&page(None, Some(&split))).await.unwrap().records;
+    let after = admin.audit_where(&page(Some(&split), None)).await.unwrap().records;
+    assert_eq!((before.len(), after.len()), (1, 1), "{before:?} {after:?}");
+    assert!(before[0].seq < after[0].seq);
+    let mine = artstore_client::AuditFilter { from: 1, limit: 1000, actor: Some("admin".into()), ..Default::default() };
+    assert!(admin.audit_where(&mine).await.unwrap().records.iter().all(|r| r.actor == "admin"));
+    let bad = admin.audit_where(&page(Some("yesterday"), None)).await.unwrap_err().to_string();
+    assert!(bad.contains("since"), "{bad}");
+
+    let creds = cluster.root().join("admin-credentials.json").to_string_lossy().into_owned();
+    let out = cluster
+        .run_cli(&[
+            "audit",
+            "list",
+            "--url",
+            &cluster.url(1),
+            "--credentials",
+            &creds,
+            "--action",
+            "key.rotate",
+            "--since",
+            &split,
+        ])
+        .unwrap();
+    assert_eq!(out.lines().count(), 1, "{out}");
+}

@@ -166,6 +166,15 @@ pub enum AuditCommand {
         limit: usize,
         #[arg(long)]
         action: Option<String>,
+        /// Only records of this actor (a client id, or `system`).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only records at or after this time (RFC 3339 or unix milliseconds).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only records before this time (RFC 3339 or unix milliseconds).
+        #[arg(long)]
+        until: Option<String>,
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
@@ -309,8 +318,9 @@ pub async fn run_keys(cmd: KeysCommand) -> anyhow::Result<()> {
 
 pub async fn run_audit(cmd: AuditCommand) -> anyhow::Result<()> {
     match cmd {
-        AuditCommand::List { conn, from, limit, action, output } => {
-            let page = conn.client()?.audit(from, limit, action.as_deref()).await?;
+        AuditCommand::List { conn, from, limit, action, actor, since, until, output } => {
+            let filter = artstore_client::AuditFilter { from, limit, action, actor, since, until };
+            let page = conn.client()?.audit_where(&filter).await?;
             if output == Output::Json {
                 println!("{}", serde_json::to_string_pretty(&page)?);
             } else {
