@@ -62,6 +62,10 @@ pub struct Member {
     pub voter: bool,
     /// Whether the answering node has heard from this member recently.
     pub reachable: bool,
+    /// The last log index known to be on this member: the answering node's own, and, when the
+    /// answering node leads, what each follower has acknowledged; absent where unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matched_index: Option<u64>,
 }
 
 /// `POST /api/v1/cluster/members`: add a node (it joins as learner and is promoted once caught up).

@@ -90,3 +90,22 @@ async fn a_node_joins_by_dns_name() {
     let why = format!("{refused:?}");
     assert!(refused.is_err() && why.contains("http_addr"), "{why}");
 }
+
+/// `GET /api/v1/cluster/status` on the leader says how far each member's log is; a follower
+/// knows only its own.
+#[tokio::test]
+async fn the_leader_reports_each_members_log_index() {
+    let (c, leader) = started_cluster(3, |_| {}).await;
+    c.client(leader).put_setting("probe", "1").await.unwrap();
+    let s = eventually(std::time::Duration::from_secs(10), "every member caught up", || async {
+        let s = c.status(leader).await.ok()?;
+        s.members.iter().all(|m| m.matched_index >= Some(s.commit_index)).then_some(s)
+    })
+    .await;
+    assert_eq!(s.members.len(), 3);
+    let follower = c.node_ids().into_iter().find(|&n| n != leader).unwrap();
+    let f = c.status(follower).await.unwrap();
+    for m in &f.members {
+        assert_eq!(m.matched_index.is_some(), m.node_id == follower, "{m:?}");
+    }
+}

@@ -67,6 +67,9 @@ pub struct MemberStatus {
     pub quic_addr: String,
     pub voter: bool,
     pub reachable: bool,
+    /// The last log index known to be on this member: this node's own last index, and when this
+    /// node leads, what each follower has acknowledged. Unknown elsewhere.
+    pub matched_index: Option<u64>,
 }
 
 /// This node's view of the cluster.
@@ -338,6 +341,11 @@ impl RaftNode {
                 quic_addr: n.quic_addr.clone(),
                 voter: voters.contains(id),
                 reachable: *id == m.id || self.inner.transport.seen_within(*id, self.inner.reachability_window),
+                matched_index: if *id == m.id {
+                    m.last_log_index
+                } else {
+                    m.replication.as_ref().and_then(|r| r.get(id).copied().flatten()).map(|l| l.index)
+                },
             })
             .collect();
         let applied_index = m.last_applied.map(|l| l.index).unwrap_or(0);

@@ -44,6 +44,7 @@ fn wire_status(s: artstore_raft::ClusterStatus) -> ClusterStatus {
                 quic_addr: m.quic_addr,
                 voter: m.voter,
                 reachable: m.reachable,
+                matched_index: m.matched_index,
             })
             .collect(),
     }

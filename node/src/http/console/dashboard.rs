@@ -47,7 +47,7 @@ pub async fn page(
             section aria-labelledby="nodes-title" {
                 h2 #nodes-title { (T::Nodes.get(l)) }
                 div .table-wrap { table #nodes {
-                    thead { tr { th { (T::Node.get(l)) } th { (T::Role.get(l)) } th { (T::Reachable.get(l)) } th { (T::Zone.get(l)) } th { "HTTP" } } }
+                    thead { tr { th { (T::Node.get(l)) } th { (T::Role.get(l)) } th { (T::Reachable.get(l)) } th { (T::Zone.get(l)) } th .num { (l.pick("Log index", "Индекс журнала")) } th { "HTTP" } } }
                     tbody {
                         @for m in &status.members {
                             @let role = if status.leader_id == Some(m.node_id) { "leader" } else if m.voter { "follower" } else { "learner" };
@@ -56,6 +56,7 @@ pub async fn page(
                                 td { span .badge.leader[role == "leader"] { (role_name(l, role)) } }
                                 td { @if m.reachable { span .badge.ok { (T::Yes.get(l)) } } @else { span .badge.down { (T::No.get(l)) } } }
                                 td { (zones.get(&m.node_id).map(String::as_str).unwrap_or("—")) }
+                                td .num .matched { @match m.matched_index { Some(i) => (i), None => span .muted title=(l.pick("known on the leader", "известно лидеру")) { "—" } } }
                                 td { code { (m.http_addr) } }
                             }
                         }
