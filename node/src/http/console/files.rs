@@ -38,6 +38,8 @@ struct SearchForm {
     sort: String,
     order: String,
     cursor: String,
+    /// "1": the results include every upload acknowledged before the search (`consistent`).
+    fresh: String,
 }
 
 impl SearchForm {
@@ -60,6 +62,7 @@ impl SearchForm {
                 "sort" => &mut f.sort,
                 "order" => &mut f.order,
                 "cursor" => &mut f.cursor,
+                "fresh" => &mut f.fresh,
                 // The notice after a delete.
                 "done" => continue,
                 _ => return Err(format!("unknown search field {k:?}")),
@@ -90,6 +93,9 @@ impl SearchForm {
         put("created_before", &day_start(&self.created_before));
         put("sort", &self.sort);
         put("order", &self.order);
+        if self.fresh == "1" {
+            put("consistent", "true");
+        }
         if cursor {
             put("cursor", &self.cursor);
         }
@@ -124,6 +130,7 @@ impl SearchForm {
             ("sort", sort),
             ("order", order),
             ("cursor", cursor.unwrap_or("")),
+            ("fresh", &self.fresh),
         ];
         let kept: Vec<(&str, &str)> = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
         format!("/console/files?{}", serde_urlencoded::to_string(kept).unwrap_or_default())
@@ -144,6 +151,8 @@ fn day_start(d: &str) -> String {
 pub async fn search(State(s): State<AppState>, session: Session, RawQuery(raw): RawQuery) -> Response {
     let l = session.lang;
     let form = match SearchForm::parse(raw.as_deref().unwrap_or("")) {
+        // The first visit lists the newest files, the ones just uploaded included.
+        Ok(f) if raw.as_deref().unwrap_or("").is_empty() => SearchForm { fresh: "1".into(), ..f },
         Ok(f) => f,
         Err(m) => return layout::error_page(l, StatusCode::BAD_REQUEST, "invalid_search", &m),
     };
@@ -203,6 +212,10 @@ fn search_form(l: Lang, f: &SearchForm) -> Markup {
                     option value="" selected[f.order.is_empty()] { (l.pick("default order", "обычный порядок")) }
                     option value="asc" selected[f.order == "asc"] { (l.pick("ascending", "по возрастанию")) }
                     option value="desc" selected[f.order == "desc"] { (l.pick("descending", "по убыванию")) }
+                }
+                label .inline for="fresh" {
+                    input #fresh type="checkbox" name="fresh" value="1" checked[f.fresh == "1"];
+                    (l.pick("include uploads of the last seconds (waits for the index)", "с загрузками последних секунд (ждёт индекс)"))
                 }
                 button #search-submit type="submit" { (T::Search.get(l)) }
             }
@@ -625,6 +638,14 @@ mod tests {
         assert!(f.api_query(false).unwrap_err().contains("no key"));
         let many = SearchForm { attrs: "a=1;".repeat(MAX_ATTR_CONDITIONS + 1), ..Default::default() };
         assert!(many.api_query(false).is_err());
+    }
+
+    #[test]
+    fn a_fresh_search_waits_for_the_index() {
+        let f = SearchForm::parse("q=a&fresh=1").unwrap();
+        assert_eq!(f.api_query(true).unwrap(), "q=a&consistent=true");
+        assert_eq!(SearchForm::parse("q=a").unwrap().api_query(true).unwrap(), "q=a");
+        assert_eq!(f.link("", "", None), "/console/files?q=a&fresh=1");
     }
 
     #[test]

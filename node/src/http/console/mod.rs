@@ -207,7 +207,7 @@ mod fuzz {
     use axum::http::{HeaderMap, HeaderValue};
     use proptest::prelude::*;
 
-    const KNOWN: [&str; 10] = [
+    const KNOWN: [&str; 11] = [
         "q",
         "tag",
         "content_type",
@@ -218,6 +218,7 @@ mod fuzz {
         "sort",
         "order",
         "cursor",
+        "consistent",
     ];
 
     proptest! {
