@@ -12,6 +12,7 @@ use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
 use artstore_actors::admin::AdminHandle;
+use artstore_actors::worker::{Next, Stop, Worker};
 
 /// Sends `state` (newline-separated `KEY=VALUE` lines) to systemd; false when not under systemd
 /// or the message did not go out.
@@ -34,32 +35,39 @@ pub fn notify(state: &str) -> bool {
     sent.is_ok()
 }
 
-/// Keeps systemd's status line current until the process ends.
-pub fn watch_readiness(admin: AdminHandle) {
-    if std::env::var_os("NOTIFY_SOCKET").is_none() {
-        return;
+/// Keeps systemd's status line current: a worker, so it stops with the others on SIGTERM.
+pub struct ReadinessStatus {
+    admin: AdminHandle,
+    said: String,
+}
+
+impl ReadinessStatus {
+    /// The worker, when the node runs under systemd's notification protocol.
+    pub fn under_systemd(admin: AdminHandle) -> Option<Self> {
+        std::env::var_os("NOTIFY_SOCKET").map(|_| Self { admin, said: String::new() })
     }
-    tokio::spawn(async move {
-        let mut said = String::new();
-        loop {
-            let status = match admin.readiness() {
-                Ok(()) => {
-                    let s = admin.cluster_status();
-                    format!(
-                        "ready: leader {}, applied index {}",
-                        s.leader_id.map(|l| l.to_string()).unwrap_or_else(|| "?".into()),
-                        s.applied_index
-                    )
-                }
-                Err(why) => format!("serving; not ready: {why}"),
-            };
-            // The applied index moves all the time; only a change of state is news.
-            let state = status.split(',').next().unwrap_or_default().to_string();
-            if state != said {
-                notify(&format!("STATUS={status}"));
-                said = state;
+}
+
+impl Worker for ReadinessStatus {
+    fn name(&self) -> &'static str {
+        "sd-notify"
+    }
+
+    async fn step(&mut self, _stop: &Stop) -> Result<Next, String> {
+        let status = match self.admin.readiness() {
+            Ok(()) => {
+                let s = self.admin.cluster_status();
+                let leader = s.leader_id.map(|l| l.to_string()).unwrap_or_else(|| "?".into());
+                format!("ready: leader {leader}, applied index {}", s.applied_index)
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            Err(why) => format!("serving; not ready: {why}"),
+        };
+        // The applied index moves all the time; only a change of state is news.
+        let state = status.split(',').next().unwrap_or_default().to_string();
+        if state != self.said {
+            notify(&format!("STATUS={status}"));
+            self.said = state;
         }
-    });
+        Ok(Next::After(Duration::from_secs(1)))
+    }
 }

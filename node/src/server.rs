@@ -195,7 +195,9 @@ async fn run(
     tracing::info!(url = %format!("{}://{http_sock}", config.http.scheme()), "HTTP API listening");
     // Under systemd (Type=notify): serving now; the status line follows Raft readiness.
     crate::sd_notify::notify("READY=1\nSTATUS=serving; waiting for a leader");
-    crate::sd_notify::watch_readiness(actors.admin.clone());
+    if let Some(status) = crate::sd_notify::ReadinessStatus::under_systemd(actors.admin.clone()) {
+        actors.workers.start(status);
+    }
     let ingest = actors.ingest.clone();
     tokio::spawn(async move {
         shutdown_signal().await;

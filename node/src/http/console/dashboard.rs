@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use maud::{html, Markup};
 
-use super::history::{Sample, Samples, SAMPLE_EVERY};
+use super::history::{Samples, SAMPLE_EVERY};
 use super::i18n::{Lang, T};
 use super::layout::{self, capacity, Page};
 use super::{ConsoleSettings, Session};
@@ -158,14 +158,11 @@ fn audit_section(l: Lang, records: &[artstore_raft::AuditRecord]) -> Markup {
     }
 }
 
-/// `GET /console/live.json`: the last minutes of samples and one taken now, for the charts (any
+/// `GET /console/live.json`: the last minutes of samples, for the charts (any
 /// signed-in account: the dashboard is for everyone).
-pub async fn live(
-    State(s): State<AppState>,
-    Extension(settings): Extension<Arc<ConsoleSettings>>,
-    _session: Session,
-) -> Response {
-    let mut samples = settings.history.samples();
-    samples.push(Sample::take(&s));
+pub async fn live(Extension(settings): Extension<Arc<ConsoleSettings>>, _session: Session) -> Response {
+    // The sampler's ring only: however many dashboards poll, the metrics are rendered once per
+    // interval, by the worker.
+    let samples = settings.history.samples();
     Json(Samples { interval_ms: SAMPLE_EVERY.as_millis() as u64, samples }).into_response()
 }

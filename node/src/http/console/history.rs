@@ -36,7 +36,7 @@ pub struct Samples {
 
 impl Sample {
     /// This node's counters from its own metrics, and the catalog's capacity of every element.
-    pub fn take(s: &AppState) -> Self {
+    fn take(s: &AppState) -> Self {
         let text = s.metrics.render();
         let uploads = sum_metric(&text, "artstore_ingest_files_total", |_| true);
         let downloads = sum_metric(&text, "artstore_http_requests_total", |labels| {

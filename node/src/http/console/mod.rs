@@ -245,6 +245,28 @@ mod fuzz {
         }
 
         #[test]
+        fn any_form_body_is_decoded_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let _ = super::session::form::<Vec<(String, String)>>(&bytes);
+        }
+
+        #[test]
+        fn a_form_with_bytes_that_are_not_text_is_refused(
+            pairs in proptest::collection::vec(("[a-z_]{1,8}", "[a-z0-9 ]{0,12}"), 0..4),
+            bad in 0x80u8..=0xFF,
+        ) {
+            // A lone byte of 0x80 or above is never UTF-8 on its own.
+            let body = format!("{}&x=a%{bad:02X}b", serde_urlencoded::to_string(&pairs).unwrap());
+            prop_assert!(super::session::form::<Vec<(String, String)>>(body.as_bytes()).is_err());
+        }
+
+        #[test]
+        fn text_forms_survive_the_decoder(pairs in proptest::collection::vec(("[a-z_]{1,8}", "\\PC{0,20}"), 0..6)) {
+            let body = serde_urlencoded::to_string(&pairs).unwrap();
+            let back: Vec<(String, String)> = super::session::form(body.as_bytes()).unwrap();
+            prop_assert_eq!(back, pairs);
+        }
+
+        #[test]
         fn a_return_address_never_leaves_the_console(next in "[ -~]{0,300}") {
             let safe = super::session::fuzz_safe_next(&next);
             prop_assert!(safe == "/console" || safe.starts_with("/console/"));
