@@ -48,7 +48,8 @@ pub async fn token(url: &str, (id, secret): &(String, String)) -> anyhow::Result
     Ok(crate::net::sdk([url.to_string()])?.with_credentials(id.clone(), secret.clone()).token().await?)
 }
 
-/// `concurrency` workers uploading `size`-byte files for `duration`, spread over the nodes.
+/// `concurrency` workers uploading `size`-byte files for `duration`, spread over the nodes; with
+/// the nodes' `pids` (a spawned cluster) the row's usage includes their own CPU time.
 pub async fn put(
     workload: &str,
     urls: &[String],
@@ -56,9 +57,12 @@ pub async fn put(
     size: u64,
     concurrency: usize,
     duration: Duration,
+    pids: &[u32],
 ) -> anyhow::Result<Row> {
     let token = token(&urls[0], creds).await?;
-    let (http, urls) = (crate::net::http(), std::sync::Arc::new(urls.to_vec()));
+    let (http, all_urls, urls) = (crate::net::http(), urls.to_vec(), std::sync::Arc::new(urls.to_vec()));
+    let before = crate::usage::read(&http, &all_urls, &token, pids).await;
+    let probe = (http.clone(), token.clone());
     let seq = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let result = drive(concurrency, duration, move |w| {
         let (http, urls, token) = (http.clone(), urls.clone(), token.clone());
@@ -74,7 +78,9 @@ pub async fn put(
         }
     })
     .await?;
-    let r = row(workload, concurrency, result).bounded_by(Bound::SyncedWrites);
+    let after = crate::usage::read(&probe.0, &all_urls, &probe.1, pids).await;
+    let mut r = row(workload, concurrency, result).bounded_by(Bound::SyncedWrites);
+    r.usage = crate::usage::per_op(&before, &after, r.ops);
     eprintln!("{workload}: {:.1} MiB/s of file data", r.ops_per_sec * size as f64 / MIB);
     Ok(r)
 }

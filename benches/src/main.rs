@@ -29,6 +29,7 @@ mod reads;
 mod report;
 mod search;
 mod tls_cost;
+mod usage;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -222,6 +223,11 @@ impl Target {
     }
 }
 
+/// The process ids of a spawned cluster's nodes.
+fn node_pids(c: &LocalCluster) -> Vec<u32> {
+    c.node_ids().into_iter().filter_map(|i| c.pid(i)).collect()
+}
+
 fn artstore_bin(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     if let Some(b) = given.or_else(|| std::env::var_os("ARTSTORE_BIN").map(PathBuf::from)) {
         return Ok(b);
@@ -323,10 +329,11 @@ async fn main() -> anyhow::Result<()> {
         Workload::Failover { spawn: n, rounds, bin } => vec![failover(bin, n, rounds).await?],
         Workload::TlsCost { bin, seconds, size, rounds } => tls_cost::run(bin, seconds, size, rounds).await?,
         Workload::PutSmall { target, size, concurrency, seconds } => {
-            let (_cluster, urls, creds) = target.resolve().await?;
+            let (cluster, urls, creds) = target.resolve().await?;
+            let pids = cluster.as_ref().map(node_pids).unwrap_or_default();
             let mut rows = Vec::new();
             for c in concurrency {
-                rows.push(files::put("put-small", &urls, &creds, size, c, Duration::from_secs(seconds)).await?);
+                rows.push(files::put("put-small", &urls, &creds, size, c, Duration::from_secs(seconds), &pids).await?);
             }
             rows
         }

@@ -71,6 +71,8 @@ pub struct Row {
     /// The row's rate as a share of the machine limit that bounds it (absent without one, or
     /// with `--no-limits`).
     pub limit: Option<Share>,
+    /// What each operation cost the machine (workloads that measure it).
+    pub usage: Option<crate::usage::Usage>,
     /// Which limit bounds this workload, set by the workload that made the row.
     #[serde(skip)]
     pub bound: Option<Bound>,
@@ -136,6 +138,7 @@ impl Row {
             p99_ms: lat.percentile(99.0),
             max_ms: lat.percentile(100.0),
             limit: None,
+            usage: None,
             bound: None,
             samples: None,
         }
@@ -188,6 +191,11 @@ pub fn print(rows: &[Row], limits: Option<&Limits>, json: bool) {
             "{:<16} {:>5} {:>9} {:>7} {:>10.1} {:>9.2} {:>9.2} {:>9.2}  {share}",
             r.workload, r.concurrency, r.ops, r.errors, r.ops_per_sec, r.p50_ms, r.p99_ms, r.max_ms
         );
+    }
+    for r in rows {
+        if let Some(u) = &r.usage {
+            println!("{} c={}: {u}", r.workload, r.concurrency);
+        }
     }
 }
 

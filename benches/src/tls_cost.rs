@@ -25,8 +25,8 @@ type Measured = BTreeMap<(String, &'static str), Vec<Row>>;
 async fn one_round(urls: &[String], creds: &(String, String), seconds: u64, size: u64) -> anyhow::Result<Vec<Row>> {
     let d = Duration::from_secs(seconds);
     let mut rows = vec![
-        files::put("put-small c=1", urls, creds, 4096, 1, d).await?,
-        files::put("put-small c=32", urls, creds, 4096, 32, d).await?,
+        files::put("put-small c=1", urls, creds, 4096, 1, d, &[]).await?,
+        files::put("put-small c=32", urls, creds, 4096, 32, d, &[]).await?,
     ];
     rows.extend(files::get_large(urls, creds, size, 1, true).await?);
     // `overhead` alternates an unauthenticated and a bearer-token request internally.

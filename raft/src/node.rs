@@ -261,7 +261,9 @@ impl RaftNode {
             .ok_or_else(|| Error::Storage("the snapshot vanished while it was read".into()))?;
         let last_log_id =
             snapshot.meta.last_log_id.ok_or_else(|| Error::Storage("the snapshot covers no log entry".into()))?;
-        let data = snapshot.snapshot.into_inner();
+        let mut data = Vec::new();
+        let mut file = snapshot.snapshot;
+        tokio::io::AsyncReadExt::read_to_end(&mut file, &mut data).await.map_err(|e| Error::Storage(e.to_string()))?;
         let (data, files) = tokio::task::spawn_blocking(move || {
             let files = crate::store::backup::inspect(&data);
             (data, files)

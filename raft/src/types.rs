@@ -3,8 +3,6 @@
 //! `Command`s travel in Raft log entries over the cluster transport (bincode) and sit in the log on
 //! disk (JSON), so they must stay serde-friendly for both: no untagged enums, no skipped fields.
 
-use std::io::Cursor;
-
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{
@@ -201,7 +199,7 @@ openraft::declare_raft_types!(
         NodeId = NodeId,
         Node = ClusterNode,
         Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = tokio::fs::File,
         AsyncRuntime = openraft::TokioRuntime,
 );
 

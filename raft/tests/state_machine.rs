@@ -44,6 +44,27 @@ fn model(commands: &[Command]) -> std::collections::BTreeMap<String, String> {
     m
 }
 
+/// What openraft does with a snapshot between two nodes: the receiver begins receiving, the
+/// sender's bytes are written into what it returned (in chunks, as the network would), and the
+/// receiver installs it.
+async fn transfer(
+    snapshot: openraft::Snapshot<TypeConfig>,
+    to: &mut StateMachineStore,
+) -> Result<(), openraft::StorageError<u64>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut from = snapshot.snapshot;
+    let mut into = to.begin_receiving_snapshot().await?;
+    let mut chunk = vec![0u8; 7];
+    loop {
+        let n = from.read(&mut chunk).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        into.write_all(&chunk[..n]).await.unwrap();
+    }
+    to.install_snapshot(&snapshot.meta, into).await
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
     #[test]
@@ -57,12 +78,13 @@ proptest! {
             prop_assert_eq!(a.catalog().settings().unwrap(), model(&commands));
 
             let snapshot = a.get_snapshot_builder().await.build_snapshot().await.unwrap();
+            let snapshot_id = snapshot.meta.snapshot_id.clone();
             let b_dir = tempfile::tempdir().unwrap();
             {
                 let mut b = StateMachineStore::open(&Engine::open(b_dir.path()).unwrap()).unwrap();
                 // Stale state on the receiver must be replaced, not merged.
                 b.apply(entries(&[Command::SetSetting { key: "zz".into(), value: "stale".into() }])).await.unwrap();
-                b.install_snapshot(&snapshot.meta, snapshot.snapshot).await.unwrap();
+                transfer(snapshot, &mut b).await.unwrap();
             }
             // sled's background flusher may hold the file lock a moment after the last handle drops.
             let mut reopened = Engine::open(b_dir.path());
@@ -78,7 +100,52 @@ proptest! {
             let (applied, _) = b.applied_state().await.unwrap();
             prop_assert_eq!(applied.map(|l| l.index), (!commands.is_empty()).then_some(commands.len() as u64));
             let current = b.get_current_snapshot().await.unwrap().unwrap();
-            prop_assert_eq!(current.meta.snapshot_id, snapshot.meta.snapshot_id);
+            prop_assert_eq!(current.meta.snapshot_id, snapshot_id);
+            Ok(())
+        })?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+    /// A snapshot is the catalog at the moment its builder was made, however many entries are
+    /// applied while it is built (before its scan, during it, keys created, changed and deleted):
+    /// installed elsewhere, it holds exactly the state of the first commands, and the receiver that
+    /// then applies the rest of the log reaches the sender's state.
+    #[test]
+    fn a_snapshot_is_the_catalog_at_its_cut(
+        first in proptest::collection::vec(command(), 0..40),
+        during in proptest::collection::vec(command(), 0..40),
+        wait in 0usize..3,
+    ) {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async {
+            let all: Vec<Command> = first.iter().chain(&during).cloned().collect();
+            let log = entries(&all);
+            let a_dir = tempfile::tempdir().unwrap();
+            let mut a = StateMachineStore::open(&Engine::open(a_dir.path()).unwrap()).unwrap();
+            a.apply(log[..first.len()].to_vec()).await.unwrap();
+            let mut builder = a.get_snapshot_builder().await;
+            let build = tokio::spawn(async move {
+                for _ in 0..wait {
+                    tokio::task::yield_now().await;
+                }
+                builder.build_snapshot().await
+            });
+            for entry in &log[first.len()..] {
+                a.apply(vec![entry.clone()]).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+            let snapshot = build.await.unwrap().unwrap();
+            prop_assert_eq!(snapshot.meta.last_log_id.map(|l| l.index), (!first.is_empty()).then_some(first.len() as u64));
+            prop_assert_eq!(a.catalog().settings().unwrap(), model(&all));
+
+            let b_dir = tempfile::tempdir().unwrap();
+            let mut b = StateMachineStore::open(&Engine::open(b_dir.path()).unwrap()).unwrap();
+            transfer(snapshot, &mut b).await.unwrap();
+            prop_assert_eq!(b.catalog().settings().unwrap(), model(&first));
+            b.apply(log[first.len()..].to_vec()).await.unwrap();
+            prop_assert_eq!(b.catalog().settings().unwrap(), model(&all));
             Ok(())
         })?;
     }
@@ -185,7 +252,7 @@ async fn the_change_feed_is_pruned_below_every_subscriber_and_cursors_stay_local
     let mut b = StateMachineStore::open(&Engine::open(b_dir.path()).unwrap()).unwrap();
     b.apply(entries(&creates[..1])).await.unwrap();
     b.catalog().subscribe("sidecars").unwrap().commit(1).unwrap();
-    b.install_snapshot(&snapshot.meta, snapshot.snapshot).await.unwrap();
+    transfer(snapshot, &mut b).await.unwrap();
     let catalog = b.catalog();
     assert_eq!(catalog.change_floor().unwrap(), 4, "the sender's feed and floor arrive");
     // Below the floor: the keeper knows it must rewrite everything it holds.

@@ -160,6 +160,7 @@ impl Indexer {
         let payload = serde_json::to_string(&Payload { schema: schema::SCHEMA_VERSION, indexed }).unwrap_or_default();
         prepared.set_payload(&payload);
         prepared.commit().map_err(index_err)?;
+        metrics::counter!("artstore_syncs_total", "kind" => "search_commit").increment(1);
         self.reader.reload().map_err(index_err)?;
         metrics::histogram!("artstore_search_index_commit_seconds").record(started.elapsed().as_secs_f64());
         self.durable = indexed;

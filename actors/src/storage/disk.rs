@@ -79,6 +79,7 @@ impl GroupSync {
                 let result = File::open(&root)
                     .and_then(|f| rustix::fs::syncfs(&f).map_err(std::io::Error::from))
                     .map_err(|e| format!("{}: sync: {e}", root.display()));
+                metrics::counter!("artstore_syncs_total", "kind" => "element_syncfs").increment(1);
                 metrics::histogram!("artstore_storage_sync_seconds").record(started.elapsed().as_secs_f64());
                 metrics::histogram!("artstore_storage_sync_batch_size").record(waiters.len() as f64);
                 for w in waiters {
@@ -147,6 +148,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
+        metrics::counter!("artstore_syncs_total", "kind" => "file").increment(2);
         File::open(dir)?.sync_all()
     })();
     if result.is_err() {

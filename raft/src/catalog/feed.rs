@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{encode, Catalog};
-use crate::store::engine::{KeyValue, WriteBatch};
+use crate::store::engine::WriteBatch;
 use crate::Error;
 
 /// The change feed: `change/<log index>/<file id>` for every applied file change, in log order.
@@ -170,15 +170,6 @@ impl Catalog {
     /// Every set-aside change of every consumer on this node.
     pub fn set_aside_all(&self) -> Result<Vec<SetAside>, Error> {
         self.scan(CHANGE_ASIDE)
-    }
-
-    /// The consumers' cursors, to carry over a snapshot install (they describe this node, not
-    /// the snapshot's sender).
-    /// (Their set-aside changes too.)
-    pub(crate) fn change_cursors(&self) -> Result<Vec<KeyValue>, Error> {
-        let mut kept = self.tree.scan_prefix(CHANGE_CURSOR.as_bytes())?;
-        kept.extend(self.tree.scan_prefix(CHANGE_ASIDE.as_bytes())?);
-        Ok(kept)
     }
 
     pub(crate) fn is_change_cursor(key: &[u8]) -> bool {

@@ -14,7 +14,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::engine::{Engine, WriteBatch};
-use super::state_machine::{SnapshotImage, MEMBERSHIP, SNAPSHOT_DATA, SNAPSHOT_META};
+use super::image;
+use super::state_machine::{write_image_file, MEMBERSHIP, SNAPSHOTS_DIR, SNAPSHOT_FILE, SNAPSHOT_META};
 use crate::catalog::{Catalog, LAST_APPLIED};
 use crate::types::{ClusterNode, LogId, NodeId, SnapshotMeta, StoredMembership};
 use crate::Error;
@@ -28,19 +29,14 @@ pub struct BackupInfo {
     pub files: u64,
 }
 
-/// Counts what `image` (a snapshot's bytes) holds, checking that it decodes.
+/// Counts the file records `image` (a snapshot's bytes, either format) holds, checking that it
+/// decodes to its end.
 pub fn inspect(image: &[u8]) -> Result<u64, Error> {
-    let image = decode(image)?;
-    Ok(image.pairs.iter().filter(|(k, _)| k.starts_with(Catalog::FILE_PREFIX.as_bytes())).count() as u64)
-}
-
-fn decode(image: &[u8]) -> Result<SnapshotImage, Error> {
-    let image: SnapshotImage =
-        bincode::deserialize(image).map_err(|e| Error::Storage(format!("not a catalog image: {e}")))?;
-    if image.format != 1 {
-        return Err(Error::Storage(format!("catalog image format {} is not one this release reads", image.format)));
+    let mut files = 0;
+    for pair in image::pairs_of(image)? {
+        files += u64::from(pair?.0.starts_with(Catalog::FILE_PREFIX.as_bytes()));
     }
-    Ok(image)
+    Ok(files)
 }
 
 /// Seeds the empty Raft database at `db_path` from `image` taken at `last_log_id`, as node
@@ -55,7 +51,7 @@ pub fn restore(
     if !members.contains_key(&node_id) {
         return Err(Error::Rejected(format!("node {node_id} is not one of the members to restore")));
     }
-    let decoded = decode(image)?;
+    inspect(image)?;
     if db_path.exists() && std::fs::read_dir(db_path).map(|mut d| d.next().is_some()).unwrap_or(true) {
         return Err(Error::Rejected(format!(
             "{} already holds a Raft database: restore seeds new nodes only (move it away first)",
@@ -71,21 +67,30 @@ pub fn restore(
     // cursors describe the consumers of the node the backup came from: this node's start afresh.
     let catalog = engine.tree("catalog")?;
     let mut batch = WriteBatch::default();
-    for (k, v) in decoded.pairs.into_iter().filter(|(k, _)| !Catalog::is_change_cursor(k)) {
-        batch.put(k, v);
+    for pair in image::pairs_of(image)? {
+        let (k, v) = pair?;
+        if !Catalog::is_change_cursor(&k) {
+            batch.put(k, v);
+        }
+        if batch.len() >= 4096 {
+            catalog.apply(std::mem::take(&mut batch))?;
+        }
     }
     batch.put(LAST_APPLIED.to_vec(), json(&Some(last_log_id))?);
     batch.put(MEMBERSHIP.to_vec(), json(&membership)?);
     catalog.apply(batch)?;
 
-    // The snapshot that covers it, for peers that will need one.
+    // The snapshot that covers it, for peers that will need one (in this release's format, whatever
+    // the backup's).
     let meta = SnapshotMeta {
         last_log_id: Some(last_log_id),
         last_membership: membership,
         snapshot_id: format!("{}-{}-restored", last_log_id.leader_id.term, last_log_id.index),
     };
+    let file = format!("snapshot-{}.img", meta.snapshot_id);
+    write_image_file(&db_path.join(SNAPSHOTS_DIR), &file, image::pairs_of(image)?)?;
     let snapshots = engine.tree("snapshot")?;
-    snapshots.insert(SNAPSHOT_DATA, image)?;
+    snapshots.insert(SNAPSHOT_FILE, file.as_bytes())?;
     snapshots.insert(SNAPSHOT_META, &json(&meta)?)?;
 
     // The log starts after the backup; the next election is in a later term than its entries.

@@ -8,7 +8,7 @@
 //! atomically (all or nothing after a crash).
 
 use std::ops::RangeBounds;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::Error;
 
@@ -19,6 +19,7 @@ pub type KeyValue = (Vec<u8>, Vec<u8>);
 #[derive(Clone)]
 pub struct Engine {
     db: sled::Db,
+    path: PathBuf,
 }
 
 /// An ordered map of byte keys to byte values inside an [`Engine`].
@@ -49,7 +50,12 @@ impl Engine {
             .flush_every_ms(Some(1000))
             .open()
             .map_err(engine_err)?;
-        Ok(Self { db })
+        Ok(Self { db, path: path.to_path_buf() })
+    }
+
+    /// The database's folder.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     pub fn tree(&self, name: &str) -> Result<Tree, Error> {
@@ -58,11 +64,13 @@ impl Engine {
 
     /// Makes every write so far durable (one fsync for all of them).
     pub fn flush(&self) -> Result<(), Error> {
+        metrics::counter!("artstore_syncs_total", "kind" => "raft_db").increment(1);
         self.db.flush().map(|_| ()).map_err(engine_err)
     }
 
     /// [`Engine::flush`] without blocking the async reactor.
     pub async fn flush_async(&self) -> Result<(), Error> {
+        metrics::counter!("artstore_syncs_total", "kind" => "raft_db").increment(1);
         self.db.flush_async().await.map(|_| ()).map_err(engine_err)
     }
 }
@@ -101,6 +109,20 @@ impl Tree {
         Ok(self.tree.last().map_err(engine_err)?.map(|(k, v)| (k.to_vec(), v.to_vec())))
     }
 
+    /// Every entry, in key order, read lazily (nothing is collected).
+    pub fn iter(&self) -> impl Iterator<Item = Result<KeyValue, Error>> {
+        self.tree.iter().map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(engine_err))
+    }
+
+    /// Up to `limit` keys after `after` (from the first key when `None`), in order.
+    pub fn keys_after(&self, after: Option<&[u8]>, limit: usize) -> Result<Vec<Vec<u8>>, Error> {
+        let iter = match after {
+            Some(a) => self.tree.range::<&[u8], _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
+            None => self.tree.iter(),
+        };
+        iter.keys().take(limit).map(|k| k.map(|k| k.to_vec()).map_err(engine_err)).collect()
+    }
+
     /// Every key, in order.
     pub fn keys(&self) -> Result<Vec<Vec<u8>>, Error> {
         self.tree.iter().keys().map(|k| k.map(|k| k.to_vec()).map_err(engine_err)).collect()
@@ -120,6 +142,16 @@ impl WriteBatch {
 
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
+    }
+
+    /// How many writes the batch holds.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// The keys the batch writes, in order (a key may appear more than once).
+    pub fn keys(&self) -> impl Iterator<Item = &[u8]> {
+        self.ops.iter().map(|(k, _)| k.as_slice())
     }
 
     /// Adds `other`'s writes after this batch's.

@@ -12,6 +12,7 @@
 
 pub mod backup;
 pub mod engine;
+pub mod image;
 mod log_store;
 mod state_machine;
 
@@ -21,8 +22,15 @@ pub use state_machine::StateMachineStore;
 use crate::types::StorageError;
 
 /// The on-disk format of the log entries, the catalog and snapshots this release writes,
-/// recorded in tree `format` when the database is created.
-pub const STORE_FORMAT: u32 = 1;
+/// recorded in tree `format` when the database is created. Format 2 keeps snapshots as image
+/// files beside the database (format 1 kept them inside it); the state machine migrates a
+/// format 1 database when it opens it.
+pub const STORE_FORMAT: u32 = 2;
+
+/// Records that the database now is in [`STORE_FORMAT`] (after a migration).
+pub(crate) fn record_format(engine: &engine::Engine) -> Result<(), crate::Error> {
+    engine.tree("format")?.insert(b"store", STORE_FORMAT.to_string().as_bytes())
+}
 
 /// Refuses a database written by a release with a newer format (a downgrade would misread it);
 /// records [`STORE_FORMAT`] in a new database. Older formats are migrated here when one changes.

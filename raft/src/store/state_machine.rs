@@ -3,18 +3,40 @@
 //!
 //! Each entry's catalog writes and the new "last applied" id are one atomic batch, so after a crash
 //! the catalog is exactly the state after some prefix of the log and openraft re-applies the rest.
-//! A snapshot is the whole catalog tree (keys and values, bincode), taken after a flush; installing
-//! one replaces the tree in one atomic batch and is flushed before it is acknowledged.
+//!
+//! **Snapshots stream.** A snapshot is a file in the database's `catalog-snapshots` folder holding
+//! the catalog as an [`image`](super::image) (format 2: key-value pairs, a count and a SHA-256). It is
+//! written pair by pair from a lazy scan of the catalog, sent to peers in openraft's chunks straight
+//! from the file, received into a file, and installed in bounded batches, so no step holds a whole
+//! catalog in memory; the snapshot tree keeps only the meta and the file's name.
+//!
+//! **A snapshot is the catalog at one log index.** openraft builds snapshots in a task of their own
+//! while entries keep being applied, and the engine has no point-in-time views. So the builder is
+//! made a *cut*: when it is created (between two applies) it records the last applied log id, and
+//! from then until the scan ends every apply first saves the value each key had before its first
+//! write since the cut. The scan emits a key's saved value instead of the live one, and at its end
+//! the saved values of keys it had not reached (deleted since the cut) — exactly the catalog as of
+//! the recorded log id, whatever was applied meanwhile, at the cost of one read per written key
+//! while a build runs. The change feed's node-local keys are written outside the log (a consumer's
+//! prunes) and stay out of the cut; an install keeps the receiver's own cursors anyway.
+//!
+//! **An install survives a crash.** The received file is verified (count and digest) before anything
+//! changes, then marked as being installed, then the catalog is replaced in batches and the mark is
+//! cleared in the same flush as the new meta. A node that finds the mark at start-up finishes the
+//! install from the file before it serves.
 
-use std::io::Cursor;
+use std::collections::BTreeMap;
+use std::io::{BufReader, BufWriter};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder};
 use serde::{Deserialize, Serialize};
 
 use super::engine::{Engine, Tree, WriteBatch};
+use super::image::{self, ImageReader, ImageWriter};
 use super::io_err;
 use crate::catalog::Catalog;
 use crate::types::{CommandResult, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
@@ -22,7 +44,17 @@ use crate::types::{CommandResult, Entry, LogId, Snapshot, SnapshotMeta, StorageE
 use crate::catalog::LAST_APPLIED;
 pub(super) const MEMBERSHIP: &[u8] = b"_meta/membership";
 pub(super) const SNAPSHOT_META: &[u8] = b"meta";
-pub(super) const SNAPSHOT_DATA: &[u8] = b"data";
+/// The current snapshot's file name in [`SNAPSHOTS_DIR`].
+pub(super) const SNAPSHOT_FILE: &[u8] = b"file";
+/// Format 1 kept the snapshot's bytes here; migrated to a file at open.
+const SNAPSHOT_DATA: &[u8] = b"data";
+/// Set while a snapshot is being installed: [`Installing`].
+const INSTALLING: &[u8] = b"installing";
+/// The folder, inside the engine's, that holds snapshot files.
+pub(super) const SNAPSHOTS_DIR: &str = "catalog-snapshots";
+/// Writes per batch while a catalog is replaced (bounds the memory of an install).
+const INSTALL_BATCH_PAIRS: usize = 4096;
+const INSTALL_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 /// Handle to the state machine; clones share the same trees.
 #[derive(Clone)]
@@ -32,29 +64,98 @@ pub struct StateMachineStore {
     snapshots: Tree,
     catalog: Catalog,
     snapshot_seq: Arc<AtomicU64>,
+    dir: PathBuf,
+    /// The cut of the snapshot being built, if one is.
+    cut: Arc<Mutex<Option<Cut>>>,
+    /// The file the snapshot being received is written to.
+    receiving: Arc<Mutex<Option<PathBuf>>>,
 }
 
-/// The bytes of a snapshot: every key and value of the catalog tree.
+/// What a snapshot build needs to see the catalog as it was when the build began.
+struct Cut {
+    /// Which build this cut belongs to.
+    id: u64,
+    /// The last key the scan has emitted.
+    scanned: Option<Vec<u8>>,
+    /// For each key written since the cut: its value at the cut, and whether the scan had
+    /// already passed it when it was first written.
+    before: BTreeMap<Vec<u8>, (Option<Vec<u8>>, bool)>,
+}
+
+/// The mark of an install in progress.
 #[derive(Serialize, Deserialize)]
-pub(super) struct SnapshotImage {
-    pub(super) format: u32,
-    pub(super) pairs: Vec<(Vec<u8>, Vec<u8>)>,
+struct Installing {
+    meta: SnapshotMeta,
+    file: String,
 }
 
 fn sm_err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
     io_err(ErrorSubject::StateMachine, verb, e)
 }
 
+fn snap_err(meta: &SnapshotMeta, verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
+    io_err(ErrorSubject::Snapshot(Some(meta.signature())), verb, e)
+}
+
+/// Creates `path` for writing, private to the node's user.
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Writes `pairs` as an image into a new file `name` in `dir` (synced, then renamed into place).
+/// Returns the pair count and the file's size.
+pub(super) fn write_image_file(
+    dir: &Path,
+    name: &str,
+    pairs: impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), crate::Error>>,
+) -> Result<(u64, u64), crate::Error> {
+    let io = |e: std::io::Error| crate::Error::Storage(format!("writing snapshot {name}: {e}"));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let part = dir.join(format!("{name}.part"));
+    let _ = std::fs::remove_file(&part);
+    let mut w = ImageWriter::new(BufWriter::with_capacity(1 << 20, create_private(&part).map_err(io)?))?;
+    for pair in pairs {
+        let (k, v) = pair?;
+        w.put(&k, &v)?;
+    }
+    let (out, count, bytes) = w.finish()?;
+    out.into_inner().map_err(|e| io(e.into_error()))?.sync_all().map_err(io)?;
+    std::fs::rename(&part, dir.join(name)).map_err(io)?;
+    sync_dir(dir).map_err(io)?;
+    Ok((count, bytes))
+}
+
 impl StateMachineStore {
+    /// Opens the state machine in `engine`: migrates a format 1 snapshot to a file, finishes an
+    /// install a crash interrupted, and removes snapshot files nothing refers to.
     pub fn open(engine: &Engine) -> Result<Self, crate::Error> {
         let tree = engine.tree("catalog")?;
-        Ok(Self {
+        let this = Self {
             engine: engine.clone(),
             catalog: Catalog::new(tree.clone()),
             tree,
             snapshots: engine.tree("snapshot")?,
             snapshot_seq: Arc::new(AtomicU64::new(0)),
-        })
+            dir: engine.path().join(SNAPSHOTS_DIR),
+            cut: Arc::default(),
+            receiving: Arc::default(),
+        };
+        std::fs::create_dir_all(&this.dir)
+            .map_err(|e| crate::Error::Storage(format!("creating {}: {e}", this.dir.display())))?;
+        this.migrate_format_one()?;
+        super::record_format(engine)?;
+        if let Some(mark) = this.snapshots.get(INSTALLING)? {
+            let mark: Installing = serde_json::from_slice(&mark).map_err(|e| crate::Error::Storage(e.to_string()))?;
+            tracing::warn!(snapshot = %mark.meta.snapshot_id, "finishing a snapshot install that was interrupted");
+            this.replace_catalog(&mark.meta, &mark.file).map_err(|e| crate::Error::Storage(e.to_string()))?;
+        }
+        this.remove_stale_files();
+        Ok(this)
     }
 
     /// Read access to the catalog this state machine maintains.
@@ -69,47 +170,217 @@ impl StateMachineStore {
         }
     }
 
-    fn image(&self) -> Result<Vec<u8>, StorageError> {
-        let pairs = self.tree.scan_prefix(b"").map_err(|e| sm_err(ErrorVerb::Read, e))?;
-        bincode::serialize(&SnapshotImage { format: 1, pairs }).map_err(|e| sm_err(ErrorVerb::Read, e))
+    fn current_file(&self) -> Result<Option<String>, crate::Error> {
+        Ok(self.snapshots.get(SNAPSHOT_FILE)?.map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
-    fn save_snapshot(&self, meta: &SnapshotMeta, data: &[u8]) -> Result<(), StorageError> {
-        let err = |e| io_err(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Write, e);
-        let meta_bytes = serde_json::to_vec(meta).map_err(|e| err(e.to_string()))?;
-        self.snapshots.insert(SNAPSHOT_DATA, data).map_err(|e| err(e.to_string()))?;
-        self.snapshots.insert(SNAPSHOT_META, &meta_bytes).map_err(|e| err(e.to_string()))?;
-        self.engine.flush().map_err(|e| err(e.to_string()))
+    /// A snapshot kept by format 1 inside the database becomes a file.
+    fn migrate_format_one(&self) -> Result<(), crate::Error> {
+        let Some(data) = self.snapshots.get(SNAPSHOT_DATA)? else { return Ok(()) };
+        let name = format!("snapshot-migrated-{}.img", std::process::id());
+        let (pairs, bytes) = write_image_file(&self.dir, &name, image::pairs_of(&data)?)?;
+        self.snapshots.insert(SNAPSHOT_FILE, name.as_bytes())?;
+        self.snapshots.remove(SNAPSHOT_DATA)?;
+        self.engine.flush()?;
+        tracing::info!(pairs, bytes, file = %name, "moved the snapshot out of the database into a file");
+        Ok(())
+    }
+
+    /// Deletes snapshot files that are neither the current snapshot nor being installed.
+    fn remove_stale_files(&self) {
+        let keep = self.current_file().ok().flatten();
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if Some(&name) != keep.as_ref() {
+                if let Err(e) = std::fs::remove_file(entry.path()) {
+                    tracing::warn!(file = %name, error = %e, "could not remove a stale snapshot file");
+                }
+            }
+        }
+    }
+
+    /// Records `meta` and `file` as the current snapshot (and clears an install's mark), flushed;
+    /// then removes the file it replaces.
+    fn save_snapshot(&self, meta: &SnapshotMeta, file: &str) -> Result<(), StorageError> {
+        let err = |e: crate::Error| snap_err(meta, ErrorVerb::Write, e);
+        let previous = self.current_file().map_err(err)?;
+        let meta_bytes = serde_json::to_vec(meta).map_err(|e| snap_err(meta, ErrorVerb::Write, e))?;
+        self.snapshots.insert(SNAPSHOT_FILE, file.as_bytes()).map_err(err)?;
+        self.snapshots.insert(SNAPSHOT_META, &meta_bytes).map_err(err)?;
+        self.snapshots.remove(INSTALLING).map_err(err)?;
+        self.engine.flush().map_err(err)?;
+        if let Some(previous) = previous.filter(|p| p != file) {
+            let _ = std::fs::remove_file(self.dir.join(previous));
+        }
+        Ok(())
+    }
+
+    /// Replaces the catalog with the image in `file` (already verified), in bounded batches,
+    /// keeping this node's change-feed cursors; then records the snapshot as current.
+    fn replace_catalog(&self, meta: &SnapshotMeta, file: &str) -> Result<(), StorageError> {
+        let err = |e: crate::Error| snap_err(meta, ErrorVerb::Write, e);
+        // Everything but the cursors goes, a page of keys at a time.
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let keys = self.tree.keys_after(after.as_deref(), INSTALL_BATCH_PAIRS).map_err(err)?;
+            let Some(last) = keys.last().cloned() else { break };
+            let mut batch = WriteBatch::default();
+            for k in keys.into_iter().filter(|k| !Catalog::is_change_cursor(k)) {
+                batch.delete(k);
+            }
+            self.tree.apply(batch).map_err(err)?;
+            after = Some(last);
+        }
+        let input = std::fs::File::open(self.dir.join(file))
+            .map_err(|e| snap_err(meta, ErrorVerb::Read, format!("opening snapshot {file}: {e}")))?;
+        let (mut batch, mut bytes, mut pairs) = (WriteBatch::default(), 0usize, 0u64);
+        for pair in ImageReader::new(BufReader::with_capacity(1 << 20, input)) {
+            let (k, v) = pair.map_err(err)?;
+            if Catalog::is_change_cursor(&k) {
+                continue;
+            }
+            bytes += k.len() + v.len();
+            pairs += 1;
+            batch.put(k, v);
+            if batch.len() >= INSTALL_BATCH_PAIRS || bytes >= INSTALL_BATCH_BYTES {
+                self.tree.apply(std::mem::take(&mut batch)).map_err(err)?;
+                bytes = 0;
+            }
+        }
+        // The snapshot's meta is the authority on what it covers.
+        let json = |v: &dyn erased::Json| v.to_json().map_err(|e| snap_err(meta, ErrorVerb::Write, e));
+        batch.put(LAST_APPLIED.to_vec(), json(&meta.last_log_id)?);
+        batch.put(MEMBERSHIP.to_vec(), json(&meta.last_membership)?);
+        self.tree.apply(batch).map_err(err)?;
+        self.save_snapshot(meta, file)?;
+        tracing::info!(last_log_index = ?meta.last_log_id.map(|l| l.index), pairs, "installed catalog snapshot from the leader");
+        Ok(())
+    }
+
+    /// Saves, for a snapshot being built, the value each key of `batch` has before the batch
+    /// writes it (only a key's first write since the cut matters).
+    fn save_for_cut(&self, batch: &WriteBatch) -> Result<(), crate::Error> {
+        let mut cut = self.cut.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(cut) = cut.as_mut() else { return Ok(()) };
+        for key in batch.keys() {
+            if Catalog::is_change_cursor(key) || cut.before.contains_key(key) {
+                continue;
+            }
+            let passed = cut.scanned.as_deref().is_some_and(|s| key <= s);
+            cut.before.insert(key.to_vec(), (self.tree.get(key)?, passed));
+        }
+        Ok(())
     }
 }
 
-impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
-    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || {
-            // The catalog must be durable before logs covered by this snapshot may be purged.
-            this.engine.flush().map_err(|e| sm_err(ErrorVerb::Write, e))?;
-            let last_log_id: Option<LogId> = this.get_json::<Option<LogId>>(LAST_APPLIED)?.flatten();
-            let last_membership: StoredMembership = this.get_json(MEMBERSHIP)?.unwrap_or_default();
-            let data = this.image()?;
-            let seq = this.snapshot_seq.fetch_add(1, Ordering::Relaxed);
-            let snapshot_id = match &last_log_id {
-                Some(l) => format!("{}-{}-{seq}", l.leader_id.term, l.index),
-                None => format!("0-0-{seq}"),
+/// serde_json for the two meta values the install writes, behind one signature.
+mod erased {
+    pub trait Json {
+        fn to_json(&self) -> serde_json::Result<Vec<u8>>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self) -> serde_json::Result<Vec<u8>> {
+            serde_json::to_vec(self)
+        }
+    }
+}
+
+/// Builds one snapshot: the catalog as of `last_log_id` (see the module's notes on the cut).
+pub struct SnapshotBuilder {
+    store: StateMachineStore,
+    last_log_id: Option<LogId>,
+    last_membership: StoredMembership,
+    cut_id: u64,
+}
+
+impl Drop for SnapshotBuilder {
+    fn drop(&mut self) {
+        // However the build ended, applies stop saving values for it.
+        let mut cut = self.store.cut.lock().unwrap_or_else(|p| p.into_inner());
+        if cut.as_ref().is_some_and(|c| c.id == self.cut_id) {
+            *cut = None;
+        }
+    }
+}
+
+impl SnapshotBuilder {
+    fn build(
+        store: &StateMachineStore,
+        last_log_id: Option<LogId>,
+        last_membership: StoredMembership,
+    ) -> Result<(SnapshotMeta, String, u64, u64), StorageError> {
+        // The catalog must be durable before logs covered by this snapshot may be purged.
+        store.engine.flush().map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        let seq = store.snapshot_seq.fetch_add(1, Ordering::Relaxed);
+        let snapshot_id = match &last_log_id {
+            Some(l) => format!("{}-{}-{seq}", l.leader_id.term, l.index),
+            None => format!("0-0-{seq}"),
+        };
+        let meta = SnapshotMeta { last_log_id, last_membership, snapshot_id: snapshot_id.clone() };
+        let file = format!("snapshot-{snapshot_id}-{}.img", std::process::id());
+        let cut = store.cut.clone();
+        let lock = || cut.lock().unwrap_or_else(|p| p.into_inner());
+        let scanned = store.tree.iter().filter_map(|pair| {
+            let (k, v) = match pair {
+                Ok(kv) => kv,
+                Err(e) => return Some(Err(e)),
             };
-            let meta = SnapshotMeta { last_log_id, last_membership, snapshot_id };
-            this.save_snapshot(&meta, &data)?;
-            tracing::info!(last_log_index = ?meta.last_log_id.map(|l| l.index), bytes = data.len(), "built catalog snapshot");
-            metrics::counter!("artstore_raft_snapshots_built_total").increment(1);
-            Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
-        })
-        .await
-        .map_err(|e| sm_err(ErrorVerb::Write, e))?
+            if Catalog::is_change_cursor(&k) {
+                return None;
+            }
+            let mut guard = lock();
+            let Some(cut) = guard.as_mut() else {
+                return Some(Err(crate::Error::Storage("the snapshot's cut ended before its scan".into())));
+            };
+            cut.scanned = Some(k.clone());
+            // Written since the cut: its value at the cut is emitted after the scan.
+            if cut.before.contains_key(&k) {
+                return None;
+            }
+            Some(Ok((k, v)))
+        });
+        // Keys written since the cut that the scan had not reached: their values at the cut (a
+        // key created since then has none, and is left out).
+        let rest = std::iter::from_fn({
+            let mut saved: Option<std::vec::IntoIter<(Vec<u8>, Vec<u8>)>> = None;
+            move || {
+                let saved = saved.get_or_insert_with(|| {
+                    let taken = lock().take().map(|c| c.before).unwrap_or_default();
+                    taken
+                        .into_iter()
+                        .filter_map(|(k, (v, passed))| (!passed).then_some(v).flatten().map(|v| (k, v)))
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                });
+                saved.next().map(Ok)
+            }
+        });
+        let (pairs, bytes) = write_image_file(&store.dir, &file, scanned.chain(rest))
+            .map_err(|e| snap_err(&meta, ErrorVerb::Write, e))?;
+        store.save_snapshot(&meta, &file)?;
+        Ok((meta, file, pairs, bytes))
     }
 }
 
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        let (store, last_log_id, membership) = (self.store.clone(), self.last_log_id, self.last_membership.clone());
+        let started = std::time::Instant::now();
+        let (meta, file, pairs, bytes) =
+            tokio::task::spawn_blocking(move || SnapshotBuilder::build(&store, last_log_id, membership))
+                .await
+                .map_err(|e| sm_err(ErrorVerb::Write, e))??;
+        tracing::info!(last_log_index = ?meta.last_log_id.map(|l| l.index), pairs, bytes,
+            ms = started.elapsed().as_millis() as u64, "built catalog snapshot");
+        metrics::counter!("artstore_raft_snapshots_built_total").increment(1);
+        let data =
+            tokio::fs::File::open(self.store.dir.join(&file)).await.map_err(|e| snap_err(&meta, ErrorVerb::Read, e))?;
+        Ok(Snapshot { meta, snapshot: Box::new(data) })
+    }
+}
 impl RaftStateMachine<TypeConfig> for StateMachineStore {
-    type SnapshotBuilder = Self;
+    type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
         Ok((self.get_json::<Option<LogId>>(LAST_APPLIED)?.flatten(), self.get_json(MEMBERSHIP)?.unwrap_or_default()))
@@ -149,6 +420,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             }
             let applied = serde_json::to_vec(&Some(entry.log_id)).map_err(|e| sm_err(ErrorVerb::Write, e))?;
             batch.put(LAST_APPLIED.to_vec(), applied);
+            self.save_for_cut(&batch).map_err(|e| sm_err(ErrorVerb::Read, e))?;
             self.tree.apply(batch).map_err(|e| sm_err(ErrorVerb::Write, e))?;
             results.push(result);
         }
@@ -156,46 +428,84 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         Ok(results)
     }
 
+    /// Called between two applies: this is the moment the snapshot shows.
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        self.clone()
+        let cut_id = self.snapshot_seq.fetch_add(1, Ordering::Relaxed);
+        *self.cut.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(Cut { id: cut_id, scanned: None, before: BTreeMap::new() });
+        // Unreadable meta shows as a snapshot of nothing; the build's own reads report errors.
+        let last_log_id = self.get_json::<Option<LogId>>(LAST_APPLIED).ok().flatten().flatten();
+        let last_membership = self.get_json(MEMBERSHIP).ok().flatten().unwrap_or_default();
+        SnapshotBuilder { store: self.clone(), last_log_id, last_membership, cut_id }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
+        let seq = self.snapshot_seq.fetch_add(1, Ordering::Relaxed);
+        let path = self.dir.join(format!("incoming-{seq}-{}.img", std::process::id()));
+        if let Some(abandoned) = self.receiving.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = std::fs::remove_file(abandoned);
+        }
+        // openraft seeks and writes its chunks (and may read them back).
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| sm_err(ErrorVerb::Write, format!("{}: {e}", path.display())))?;
+        *self.receiving.lock().unwrap_or_else(|p| p.into_inner()) = Some(path);
+        Ok(Box::new(tokio::fs::File::from_std(file)))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError> {
-        let data = snapshot.into_inner();
+        let err = |verb, e: &dyn std::fmt::Display| snap_err(meta, verb, e);
+        let mut snapshot = snapshot;
+        {
+            use tokio::io::AsyncWriteExt;
+            snapshot.flush().await.map_err(|e| err(ErrorVerb::Write, &e))?;
+            snapshot.sync_all().await.map_err(|e| err(ErrorVerb::Write, &e))?;
+        }
+        drop(snapshot);
+        let path = self
+            .receiving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| err(ErrorVerb::Write, &"no snapshot was being received"))?;
+        // A build in progress reads the catalog the install is about to replace: let it finish.
+        while self.cut.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         let this = self.clone();
         let meta = meta.clone();
         tokio::task::spawn_blocking(move || {
-            let err = |e: String| io_err(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Write, e);
-            let image: SnapshotImage = bincode::deserialize(&data).map_err(|e| err(e.to_string()))?;
-            if image.format != 1 {
-                return Err(err(format!("unknown snapshot format {}", image.format)));
-            }
-            // How far this node's change-feed consumers got describes this node, not the sender.
-            let cursors = this.catalog.change_cursors().map_err(|e| err(e.to_string()))?;
-            let mut batch = WriteBatch::default();
-            for k in this.tree.keys().map_err(|e| err(e.to_string()))? {
-                batch.delete(k);
-            }
-            for (k, v) in image.pairs.into_iter().filter(|(k, _)| !Catalog::is_change_cursor(k)) {
-                batch.put(k, v);
-            }
-            for (k, v) in cursors {
-                batch.put(k, v);
-            }
-            // The snapshot's meta is the authority on what it covers.
-            batch.put(LAST_APPLIED.to_vec(), serde_json::to_vec(&meta.last_log_id).map_err(|e| err(e.to_string()))?);
-            batch.put(MEMBERSHIP.to_vec(), serde_json::to_vec(&meta.last_membership).map_err(|e| err(e.to_string()))?);
-            this.tree.apply(batch).map_err(|e| err(e.to_string()))?;
-            this.save_snapshot(&meta, &data)?;
-            tracing::info!(last_log_index = ?meta.last_log_id.map(|l| l.index), bytes = data.len(), "installed catalog snapshot from the leader");
+            let err = |verb, e: &dyn std::fmt::Display| snap_err(&meta, verb, e);
+            let started = std::time::Instant::now();
+            let input = std::fs::File::open(&path).map_err(|e| err(ErrorVerb::Read, &e))?;
+            let (pairs, files) = image::verify(BufReader::with_capacity(1 << 20, input), |k| {
+                k.starts_with(Catalog::FILE_PREFIX.as_bytes())
+            })
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&path);
+                err(ErrorVerb::Read, &e)
+            })?;
+            // Named by this node (the sender's snapshot id is not a file name).
+            let seq = this.snapshot_seq.fetch_add(1, Ordering::Relaxed);
+            let file = format!("snapshot-installed-{seq}-{}.img", std::process::id());
+            std::fs::rename(&path, this.dir.join(&file)).map_err(|e| err(ErrorVerb::Write, &e))?;
+            sync_dir(&this.dir).map_err(|e| err(ErrorVerb::Write, &e))?;
+            let mark = serde_json::to_vec(&Installing { meta: meta.clone(), file: file.clone() })
+                .map_err(|e| err(ErrorVerb::Write, &e))?;
+            this.snapshots.insert(INSTALLING, &mark).map_err(|e| err(ErrorVerb::Write, &e))?;
+            this.engine.flush().map_err(|e| err(ErrorVerb::Write, &e))?;
+            tracing::info!(snapshot = %meta.snapshot_id, pairs, files, "received a catalog snapshot; installing it");
+            this.replace_catalog(&meta, &file)?;
+            tracing::info!(ms = started.elapsed().as_millis() as u64, "snapshot install finished");
             metrics::counter!("artstore_raft_snapshots_installed_total").increment(1);
             Ok(())
         })
@@ -208,7 +518,136 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             Some(m) => serde_json::from_slice::<SnapshotMeta>(&m).map_err(|e| sm_err(ErrorVerb::Read, e))?,
             None => return Ok(None),
         };
-        let data = self.snapshots.get(SNAPSHOT_DATA).map_err(|e| sm_err(ErrorVerb::Read, e))?.unwrap_or_default();
-        Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
+        let Some(file) = self.current_file().map_err(|e| sm_err(ErrorVerb::Read, e))? else { return Ok(None) };
+        let data =
+            tokio::fs::File::open(self.dir.join(&file)).await.map_err(|e| snap_err(&meta, ErrorVerb::Read, e))?;
+        Ok(Some(Snapshot { meta, snapshot: Box::new(data) }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Command;
+    use openraft::{CommittedLeaderId, Entry};
+
+    fn settings(from: u64, n: u64) -> Vec<crate::types::Entry> {
+        (from..from + n)
+            .map(|i| Entry {
+                log_id: LogId::new(CommittedLeaderId::new(1, 1), i),
+                payload: EntryPayload::Normal(Command::SetSetting { key: format!("k{i}"), value: format!("v{i}") }),
+            })
+            .collect()
+    }
+
+    fn reopen(path: &Path) -> Engine {
+        // sled's background flusher may hold the file lock a moment after the last handle drops.
+        for _ in 0..100 {
+            if let Ok(e) = Engine::open(path) {
+                return e;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Engine::open(path).unwrap()
+    }
+
+    /// A crash between the install's mark and its last batch leaves a half-replaced catalog; the
+    /// next open finishes the install from the file before anything reads the catalog.
+    #[tokio::test]
+    async fn an_interrupted_install_is_finished_at_open() {
+        let a_dir = tempfile::tempdir().unwrap();
+        let mut a = StateMachineStore::open(&Engine::open(a_dir.path()).unwrap()).unwrap();
+        a.apply(settings(1, 50)).await.unwrap();
+        let snapshot = a.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        let a_file = a.current_file().unwrap().unwrap();
+
+        let b_dir = tempfile::tempdir().unwrap();
+        {
+            let mut b = StateMachineStore::open(&Engine::open(b_dir.path()).unwrap()).unwrap();
+            b.apply(settings(1, 3)).await.unwrap();
+            b.apply(vec![Entry {
+                log_id: LogId::new(CommittedLeaderId::new(1, 1), 4),
+                payload: EntryPayload::Normal(Command::SetSetting { key: "stale".into(), value: "x".into() }),
+            }])
+            .await
+            .unwrap();
+            std::fs::copy(a.dir.join(&a_file), b.dir.join("received.img")).unwrap();
+            let mark = Installing { meta: snapshot.meta.clone(), file: "received.img".into() };
+            b.snapshots.insert(INSTALLING, &serde_json::to_vec(&mark).unwrap()).unwrap();
+            // Half of the old catalog is gone when the node dies.
+            b.tree.remove(b"setting/k1").unwrap();
+            b.engine.flush().unwrap();
+        }
+        let mut b = StateMachineStore::open(&reopen(b_dir.path())).unwrap();
+        assert_eq!(b.catalog().settings().unwrap(), a.catalog().settings().unwrap());
+        assert_eq!(b.applied_state().await.unwrap().0, snapshot.meta.last_log_id);
+        assert!(b.snapshots.get(INSTALLING).unwrap().is_none(), "the mark is cleared");
+        assert_eq!(b.current_file().unwrap().as_deref(), Some("received.img"));
+        let current = b.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(current.meta.snapshot_id, snapshot.meta.snapshot_id);
+    }
+
+    /// A format 1 database kept its snapshot inside sled; opening it moves the snapshot into a
+    /// file, which peers are then sent, and leaves no stray files.
+    #[tokio::test]
+    async fn a_format_one_snapshot_moves_into_a_file() {
+        #[derive(Serialize)]
+        struct One {
+            format: u32,
+            pairs: Vec<(Vec<u8>, Vec<u8>)>,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let pairs = vec![(b"setting/a".to_vec(), b"\"1\"".to_vec()), (b"setting/b".to_vec(), b"\"2\"".to_vec())];
+        {
+            let engine = Engine::open(dir.path()).unwrap();
+            let snapshots = engine.tree("snapshot").unwrap();
+            snapshots
+                .insert(SNAPSHOT_DATA, &bincode::serialize(&One { format: 1, pairs: pairs.clone() }).unwrap())
+                .unwrap();
+            let meta = SnapshotMeta { snapshot_id: "1-9-0".into(), ..Default::default() };
+            snapshots.insert(SNAPSHOT_META, &serde_json::to_vec(&meta).unwrap()).unwrap();
+            std::fs::create_dir_all(dir.path().join(SNAPSHOTS_DIR)).unwrap();
+            std::fs::write(dir.path().join(SNAPSHOTS_DIR).join("incoming-3-1.img"), b"left by a crash").unwrap();
+            engine.flush().unwrap();
+        }
+        let mut sm = StateMachineStore::open(&reopen(dir.path())).unwrap();
+        assert!(sm.snapshots.get(SNAPSHOT_DATA).unwrap().is_none());
+        let files: Vec<_> = std::fs::read_dir(&sm.dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(files.len(), 1, "only the current snapshot's file stays: {files:?}");
+        let mut current = sm.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(current.meta.snapshot_id, "1-9-0");
+        let mut bytes = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut current.snapshot, &mut bytes).await.unwrap();
+        assert_eq!(ImageReader::new(&bytes[..]).collect::<Result<Vec<_>, _>>().unwrap(), pairs);
+        let format = sm.engine.tree("format").unwrap().get_string("store").unwrap();
+        assert_eq!(format, Some(super::super::STORE_FORMAT.to_string()));
+    }
+
+    /// A received snapshot that is cut short or altered is refused before the catalog changes.
+    #[tokio::test]
+    async fn a_damaged_snapshot_is_refused_and_changes_nothing() {
+        use tokio::io::AsyncWriteExt;
+        let a_dir = tempfile::tempdir().unwrap();
+        let mut a = StateMachineStore::open(&Engine::open(a_dir.path()).unwrap()).unwrap();
+        a.apply(settings(1, 20)).await.unwrap();
+        let snapshot = a.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        let bytes = std::fs::read(a.dir.join(a.current_file().unwrap().unwrap())).unwrap();
+
+        let b_dir = tempfile::tempdir().unwrap();
+        let mut b = StateMachineStore::open(&Engine::open(b_dir.path()).unwrap()).unwrap();
+        b.apply(settings(1, 2)).await.unwrap();
+        let before = b.catalog().settings().unwrap();
+        for damaged in [bytes[..bytes.len() - 1].to_vec(), {
+            let mut d = bytes.clone();
+            d[20] ^= 4;
+            d
+        }] {
+            let mut into = b.begin_receiving_snapshot().await.unwrap();
+            into.write_all(&damaged).await.unwrap();
+            let e = b.install_snapshot(&snapshot.meta, into).await.unwrap_err().to_string();
+            assert!(e.contains("catalog image"), "{e}");
+            assert_eq!(b.catalog().settings().unwrap(), before);
+            assert!(b.snapshots.get(INSTALLING).unwrap().is_none());
+        }
     }
 }
