@@ -60,8 +60,9 @@ pub async fn put(
     pids: &[u32],
 ) -> anyhow::Result<Row> {
     let token = token(&urls[0], creds).await?;
-    let (http, all_urls, urls) = (crate::net::http(), urls.to_vec(), std::sync::Arc::new(urls.to_vec()));
-    let before = crate::usage::read(&http, &all_urls, &token, pids).await;
+    let nodes = urls;
+    let (http, urls) = (crate::net::http(), std::sync::Arc::new(urls.to_vec()));
+    let before = crate::usage::read(&http, nodes, &token, pids).await;
     let probe = (http.clone(), token.clone());
     let seq = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let result = drive(concurrency, duration, move |w| {
@@ -78,7 +79,7 @@ pub async fn put(
         }
     })
     .await?;
-    let after = crate::usage::read(&probe.0, &all_urls, &probe.1, pids).await;
+    let after = crate::usage::read(&probe.0, nodes, &probe.1, pids).await;
     let mut r = row(workload, concurrency, result).bounded_by(Bound::SyncedWrites);
     r.usage = crate::usage::per_op(&before, &after, r.ops);
     eprintln!("{workload}: {:.1} MiB/s of file data", r.ops_per_sec * size as f64 / MIB);

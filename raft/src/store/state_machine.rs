@@ -249,9 +249,9 @@ impl StateMachineStore {
             }
         }
         // The snapshot's meta is the authority on what it covers.
-        let json = |v: &dyn erased::Json| v.to_json().map_err(|e| snap_err(meta, ErrorVerb::Write, e));
-        batch.put(LAST_APPLIED.to_vec(), json(&meta.last_log_id)?);
-        batch.put(MEMBERSHIP.to_vec(), json(&meta.last_membership)?);
+        let json_err = |e: serde_json::Error| snap_err(meta, ErrorVerb::Write, e);
+        batch.put(LAST_APPLIED.to_vec(), serde_json::to_vec(&meta.last_log_id).map_err(json_err)?);
+        batch.put(MEMBERSHIP.to_vec(), serde_json::to_vec(&meta.last_membership).map_err(json_err)?);
         self.tree.apply(batch).map_err(err)?;
         self.save_snapshot(meta, file)?;
         tracing::info!(last_log_index = ?meta.last_log_id.map(|l| l.index), pairs, "installed catalog snapshot from the leader");
@@ -271,18 +271,6 @@ impl StateMachineStore {
             cut.before.insert(key.to_vec(), (self.tree.get(key)?, passed));
         }
         Ok(())
-    }
-}
-
-/// serde_json for the two meta values the install writes, behind one signature.
-mod erased {
-    pub trait Json {
-        fn to_json(&self) -> serde_json::Result<Vec<u8>>;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn to_json(&self) -> serde_json::Result<Vec<u8>> {
-            serde_json::to_vec(self)
-        }
     }
 }
 
@@ -551,14 +539,20 @@ mod tests {
         Engine::open(path).unwrap()
     }
 
+    /// A store holding `n` settings and the snapshot built of it.
+    async fn snapshot_of(n: u64) -> (tempfile::TempDir, StateMachineStore, Snapshot) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = StateMachineStore::open(&Engine::open(dir.path()).unwrap()).unwrap();
+        store.apply(settings(1, n)).await.unwrap();
+        let snapshot = store.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        (dir, store, snapshot)
+    }
+
     /// A crash between the install's mark and its last batch leaves a half-replaced catalog; the
     /// next open finishes the install from the file before anything reads the catalog.
     #[tokio::test]
     async fn an_interrupted_install_is_finished_at_open() {
-        let a_dir = tempfile::tempdir().unwrap();
-        let mut a = StateMachineStore::open(&Engine::open(a_dir.path()).unwrap()).unwrap();
-        a.apply(settings(1, 50)).await.unwrap();
-        let snapshot = a.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        let (_a_dir, a, snapshot) = snapshot_of(50).await;
         let a_file = a.current_file().unwrap().unwrap();
 
         let b_dir = tempfile::tempdir().unwrap();
@@ -627,10 +621,7 @@ mod tests {
     #[tokio::test]
     async fn a_damaged_snapshot_is_refused_and_changes_nothing() {
         use tokio::io::AsyncWriteExt;
-        let a_dir = tempfile::tempdir().unwrap();
-        let mut a = StateMachineStore::open(&Engine::open(a_dir.path()).unwrap()).unwrap();
-        a.apply(settings(1, 20)).await.unwrap();
-        let snapshot = a.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        let (_a_dir, a, snapshot) = snapshot_of(20).await;
         let bytes = std::fs::read(a.dir.join(a.current_file().unwrap().unwrap())).unwrap();
 
         let b_dir = tempfile::tempdir().unwrap();
