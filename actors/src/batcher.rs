@@ -11,6 +11,9 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// Commands per entry at most.
 const MAX_BATCH: usize = 128;
+/// Encoded bytes of the commands of one entry: a batch closes once it reaches this (a record of a
+/// file of many chunks is large, and an entry must cross the cluster within a heartbeat).
+const MAX_BATCH_BYTES: u64 = 1 << 20;
 /// Entries in flight at once.
 const IN_FLIGHT: usize = 4;
 
@@ -30,6 +33,11 @@ fn conflict_key(c: &Command) -> Option<(String, String)> {
     }
 }
 
+/// How many bytes `c` takes in a log entry as the cluster transport encodes it.
+fn encoded_len(c: &Command) -> u64 {
+    bincode::serialized_size(c).unwrap_or(u64::MAX)
+}
+
 impl Batcher {
     pub fn spawn(node: RaftNode) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<(Command, Reply)>();
@@ -47,9 +55,10 @@ impl Batcher {
                 };
                 let mut keys = HashSet::new();
                 keys.extend(conflict_key(&first.0));
+                let mut bytes = encoded_len(&first.0);
                 let mut items = vec![first];
                 let mut still_deferred = VecDeque::new();
-                while items.len() < MAX_BATCH {
+                while items.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
                     let next = match deferred.pop_front() {
                         Some(x) => x,
                         None => match rx.try_recv() {
@@ -59,11 +68,11 @@ impl Batcher {
                     };
                     match conflict_key(&next.0) {
                         Some(k) if keys.contains(&k) => still_deferred.push_back(next),
-                        Some(k) => {
-                            keys.insert(k);
+                        key => {
+                            keys.extend(key);
+                            bytes += encoded_len(&next.0);
                             items.push(next);
                         }
-                        None => items.push(next),
                     }
                 }
                 deferred.extend(still_deferred);

@@ -12,6 +12,8 @@
 //! - `search-index`: indexing rate and search latency of one node's index at 100 000 and
 //!   1 000 000 records (in-process, the node's own index code).
 //! - `tls-cost`: the same workloads over plain HTTP and HTTPS side by side, with ratios.
+//! - `catalog-scale`: a catalog of a million file records (or any number): bytes per record,
+//!   paging and search latency, fail-over, restart and a node joining at that size ([`scale`]).
 //! - `get-large`: streamed download of a large file from a node holding a replica and from one
 //!   that has to fetch every chunk from a peer.
 //!
@@ -27,6 +29,7 @@ mod limits;
 mod net;
 mod reads;
 mod report;
+mod scale;
 mod search;
 mod tls_cost;
 mod usage;
@@ -163,6 +166,35 @@ enum Workload {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// A catalog of many file records (default 1 000 000) on a spawned cluster: bytes on disk per
+    /// record, paging and search latency, fail-over, restart, and a node joining through a snapshot.
+    CatalogScale {
+        #[arg(long, default_value_t = 3)]
+        spawn: u64,
+        #[arg(long)]
+        bin: Option<PathBuf>,
+        #[arg(long, default_value_t = 1_000_000)]
+        records: u64,
+        /// Records per Raft entry (one `recover` request each), at most 1000.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        /// Load requests in flight.
+        #[arg(long, default_value_t = 2)]
+        concurrency: usize,
+        /// Leader fail-overs, each followed by the killed node's restart.
+        #[arg(long, default_value_t = 3)]
+        failovers: usize,
+        /// Requests per paging and search row.
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        /// Skip the fourth node joining.
+        #[arg(long)]
+        no_join: bool,
+        /// Build a Raft snapshot after this many log entries (the nodes' `raft.snapshot_logs_since_last`;
+        /// the load's entries are large, so fewer of them than usual make a snapshot worth taking).
+        #[arg(long, default_value_t = 200)]
+        snapshot_every: u64,
+    },
     /// Leader fail-over: SIGKILL the leader, time until a write commits again (needs --spawn).
     Failover {
         #[arg(long, default_value_t = 3)]
@@ -242,6 +274,17 @@ fn artstore_bin(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 async fn spawn(bin: Option<PathBuf>, nodes: u64, replication: Option<u32>, tls: bool) -> anyhow::Result<LocalCluster> {
+    spawn_with(bin, nodes, replication, tls, |_| {}).await
+}
+
+/// [`spawn`], with `configure` applied to every node's configuration after the bench's own settings.
+async fn spawn_with(
+    bin: Option<PathBuf>,
+    nodes: u64,
+    replication: Option<u32>,
+    tls: bool,
+    configure: impl Fn(&mut toml::Table),
+) -> anyhow::Result<LocalCluster> {
     let bin = artstore_bin(bin)?;
     // Benchmarks measure throughput, not the token endpoint's abuse protection.
     let mut cluster = LocalCluster::init_with(&bin, nodes, tls, |t| {
@@ -253,9 +296,16 @@ async fn spawn(bin: Option<PathBuf>, nodes: u64, replication: Option<u32>, tls: 
         if let Some(r) = replication {
             t.insert("replication_factor".into(), (r as i64).into());
         }
+        configure(t);
     })?;
     if tls {
         net::trust(std::fs::read(cluster.ca_cert_path())?);
+    }
+    // `ARTSTORE_BENCH_WRAPPER="2:heaptrack -o node2"` starts node 2 under a profiler.
+    if let Ok(spec) = std::env::var("ARTSTORE_BENCH_WRAPPER") {
+        let (id, wrapper) = spec.split_once(':').context("ARTSTORE_BENCH_WRAPPER is NODE:COMMAND")?;
+        let id: u64 = id.parse().context("ARTSTORE_BENCH_WRAPPER: the node is a number")?;
+        cluster.set_wrapper(id, wrapper.split_whitespace().map(String::from).collect());
     }
     cluster.start_all()?;
     for id in cluster.node_ids() {
@@ -325,6 +375,33 @@ async fn main() -> anyhow::Result<()> {
                 rows.extend(search::run(n, rounds)?);
             }
             rows
+        }
+        Workload::CatalogScale {
+            spawn: n,
+            bin,
+            records,
+            batch,
+            concurrency,
+            failovers,
+            queries,
+            no_join,
+            snapshot_every,
+        } => {
+            let mut cluster = spawn_with(bin, n, None, false, |t| {
+                let raft = t.entry("raft").or_insert_with(|| toml::Value::Table(Default::default()));
+                if let Some(r) = raft.as_table_mut() {
+                    // The nodes' default timing, not the test harness's quick elections: a bulk
+                    // load keeps both cores busy, as it would a production node.
+                    r.remove("heartbeat_ms");
+                    r.remove("election_timeout_min_ms");
+                    r.remove("election_timeout_max_ms");
+                    r.insert("snapshot_logs_since_last".into(), (snapshot_every as i64).into());
+                    r.insert("logs_kept_after_snapshot".into(), ((snapshot_every / 2) as i64).into());
+                }
+            })
+            .await?;
+            let o = scale::Options { records, batch, concurrency, failovers, queries, join: !no_join };
+            scale::run(&mut cluster, &o).await?
         }
         Workload::Failover { spawn: n, rounds, bin } => vec![failover(bin, n, rounds).await?],
         Workload::TlsCost { bin, seconds, size, rounds } => tls_cost::run(bin, seconds, size, rounds).await?,

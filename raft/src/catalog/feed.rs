@@ -230,14 +230,15 @@ impl Subscription {
     /// last change; otherwise the consumer reaches the applied index.
     pub fn next_batch(&self, position: u64, limit: usize) -> Result<FeedBatch, Error> {
         let applied = self.catalog.applied_index()?;
+        let changes = if applied <= position { Vec::new() } else { self.catalog.changes(position, applied, limit)? };
         // Set at every request too, so that a consumer failing before its commit shows its lag
-        // growing instead of the value of its last commit.
-        metrics::gauge!("artstore_change_feed_lag_entries", "consumer" => self.consumer)
-            .set(applied.saturating_sub(position) as f64);
+        // growing instead of the value of its last commit. Entries that changed no file leave it
+        // nothing to do, so it is not behind (consumers need not commit an empty batch).
+        let lag = if changes.is_empty() { 0 } else { applied.saturating_sub(position) };
+        metrics::gauge!("artstore_change_feed_lag_entries", "consumer" => self.consumer).set(lag as f64);
         if applied <= position {
             return Ok(FeedBatch { files: BTreeMap::new(), reached: position });
         }
-        let changes = self.catalog.changes(position, applied, limit)?;
         let reached = if changes.len() == limit { changes.last().map_or(applied, |(i, _)| *i) } else { applied };
         Ok(FeedBatch { files: changes.into_iter().map(|(i, id)| (id, i)).collect(), reached })
     }

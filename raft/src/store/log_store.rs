@@ -132,7 +132,30 @@ impl RaftLogReader<TypeConfig> for LogStore {
         }
         Ok(out)
     }
+
+    /// What replication sends next: the entries from `start`, up to [`REPLICATION_BUDGET`] bytes
+    /// as stored (and always the first one). openraft asks for up to `max_payload_entries` at a
+    /// time; for entries of a few hundred KiB (bulk catalog writes) that would decode hundreds of
+    /// MiB on the leader for one call that could not reach a follower within its deadline anyway.
+    async fn limited_get_log_entries(&mut self, start: u64, end: u64) -> Result<Vec<Entry>, StorageError> {
+        let mut out = Vec::new();
+        let mut bytes = 0u64;
+        for item in self.log.range(key(start)..key(end)) {
+            let (_, v) = item.map_err(read_err)?;
+            bytes += v.len() as u64;
+            if bytes > REPLICATION_BUDGET && !out.is_empty() {
+                break;
+            }
+            out.push(serde_json::from_slice(&v).map_err(read_err)?);
+        }
+        Ok(out)
+    }
 }
+
+/// Stored bytes of log entries one replication call reads at most (unless its first entry alone
+/// is larger); the stored form (JSON) is larger than what the transport sends, so the call is
+/// within the transport's own budget too.
+pub const REPLICATION_BUDGET: u64 = crate::transport::network::APPEND_BUDGET;
 
 impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = Self;
@@ -196,5 +219,52 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Record the purge point first, so a crash mid-purge never leaves a hole below it.
         self.write_meta(PURGED, &log_id)?;
         self.remove_entries(..=key(log_id.index))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Command;
+    use openraft::{CommittedLeaderId, EntryPayload};
+
+    /// A store whose log holds `count` entries of about `size` bytes each, from index 1.
+    fn log_of(dir: &std::path::Path, count: u64, size: usize) -> LogStore {
+        let store = LogStore::open(&Engine::open(&dir.join("raft")).unwrap()).unwrap();
+        for index in 1..=count {
+            let entry = Entry {
+                log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+                payload: EntryPayload::Normal(Command::SetSetting {
+                    key: format!("k{index}"),
+                    value: "x".repeat(size),
+                }),
+            };
+            store.log.insert(&key(index), &serde_json::to_vec(&entry).unwrap()).unwrap();
+        }
+        store
+    }
+
+    #[tokio::test]
+    async fn replication_reads_entries_up_to_its_byte_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let third = (REPLICATION_BUDGET / 3) as usize;
+        let mut store = log_of(dir.path(), 10, third - 200);
+        let first = store.limited_get_log_entries(1, 11).await.unwrap();
+        assert_eq!(first.iter().map(|e| e.log_id.index).collect::<Vec<_>>(), [1, 2, 3]);
+        let next = store.limited_get_log_entries(4, 6).await.unwrap();
+        assert_eq!(next.len(), 2, "a short range is read whole");
+        // Small entries: the whole range; every entry is still readable through the plain read.
+        assert_eq!(store.try_get_log_entries(1..11).await.unwrap().len(), 10);
+        let small_dir = tempfile::tempdir().unwrap();
+        let mut small = log_of(small_dir.path(), 300, 100);
+        assert_eq!(small.limited_get_log_entries(1, 301).await.unwrap().len(), 300);
+    }
+
+    #[tokio::test]
+    async fn an_entry_over_the_budget_is_read_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = log_of(dir.path(), 3, REPLICATION_BUDGET as usize + 10);
+        let read = store.limited_get_log_entries(2, 4).await.unwrap();
+        assert_eq!(read.iter().map(|e| e.log_id.index).collect::<Vec<_>>(), [2]);
     }
 }
