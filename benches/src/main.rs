@@ -192,7 +192,7 @@ enum Workload {
         no_join: bool,
         /// Build a Raft snapshot after this many log entries (the nodes' `raft.snapshot_logs_since_last`;
         /// the load's entries are large, so fewer of them than usual make a snapshot worth taking).
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, default_value_t = 500)]
         snapshot_every: u64,
     },
     /// Leader fail-over: SIGKILL the leader, time until a write commits again (needs --spawn).
@@ -387,20 +387,8 @@ async fn main() -> anyhow::Result<()> {
             no_join,
             snapshot_every,
         } => {
-            let mut cluster = spawn_with(bin, n, None, false, |t| {
-                let raft = t.entry("raft").or_insert_with(|| toml::Value::Table(Default::default()));
-                if let Some(r) = raft.as_table_mut() {
-                    // The nodes' default timing, not the test harness's quick elections: a bulk
-                    // load keeps both cores busy, as it would a production node.
-                    r.remove("heartbeat_ms");
-                    r.remove("election_timeout_min_ms");
-                    r.remove("election_timeout_max_ms");
-                    r.insert("snapshot_logs_since_last".into(), (snapshot_every as i64).into());
-                    r.insert("logs_kept_after_snapshot".into(), ((snapshot_every / 2) as i64).into());
-                }
-            })
-            .await?;
-            let o = scale::Options { records, batch, concurrency, failovers, queries, join: !no_join };
+            let o = scale::Options { records, batch, concurrency, failovers, queries, join: !no_join, snapshot_every };
+            let mut cluster = spawn_with(bin, n, None, false, |t| scale::configure(t, snapshot_every)).await?;
             scale::run(&mut cluster, &o).await?
         }
         Workload::Failover { spawn: n, rounds, bin } => vec![failover(bin, n, rounds).await?],

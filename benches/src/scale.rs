@@ -8,6 +8,7 @@
 //! - bytes on disk per record on each node (Raft database and snapshots, search index,
 //!   sidecars, everything else);
 //! - `GET /api/v1/files` paging and search latency;
+//! - small uploads (4 KiB, 32 at once) and the nodes' resident memory meanwhile;
 //! - leader fail-over and the restart of a killed node until it is ready again;
 //! - a new node joining: the snapshot it receives, the time until it is ready, and its peak RSS.
 
@@ -39,6 +40,22 @@ pub struct Options {
     pub queries: usize,
     /// Also time a fourth node joining through a snapshot.
     pub join: bool,
+    /// The nodes' `raft.snapshot_logs_since_last`.
+    pub snapshot_every: u64,
+}
+
+/// A node's configuration for the run: the nodes' default Raft timing, not the test harness's
+/// quick elections (a bulk load keeps both cores busy, as it would a production node), and
+/// snapshots every `snapshot_every` entries (the load's entries are 1 000 times larger than usual).
+pub fn configure(t: &mut toml::Table, snapshot_every: u64) {
+    let raft = t.entry("raft").or_insert_with(|| toml::Value::Table(Default::default()));
+    if let Some(r) = raft.as_table_mut() {
+        r.remove("heartbeat_ms");
+        r.remove("election_timeout_min_ms");
+        r.remove("election_timeout_max_ms");
+        r.insert("snapshot_logs_since_last".into(), (snapshot_every as i64).into());
+        r.insert("logs_kept_after_snapshot".into(), ((snapshot_every / 2) as i64).into());
+    }
 }
 
 const ENGLISH: &[&str] = &[
@@ -430,6 +447,28 @@ pub async fn run(cluster: &mut LocalCluster, o: &Options) -> anyhow::Result<Vec<
         rows.push(Row::summary(name, 1, &lat, 0, 0.0));
     }
 
+    // Small uploads at this size, with every node's resident memory sampled meanwhile.
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (sampling, pids) = (sampling.clone(), pids.clone());
+        tokio::spawn(async move {
+            let mut peak = vec![0f64; pids.len()];
+            while sampling.load(Ordering::Relaxed) {
+                for (p, pid) in peak.iter_mut().zip(&pids) {
+                    *p = p.max(rss_mib(*pid, "VmRSS:").unwrap_or(0.0));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            peak
+        })
+    };
+    let creds = cluster.admin_credentials();
+    let put = crate::files::put("scale-put-small", &urls, &creds, 4096, 32, Duration::from_secs(10), &pids).await?;
+    sampling.store(false, Ordering::Relaxed);
+    let peak: Vec<String> = sampler.await?.iter().map(|m| format!("{m:.0}")).collect();
+    eprintln!("put-small c=32 at this size: nodes' highest RSS meanwhile {} MiB", peak.join(" / "));
+    rows.push(put);
+
     let (mut failovers, mut restarts) = (Vec::new(), Vec::new());
     for round in 0..o.failovers {
         let leader = cluster.wait_leader(&ids, Duration::from_secs(60)).await?;
@@ -462,17 +501,23 @@ pub async fn run(cluster: &mut LocalCluster, o: &Options) -> anyhow::Result<Vec<
     }
 
     if o.join {
-        rows.push(join(cluster, &ids, &token).await?);
+        join(cluster, &ids, &token, o.snapshot_every, &mut rows).await?;
     }
     Ok(rows)
 }
 
 /// A fourth node joins through a follower; it needs the leader's snapshot to catch up.
-async fn join(cluster: &mut LocalCluster, ids: &[u64], token: &str) -> anyhow::Result<Row> {
+async fn join(
+    cluster: &mut LocalCluster,
+    ids: &[u64],
+    token: &str,
+    snapshot_every: u64,
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<()> {
     let leader = cluster.wait_leader(ids, Duration::from_secs(60)).await?;
     let via = ids.iter().copied().find(|i| *i != leader).unwrap_or(leader);
     let new = ids.iter().max().copied().unwrap_or(0) + 1;
-    cluster.add_node(new, |_| {})?;
+    cluster.add_node(new, |t| configure(t, snapshot_every))?;
     cluster.start(new)?;
     let snapshot = newest_snapshot(&cluster.node(leader).dir).unwrap_or(0);
     let (url, config) = (cluster.url(via), cluster.config_path(new).to_string_lossy().into_owned());
@@ -481,20 +526,25 @@ async fn join(cluster: &mut LocalCluster, ids: &[u64], token: &str) -> anyhow::R
     cluster.run_cli(&["cluster", "join", "--url", &url, "--credentials", &creds, "--config", &config])?;
     let joined = started.elapsed();
     cluster.wait_ready(new, Duration::from_secs(1800)).await?;
+    let ready = started.elapsed();
     let mut all = ids.to_vec();
     all.push(new);
     settle(cluster, &all, token).await?;
-    let ready = started.elapsed();
+    let indexed = started.elapsed();
     let peak = cluster.pid(new).and_then(|p| rss_mib(p, "VmHWM:")).unwrap_or(0.0);
     eprintln!(
         "node {new} joined through node {via}: the leader's newest snapshot {:.1} MiB; the join answered after \
-         {:.1} s, the node was ready and caught up after {:.1} s; its peak RSS {peak:.0} MiB",
+         {:.1} s, the node was ready after {:.1} s and had its search index and sidecars after {:.1} s; its peak \
+         RSS {peak:.0} MiB",
         snapshot as f64 / 1048576.0,
         joined.as_secs_f64(),
-        ready.as_secs_f64()
+        ready.as_secs_f64(),
+        indexed.as_secs_f64()
     );
     eprintln!("RSS after the join: {}", rss_line(cluster, &all));
-    Ok(Row::summary("scale-join", 1, &Latencies::new(vec![ready]), 0, 0.0))
+    rows.push(Row::summary("scale-join-ready", 1, &Latencies::new(vec![ready]), 0, 0.0));
+    rows.push(Row::summary("scale-join-indexed", 1, &Latencies::new(vec![indexed]), 0, 0.0));
+    Ok(())
 }
 
 #[cfg(test)]

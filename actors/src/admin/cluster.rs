@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use std::net::IpAddr;
 
-use artstore_raft::store::backup::BackupInfo;
+use artstore_raft::store::backup::BackupImage;
 use artstore_raft::{ClusterNode, ClusterStatus, Command, Error, NodeId, Role};
 
 use super::{AdminHandle, Principal};
@@ -111,13 +111,14 @@ impl AdminHandle {
 
     /// A consistent image of the catalog at one log index, for `artstore backup` (admin role:
     /// it holds every account's secret hashes and the signing keys). Audited.
-    pub async fn backup(&self, actor: &Principal, source: Option<IpAddr>) -> Result<(BackupInfo, Vec<u8>), AdminError> {
+    pub async fn backup(&self, actor: &Principal, source: Option<IpAddr>) -> Result<BackupImage, AdminError> {
         actor.require(Role::Admin)?;
-        let (info, image) = self.node().backup().await?;
-        let target = format!("log index {} ({} files, {} bytes)", info.last_log_id.index, info.files, image.len());
+        let image = self.node().backup().await?;
+        let (index, files) = (image.info.last_log_id.index, image.info.files);
+        let target = format!("log index {index} ({files} files, {} bytes)", image.bytes);
         let event = Self::event(&actor.client_id, "cluster.backup", &target, "ok", source);
         self.audited(Command::AuditOnly, event).await?;
-        Ok((info, image))
+        Ok(image)
     }
 
     pub fn cluster_id(&self) -> &str {

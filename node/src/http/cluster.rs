@@ -439,15 +439,9 @@ pub async fn get_digest(
 )]
 pub async fn backup(State(s): State<AppState>, caller: Caller) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    use sha2::Digest;
     caller.principal.require(Role::Admin)?;
-    let (info, image) = s.admin.backup(&caller.principal, caller.source).await?;
-    let (image, sha256) = tokio::task::spawn_blocking(move || {
-        let sha = hex::encode(sha2::Sha256::digest(&image));
-        (image, sha)
-    })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let image = s.admin.backup(&caller.principal, caller.source).await?;
+    let info = &image.info;
     let manifest = BackupManifest {
         format: 1,
         cluster_id: s.admin.cluster_id().to_string(),
@@ -456,12 +450,18 @@ pub async fn backup(State(s): State<AppState>, caller: Caller) -> Result<axum::r
         term: info.last_log_id.leader_id.term,
         last_log_id: serde_json::to_value(info.last_log_id).unwrap_or_default(),
         files: info.files,
-        bytes: image.len() as u64,
-        sha256,
+        bytes: image.bytes,
+        sha256: image.sha256.clone(),
         created_at: artstore_raft::rfc3339(artstore_raft::now_ms()),
     };
     let header = serde_json::to_string(&manifest).unwrap_or_default();
-    let mut resp = (StatusCode::OK, image).into_response();
+    // The image streams from its file (the manifest's digest was taken as it was counted).
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+        tokio::fs::File::from_std(image.file),
+        1 << 16,
+    ));
+    let mut resp = (StatusCode::OK, body).into_response();
+    resp.headers_mut().insert(axum::http::header::CONTENT_LENGTH, axum::http::HeaderValue::from(image.bytes));
     let headers = resp.headers_mut();
     headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/octet-stream"));
     if let Ok(v) = axum::http::HeaderValue::from_str(&header) {

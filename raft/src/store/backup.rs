@@ -29,6 +29,50 @@ pub struct BackupInfo {
     pub files: u64,
 }
 
+/// A backup ready to be sent: the snapshot's image file (open, at its start, never held in
+/// memory) and what the manifest says of it.
+#[derive(Debug)]
+pub struct BackupImage {
+    pub info: BackupInfo,
+    pub file: std::fs::File,
+    /// Length of the image.
+    pub bytes: u64,
+    /// SHA-256 of the whole image, hex.
+    pub sha256: String,
+}
+
+/// Passes reads through, hashing and counting every byte.
+struct Hashing<R> {
+    input: R,
+    hash: sha2::Sha256,
+    bytes: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.input.read(buf)?;
+        sha2::Digest::update(&mut self.hash, &buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// Reads the image `file` (of the current format) once, in pieces: checks that it decodes to its
+/// end and counts its file records, hashes it, and hands it back rewound.
+pub fn inspect_file(last_log_id: LogId, file: std::fs::File) -> Result<BackupImage, Error> {
+    use std::io::{Read, Seek};
+    let io = |e: std::io::Error| Error::Storage(format!("reading the snapshot image: {e}"));
+    let mut reader =
+        std::io::BufReader::with_capacity(1 << 20, Hashing { input: file, hash: Default::default(), bytes: 0 });
+    let (_, files) = image::verify(&mut reader, |k| k.starts_with(Catalog::FILE_PREFIX.as_bytes()))?;
+    // The reader stops at the digest; anything after it belongs to the bytes sent too.
+    std::io::copy(&mut reader.by_ref(), &mut std::io::sink()).map_err(io)?;
+    let Hashing { input: mut file, hash, bytes } = reader.into_inner();
+    file.rewind().map_err(io)?;
+    let sha256 = hex::encode(sha2::Digest::finalize(hash));
+    Ok(BackupImage { info: BackupInfo { last_log_id, files }, file, bytes, sha256 })
+}
+
 /// Counts the file records `image` (a snapshot's bytes, either format) holds, checking that it
 /// decodes to its end.
 pub fn inspect(image: &[u8]) -> Result<u64, Error> {
@@ -104,4 +148,51 @@ pub fn restore(
 
 fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
     serde_json::to_vec(value).map_err(|e| Error::Storage(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// An image file of `files` file records and two other pairs.
+    fn image_file(dir: &Path, files: u64) -> std::fs::File {
+        let path = dir.join("snapshot.img");
+        let mut w = image::ImageWriter::new(std::fs::File::create(&path).unwrap()).unwrap();
+        w.put(b"account/admin", b"{}").unwrap();
+        for i in 0..files {
+            w.put(format!("{}{i:08}", Catalog::FILE_PREFIX).as_bytes(), &[7u8; 300]).unwrap();
+        }
+        w.put(b"setting/x", b"1").unwrap();
+        w.finish().unwrap().0.sync_all().unwrap();
+        std::fs::File::open(path).unwrap()
+    }
+
+    #[test]
+    fn a_backup_image_is_counted_and_hashed_from_its_file_and_handed_back_rewound() {
+        let dir = tempfile::tempdir().unwrap();
+        let log_id = LogId::new(openraft::CommittedLeaderId::new(3, 1), 42);
+        let image = inspect_file(log_id, image_file(dir.path(), 5000)).unwrap();
+        let whole = std::fs::read(dir.path().join("snapshot.img")).unwrap();
+        assert_eq!((image.info.files, image.info.last_log_id), (5000, log_id));
+        assert_eq!(image.bytes, whole.len() as u64);
+        assert_eq!(image.sha256, hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&whole)));
+        let mut sent = Vec::new();
+        let mut file = image.file;
+        file.read_to_end(&mut sent).unwrap();
+        assert_eq!(sent, whole, "the file is read from its start");
+        assert_eq!(inspect(&whole).unwrap(), 5000, "the in-memory count agrees");
+    }
+
+    #[test]
+    fn a_damaged_image_is_not_offered_as_a_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let _ = image_file(dir.path(), 10);
+        let path = dir.path().join("snapshot.img");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[100] ^= 1;
+        std::fs::File::create(&path).unwrap().write_all(&bytes).unwrap();
+        let log_id = LogId::new(openraft::CommittedLeaderId::new(1, 1), 1);
+        assert!(inspect_file(log_id, std::fs::File::open(&path).unwrap()).is_err());
+    }
 }
