@@ -202,9 +202,20 @@ async fn load(urls: &[String], token: &str, seed: &FileRecord, o: &Options, pids
                 let n = files.len() as u64;
                 // Overwrite: a request retried after a timeout whose first try committed replays.
                 let body = serde_json::json!({ "files": files, "overwrite": true });
-                let r = http.post(format!("{url}/api/v1/admin/recover")).bearer_auth(&token).json(&body).send().await?;
-                if !r.status().is_success() {
-                    bail!("recover through {url}: {} {}", r.status(), r.text().await.unwrap_or_default());
+                // A 503 (no leader in time) is retried as a client would, a few times.
+                for attempt in 1.. {
+                    let r =
+                        http.post(format!("{url}/api/v1/admin/recover")).bearer_auth(&token).json(&body).send().await?;
+                    let status = r.status();
+                    if status.is_success() {
+                        break;
+                    }
+                    let text = r.text().await.unwrap_or_default();
+                    if status != reqwest::StatusCode::SERVICE_UNAVAILABLE || attempt == 5 {
+                        bail!("recover through {url}: {status} {text}");
+                    }
+                    eprintln!("  retrying a batch after {status} (attempt {attempt}): {text}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 done.fetch_add(n, Ordering::Relaxed);
             }
