@@ -70,12 +70,14 @@ impl Batcher {
                         Some(k) if keys.contains(&k) => still_deferred.push_back(next),
                         key => {
                             keys.extend(key);
-                            bytes += encoded_len(&next.0);
+                            bytes = bytes.saturating_add(encoded_len(&next.0));
                             items.push(next);
                         }
                     }
                 }
-                deferred.extend(still_deferred);
+                // Commands set aside go first next time: they came before what is still queued.
+                still_deferred.append(&mut deferred);
+                deferred = still_deferred;
                 let node = node.clone();
                 tokio::spawn(async move {
                     propose(&node, items).await;

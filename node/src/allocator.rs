@@ -26,8 +26,11 @@ mod glibc {
     const MMAP_THRESHOLD: i32 = 256 * 1024;
 
     pub fn configure() {
-        // Each variable set in the environment (MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_) wins,
-        // so an operator can still tune or undo this without a new build.
+        // Each variable set in the environment (MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_, or any
+        // glibc.malloc tunable) wins, so an operator can still tune or undo this without a build.
+        if std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("glibc.malloc.")) {
+            return;
+        }
         for (variable, param, value) in [
             ("MALLOC_ARENA_MAX", libc::M_ARENA_MAX, ARENAS),
             ("MALLOC_MMAP_THRESHOLD_", libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD),

@@ -223,7 +223,14 @@ impl Subscription {
     /// Whether the feed was pruned past `position` (a snapshot from a peer replaced the catalog):
     /// the consumer must then start over from the whole catalog.
     pub fn behind(&self, position: u64) -> Result<bool, Error> {
-        Ok(self.catalog.change_floor()? > position)
+        let behind = self.catalog.change_floor()? > position;
+        if behind {
+            // It starts over from the whole catalog: as far behind as the applied index.
+            let applied = self.catalog.applied_index()?;
+            metrics::gauge!("artstore_change_feed_lag_entries", "consumer" => self.consumer)
+                .set(applied.saturating_sub(position) as f64);
+        }
+        Ok(behind)
     }
 
     /// Up to `limit` changes after `position`, up to the applied index. A full batch stops at its

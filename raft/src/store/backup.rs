@@ -62,6 +62,8 @@ impl<R: std::io::Read> std::io::Read for Hashing<R> {
 pub fn inspect_file(last_log_id: LogId, file: std::fs::File) -> Result<BackupImage, Error> {
     use std::io::{Read, Seek};
     let io = |e: std::io::Error| Error::Storage(format!("reading the snapshot image: {e}"));
+    let mut file = file;
+    file.rewind().map_err(io)?;
     let mut reader =
         std::io::BufReader::with_capacity(1 << 20, Hashing { input: file, hash: Default::default(), bytes: 0 });
     let (_, files) = image::verify(&mut reader, |k| k.starts_with(Catalog::FILE_PREFIX.as_bytes()))?;

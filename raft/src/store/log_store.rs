@@ -153,9 +153,9 @@ impl RaftLogReader<TypeConfig> for LogStore {
 }
 
 /// Stored bytes of log entries one replication call reads at most (unless its first entry alone
-/// is larger); the stored form (JSON) is larger than what the transport sends, so the call is
-/// within the transport's own budget too.
-pub const REPLICATION_BUDGET: u64 = crate::transport::network::APPEND_BUDGET;
+/// is larger). The stored form (JSON) is nearly always larger than what the transport sends
+/// (bincode), so the call is within the transport's own check too.
+pub const REPLICATION_BUDGET: u64 = crate::types::REPLICATION_BUDGET;
 
 impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = Self;

@@ -12,7 +12,7 @@
 //! another, and a peer without a certificate from the cluster CA is refused in both directions.
 
 mod endpoint;
-pub(crate) mod network;
+mod network;
 mod rpc;
 mod tls;
 

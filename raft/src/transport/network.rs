@@ -49,10 +49,8 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     }
 }
 
-/// Bytes of log entries one AppendEntries call carries at most, unless its first entry alone is
-/// larger. A follower receives, decodes, writes and syncs them within the call's deadline (one
-/// heartbeat) while its cores are busy applying; 1 MiB crosses a 1 Gbit/s link in about 9 ms.
-pub const APPEND_BUDGET: u64 = 1 << 20;
+/// Bytes of log entries one AppendEntries call carries at most (see [`crate::types::REPLICATION_BUDGET`]).
+pub const APPEND_BUDGET: u64 = crate::types::REPLICATION_BUDGET;
 
 /// When `entries` (more than one) are over `budget` bytes as the transport encodes them: how many
 /// of the first ones fit (at least one), for openraft to send that many instead.
