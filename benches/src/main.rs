@@ -459,28 +459,37 @@ async fn raft_commit(
     Ok(row("raft-commit", concurrency, samples).bounded_by(Bound::SyncedWrites))
 }
 
+/// SIGKILLs the leader among `ids`, then writes setting `key` through the survivors until one
+/// write commits; returns the killed leader and how long that took (the node stays down).
+async fn kill_leader_until_commit(
+    cluster: &mut LocalCluster,
+    ids: &[u64],
+    key: &str,
+    round: usize,
+) -> anyhow::Result<(u64, Duration)> {
+    let leader = cluster.wait_leader(ids, Duration::from_secs(60)).await?;
+    let clients: Vec<Client> = ids.iter().filter(|i| **i != leader).map(|i| cluster.client(*i)).collect();
+    cluster.kill(leader);
+    let killed_at = Instant::now();
+    loop {
+        for c in &clients {
+            if c.put_setting(key, &round.to_string()).await.is_ok() {
+                return Ok((leader, killed_at.elapsed()));
+            }
+        }
+        if killed_at.elapsed() > Duration::from_secs(60) {
+            bail!("no commit within 60 s of killing leader {leader}");
+        }
+    }
+}
+
 /// For each round: kill the leader, then write through the survivors until one commits.
 async fn failover(bin: Option<PathBuf>, nodes: u64, rounds: usize) -> anyhow::Result<Row> {
     let mut cluster = spawn(bin, nodes, None, false).await?;
     let all = cluster.node_ids();
     let mut samples = Vec::new();
     for round in 0..rounds {
-        let leader = cluster.wait_leader(&all, Duration::from_secs(30)).await?;
-        let survivors: Vec<u64> = all.iter().copied().filter(|i| *i != leader).collect();
-        let clients: Vec<Client> = survivors.iter().map(|i| cluster.client(*i)).collect();
-        cluster.kill(leader);
-        let killed_at = Instant::now();
-        'commit: loop {
-            for c in &clients {
-                if c.put_setting("bench.failover", &round.to_string()).await.is_ok() {
-                    break 'commit;
-                }
-            }
-            if killed_at.elapsed() > Duration::from_secs(60) {
-                bail!("no commit within 60 s of killing leader {leader}");
-            }
-        }
-        let took = killed_at.elapsed();
+        let (leader, took) = kill_leader_until_commit(&mut cluster, &all, "bench.failover", round).await?;
         eprintln!("round {round}: killed leader {leader}, a write committed after {took:?}");
         samples.push(took);
         cluster.start(leader)?;

@@ -24,6 +24,7 @@ use artstore_client::wire::{FileInfo, StorageElements};
 use artstore_raft::{ChunkRef, FileRecord, Replica, RetentionPolicy};
 use sha2::Digest;
 
+use crate::files::status_mib;
 use crate::report::{Latencies, Row};
 
 /// What to build and measure.
@@ -236,7 +237,7 @@ async fn load(urls: &[String], token: &str, seed: &FileRecord, o: &Options, pids
             _ = tick.tick() => {
                 let n = done.load(Ordering::Relaxed);
                 let secs = started.elapsed().as_secs_f64();
-                let rss: Vec<String> = pids.iter().map(|p| format!("{:.0}", rss_mib(*p, "VmRSS:").unwrap_or(0.0))).collect();
+                let rss: Vec<String> = pids.iter().map(|p| format!("{:.0}", status_mib(*p, "VmRSS:").unwrap_or(0.0))).collect();
                 eprintln!(
                     "  loaded {n} of {total} records in {secs:.0} s ({:.0}/s); nodes' RSS {} MiB",
                     n as f64 / secs,
@@ -247,14 +248,10 @@ async fn load(urls: &[String], token: &str, seed: &FileRecord, o: &Options, pids
     }
 }
 
-/// A gauge's value summed over its label sets, from a node's `/metrics`.
-async fn gauge(http: &reqwest::Client, url: &str, token: &str, name: &str) -> Option<f64> {
+/// A metric's value summed over its label sets, from a node's `/metrics`.
+async fn metric_sum(http: &reqwest::Client, url: &str, token: &str, name: &str) -> Option<f64> {
     let text = http.get(format!("{url}/metrics")).bearer_auth(token).send().await.ok()?.text().await.ok()?;
-    let values: Vec<f64> = text
-        .lines()
-        .filter(|l| l.split(['{', ' ']).next() == Some(name))
-        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
-        .collect();
+    let values: Vec<f64> = crate::usage::samples(&text, name).map(|(_, v)| v).collect();
     (!values.is_empty()).then(|| values.iter().sum())
 }
 
@@ -263,17 +260,26 @@ async fn gauge(http: &reqwest::Client, url: &str, token: &str, name: &str) -> Op
 async fn settle(cluster: &LocalCluster, ids: &[u64], token: &str) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let http = crate::net::http();
+    // One client per node for the whole wait: each new client would issue a token, and every
+    // token is an audited Raft entry that would keep the nodes from settling.
+    let clients: Vec<_> = ids.iter().map(|id| (*id, cluster.url(*id), cluster.client(*id))).collect();
     let mut last_report = Instant::now();
     loop {
         let mut behind = Vec::new();
-        let leader = cluster.wait_leader(ids, Duration::from_secs(60)).await?;
-        let commit = cluster.status(leader).await?.commit_index;
-        for id in ids {
-            let url = cluster.url(*id);
-            let applied = cluster.status(*id).await.map(|s| s.applied_index).unwrap_or(0);
-            let lag = gauge(&http, &url, token, "artstore_change_feed_lag_entries").await.unwrap_or(f64::MAX);
-            let index_lag = gauge(&http, &url, token, "artstore_search_index_lag_entries").await.unwrap_or(f64::MAX);
-            if applied < commit || lag > 0.0 || index_lag > 0.0 {
+        let mut applied = Vec::new();
+        let mut commit = 0;
+        for (id, _, client) in &clients {
+            let status = client.cluster_status().await.ok();
+            if status.as_ref().is_some_and(|s| s.leader_id == Some(*id)) {
+                commit = status.as_ref().map_or(0, |s| s.commit_index);
+            }
+            applied.push(status.map_or(0, |s| s.applied_index));
+        }
+        for ((id, url, _), applied) in clients.iter().zip(applied) {
+            let lag = metric_sum(&http, url, token, "artstore_change_feed_lag_entries").await.unwrap_or(f64::MAX);
+            let index_lag =
+                metric_sum(&http, url, token, "artstore_search_index_lag_entries").await.unwrap_or(f64::MAX);
+            if commit == 0 || applied < commit || lag > 0.0 || index_lag > 0.0 {
                 behind.push(format!("node {id}: applied {applied}/{commit}, feed lag {lag}, index lag {index_lag}"));
             }
         }
@@ -322,24 +328,14 @@ fn disk_usage(dir: &Path) -> BTreeMap<&'static str, u64> {
     parts
 }
 
-/// Size of the newest snapshot image under a node's folder.
-fn newest_snapshot(dir: &Path) -> Option<u64> {
-    let mut stack = vec![dir.to_path_buf()];
-    let mut newest: Option<(std::time::SystemTime, u64)> = None;
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).ok()?.flatten() {
-            let meta = e.metadata().ok()?;
-            if meta.is_dir() {
-                stack.push(e.path());
-            } else if e.path().extension().is_some_and(|x| x == "img") {
-                let at = meta.modified().ok()?;
-                if newest.is_none_or(|(t, _)| at > t) {
-                    newest = Some((at, meta.len()));
-                }
-            }
-        }
-    }
-    newest.map(|(_, len)| len)
+/// Size of the newest snapshot image of a node (in its Raft folder's snapshot images).
+fn newest_snapshot(node_dir: &Path) -> Option<u64> {
+    let dir = node_dir.join("data").join("raft").join(artstore_raft::store::SNAPSHOTS_DIR);
+    let images = std::fs::read_dir(dir).ok()?.flatten().filter_map(|e| {
+        let meta = e.metadata().ok()?;
+        e.path().extension().is_some_and(|x| x == "img").then_some((meta.modified().ok()?, meta.len()))
+    });
+    images.max_by_key(|(at, _)| *at).map(|(_, len)| len)
 }
 
 /// `count` timed requests of `path` (with a bearer token) over the nodes in turn.
@@ -388,17 +384,11 @@ fn rss_line(cluster: &LocalCluster, ids: &[u64]) -> String {
     ids.iter()
         .map(|id| {
             let (now, peak) =
-                cluster.pid(*id).map(|p| (rss_mib(p, "VmRSS:"), rss_mib(p, "VmHWM:"))).unwrap_or_default();
+                cluster.pid(*id).map(|p| (status_mib(p, "VmRSS:"), status_mib(p, "VmHWM:"))).unwrap_or_default();
             format!("node {id} {:.0} MiB (peak {:.0})", now.unwrap_or(0.0), peak.unwrap_or(0.0))
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn rss_mib(pid: u32, field: &str) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
 }
 
 /// Builds the catalog on a spawned cluster and measures it (see the module comment).
@@ -466,7 +456,7 @@ pub async fn run(cluster: &mut LocalCluster, o: &Options) -> anyhow::Result<Vec<
             let mut peak = vec![0f64; pids.len()];
             while sampling.load(Ordering::Relaxed) {
                 for (p, pid) in peak.iter_mut().zip(&pids) {
-                    *p = p.max(rss_mib(*pid, "VmRSS:").unwrap_or(0.0));
+                    *p = p.max(status_mib(*pid, "VmRSS:").unwrap_or(0.0));
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -482,27 +472,15 @@ pub async fn run(cluster: &mut LocalCluster, o: &Options) -> anyhow::Result<Vec<
 
     let (mut failovers, mut restarts) = (Vec::new(), Vec::new());
     for round in 0..o.failovers {
-        let leader = cluster.wait_leader(&ids, Duration::from_secs(60)).await?;
-        let survivors: Vec<u64> = ids.iter().copied().filter(|i| *i != leader).collect();
-        let clients: Vec<_> = survivors.iter().map(|i| cluster.client(*i)).collect();
-        cluster.kill(leader);
-        let killed = Instant::now();
-        'commit: loop {
-            for c in &clients {
-                if c.put_setting("bench.scale", &round.to_string()).await.is_ok() {
-                    break 'commit;
-                }
-            }
-            ensure!(killed.elapsed() < Duration::from_secs(60), "no commit within 60 s of killing {leader}");
-        }
-        failovers.push(killed.elapsed());
+        let (leader, took) = crate::kill_leader_until_commit(cluster, &ids, "bench.scale", round).await?;
+        failovers.push(took);
         let started = Instant::now();
         cluster.start(leader)?;
         cluster.wait_ready(leader, Duration::from_secs(600)).await?;
         restarts.push(started.elapsed());
         eprintln!(
             "round {round}: leader {leader} killed, a write committed after {:.2} s; restarted and ready in {:.2} s",
-            failovers[round].as_secs_f64(),
+            took.as_secs_f64(),
             restarts[round].as_secs_f64()
         );
     }
@@ -542,7 +520,7 @@ async fn join(
     all.push(new);
     settle(cluster, &all, token).await?;
     let indexed = started.elapsed();
-    let peak = cluster.pid(new).and_then(|p| rss_mib(p, "VmHWM:")).unwrap_or(0.0);
+    let peak = cluster.pid(new).and_then(|p| status_mib(p, "VmHWM:")).unwrap_or(0.0);
     eprintln!(
         "node {new} joined through node {via}: the leader's newest snapshot {:.1} MiB; the join answered after \
          {:.1} s, the node was ready after {:.1} s and had its search index and sidecars after {:.1} s; its peak \

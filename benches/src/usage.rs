@@ -77,14 +77,25 @@ async fn syncs(http: &reqwest::Client, urls: &[String], token: &str) -> BTreeMap
 }
 
 fn parse_syncs(text: &str) -> Vec<(String, f64)> {
-    text.lines()
-        .filter_map(|l| {
-            let rest = l.strip_prefix("artstore_syncs_total{")?;
-            let (labels, value) = rest.split_once("} ")?;
+    samples(text, "artstore_syncs_total")
+        .filter_map(|(labels, value)| {
             let kind = labels.split(',').find_map(|p| p.strip_prefix("kind=\""))?.trim_end_matches('"');
-            Some((kind.to_string(), value.trim().parse().ok()?))
+            Some((kind.to_string(), value))
         })
         .collect()
+}
+
+/// Every sample of metric `name` in a Prometheus text page: its labels (without braces, empty
+/// when it has none) and its value.
+pub fn samples<'a>(text: &'a str, name: &'a str) -> impl Iterator<Item = (&'a str, f64)> + 'a {
+    text.lines().filter_map(move |l| {
+        let rest = l.strip_prefix(name)?;
+        let (labels, value) = match rest.strip_prefix('{') {
+            Some(r) => r.split_once("} ")?,
+            None => ("", rest.strip_prefix(' ')?),
+        };
+        Some((labels, value.trim().parse().ok()?))
+    })
 }
 
 pub async fn read(http: &reqwest::Client, urls: &[String], token: &str, pids: &[u32]) -> Reading {
@@ -135,6 +146,14 @@ mod tests {
         let text = "# TYPE artstore_syncs_total counter\nartstore_syncs_total{kind=\"raft_db\"} 12\n\
                     artstore_syncs_total{node=\"1\",kind=\"file\"} 4\nartstore_other{kind=\"x\"} 9\n";
         assert_eq!(parse_syncs(text), vec![("raft_db".to_string(), 12.0), ("file".to_string(), 4.0)]);
+    }
+
+    #[test]
+    fn samples_are_read_with_and_without_labels_and_never_by_a_longer_name() {
+        let text = "# HELP lag x\nlag{consumer=\"index\"} 3\nlag{consumer=\"sidecars\"} 0\nlag_total 9\nlag 4\n";
+        let got: Vec<(&str, f64)> = samples(text, "lag").collect();
+        assert_eq!(got, vec![("consumer=\"index\"", 3.0), ("consumer=\"sidecars\"", 0.0), ("", 4.0)]);
+        assert_eq!(samples("lag{a=\"b\"} not-a-number\n", "lag").count(), 0);
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod log_store;
 mod state_machine;
 
 pub use log_store::LogStore;
-pub use state_machine::StateMachineStore;
+pub use state_machine::{StateMachineStore, SNAPSHOTS_DIR};
 
 use crate::types::StorageError;
 

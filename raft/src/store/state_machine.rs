@@ -51,7 +51,7 @@ const SNAPSHOT_DATA: &[u8] = b"data";
 /// Set while a snapshot is being installed: [`Installing`].
 const INSTALLING: &[u8] = b"installing";
 /// The folder, inside the engine's, that holds snapshot files.
-pub(super) const SNAPSHOTS_DIR: &str = "catalog-snapshots";
+pub const SNAPSHOTS_DIR: &str = "catalog-snapshots";
 /// Writes per batch while a catalog is replaced (bounds the memory of an install).
 const INSTALL_BATCH_PAIRS: usize = 4096;
 const INSTALL_BATCH_BYTES: usize = 4 * 1024 * 1024;
