@@ -11,7 +11,7 @@ use crate::catalog::{
 };
 
 /// Bytes of log entries one replication call carries at most, unless its first entry alone is
-/// larger: the log store reads no more for one call, and the network refuses a larger one. A
+/// larger (the log store reads no more for one call; openraft bounds a call by count only). A
 /// follower receives, decodes, writes and syncs them within the call's deadline (one heartbeat)
 /// while its cores are busy applying; 1 MiB crosses a 1 Gbit/s link in about 9 ms.
 pub const REPLICATION_BUDGET: u64 = 1 << 20;

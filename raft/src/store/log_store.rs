@@ -154,7 +154,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
 
 /// Stored bytes of log entries one replication call reads at most (unless its first entry alone
 /// is larger). The stored form (JSON) is nearly always larger than what the transport sends
-/// (bincode), so the call is within the transport's own check too.
+/// (bincode), so the call itself is within the budget too.
 pub const REPLICATION_BUDGET: u64 = crate::types::REPLICATION_BUDGET;
 
 impl RaftLogStorage<TypeConfig> for LogStore {

@@ -1,18 +1,10 @@
 //! openraft's network over the cluster transport: each Raft RPC is one tarpc call on the peer's
 //! shared connection, with the deadline openraft asks for.
-//!
-//! An AppendEntries call carries at most [`APPEND_BUDGET`] bytes of entries (a single larger entry
-//! still goes alone): openraft bounds a call by its number of entries only, and a follower that is
-//! behind by a few hundred large entries (bulk catalog writes) would otherwise be sent one message
-//! of hundreds of MiB, which cannot arrive within the call's deadline (one heartbeat interval) nor
-//! fit a transport frame, and is then re-sent for ever while the leader's memory grows.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use openraft::error::{
-    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Unreachable,
-};
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
@@ -47,25 +39,6 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     async fn new_client(&mut self, target: NodeId, node: &ClusterNode) -> PeerLink {
         PeerLink { transport: self.transport.clone(), target, addr: node.quic_addr.clone() }
     }
-}
-
-/// Bytes of log entries one AppendEntries call carries at most (see [`crate::types::REPLICATION_BUDGET`]).
-pub const APPEND_BUDGET: u64 = crate::types::REPLICATION_BUDGET;
-
-/// When `entries` (more than one) are over `budget` bytes as the transport encodes them: how many
-/// of the first ones fit (at least one), for openraft to send that many instead.
-pub fn entries_within<T: serde::Serialize>(entries: &[T], budget: u64) -> Option<u64> {
-    if entries.len() < 2 {
-        return None;
-    }
-    let mut total = 0u64;
-    for (i, e) in entries.iter().enumerate() {
-        total = total.saturating_add(bincode::serialized_size(e).unwrap_or(u64::MAX));
-        if total > budget {
-            return Some((i as u64).max(1));
-        }
-    }
-    None
 }
 
 fn context(option: &RPCOption) -> tarpc::context::Context {
@@ -118,10 +91,6 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         req: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<NodeId>, openraft::error::Infallible> {
-        if let Some(fit) = entries_within(&req.entries, APPEND_BUDGET) {
-            metrics::counter!("artstore_raft_append_entries_split_total").increment(1);
-            return Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(fit)));
-        }
         let ctx = context(&option);
         self.call("append_entries", |c| async move { c.append_entries(ctx, req).await }).await
     }
@@ -142,22 +111,5 @@ impl RaftNetwork<TypeConfig> for PeerLink {
     ) -> RpcResult<VoteResponse<NodeId>, openraft::error::Infallible> {
         let ctx = context(&option);
         self.call("vote", |c| async move { c.vote(ctx, req).await }).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_call_over_the_budget_is_cut_to_the_entries_that_fit() {
-        let entry = vec![7u8; 1000]; // 1008 bytes encoded (a length, then the bytes)
-        assert_eq!(entries_within(&vec![entry.clone(); 10], 100_000), None, "within the budget");
-        assert_eq!(entries_within(&vec![entry.clone(); 10], 5_000), Some(4));
-        assert_eq!(entries_within(&vec![entry.clone(); 10], 1_008 * 3), Some(3), "exactly three fit");
-        // A first entry larger than the budget goes alone; a lone one is never refused.
-        assert_eq!(entries_within(&vec![entry.clone(); 10], 10), Some(1));
-        assert_eq!(entries_within(&[entry], 10), None);
-        assert_eq!(entries_within::<u8>(&[], 10), None);
     }
 }
