@@ -130,9 +130,12 @@ impl Backend {
     /// `(total, free)` of the file system under a local element; unknown for object stores.
     pub fn space(&self) -> Option<(u64, u64)> {
         match self {
-            Backend::Local(e) => {
-                Some((fs2::total_space(&e.root).unwrap_or(0), fs2::available_space(&e.root).unwrap_or(0)))
-            }
+            // One `statvfs` for both figures; free is what an unprivileged writer may use.
+            Backend::Local(e) => Some(
+                rustix::fs::statvfs(&e.root)
+                    .map(|s| (s.f_blocks * s.f_frsize, s.f_bavail * s.f_frsize))
+                    .unwrap_or((0, 0)),
+            ),
             Backend::Object(_) => None,
         }
     }

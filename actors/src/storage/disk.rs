@@ -76,6 +76,8 @@ impl GroupSync {
                 let mut waiters = vec![first];
                 waiters.extend(rx.try_iter());
                 let started = std::time::Instant::now();
+                // Opened for every sync, not kept: a file system mounted over the folder since
+                // must be the one synced.
                 let result = File::open(&root)
                     .and_then(|f| rustix::fs::syncfs(&f).map_err(std::io::Error::from))
                     .map_err(|e| format!("{}: sync: {e}", root.display()));
@@ -106,18 +108,30 @@ impl GroupSync {
 fn write_replace(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let dir = path.parent().ok_or_else(|| "path has no parent".to_string())?;
     let fail = |e: std::io::Error| format!("{}: {e}", path.display());
-    fs::create_dir_all(dir).map_err(fail)?;
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("x"),
         rand::random::<u64>()
     ));
-    let written = File::create(&tmp).and_then(|mut f| f.write_all(bytes)).and_then(|_| fs::rename(&tmp, path));
+    let written = create_in_folder(dir, &tmp).and_then(|mut f| f.write_all(bytes)).and_then(|_| fs::rename(&tmp, path));
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
         return Err(fail(e));
     }
     Ok(())
+}
+
+/// Creates `file` in `dir`, making the folder only when it is missing: the folders of chunks and
+/// sidecars nearly always exist, and asking first (`mkdir`, then `stat` when it exists) cost two
+/// system calls per file written.
+fn create_in_folder(dir: &Path, file: &Path) -> std::io::Result<File> {
+    match File::create(file) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir)?;
+            File::create(file)
+        }
+        other => other,
+    }
 }
 
 /// Like [`write_atomic`], with durability from the element's group sync.
@@ -330,5 +344,24 @@ mod tests {
         // Bit rot is detected on read.
         fs::write(chunk_path(dir.path(), &h), b"hellO chunk").unwrap();
         assert!(matches!(e.read_chunk(&h).unwrap_err(), ChunkReadError::Damaged(m) if m.contains("corrupt")));
+    }
+
+    #[test]
+    fn folders_are_made_when_missing_and_reused_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("files/2026/12/07/13/report.attr.json");
+        write_replace(&deep, b"{}").unwrap();
+        assert_eq!(fs::read(&deep).unwrap(), b"{}");
+        let sibling = deep.with_file_name("other.attr.json");
+        write_replace(&sibling, b"[]").unwrap();
+        write_replace(&deep, b"{\"v\":2}").unwrap();
+        assert_eq!(fs::read(&deep).unwrap(), b"{\"v\":2}", "replaced in place");
+        assert_eq!(fs::read(&sibling).unwrap(), b"[]");
+        let left: Vec<_> = fs::read_dir(deep.parent().unwrap()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(left.len(), 2, "no temporary file left behind: {left:?}");
+        // A folder that cannot be made is an error naming the file, not a panic.
+        fs::write(dir.path().join("blocker"), b"").unwrap();
+        let e = write_replace(&dir.path().join("blocker/x/y.json"), b"{}").unwrap_err();
+        assert!(e.contains("y.json"), "{e}");
     }
 }

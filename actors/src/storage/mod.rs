@@ -84,6 +84,32 @@ const FULL_MEASUREMENTS_BEFORE_RO: u32 = 3;
 struct ElementState {
     used: AtomicU64,
     full: AtomicBool,
+    /// The last look at the element's file system, which the room check of writes reuses.
+    reading: std::sync::Mutex<Option<FsReading>>,
+}
+
+/// How long one look at a file system's free space serves the room check of chunk writes.
+/// Reading it for every chunk cost two `statfs` calls per replica of every upload; between two
+/// looks the bytes this node wrote are subtracted, the capacity monitor looks afresh every few
+/// seconds, and a write that meets a full disk still marks the element full at once.
+const FS_READING_TTL: Duration = Duration::from_millis(500);
+
+/// An element's file system `(total, free)` as read at `at`, when the node had written `used`.
+#[derive(Debug, Clone, Copy)]
+struct FsReading {
+    at: Instant,
+    total: u64,
+    free: u64,
+    used: u64,
+}
+
+impl FsReading {
+    /// `(total, free)` now, if the reading is recent enough: the free space less what this node
+    /// wrote since (bytes it removed since are not given back until the next look).
+    fn room(&self, now: Instant, used: u64) -> Option<(u64, u64)> {
+        (now.saturating_duration_since(self.at) < FS_READING_TTL)
+            .then(|| (self.total, self.free.saturating_sub(used.saturating_sub(self.used))))
+    }
 }
 
 fn io(e: impl std::fmt::Display) -> StorageError {
@@ -232,7 +258,25 @@ impl StorageHandle {
         let used = self.inner.state[i].used.load(Ordering::Relaxed);
         match self.inner.configs[i].capacity_bytes {
             Some(cap) => (cap, cap.saturating_sub(used)),
-            None => self.inner.elements[i].space().unwrap_or((0, u64::MAX)),
+            None => {
+                let (total, free) = self.inner.elements[i].space().unwrap_or((0, u64::MAX));
+                if let Ok(mut r) = self.inner.state[i].reading.lock() {
+                    *r = Some(FsReading { at: Instant::now(), total, free, used });
+                }
+                (total, free)
+            }
+        }
+    }
+
+    /// [`Self::space`] for the room check of a write: a look at the file system less than
+    /// [`FS_READING_TTL`] old serves, less what was written since.
+    fn room(&self, i: usize) -> (u64, u64) {
+        let used = self.inner.state[i].used.load(Ordering::Relaxed);
+        let recent =
+            self.inner.state[i].reading.lock().ok().and_then(|r| *r).and_then(|r| r.room(Instant::now(), used));
+        match (self.inner.configs[i].capacity_bytes, recent) {
+            (None, Some(room)) => room,
+            _ => self.space(i),
         }
     }
 
@@ -249,7 +293,7 @@ impl StorageHandle {
     /// system's free space). The thresholds' reserves are the monitor's business: writes between
     /// two measurements may use the reserve, which is what it is for.
     fn fits(&self, i: usize, len: u64) -> Result<(), String> {
-        let (total, free) = self.space(i);
+        let (total, free) = self.room(i);
         if total > 0 && free < len {
             return Err(format!(
                 "{} element {} on node {} has {free} bytes free of {total}, too few for a {len}-byte chunk",
@@ -682,5 +726,21 @@ impl Worker for GarbageCollector {
     async fn step(&mut self, stop: &Stop) -> Result<Next, String> {
         self.storage.collect_garbage(self.grace, stop).await.map_err(|e| format!("garbage collection: {e}"))?;
         Ok(Next::After(self.interval))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recent_reading_of_free_space_serves_less_what_was_written_since() {
+        let at = Instant::now();
+        let r = FsReading { at, total: 1_000, free: 300, used: 50 };
+        assert_eq!(r.room(at, 50), Some((1_000, 300)));
+        assert_eq!(r.room(at + Duration::from_millis(100), 150), Some((1_000, 200)), "100 bytes written since");
+        assert_eq!(r.room(at, 900), Some((1_000, 0)), "never below zero");
+        assert_eq!(r.room(at, 10), Some((1_000, 300)), "removals wait for the next look");
+        assert_eq!(r.room(at + FS_READING_TTL, 50), None, "an old reading is read again");
     }
 }
