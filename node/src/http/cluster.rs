@@ -461,8 +461,8 @@ pub async fn backup(State(s): State<AppState>, caller: Caller) -> Result<axum::r
         1 << 16,
     ));
     let mut resp = (StatusCode::OK, body).into_response();
-    resp.headers_mut().insert(axum::http::header::CONTENT_LENGTH, axum::http::HeaderValue::from(image.bytes));
     let headers = resp.headers_mut();
+    headers.insert(axum::http::header::CONTENT_LENGTH, axum::http::HeaderValue::from(image.bytes));
     headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/octet-stream"));
     if let Ok(v) = axum::http::HeaderValue::from_str(&header) {
         headers.insert("x-artstore-backup-manifest", v);

@@ -15,7 +15,7 @@ use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader, Vote};
 
 use super::engine::{Engine, Tree};
 use super::io_err;
-use crate::types::{Entry, LogId, NodeId, StorageError, TypeConfig};
+use crate::types::{Entry, LogId, NodeId, StorageError, TypeConfig, REPLICATION_BUDGET};
 
 pub(super) const VOTE: &[u8] = b"vote";
 pub(super) const PURGED: &[u8] = b"last_purged";
@@ -151,11 +151,6 @@ impl RaftLogReader<TypeConfig> for LogStore {
         Ok(out)
     }
 }
-
-/// Stored bytes of log entries one replication call reads at most (unless its first entry alone
-/// is larger). The stored form (JSON) is nearly always larger than what the transport sends
-/// (bincode), so the call itself is within the budget too.
-pub const REPLICATION_BUDGET: u64 = crate::types::REPLICATION_BUDGET;
 
 impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = Self;
