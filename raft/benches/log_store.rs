@@ -23,6 +23,9 @@ use raft_log::api::raft_log_writer::RaftLogWriter;
 #[path = "support/records.rs"]
 mod records;
 use records::record;
+#[path = "support/cpu.rs"]
+mod cpu;
+use cpu::cpu_time;
 
 /// The types `raft-log` stores: (term, index) ids, the entry's JSON, (term, voted for) votes.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -56,15 +59,6 @@ fn entry_json(index: u64, files: usize) -> String {
         payload: EntryPayload::Normal(command),
     };
     serde_json::to_string(&entry).expect("an entry encodes")
-}
-
-/// CPU time of this process so far (every thread), from `/proc/self/stat`.
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat is readable");
-    let fields: Vec<&str> = stat[stat.rfind(')').expect("a stat line") + 2..].split(' ').collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
-    // Linux reports in USER_HZ, 100 per second on every architecture it runs on.
-    Duration::from_millis(ticks * 10)
 }
 
 /// A log under test: appends a group of entries and returns once they are durable.
