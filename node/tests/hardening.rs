@@ -380,6 +380,35 @@ fn read_until_closed(s: &mut std::net::TcpStream) -> (String, bool) {
     }
 }
 
+/// A client that sends its body after the node has already refused the request (here a 401
+/// before any body byte was read) still reads the refusal: the node reads and discards what
+/// follows for a moment before closing, instead of closing on unread bytes, which resets the
+/// connection and loses the reply on the client's side (in TLS: "EOF in violation of protocol").
+#[tokio::test]
+async fn a_refusal_sent_before_the_body_arrives_reaches_the_client() {
+    let (c, _) = one_node(|_| {}).await;
+    for round in 0..3 {
+        let mut s = raw(&c);
+        let body = vec![b'x'; 2 << 20];
+        let head = format!(
+            "POST /api/v1/files?name=refused.bin HTTP/1.1\r\nHost: node\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        // The node answers 401 at once and ends the connection, with the whole body still to come.
+        std::thread::sleep(Duration::from_millis(300));
+        let sent = s.write_all(&body);
+        let (text, _) = read_until_closed(&mut s);
+        assert!(sent.is_ok(), "round {round}: the node reset the connection while the body was sent: {sent:?}");
+        assert!(
+            text.starts_with("HTTP/1.1 401"),
+            "round {round}: the refusal was lost (sending the body: {sent:?}); the client read {text:?}"
+        );
+        assert!(text.contains("\"error\""), "round {round}: {text}");
+    }
+    still_healthy(&c).await;
+}
+
 #[tokio::test]
 async fn slow_and_idle_connections_are_cut_off_and_capped() {
     let (c, _) = one_node(|t| {

@@ -14,6 +14,9 @@
 //! [`BodyStall`] flag so that handlers answer 408 rather than a parse error.
 //! With TLS, the handshake must finish within `header_read_timeout_secs`; a client's verified
 //! certificate rides on each of its requests as a [`ClientCertificate`] extension.
+//! A connection closes lingering: after its last reply the node reads and discards what the
+//! client still sends for up to 2 s and 16 MiB, so a body the node answered without reading (a
+//! 401, a 413) does not reset the connection under the client's reply.
 //! Shutdown stops accepting, asks every connection to finish its request, and waits.
 
 use std::collections::HashMap;
@@ -31,7 +34,7 @@ use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tower::ServiceExt;
 
 use super::tls::{client_certificate, ApiTls, ClientCertificate};
@@ -106,50 +109,114 @@ impl Activity {
 }
 
 /// The connection (a TCP socket, or TLS over one), noting every read and write that moves bytes.
+/// When hyper lets go of it, the socket is handed back for a lingering close.
 struct Watched<S> {
-    inner: S,
+    inner: Option<S>,
     activity: Arc<Activity>,
+    handback: Option<oneshot::Sender<S>>,
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
+impl<S: Unpin> Watched<S> {
+    fn new(inner: S, activity: Arc<Activity>) -> (Self, oneshot::Receiver<S>) {
+        let (handback, handed_back) = oneshot::channel();
+        (Self { inner: Some(inner), activity, handback: Some(handback) }, handed_back)
+    }
+
+    fn io(&mut self) -> std::io::Result<Pin<&mut S>> {
+        self.inner.as_mut().map(Pin::new).ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))
+    }
+
+    /// Notes that bytes moved when a read or write `moved` some.
+    fn note<T>(&self, r: Poll<std::io::Result<T>>, moved: bool) -> Poll<std::io::Result<T>> {
+        if moved {
             self.activity.touch();
         }
         r
     }
 }
 
+impl<S> Drop for Watched<S> {
+    fn drop(&mut self) {
+        if let (Some(inner), Some(handback)) = (self.inner.take(), self.handback.take()) {
+            let _ = handback.send(inner);
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = match self.io() {
+            Ok(io) => io.poll_read(cx, buf),
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        self.note(r, buf.filled().len() > before)
+    }
+}
+
 impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
-        }
-        r
+        let r = match self.io() {
+            Ok(io) => io.poll_write(cx, buf),
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        let moved = matches!(r, Poll::Ready(Ok(n)) if n > 0);
+        self.note(r, moved)
     }
     fn poll_write_vectored(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
-        }
-        r
+        let r = match self.io() {
+            Ok(io) => io.poll_write_vectored(cx, bufs),
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        let moved = matches!(r, Poll::Ready(Ok(n)) if n > 0);
+        self.note(r, moved)
     }
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        self.inner.as_ref().is_some_and(|s| s.is_write_vectored())
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        match self.io() {
+            Ok(io) => io.poll_flush(cx),
+            Err(e) => Poll::Ready(Err(e)),
+        }
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        match self.io() {
+            Ok(io) => io.poll_shutdown(cx),
+            Err(e) => Poll::Ready(Err(e)),
+        }
     }
+}
+
+/// How long, and for how many bytes, a closing connection goes on reading what its client still
+/// sends (see [`linger`]).
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 16 << 20;
+
+/// Closes a connection the way a client can read its last reply: sends the end of the stream
+/// (TLS close_notify, then FIN), then reads and discards what the client still sends until it
+/// closes too, for at most [`LINGER`] and [`LINGER_BYTES`]. A socket closed with unread bytes
+/// (a request body the node answered before reading, say a 401 or 413) is reset, and the reset
+/// makes the client fail its send and, in TLS, lose the reply.
+async fn linger<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = tokio::time::timeout(LINGER, async {
+        // Hyper has usually shut the stream down already; a second shutdown only flushes.
+        let _ = stream.shutdown().await;
+        let mut buf = vec![0u8; 16 << 10];
+        let mut discarded = 0;
+        while discarded < LINGER_BYTES {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => discarded += n,
+            }
+        }
+    })
+    .await;
 }
 
 /// Counts a request in flight until its response future is done.
@@ -296,7 +363,8 @@ where
 {
     let Serving { peer, app, limits, mut stop, _admitted } = serving;
     let activity = Arc::new(Activity::new());
-    let io = TokioIo::new(Watched { inner: stream, activity: activity.clone() });
+    let (watched, handed_back) = Watched::new(stream, activity.clone());
+    let io = TokioIo::new(watched);
     let per_request = activity.clone();
     let body_idle = Duration::from_secs(limits.body_idle_timeout_secs);
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
@@ -323,8 +391,7 @@ where
         // The configured limit is enforced by the router, with a JSON 431 naming it; hyper's own
         // refusal (a bare 431, it cannot carry our body) only backs it up for far larger heads.
         .max_header_size(limits.max_header_bytes.saturating_mul(16).max(256 * 1024));
-    let conn = builder.serve_connection(io, service).with_upgrades();
-    tokio::pin!(conn);
+    let mut conn = Box::pin(builder.serve_connection(io, service).with_upgrades());
     let idle = Duration::from_secs(limits.idle_timeout_secs);
     let mut tick = tokio::time::interval(Duration::from_secs(1).min(idle));
     let mut closing = false;
@@ -334,7 +401,7 @@ where
                 if let Err(e) = r {
                     tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
                 }
-                return;
+                break;
             }
             _ = stop.changed(), if !closing => {
                 closing = true;
@@ -353,5 +420,11 @@ where
                 }
             }
         }
+    }
+    // Hyper is done with the socket: dropping the connection hands it back (unless an upgrade
+    // took it), and it closes lingering. The connection still counts against the caps meanwhile.
+    drop(conn);
+    if let Ok(Ok(stream)) = tokio::time::timeout(LINGER, handed_back).await {
+        linger(stream).await;
     }
 }
