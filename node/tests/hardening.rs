@@ -409,6 +409,80 @@ async fn a_refusal_sent_before_the_body_arrives_reaches_the_client() {
     still_healthy(&c).await;
 }
 
+/// Records given to the recover endpoint are held to what an upload could have written: a chunk
+/// digest that is a path (`/etc/passwd`, `../x`, `/dev/zero`) never reaches the disk layer, and
+/// metadata keeps the upload bounds. Nothing is committed.
+#[tokio::test]
+async fn recovered_records_are_checked_like_uploads_before_anything_is_committed() {
+    let (c, _) = one_node(|_| {}).await;
+    let token = admin_token(&c).await;
+    let sha = |b: &[u8]| hex::encode(Sha256::digest(b));
+    let good = serde_json::json!({
+        "id": "01900000-0000-7000-8000-000000000001", "name": "r.bin", "content_type": "application/octet-stream",
+        "size": 3, "sha256": sha(b"abc"), "chunk_size": 4194304,
+        "chunks": [{"sha256": sha(b"abc"), "size": 3, "compressed": false,
+                    "replicas": [{"node_id": 1, "element": "default"}], "missing": []}],
+        "description": "", "tags": [], "attributes_json": "{}", "policy": "permanent", "expires_at": null,
+        "retention_until": null, "created_at": 1, "created_by": "admin", "updated_at": 1, "version": 1,
+        "deleted_at": null
+    });
+    let with = |path: &[&str], v: serde_json::Value| {
+        let mut r = good.clone();
+        let mut at = &mut r;
+        for p in &path[..path.len() - 1] {
+            at = if let Ok(i) = p.parse::<usize>() { &mut at[i] } else { &mut at[*p] };
+        }
+        at[path[path.len() - 1]] = v;
+        r
+    };
+    let cases = [
+        (with(&["chunks", "0", "sha256"], "/etc/passwd".into()), "invalid_record"),
+        (with(&["chunks", "0", "sha256"], "../../../../dev/zero".into()), "invalid_record"),
+        (with(&["chunks", "0", "sha256"], sha(b"abc").to_uppercase().into()), "invalid_record"),
+        (with(&["sha256"], "x".repeat(10_000).into()), "invalid_record"),
+        (with(&["id"], "../../x".into()), "invalid_record"),
+        (with(&["size"], 4.into()), "invalid_record"),
+        (with(&["chunks", "0", "size"], 0.into()), "invalid_record"),
+        (with(&["chunk_size"], (1u64 << 40).into()), "invalid_record"),
+        (with(&["chunks", "0", "replicas", "0", "element"], "../elsewhere".into()), "invalid_record"),
+        (with(&["created_by"], "a\nb".into()), "invalid_record"),
+        (with(&["name"], "a\u{202E}b".into()), "invalid_name"),
+        (with(&["name"], "n".repeat(5000).into()), "invalid_name"),
+        (with(&["tags"], serde_json::json!(vec!["t"; 1000])), "too_many_tags"),
+        (with(&["content_type"], "not a type".into()), "invalid_content_type"),
+        (with(&["attributes_json"], "[1]".into()), "invalid_attributes"),
+        (with(&["description"], "d".repeat(1 << 20).into()), "description_too_long"),
+    ];
+    for (record, code) in cases {
+        let r = http()
+            .post(format!("{}/api/v1/admin/recover", c.url(1)))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"files": [record], "overwrite": true}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error(), "{code}: {}", r.status());
+        assert_eq!(error_code(r).await, code);
+    }
+    let r = http()
+        .get(format!("{}/api/v1/files/01900000-0000-7000-8000-000000000001", c.url(1)))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "a refused record was committed");
+    // The well-formed record each case broke in one place is taken.
+    let r = http()
+        .post(format!("{}/api/v1/admin/recover", c.url(1)))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"files": [good], "overwrite": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    still_healthy(&c).await;
+}
+
 #[tokio::test]
 async fn slow_and_idle_connections_are_cut_off_and_capped() {
     let (c, _) = one_node(|t| {

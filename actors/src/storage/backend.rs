@@ -71,11 +71,10 @@ impl Backend {
         }
     }
 
-    /// Writes (`Some(json)`) and removes (`None`) sidecars by relative path, and returns once
-    /// all of it is durable: on a local element, one sync for the whole batch.
     /// Writes (`Some(json)`) or removes (`None`) sidecars at relative paths. With a file id in
     /// `prune`, other sidecars of that file in the same folder (left by an earlier name) are
     /// removed too (local elements; an object store keeps them until the file is recovered).
+    /// Returns once all of it is durable: on a local element, one sync for the whole batch.
     pub async fn apply_sidecars(&self, ops: Vec<(String, Option<Vec<u8>>, Option<String>)>) -> Result<(), String> {
         match self {
             Backend::Local(e) => {

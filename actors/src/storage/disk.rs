@@ -144,6 +144,18 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// Whether `hash` can name a chunk: 64 lowercase hex digits, as [`sha256_hex`] writes them.
+/// Checked before a name becomes a path or an object key, whoever supplied it (a peer, a
+/// recovered record), so that no name reaches outside the chunk folder.
+pub(crate) fn is_chunk_name(hash: &str) -> bool {
+    hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Refusal of a name that is not a chunk name.
+pub(crate) fn not_a_chunk_name(hash: &str) -> String {
+    format!("{:?} is not a SHA-256 hex digest", hash.chars().take(80).collect::<String>())
+}
+
 pub(crate) fn chunk_path(root: &Path, hash: &str) -> PathBuf {
     root.join("chunks").join(&hash[..2.min(hash.len())]).join(hash)
 }
@@ -175,8 +187,8 @@ impl Element {
     /// Stores a chunk after checking its hash; a chunk already present (same content) is kept.
     /// Returns whether new bytes were written.
     pub fn put_chunk(&self, hash: &str, bytes: &[u8]) -> Result<bool, String> {
-        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!("{hash:?} is not a SHA-256 hex digest"));
+        if !is_chunk_name(hash) {
+            return Err(not_a_chunk_name(hash));
         }
         let actual = sha256_hex(bytes);
         if actual != hash {
@@ -229,10 +241,14 @@ impl Element {
     }
 
     /// Reads a chunk without hashing it: for a peer, which verifies what it receives anyway.
+    /// A file longer than any chunk is damaged (and not read further).
     pub fn read_chunk_unverified(&self, hash: &str) -> Result<Vec<u8>, ChunkReadError> {
+        if !is_chunk_name(hash) {
+            return Err(ChunkReadError::Failed(not_a_chunk_name(hash)));
+        }
         let path = chunk_path(&self.root, hash);
         let mut bytes = Vec::new();
-        File::open(&path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| {
+        File::open(&path).and_then(|f| f.take(super::MAX_CHUNK + 1).read_to_end(&mut bytes)).map_err(|e| {
             let msg = format!("{}: {e}", path.display());
             if e.kind() == std::io::ErrorKind::NotFound {
                 ChunkReadError::Damaged(msg)
@@ -240,6 +256,13 @@ impl Element {
                 ChunkReadError::Failed(msg)
             }
         })?;
+        if bytes.len() as u64 > super::MAX_CHUNK {
+            return Err(ChunkReadError::Damaged(format!(
+                "{}: longer than any chunk ({} bytes at most)",
+                path.display(),
+                super::MAX_CHUNK
+            )));
+        }
         Ok(bytes)
     }
 
@@ -344,6 +367,32 @@ mod tests {
         // Bit rot is detected on read.
         fs::write(chunk_path(dir.path(), &h), b"hellO chunk").unwrap();
         assert!(matches!(e.read_chunk(&h).unwrap_err(), ChunkReadError::Damaged(m) if m.contains("corrupt")));
+    }
+
+    #[test]
+    fn only_chunk_names_become_paths_and_reads_stop_at_the_largest_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Element::new("e".into(), dir.path().join("element"));
+        let secret = dir.path().join("secret");
+        fs::write(&secret, b"not a chunk").unwrap();
+        let outside = secret.display().to_string();
+        let h = sha256_hex(b"x");
+        for name in [outside.as_str(), "../secret", "/dev/zero", &h.to_uppercase(), &h[..63], ""] {
+            for read in [e.read_chunk(name), e.read_chunk_unverified(name)] {
+                match read {
+                    Err(ChunkReadError::Failed(m)) => assert!(m.contains("not a SHA-256"), "{name:?}: {m}"),
+                    other => panic!("{name:?} was read as a chunk: {other:?}"),
+                }
+            }
+            assert!(e.put_chunk(name, b"x").unwrap_err().contains("not a SHA-256"), "{name:?}");
+        }
+        // A chunk file longer than any chunk is damaged, and read no further than that.
+        let path = chunk_path(&e.root, &h);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::File::create(&path).unwrap().set_len(super::super::MAX_CHUNK + 4096).unwrap();
+        assert!(
+            matches!(e.read_chunk_unverified(&h), Err(ChunkReadError::Damaged(m)) if m.contains("longer than any chunk"))
+        );
     }
 
     #[test]

@@ -47,8 +47,9 @@ use tracing::Instrument;
 use crate::worker::{Next, Stop, Worker};
 use crate::StorageError;
 
-/// Largest chunk accepted from a peer.
-const MAX_CHUNK: u64 = 64 * 1024 * 1024;
+/// Largest chunk accepted from a peer or read from an element (chunks are at most
+/// `storage.chunk_size_bytes`, itself at most 64 MiB).
+pub(crate) const MAX_CHUNK: u64 = 64 * 1024 * 1024;
 
 /// The longest one storage call (a chunk body each way) may take: a peer that stops answering
 /// costs a reader or a replica this long, never forever.

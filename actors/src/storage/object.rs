@@ -15,7 +15,7 @@ use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
-use super::disk::{sha256_hex, ChunkReadError};
+use super::disk::{is_chunk_name, not_a_chunk_name, sha256_hex, ChunkReadError};
 
 #[derive(Clone)]
 pub struct ObjectElement {
@@ -42,6 +42,9 @@ impl ObjectElement {
     }
 
     pub async fn put_chunk(&self, hash: &str, bytes: Bytes) -> Result<bool, String> {
+        if !is_chunk_name(hash) {
+            return Err(not_a_chunk_name(hash));
+        }
         let actual = sha256_hex(&bytes);
         if actual != hash {
             return Err(format!("chunk content hashes to {actual}, not {hash}"));
@@ -55,11 +58,20 @@ impl ObjectElement {
     }
 
     pub async fn read_chunk(&self, hash: &str) -> Result<Vec<u8>, ChunkReadError> {
+        if !is_chunk_name(hash) {
+            return Err(ChunkReadError::Failed(not_a_chunk_name(hash)));
+        }
         let got = match self.store.get(&self.chunk_path(hash)).await {
             Ok(g) => g,
             Err(e @ object_store::Error::NotFound { .. }) => return Err(ChunkReadError::Damaged(err(e))),
             Err(e) => return Err(ChunkReadError::Failed(err(e))),
         };
+        if got.meta.size > super::MAX_CHUNK {
+            return Err(ChunkReadError::Damaged(format!(
+                "chunk {hash} in the object store is {} bytes, longer than any chunk",
+                got.meta.size
+            )));
+        }
         let bytes = got.bytes().await.map_err(|e| ChunkReadError::Failed(err(e)))?;
         let actual = sha256_hex(&bytes);
         if actual != hash {
