@@ -69,6 +69,9 @@ pub struct StateMachineStore {
     cut: Arc<Mutex<Option<Cut>>>,
     /// The file the snapshot being received is written to.
     receiving: Arc<Mutex<Option<PathBuf>>>,
+    /// Held while the current snapshot is read and opened, and while it is replaced (its keys
+    /// swapped and the old file removed), so that a reader gets one snapshot's meta and file.
+    current: Arc<Mutex<()>>,
 }
 
 /// What a snapshot build needs to see the catalog as it was when the build began.
@@ -144,6 +147,7 @@ impl StateMachineStore {
             dir: engine.path().join(SNAPSHOTS_DIR),
             cut: Arc::default(),
             receiving: Arc::default(),
+            current: Arc::default(),
         };
         std::fs::create_dir_all(&this.dir)
             .map_err(|e| crate::Error::Storage(format!("creating {}: {e}", this.dir.display())))?;
@@ -202,13 +206,18 @@ impl StateMachineStore {
 
     /// Records `meta` and `file` as the current snapshot (and clears an install's mark), flushed;
     /// then removes the file it replaces.
+    /// The three keys change in one batch: a crash never leaves one snapshot's meta beside
+    /// another's file.
     fn save_snapshot(&self, meta: &SnapshotMeta, file: &str) -> Result<(), StorageError> {
         let err = |e: crate::Error| snap_err(meta, ErrorVerb::Write, e);
-        let previous = self.current_file().map_err(err)?;
         let meta_bytes = serde_json::to_vec(meta).map_err(|e| snap_err(meta, ErrorVerb::Write, e))?;
-        self.snapshots.insert(SNAPSHOT_FILE, file.as_bytes()).map_err(err)?;
-        self.snapshots.insert(SNAPSHOT_META, &meta_bytes).map_err(err)?;
-        self.snapshots.remove(INSTALLING).map_err(err)?;
+        let _current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let previous = self.current_file().map_err(err)?;
+        let mut batch = WriteBatch::default();
+        batch.put(SNAPSHOT_FILE.to_vec(), file.as_bytes().to_vec());
+        batch.put(SNAPSHOT_META.to_vec(), meta_bytes);
+        batch.delete(INSTALLING.to_vec());
+        self.snapshots.apply(batch).map_err(err)?;
         self.engine.flush().map_err(err)?;
         if let Some(previous) = previous.filter(|p| p != file) {
             let _ = std::fs::remove_file(self.dir.join(previous));
@@ -501,15 +510,21 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         .map_err(|e| sm_err(ErrorVerb::Write, e))?
     }
 
+    /// Meta and file are read, and the file opened, under the lock that replacing the snapshot
+    /// takes: a build finishing meanwhile can neither pair its file with the old meta nor
+    /// remove the old file before it is open (an open file outlives its removal).
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
-        let meta = match self.snapshots.get(SNAPSHOT_META).map_err(|e| sm_err(ErrorVerb::Read, e))? {
-            Some(m) => serde_json::from_slice::<SnapshotMeta>(&m).map_err(|e| sm_err(ErrorVerb::Read, e))?,
-            None => return Ok(None),
+        let (meta, data) = {
+            let _current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+            let meta = match self.snapshots.get(SNAPSHOT_META).map_err(|e| sm_err(ErrorVerb::Read, e))? {
+                Some(m) => serde_json::from_slice::<SnapshotMeta>(&m).map_err(|e| sm_err(ErrorVerb::Read, e))?,
+                None => return Ok(None),
+            };
+            let Some(file) = self.current_file().map_err(|e| sm_err(ErrorVerb::Read, e))? else { return Ok(None) };
+            let data = std::fs::File::open(self.dir.join(&file)).map_err(|e| snap_err(&meta, ErrorVerb::Read, e))?;
+            (meta, data)
         };
-        let Some(file) = self.current_file().map_err(|e| sm_err(ErrorVerb::Read, e))? else { return Ok(None) };
-        let data =
-            tokio::fs::File::open(self.dir.join(&file)).await.map_err(|e| snap_err(&meta, ErrorVerb::Read, e))?;
-        Ok(Some(Snapshot { meta, snapshot: Box::new(data) }))
+        Ok(Some(Snapshot { meta, snapshot: Box::new(tokio::fs::File::from_std(data)) }))
     }
 }
 
@@ -546,6 +561,43 @@ mod tests {
         store.apply(settings(1, n)).await.unwrap();
         let snapshot = store.get_snapshot_builder().await.build_snapshot().await.unwrap();
         (dir, store, snapshot)
+    }
+
+    /// While snapshots are built one after another, the current snapshot read at any moment is a
+    /// whole one: its file exists and shows exactly the log position its meta names.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_current_snapshot_is_read_whole_while_new_ones_replace_it() {
+        use tokio::io::AsyncReadExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = StateMachineStore::open(&Engine::open(dir.path()).unwrap()).unwrap();
+        store.apply(settings(1, 5)).await.unwrap();
+        store.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let checker = tokio::spawn({
+            let (mut reader, stop) = (store.clone(), stop.clone());
+            async move {
+                let mut checked = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let mut snap = reader.get_current_snapshot().await.expect("the current snapshot opens").unwrap();
+                    let mut bytes = Vec::new();
+                    snap.snapshot.read_to_end(&mut bytes).await.unwrap();
+                    let applied = ImageReader::new(&bytes[..])
+                        .map(Result::unwrap)
+                        .find(|(k, _)| k == LAST_APPLIED)
+                        .map(|(_, v)| serde_json::from_slice::<Option<LogId>>(&v).unwrap())
+                        .expect("the image holds the last applied position");
+                    assert_eq!(applied, snap.meta.last_log_id, "meta and file of different snapshots");
+                    checked += 1;
+                }
+                checked
+            }
+        });
+        for round in 0..150 {
+            store.apply(settings(6 + round * 2, 2)).await.unwrap();
+            store.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        }
+        stop.store(true, Ordering::Relaxed);
+        assert!(checker.await.unwrap() > 10, "the reader hardly ran");
     }
 
     /// A crash between the install's mark and its last batch leaves a half-replaced catalog; the
