@@ -233,6 +233,11 @@ pub struct RaftConfig {
     /// Log entries kept behind the last snapshot, so slightly lagging followers avoid a snapshot.
     #[serde(default = "default_logs_kept")]
     pub logs_kept_after_snapshot: u64,
+    /// How long sending one snapshot segment may take, the follower's install of the whole
+    /// catalog included (the reply to the last segment waits for it: 18 s for a million files on
+    /// two cores). Raise it for catalogs of tens of millions of files.
+    #[serde(default = "default_install_snapshot_timeout")]
+    pub install_snapshot_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -534,6 +539,9 @@ fn default_snapshot_every() -> u64 {
 fn default_logs_kept() -> u64 {
     1_000
 }
+fn default_install_snapshot_timeout() -> u64 {
+    600
+}
 fn default_log_format() -> LogFormat {
     LogFormat::Text
 }
@@ -564,6 +572,7 @@ impl Default for RaftConfig {
             election_timeout_max_ms: default_election_max_ms(),
             snapshot_logs_since_last: default_snapshot_every(),
             logs_kept_after_snapshot: default_logs_kept(),
+            install_snapshot_timeout_secs: default_install_snapshot_timeout(),
         }
     }
 }
@@ -738,6 +747,9 @@ impl NodeConfig {
         }
         if r.snapshot_logs_since_last == 0 {
             p.push(Problem::new("raft.snapshot_logs_since_last", "must be greater than zero"));
+        }
+        if !(10..=86_400).contains(&r.install_snapshot_timeout_secs) {
+            p.push(Problem::new("raft.install_snapshot_timeout_secs", "must be between 10 and 86400"));
         }
         self.limits.validate(&mut p);
         if let Err(e) = tracing_filter_syntax(&self.log.level) {

@@ -471,6 +471,24 @@ async fn recovered_records_are_checked_like_uploads_before_anything_is_committed
         .await
         .unwrap();
     assert_eq!(r.status(), 404, "a refused record was committed");
+    // Records that together exceed one catalog entry are refused whole (413), not proposed: an
+    // entry that cannot reach a follower within a heartbeat would stop the log behind it.
+    let big: Vec<_> = (0..150)
+        .map(|i| {
+            let mut r = with(&["attributes_json"], format!("{{\"a\":\"{}\"}}", "x".repeat(60 << 10)).into());
+            r["id"] = format!("01900000-0000-7000-8000-{:012x}", 1000 + i).into();
+            r
+        })
+        .collect();
+    let r = http()
+        .post(format!("{}/api/v1/admin/recover", c.url(1)))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"files": big, "overwrite": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(error_code(r).await, "entry_too_large");
     // The well-formed record each case broke in one place is taken.
     let r = http()
         .post(format!("{}/api/v1/admin/recover", c.url(1)))

@@ -22,6 +22,9 @@ pub enum Error {
     /// Waiting for the cluster took longer than allowed.
     #[error("timed out: {0}")]
     Timeout(String),
+    /// A change too large for one Raft entry ([`crate::MAX_ENTRY_BYTES`]).
+    #[error("{0}")]
+    TooLarge(String),
     /// Raft stopped on this node (shutdown or a fatal storage error).
     #[error("raft stopped: {0}")]
     Stopped(String),

@@ -23,4 +23,4 @@ pub use catalog::{
 pub use clock::{now_ms, rfc3339};
 pub use error::Error;
 pub use node::{ClusterStatus, MemberStatus, MetricsWatch, RaftNode, RaftNodeOptions, DEFAULT_CATCH_UP};
-pub use types::{ClusterNode, Command, CommandResult, NodeId, Raft, TypeConfig};
+pub use types::{ClusterNode, Command, CommandResult, NodeId, Raft, TypeConfig, MAX_ENTRY_BYTES};

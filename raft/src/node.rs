@@ -17,7 +17,7 @@ use openraft::{ChangeMembers, ServerState};
 use crate::store::engine::Engine;
 use crate::store::{LogStore, StateMachineStore};
 use crate::transport::{ClusterRpcClient, NetworkFactory, RemoteError, Transport};
-use crate::types::{ClusterNode, Command, CommandResult, NodeId, Raft};
+use crate::types::{ClusterNode, Command, CommandResult, NodeId, Raft, MAX_ENTRY_BYTES};
 use crate::{Catalog, Error};
 
 mod service;
@@ -112,9 +112,6 @@ enum Local<T> {
     NotLeader(Option<(NodeId, ClusterNode)>),
 }
 
-/// How long a snapshot segment may take, the install included (see [`RaftNode::start`]).
-const INSTALL_SNAPSHOT_TIMEOUT_MS: u64 = 10 * 60 * 1000;
-
 impl RaftNode {
     /// Opens the stores, starts Raft and the transport's server, and bootstraps the cluster when
     /// this node is one of the bootstrap members and has never been initialised.
@@ -130,7 +127,7 @@ impl RaftNode {
             // Per snapshot segment; the reply to the last one waits for the install, which took
             // 18 s for a catalog of a million files on a 2-core machine. A peer that dies mid-way
             // still fails the call at once (the connection's idle timeout), not after this.
-            install_snapshot_timeout: INSTALL_SNAPSHOT_TIMEOUT_MS,
+            install_snapshot_timeout: rc.install_snapshot_timeout_secs.saturating_mul(1000),
             ..Default::default()
         }
         .validate()
@@ -230,7 +227,17 @@ impl RaftNode {
     }
 
     /// Proposes `command` and returns once it is committed and applied on the leader.
+    /// A change that encodes to more than [`MAX_ENTRY_BYTES`] is refused before it reaches the
+    /// log ([`Error::TooLarge`]).
     pub async fn propose(&self, command: Command) -> Result<CommandResult, Error> {
+        let bytes = bincode::serialized_size(&command).unwrap_or(u64::MAX);
+        if bytes > MAX_ENTRY_BYTES {
+            metrics::counter!("artstore_raft_entries_refused_total", "reason" => "too_large").increment(1);
+            return Err(Error::TooLarge(format!(
+                "the change encodes to {bytes} bytes; one catalog entry holds at most {MAX_ENTRY_BYTES} (it must \
+                 reach every node within one heartbeat): send it in smaller parts"
+            )));
+        }
         self.on_leader(
             "propose",
             PROPOSE_DEADLINE,

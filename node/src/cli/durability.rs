@@ -158,7 +158,7 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<()> {
     let token = client.token().await?;
     let http = reqwest::Client::new();
     let mut committed = 0u64;
-    for batch in rec.files.chunks(200) {
+    for batch in recover_batches(&rec.files) {
         let body = crate::http::recover::RecoverRequest { files: batch.to_vec(), overwrite: args.force };
         let mut last_err = None;
         let mut done = false;
@@ -196,4 +196,58 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Records per recover request at most.
+const RECOVER_BATCH_FILES: usize = 200;
+/// JSON bytes of the records of one recover request: a batch closes once it reaches this, well
+/// within one catalog entry ([`artstore_raft::MAX_ENTRY_BYTES`]; JSON is larger than the entry's
+/// encoding), so a batch of records with large attributes is never refused as too large.
+const RECOVER_BATCH_BYTES: usize = 1 << 20;
+
+/// `files` in request-sized batches, in order, each at least one record.
+fn recover_batches(files: &[artstore_raft::FileRecord]) -> Vec<&[artstore_raft::FileRecord]> {
+    let mut batches = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, f) in files.iter().enumerate() {
+        let size = serde_json::to_vec(f).map(|v| v.len()).unwrap_or(RECOVER_BATCH_BYTES);
+        if i > start && (i - start >= RECOVER_BATCH_FILES || bytes + size > RECOVER_BATCH_BYTES) {
+            batches.push(&files[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < files.len() {
+        batches.push(&files[start..]);
+    }
+    batches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(attributes: usize) -> artstore_raft::FileRecord {
+        artstore_raft::FileRecord {
+            attributes_json: format!("{{\"a\":\"{}\"}}", "x".repeat(attributes)),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn recover_batches_are_bounded_by_count_and_bytes_and_keep_every_record_in_order() {
+        let small: Vec<_> = (0..450).map(|_| record(10)).collect();
+        let sizes: Vec<usize> = recover_batches(&small).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [200, 200, 50]);
+        // Records of 60 KiB of attributes: 17 fit in 1 MiB of JSON.
+        let large: Vec<_> = (0..40).map(|_| record(60 << 10)).collect();
+        let batches = recover_batches(&large);
+        assert!(batches.iter().all(|b| serde_json::to_vec(b).unwrap().len() <= RECOVER_BATCH_BYTES + 1024));
+        assert_eq!(batches.iter().map(|b| b.len()).sum::<usize>(), 40);
+        assert!(batches.len() >= 3, "{}", batches.len());
+        // A record larger than a batch goes alone rather than being dropped.
+        let huge = [record(10), record(2 << 20), record(10)];
+        assert_eq!(recover_batches(&huge).iter().map(|b| b.len()).collect::<Vec<_>>(), [1, 1, 1]);
+        assert!(recover_batches(&[]).is_empty());
+    }
 }

@@ -48,6 +48,7 @@ impl From<artstore_raft::Error> for ApiError {
             E::NoLeader(_) => (StatusCode::SERVICE_UNAVAILABLE, "no_leader"),
             E::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
             E::Rejected(_) => (StatusCode::CONFLICT, "conflict"),
+            E::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "entry_too_large"),
             E::Transport(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             E::Stopped(_) => (StatusCode::SERVICE_UNAVAILABLE, "stopping"),
             E::Storage(_) | E::Tls(..) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
