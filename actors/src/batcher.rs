@@ -11,8 +11,9 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// Commands per entry at most.
 const MAX_BATCH: usize = 128;
-/// Encoded bytes of the commands of one entry: a batch closes once it reaches this (a record of a
-/// file of many chunks is large, and an entry must cross the cluster within a heartbeat).
+/// Encoded bytes of the commands of one entry at most, unless one command alone is larger (it is
+/// proposed alone): a record of a file of many chunks is large, and an entry must cross the
+/// cluster within a heartbeat.
 const MAX_BATCH_BYTES: u64 = 1 << 20;
 /// Entries in flight at once.
 const IN_FLIGHT: usize = 4;
@@ -66,11 +67,18 @@ impl Batcher {
                             Err(_) => break,
                         },
                     };
+                    let len = encoded_len(&next.0);
+                    if bytes.saturating_add(len) > MAX_BATCH_BYTES {
+                        // It opens the next entry: a batch never grows past the bound by one
+                        // large record (an entry over `MAX_ENTRY_BYTES` is refused whole).
+                        still_deferred.push_back(next);
+                        break;
+                    }
                     match conflict_key(&next.0) {
                         Some(k) if keys.contains(&k) => still_deferred.push_back(next),
                         key => {
                             keys.extend(key);
-                            bytes = bytes.saturating_add(encoded_len(&next.0));
+                            bytes += len;
                             items.push(next);
                         }
                     }

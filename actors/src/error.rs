@@ -69,6 +69,9 @@ pub enum StorageError {
     /// A chunk could not be read from any replica, or a disk failed.
     #[error("storage I/O: {0}")]
     Io(String),
+    /// A file too large for its record to fit one catalog entry (too many chunks).
+    #[error("{0}")]
+    TooLarge(String),
     /// The node is stopping and takes no new uploads (another node will).
     #[error("{0}")]
     ShuttingDown(String),

@@ -57,6 +57,24 @@ pub struct UploadMeta {
     pub compress: bool,
 }
 
+/// The largest encoded reference to one chunk: its digest, sizes and up to 16 replicas on
+/// elements with names of up to 64 bytes (the bound a chunk still in flight is counted at).
+const MAX_CHUNK_REF_BYTES: u64 = 100 + 16 * 96;
+
+/// Encoded bytes of a chunk reference in a file record.
+fn chunk_ref_bytes(c: &ChunkRef) -> u64 {
+    bincode::serialized_size(c).unwrap_or(MAX_CHUNK_REF_BYTES)
+}
+
+/// Encoded bytes of a file record and its command, less its chunks: the metadata and some
+/// room for ids, times and the command's own fields.
+fn record_bytes_before_chunks(meta: &UploadMeta) -> u64 {
+    let text = meta.name.len() + meta.content_type.len() + meta.description.len() + meta.attributes_json.len();
+    let tags: usize = meta.tags.iter().map(|t| t.len() + 8).sum();
+    let key = meta.idempotency_key.as_ref().map_or(0, |k| k.len() + meta.created_by.len());
+    (text + tags + key + meta.created_by.len() + 1024) as u64
+}
+
 /// The ingest actor's handle; cheap to clone.
 #[derive(Clone)]
 pub struct IngestHandle {
@@ -219,6 +237,10 @@ impl IngestHandle {
         let mut index = 0usize;
         let mut finished = false;
         let mut done: Vec<(usize, ChunkRef)> = Vec::new();
+        // The record is one catalog entry: a body that would need more chunks than the entry can
+        // list is refused as soon as that is certain, not after every chunk was stored.
+        let record_bytes = record_bytes_before_chunks(&meta);
+        let mut listed = 0u64;
         while !finished {
             // Fill one chunk (or reach the end of the body).
             let permit = permits.clone().acquire_owned().await.map_err(|e| StorageError::Io(e.to_string()))?;
@@ -237,7 +259,10 @@ impl IngestHandle {
                 // Collect finished chunks; fail fast if a replication already failed.
                 while let Some(joined) = tasks.try_join_next() {
                     match joined {
-                        Ok(Ok((i, c))) => done.push((i, c)),
+                        Ok(Ok((i, c))) => {
+                            listed += chunk_ref_bytes(&c);
+                            done.push((i, c));
+                        }
                         Ok(Err(e)) => {
                             tasks.abort_all();
                             return Err(e);
@@ -249,6 +274,18 @@ impl IngestHandle {
             let take = buffer.len().min(self.chunk_size);
             if take == 0 {
                 break;
+            }
+            // Chunks still in flight count as large as the largest reference a chunk can have.
+            let in_flight = (index - done.len()) as u64 + 1;
+            let needed = record_bytes + listed + in_flight * MAX_CHUNK_REF_BYTES;
+            if needed > artstore_raft::MAX_ENTRY_BYTES {
+                tasks.abort_all();
+                return Err(StorageError::TooLarge(format!(
+                    "the file needs more than {index} chunks of {} bytes, more than one catalog entry ({} bytes) \
+                     can list; upload it in parts",
+                    self.chunk_size,
+                    artstore_raft::MAX_ENTRY_BYTES
+                )));
             }
             let chunk = buffer.split_to(take).freeze();
             if buffer.capacity() < self.chunk_size && take == self.chunk_size {
@@ -461,5 +498,65 @@ impl crate::worker::Worker for Expiry {
             }
         }
         Ok(crate::worker::Next::After(self.interval))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use artstore_raft::{Command, FileRecord, Replica};
+
+    use super::*;
+
+    /// The bound an upload is refused at counts at least what its record's entry encodes to.
+    #[test]
+    fn the_entry_estimate_of_an_upload_covers_its_record() {
+        let meta = UploadMeta {
+            name: "годовой отчёт.pdf".into(),
+            content_type: "application/pdf".into(),
+            description: "d".repeat(16 << 10),
+            tags: vec!["tag".repeat(40); 64],
+            attributes_json: format!("{{\"a\":\"{}\"}}", "x".repeat(60 << 10)),
+            policy: RetentionPolicy::Permanent,
+            ttl_secs: 0,
+            retention_until: Some(1),
+            expected_sha256: Some("0".repeat(64)),
+            idempotency_key: Some("k".repeat(255)),
+            created_by: "service-account-with-a-long-name".into(),
+            compress: false,
+        };
+        let chunk = ChunkRef {
+            sha256: "a".repeat(64),
+            size: 4 << 20,
+            compressed: false,
+            replicas: (1..=3).map(|n| Replica { node_id: n, element: "element-with-a-name".into() }).collect(),
+            missing: vec![4],
+        };
+        let chunks = vec![chunk.clone(); 1000];
+        let file = FileRecord {
+            id: "01900000-0000-7000-8000-000000000001".into(),
+            name: meta.name.clone(),
+            content_type: meta.content_type.clone(),
+            size: 1000 * (4 << 20),
+            sha256: "b".repeat(64),
+            chunk_size: 4 << 20,
+            chunks,
+            description: meta.description.clone(),
+            tags: meta.tags.clone(),
+            attributes_json: meta.attributes_json.clone(),
+            policy: meta.policy,
+            expires_at: Some(1),
+            retention_until: meta.retention_until,
+            created_at: 1,
+            created_by: meta.created_by.clone(),
+            updated_at: 1,
+            version: 1,
+            deleted_at: None,
+        };
+        let idempotency = meta.idempotency_key.clone().map(|k| (meta.created_by.clone(), k));
+        let actual = bincode::serialized_size(&Command::CreateFile { file, idempotency }).unwrap();
+        let estimate = record_bytes_before_chunks(&meta) + 1000 * chunk_ref_bytes(&chunk);
+        assert!(estimate >= actual, "estimated {estimate} bytes for an entry of {actual}");
+        assert!(estimate < actual + 4096, "the estimate {estimate} is far above {actual}");
+        assert!(chunk_ref_bytes(&chunk) <= MAX_CHUNK_REF_BYTES);
     }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use artstore_raft::{ChunkRef, FileRecord, Replica, RetentionPolicy};
 
-use super::disk::{chunk_path, sha256_hex, Identity, IDENTITY_FILE};
+use super::disk::{chunk_path, is_chunk_name, sha256_hex, Identity, IDENTITY_FILE};
 use super::sidecar::Sidecar;
 
 /// A file some of whose chunks have no intact copy in the folders scanned.
@@ -104,6 +104,19 @@ fn record(s: &Sidecar) -> Result<FileRecord, String> {
     })
 }
 
+/// Whether the chunk file named `sha256` under `root` is there and intact (a name that is not a
+/// digest is never opened; a file longer than any chunk is not read to its end).
+fn intact_chunk(root: &Path, sha256: &str) -> bool {
+    use std::io::Read;
+    if !is_chunk_name(sha256) {
+        return false;
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(chunk_path(root, sha256))
+        .and_then(|f| f.take(super::MAX_CHUNK + 1).read_to_end(&mut bytes))
+        .is_ok_and(|n| n as u64 <= super::MAX_CHUNK && sha256_hex(&bytes) == sha256)
+}
+
 /// Scans `dirs` (node data folders or element folders). `progress(done, total)` is called as
 /// sidecars are processed. Fails on a folder with no element in it or an unreadable identity.
 pub fn scan(dirs: &[PathBuf], progress: &dyn Fn(u64, u64)) -> Result<Recovery, String> {
@@ -156,7 +169,7 @@ pub fn scan(dirs: &[PathBuf], progress: &dyn Fn(u64, u64)) -> Result<Recovery, S
             if c.replicas.iter().any(|r| r.node_id == identity.node_id && r.element == identity.element) {
                 continue;
             }
-            let intact = std::fs::read(chunk_path(root, &c.sha256)).is_ok_and(|b| sha256_hex(&b) == c.sha256);
+            let intact = intact_chunk(root, &c.sha256);
             if intact {
                 rec.chunks_verified += 1;
                 c.replicas.push(Replica { node_id: identity.node_id, element: identity.element.clone() });
@@ -168,11 +181,66 @@ pub fn scan(dirs: &[PathBuf], progress: &dyn Fn(u64, u64)) -> Result<Recovery, S
     for (_, f) in files {
         let missing: Vec<String> =
             f.chunks.iter().filter(|c| c.replicas.is_empty()).map(|c| c.sha256.clone()).collect();
-        if missing.is_empty() {
+        // A sidecar without a chunk list (version 1, of the original system) names no bytes to
+        // serve: the file is incomplete, not empty.
+        let held: u64 = f.chunks.iter().map(|c| c.size).sum();
+        if missing.is_empty() && held == f.size {
             rec.files.push(f);
         } else {
             rec.incomplete.push(Incomplete { id: f.id, name: f.name, missing_chunks: missing });
         }
     }
     Ok(rec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::disk::Element;
+    use super::*;
+
+    fn sidecar_of(id: &str, chunks: Vec<ChunkRef>) -> Vec<u8> {
+        let size = chunks.iter().map(|c| c.size).sum();
+        let f = FileRecord {
+            id: id.into(),
+            name: format!("{id}.bin"),
+            content_type: "application/octet-stream".into(),
+            size,
+            chunk_size: 4 << 20,
+            chunks,
+            created_at: 1_700_000_000_000,
+            version: 1,
+            ..Default::default()
+        };
+        serde_json::to_vec(&Sidecar::from_record(&f)).unwrap()
+    }
+
+    fn chunk(sha256: &str, size: u64) -> ChunkRef {
+        ChunkRef { sha256: sha256.into(), size, compressed: false, replicas: Vec::new(), missing: Vec::new() }
+    }
+
+    #[test]
+    fn a_scan_keeps_only_files_whose_chunks_are_named_by_digests_intact_and_adding_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Element::new("default".into(), dir.path().join("element"));
+        e.write_identity(1).unwrap();
+        let data = b"recovered bytes";
+        let h = sha256_hex(data);
+        e.put_chunk(&h, data).unwrap();
+        std::fs::write(dir.path().join("outside"), b"not a chunk").unwrap();
+        e.put_sidecar("a/good.attr.json", &sidecar_of("good", vec![chunk(&h, data.len() as u64)])).unwrap();
+        // A digest that is a path is never opened, even when the file it names exists.
+        e.put_sidecar("a/path.attr.json", &sidecar_of("path", vec![chunk("../../outside", 11)])).unwrap();
+        // A version 1 sidecar lists no chunks: its bytes cannot be served.
+        let v1 = br#"{"file_id":"f1","original_filename":"old.pdf","file_size":42,"checksum":"x","created_at":"2020-01-01T00:00:00Z"}"#;
+        e.put_sidecar("a/old.attr.json", v1).unwrap();
+        e.sync().unwrap();
+
+        let rec = scan(&[dir.path().join("element")], &|_, _| {}).unwrap();
+        let complete: Vec<&str> = rec.files.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(complete, ["good"]);
+        assert_eq!(rec.files[0].chunks[0].replicas, [Replica { node_id: 1, element: "default".into() }]);
+        let mut incomplete: Vec<&str> = rec.incomplete.iter().map(|f| f.id.as_str()).collect();
+        incomplete.sort();
+        assert_eq!(incomplete, ["f1", "path"]);
+    }
 }

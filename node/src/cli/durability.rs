@@ -172,6 +172,15 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<()> {
                     let text = r.text().await.unwrap_or_default();
                     return Err(artstore_client::ClientError::Conflict { reason: text }.into());
                 }
+                // Another node would refuse the same records: say which, and what was committed.
+                Ok(r) if r.status().is_client_error() => {
+                    let (status, text) = (r.status(), r.text().await.unwrap_or_default());
+                    anyhow::bail!(
+                        "{url} refused a batch of {} records ({status}): {text}; {committed} records were \
+                         committed before it",
+                        batch.len()
+                    );
+                }
                 Ok(r) => last_err = Some(format!("{url}: {} {}", r.status(), r.text().await.unwrap_or_default())),
                 Err(e) => last_err = Some(format!("{url}: {e}")),
             }
@@ -192,7 +201,11 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<()> {
     } else {
         println!("recovered {committed} files");
         for f in &rec.incomplete {
-            println!("incomplete: {} {} ({} chunks with no intact copy)", f.id, f.name, f.missing_chunks.len());
+            if f.missing_chunks.is_empty() {
+                println!("incomplete: {} {} (its sidecar lists no chunks)", f.id, f.name);
+            } else {
+                println!("incomplete: {} {} ({} chunks with no intact copy)", f.id, f.name, f.missing_chunks.len());
+            }
         }
     }
     Ok(())

@@ -103,6 +103,7 @@ impl From<artstore_actors::StorageError> for ApiError {
             E::ReadOnly(m) => Self::new(StatusCode::CONFLICT, "read_only", m),
             E::Io(m) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "storage_io", m),
             E::Damaged(m) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "data_damaged", m),
+            E::TooLarge(m) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "file_too_large", m),
             E::ShuttingDown(m) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", m),
             E::Raft(r) => r.into(),
         }

@@ -205,24 +205,48 @@ impl StateMachineStore {
     }
 
     /// Records `meta` and `file` as the current snapshot (and clears an install's mark), flushed;
-    /// then removes the file it replaces.
-    /// The three keys change in one batch: a crash never leaves one snapshot's meta beside
-    /// another's file.
-    fn save_snapshot(&self, meta: &SnapshotMeta, file: &str) -> Result<(), StorageError> {
+    /// then removes the file it replaces. The three keys change in one batch: a crash never
+    /// leaves one snapshot's meta beside another's file. A snapshot older than the current one
+    /// (a build that ran while a newer snapshot was installed) replaces nothing and its file is
+    /// removed. Returns the snapshot that is current afterwards, its file opened under the lock
+    /// that replacing takes, so that it cannot be removed before it is open.
+    fn save_snapshot(&self, meta: &SnapshotMeta, file: &str) -> Result<(SnapshotMeta, std::fs::File), StorageError> {
         let err = |e: crate::Error| snap_err(meta, ErrorVerb::Write, e);
         let meta_bytes = serde_json::to_vec(meta).map_err(|e| snap_err(meta, ErrorVerb::Write, e))?;
-        let _current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        let previous = self.current_file().map_err(err)?;
-        let mut batch = WriteBatch::default();
-        batch.put(SNAPSHOT_FILE.to_vec(), file.as_bytes().to_vec());
-        batch.put(SNAPSHOT_META.to_vec(), meta_bytes);
-        batch.delete(INSTALLING.to_vec());
-        self.snapshots.apply(batch).map_err(err)?;
+        let (previous, data) = {
+            let _current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((newer, data)) = self.open_current()?.filter(|(m, _)| m.last_log_id > meta.last_log_id) {
+                tracing::info!(built = ?meta.last_log_id, current = ?newer.last_log_id,
+                    "a newer snapshot was installed while this one was built; keeping the newer one");
+                let _ = std::fs::remove_file(self.dir.join(file));
+                return Ok((newer, data));
+            }
+            let previous = self.current_file().map_err(err)?;
+            let mut batch = WriteBatch::default();
+            batch.put(SNAPSHOT_FILE.to_vec(), file.as_bytes().to_vec());
+            batch.put(SNAPSHOT_META.to_vec(), meta_bytes);
+            batch.delete(INSTALLING.to_vec());
+            self.snapshots.apply(batch).map_err(err)?;
+            let data = std::fs::File::open(self.dir.join(file)).map_err(|e| snap_err(meta, ErrorVerb::Read, e))?;
+            (previous, data)
+        };
+        // Durable before the file it replaces goes (readers hold that file open already, if any).
         self.engine.flush().map_err(err)?;
         if let Some(previous) = previous.filter(|p| p != file) {
             let _ = std::fs::remove_file(self.dir.join(previous));
         }
-        Ok(())
+        Ok((meta.clone(), data))
+    }
+
+    /// The current snapshot's meta and its file, opened. Call with `current` held.
+    fn open_current(&self) -> Result<Option<(SnapshotMeta, std::fs::File)>, StorageError> {
+        let meta = match self.snapshots.get(SNAPSHOT_META).map_err(|e| sm_err(ErrorVerb::Read, e))? {
+            Some(m) => serde_json::from_slice::<SnapshotMeta>(&m).map_err(|e| sm_err(ErrorVerb::Read, e))?,
+            None => return Ok(None),
+        };
+        let Some(file) = self.current_file().map_err(|e| sm_err(ErrorVerb::Read, e))? else { return Ok(None) };
+        let data = std::fs::File::open(self.dir.join(&file)).map_err(|e| snap_err(&meta, ErrorVerb::Read, e))?;
+        Ok(Some((meta, data)))
     }
 
     /// Replaces the catalog with the image in `file` (already verified), in bounded batches,
@@ -306,7 +330,7 @@ impl SnapshotBuilder {
         store: &StateMachineStore,
         last_log_id: Option<LogId>,
         last_membership: StoredMembership,
-    ) -> Result<(SnapshotMeta, String, u64, u64), StorageError> {
+    ) -> Result<(SnapshotMeta, std::fs::File, u64, u64), StorageError> {
         // The catalog must be durable before logs covered by this snapshot may be purged.
         store.engine.flush().map_err(|e| sm_err(ErrorVerb::Write, e))?;
         let seq = store.snapshot_seq.fetch_add(1, Ordering::Relaxed);
@@ -355,8 +379,8 @@ impl SnapshotBuilder {
         });
         let (pairs, bytes) = write_image_file(&store.dir, &file, scanned.chain(rest))
             .map_err(|e| snap_err(&meta, ErrorVerb::Write, e))?;
-        store.save_snapshot(&meta, &file)?;
-        Ok((meta, file, pairs, bytes))
+        let (meta, data) = store.save_snapshot(&meta, &file)?;
+        Ok((meta, data, pairs, bytes))
     }
 }
 
@@ -364,16 +388,14 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
         let (store, last_log_id, membership) = (self.store.clone(), self.last_log_id, self.last_membership.clone());
         let started = std::time::Instant::now();
-        let (meta, file, pairs, bytes) =
+        let (meta, data, pairs, bytes) =
             tokio::task::spawn_blocking(move || SnapshotBuilder::build(&store, last_log_id, membership))
                 .await
                 .map_err(|e| sm_err(ErrorVerb::Write, e))??;
         tracing::info!(last_log_index = ?meta.last_log_id.map(|l| l.index), pairs, bytes,
             ms = started.elapsed().as_millis() as u64, "built catalog snapshot");
         metrics::counter!("artstore_raft_snapshots_built_total").increment(1);
-        let data =
-            tokio::fs::File::open(self.store.dir.join(&file)).await.map_err(|e| snap_err(&meta, ErrorVerb::Read, e))?;
-        Ok(Snapshot { meta, snapshot: Box::new(data) })
+        Ok(Snapshot { meta, snapshot: Box::new(tokio::fs::File::from_std(data)) })
     }
 }
 impl RaftStateMachine<TypeConfig> for StateMachineStore {
@@ -514,17 +536,11 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     /// takes: a build finishing meanwhile can neither pair its file with the old meta nor
     /// remove the old file before it is open (an open file outlives its removal).
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
-        let (meta, data) = {
+        let current = {
             let _current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-            let meta = match self.snapshots.get(SNAPSHOT_META).map_err(|e| sm_err(ErrorVerb::Read, e))? {
-                Some(m) => serde_json::from_slice::<SnapshotMeta>(&m).map_err(|e| sm_err(ErrorVerb::Read, e))?,
-                None => return Ok(None),
-            };
-            let Some(file) = self.current_file().map_err(|e| sm_err(ErrorVerb::Read, e))? else { return Ok(None) };
-            let data = std::fs::File::open(self.dir.join(&file)).map_err(|e| snap_err(&meta, ErrorVerb::Read, e))?;
-            (meta, data)
+            self.open_current()?
         };
-        Ok(Some(Snapshot { meta, snapshot: Box::new(tokio::fs::File::from_std(data)) }))
+        Ok(current.map(|(meta, data)| Snapshot { meta, snapshot: Box::new(tokio::fs::File::from_std(data)) }))
     }
 }
 
@@ -631,6 +647,32 @@ mod tests {
         assert_eq!(b.current_file().unwrap().as_deref(), Some("received.img"));
         let current = b.get_current_snapshot().await.unwrap().unwrap();
         assert_eq!(current.meta.snapshot_id, snapshot.meta.snapshot_id);
+    }
+
+    /// A build that finishes after a newer snapshot was installed (it read the catalog before
+    /// the install) replaces nothing: the installed snapshot stays current and whole, and the
+    /// build answers with it.
+    #[tokio::test]
+    async fn a_build_finishing_after_a_newer_install_keeps_the_installed_snapshot() {
+        let (_a_dir, a, snapshot) = snapshot_of(50).await;
+        let (_b_dir, mut b, older) = snapshot_of(5).await;
+        let received = b.begin_receiving_snapshot().await.unwrap();
+        let mut received = *received;
+        {
+            use tokio::io::AsyncWriteExt;
+            let image = std::fs::read(a.dir.join(a.current_file().unwrap().unwrap())).unwrap();
+            received.write_all(&image).await.unwrap();
+        }
+        b.install_snapshot(&snapshot.meta, Box::new(received)).await.unwrap();
+        // The late build wrote its image of index 5 and now records it.
+        let late = "snapshot-late.img";
+        std::fs::write(b.dir.join(late), b"an image of index 5").unwrap();
+        let (meta, _file) = b.save_snapshot(&older.meta, late).unwrap();
+        assert_eq!(meta.last_log_id, snapshot.meta.last_log_id, "the build answers with the installed snapshot");
+        assert!(!b.dir.join(late).exists(), "the older image is removed");
+        let current = b.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(current.meta.snapshot_id, snapshot.meta.snapshot_id);
+        assert_eq!(b.applied_state().await.unwrap().0, snapshot.meta.last_log_id);
     }
 
     /// A format 1 database kept its snapshot inside sled; opening it moves the snapshot into a

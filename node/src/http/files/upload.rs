@@ -191,7 +191,7 @@ fn stall_status(stalled: &crate::http::listener::BodyStall, secs: u64, what: &st
             body = ErrorResponse, extensions(("x-error-codes" = json!(["body_timeout"])))),
         (status = 409, description = "The `Idempotency-Key` was used for another body, or the commit was refused.",
             body = ErrorResponse, extensions(("x-error-codes" = json!(["idempotency_key_reused", "conflict"])))),
-        (status = 413, description = "A piece of metadata is over its limit.", body = ErrorResponse,
+        (status = 413, description = "A piece of metadata is over its limit, or the file needs more chunks than one catalog entry can list (`file_too_large`; about 44 000 chunks, 170 GiB at the default chunk size).", body = ErrorResponse,
             extensions(("x-error-codes" = json!(UPLOAD_413)))),
         (status = 422, description = "The body's SHA-256 is not the one declared.", body = ErrorResponse,
             extensions(("x-error-codes" = json!(["digest_mismatch"])))),
@@ -345,6 +345,8 @@ const UPLOAD_400: &[&str] = &[
 
 /// Codes of a refused upload's 413.
 const UPLOAD_413: &[&str] = &[
+    "file_too_large",
+    "entry_too_large",
     "description_too_long",
     "attributes_too_large",
     "metadata_too_large",
