@@ -306,8 +306,6 @@ impl StorageHandle {
         Ok(())
     }
 
-    /// This node's element that takes new `policy` data: the first by priority whose catalog mode
-    /// accepts it.
     /// The first element by priority that takes `policy` data and has room for `len` bytes; one
     /// without room is taken out of placement at once (the monitor confirms or clears that).
     fn element_with_room(&self, policy: RetentionPolicy, len: u64) -> Result<(usize, Backend), StorageError> {
@@ -315,9 +313,19 @@ impl StorageHandle {
         let catalog = self.inner.node.catalog();
         let mut refusals = Vec::new();
         for (i, (e, state)) in self.inner.elements.iter().zip(&self.inner.state).enumerate() {
-            if state.full.load(Ordering::Relaxed)
-                || catalog.element(self.node_id(), e.name())?.is_none_or(|r| r.mode != want)
-            {
+            if catalog.element(self.node_id(), e.name())?.is_none_or(|r| r.mode != want) {
+                continue;
+            }
+            if state.full.load(Ordering::Relaxed) {
+                // Named with its room, like one found full just now: concurrent chunks of one
+                // upload see either, and the refusal must say the same either way.
+                let (total, free) = self.room(i);
+                refusals.push(format!(
+                    "{} element {} on node {} is full: {free} bytes free of {total}",
+                    want.as_str(),
+                    e.name(),
+                    self.node_id()
+                ));
                 continue;
             }
             match self.fits(i, len) {

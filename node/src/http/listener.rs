@@ -14,9 +14,10 @@
 //! [`BodyStall`] flag so that handlers answer 408 rather than a parse error.
 //! With TLS, the handshake must finish within `header_read_timeout_secs`; a client's verified
 //! certificate rides on each of its requests as a [`ClientCertificate`] extension.
-//! A connection closes lingering: after its last reply the node reads and discards what the
-//! client still sends for up to 2 s and 16 MiB, so a body the node answered without reading (a
-//! 401, a 413) does not reset the connection under the client's reply.
+//! A connection that ends after a reply (not one the node closed while idle or at shutdown)
+//! closes lingering: the node reads and discards what the client still sends for up to 2 s and
+//! 16 MiB, so a body the node answered without reading (a 401, a 413) does not reset the
+//! connection under the client's reply.
 //! Shutdown stops accepting, asks every connection to finish its request, and waits.
 
 use std::collections::HashMap;
@@ -422,9 +423,12 @@ where
         }
     }
     // Hyper is done with the socket: dropping the connection hands it back (unless an upgrade
-    // took it), and it closes lingering. The connection still counts against the caps meanwhile.
+    // took it). When hyper ended the connection itself (a reply sent before the request's body
+    // was read, say), it closes lingering; one the node closed while idle, or at shutdown, has
+    // nothing in flight to lose and closes at once. It counts against the caps meanwhile.
     drop(conn);
-    if let Ok(Ok(stream)) = tokio::time::timeout(LINGER, handed_back).await {
+    let mut handed_back = handed_back;
+    if let (false, Ok(stream)) = (closing, handed_back.try_recv()) {
         linger(stream).await;
     }
 }
