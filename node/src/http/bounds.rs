@@ -92,7 +92,7 @@ pub fn content_type(value: &str) -> Result<(), ApiError> {
 }
 
 /// Nesting of a JSON value (a scalar is 0, an object of scalars 1), without recursion.
-fn depth(v: &serde_json::Value) -> usize {
+pub fn depth(v: &serde_json::Value) -> usize {
     let mut deepest = 0;
     let mut stack = vec![(v, 0usize)];
     while let Some((v, d)) = stack.pop() {

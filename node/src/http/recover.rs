@@ -8,6 +8,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
+use super::bounds;
 use super::json::JsonBody;
 use super::{ApiError, AppState};
 
@@ -43,20 +44,6 @@ fn is_sha256(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// Nesting of a JSON value, without recursion.
-fn depth(v: &serde_json::Value) -> usize {
-    let (mut deepest, mut stack) = (0, vec![(v, 0usize)]);
-    while let Some((v, d)) = stack.pop() {
-        deepest = deepest.max(d);
-        match v {
-            serde_json::Value::Object(m) => stack.extend(m.values().map(|x| (x, d + 1))),
-            serde_json::Value::Array(a) => stack.extend(a.iter().map(|x| (x, d + 1))),
-            _ => {}
-        }
-    }
-    deepest
-}
-
 /// A rebuilt record must be safe to hold and serve: an id and chunk digests that can become
 /// paths (a chunk's digest names its file on disk), chunks that add up to the file, replicas on
 /// elements with valid names, and every field within the fixed bounds above.
@@ -84,7 +71,7 @@ fn check_record(f: &FileRecord) -> Result<(), ApiError> {
     }
     if !f.attributes_json.is_empty() {
         match serde_json::from_str::<serde_json::Value>(&f.attributes_json) {
-            Ok(v @ serde_json::Value::Object(_)) if depth(&v) <= MAX_ATTRIBUTES_DEPTH => {}
+            Ok(v @ serde_json::Value::Object(_)) if bounds::depth(&v) <= MAX_ATTRIBUTES_DEPTH => {}
             _ => return Err(bad(format!("attributes_json: a JSON object nested at most {MAX_ATTRIBUTES_DEPTH} deep"))),
         }
     }
