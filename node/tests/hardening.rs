@@ -450,6 +450,11 @@ async fn recovered_records_are_checked_like_uploads_before_anything_is_committed
         with(&["chunks", "0", "replicas", "0", "element"], "../elsewhere".into()),
         with(&["chunks", "0", "replicas", "0", "node_id"], 0.into()),
         with(&["created_by"], "a\u{0}b".into()),
+        with(&["version"], serde_json::json!(u64::MAX)),
+        with(&["created_at"], serde_json::json!(i64::MAX)),
+        with(&["retention_until"], serde_json::json!(253_402_300_800_000i64)),
+        with(&["content_type"], "text/plain\r\nX-Injected: 1".into()),
+        with(&["sha256"], "\"quoted\"".into()),
         with(&["name"], "n".repeat(70_000).into()),
         with(&["tags"], serde_json::json!(vec!["t"; 2000])),
         with(&["attributes_json"], "[1]".into()),
@@ -492,6 +497,25 @@ async fn recovered_records_are_checked_like_uploads_before_anything_is_committed
         .unwrap();
     assert_eq!(r.status(), 413);
     assert_eq!(error_code(r).await, "entry_too_large");
+    // One unsafe record is refused alone; the rest of its batch is recovered.
+    let mut fine = good.clone();
+    fine["id"] = "01900000-0000-7000-8000-000000000002".into();
+    let mut late = good.clone();
+    late["id"] = "01900000-0000-7000-8000-000000000003".into();
+    late["version"] = serde_json::json!(u64::MAX);
+    late["retention_until"] = serde_json::json!(i64::MAX);
+    let r = http()
+        .post(format!("{}/api/v1/admin/recover", c.url(1)))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"files": [fine.clone(), late, fine], "overwrite": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let answer: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(answer["recovered"], 1, "{answer}");
+    let refused: Vec<&str> = answer["refused"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(refused, ["01900000-0000-7000-8000-000000000003", "01900000-0000-7000-8000-000000000002"], "{answer}");
     // What earlier releases or other limits may have written is taken: recovery keeps records.
     let mut older = with(&["name"], "invoice\u{202E}fdp.exe".into());
     older["id"] = "f1".into();
@@ -514,6 +538,34 @@ async fn recovered_records_are_checked_like_uploads_before_anything_is_committed
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    still_healthy(&c).await;
+}
+
+/// A download whose client stops reading is dropped after twice the idle timeout with no byte
+/// moving, instead of holding its read-ahead chunks for as long as the client keeps the socket
+/// (a response being streamed does not count as a request in flight).
+#[tokio::test]
+async fn a_download_the_client_stops_reading_is_dropped() {
+    let (c, _) = one_node(|t| set(t, "limits", "idle_timeout_secs", 2)).await;
+    let token = admin_token(&c).await;
+    let body: Vec<u8> = (0..48u32 << 20).map(|i| (i % 251) as u8).collect();
+    let f = c.client(1).upload("big.bin", body.clone(), &UploadOptions::default()).await.unwrap();
+    let mut s = raw(&c);
+    write!(s, "GET /api/v1/files/{}/content HTTP/1.1\r\nHost: node\r\nAuthorization: Bearer {token}\r\n\r\n", f.id)
+        .unwrap();
+    // The client reads nothing while the node's send buffer and its own fill up, then some more.
+    std::thread::sleep(Duration::from_secs(9));
+    let started = Instant::now();
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    assert!(got < body.len(), "the whole body arrived ({got} bytes): the stalled response was kept");
+    assert!(started.elapsed() < Duration::from_secs(15), "the connection was not closed");
     still_healthy(&c).await;
 }
 

@@ -20,7 +20,7 @@ pub use catalog::{
     FileRecord, KeyAlgorithm, Refusal, Replica, RetentionPolicy, Role, ServiceAccount, SetAside, SigningKey,
     StorageElement, Subscription, DRAIN_SETTING,
 };
-pub use clock::{now_ms, rfc3339};
+pub use clock::{now_ms, rfc3339, LAST_RFC3339_MS};
 pub use error::Error;
 pub use node::{ClusterStatus, MemberStatus, MetricsWatch, RaftNode, RaftNodeOptions, DEFAULT_CATCH_UP};
 pub use types::{ClusterNode, Command, CommandResult, NodeId, Raft, TypeConfig, MAX_ENTRY_BYTES};

@@ -92,7 +92,7 @@ impl StorageHandle {
             let mut failed = Vec::new();
             for id in latest.keys() {
                 let planned = catalog.file(id).map_err(StorageError::from).and_then(|file| match file {
-                    Some(file) => this.plan_sidecar(&file, &mut work),
+                    Some(file) => this.plan_guarded(&file, &mut work),
                     None => Ok(()),
                 });
                 if let Err(e) = planned {
@@ -128,7 +128,7 @@ impl StorageHandle {
         for aside in due {
             let mut work = Work::new();
             let planned = match catalog.file(&aside.file_id)? {
-                Some(file) => self.plan_sidecar(&file, &mut work),
+                Some(file) => self.plan_guarded(&file, &mut work),
                 None => Ok(()),
             };
             let failure = match planned {
@@ -161,8 +161,14 @@ impl StorageHandle {
             let Some(last) = page.last() else { break };
             after = last.id.clone();
             let mut work = Work::new();
+            let mut failed = Vec::new();
             for file in &page {
-                self.plan_sidecar(file, &mut work)?;
+                if let Err(e) = self.plan_guarded(file, &mut work) {
+                    failed.push((file.id.clone(), e.to_string()));
+                }
+            }
+            for (id, error) in failed {
+                self.set_aside(&id, applied, &error)?;
             }
             files += work.values().map(|w| w.len() as u64).sum::<u64>();
             for (id, error) in self.apply_sidecar_work(work).await? {
@@ -173,6 +179,31 @@ impl StorageHandle {
         self.inner.feed.commit(applied)?;
         tracing::info!(sidecars = files, applied, "sidecars rewritten");
         Ok(applied)
+    }
+
+    /// [`Self::plan_sidecar`] for one file, whose failure, even a panic on a record no release
+    /// should have written, is that file's alone: it adds nothing to `work` and is set aside,
+    /// and the keeper goes on with the rest.
+    fn plan_guarded(&self, file: &FileRecord, work: &mut Work) -> Result<(), StorageError> {
+        let mut mine = Work::new();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.plan_sidecar(file, &mut mine))) {
+            Ok(Ok(())) => {
+                for (element, ops) in mine {
+                    work.entry(element).or_default().extend(ops);
+                }
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e),
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("a panic");
+                tracing::error!(file = %file.id, why, "planning a sidecar panicked; setting the file aside");
+                Err(StorageError::Io(format!("planning its sidecar panicked: {why}")))
+            }
+        }
     }
 
     /// Adds `file`'s sidecar (or its removal, once deleted) to every local element holding one of

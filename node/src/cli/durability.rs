@@ -158,6 +158,7 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<()> {
     let token = client.token().await?;
     let http = reqwest::Client::new();
     let mut committed = 0u64;
+    let mut refused: Vec<crate::http::recover::RefusedRecord> = Vec::new();
     for batch in recover_batches(&rec.files) {
         let body = crate::http::recover::RecoverRequest { files: batch.to_vec(), overwrite: args.force };
         let mut last_err = None;
@@ -165,6 +166,9 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<()> {
         for url in client.urls() {
             match http.post(format!("{url}/api/v1/admin/recover")).bearer_auth(&token).json(&body).send().await {
                 Ok(r) if r.status().is_success() => {
+                    let answer: crate::http::recover::RecoverResponse = r.json().await?;
+                    committed += answer.recovered;
+                    refused.extend(answer.refused);
                     done = true;
                     break;
                 }
@@ -172,14 +176,16 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<()> {
                     let text = r.text().await.unwrap_or_default();
                     return Err(artstore_client::ClientError::Conflict { reason: text }.into());
                 }
-                // Another node would refuse the same records: say which, and what was committed.
+                // Every record of the batch refused (another node would refuse them too): they
+                // are reported, and recovery goes on with the next batch.
                 Ok(r) if r.status().is_client_error() => {
                     let (status, text) = (r.status(), r.text().await.unwrap_or_default());
-                    anyhow::bail!(
-                        "{url} refused a batch of {} records ({status}): {text}; {committed} records were \
-                         committed before it",
-                        batch.len()
-                    );
+                    refused.extend(batch.iter().map(|f| crate::http::recover::RefusedRecord {
+                        id: f.id.clone(),
+                        error: format!("{status}: {text}"),
+                    }));
+                    done = true;
+                    break;
                 }
                 Ok(r) => last_err = Some(format!("{url}: {} {}", r.status(), r.text().await.unwrap_or_default())),
                 Err(e) => last_err = Some(format!("{url}: {e}")),
@@ -188,11 +194,11 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<()> {
         if !done {
             return Err(artstore_client::ClientError::Unavailable(last_err.unwrap_or_default()).into());
         }
-        committed += batch.len() as u64;
     }
     if args.output == Output::Json {
         let out = serde_json::json!({
             "recovered": committed,
+            "refused": refused,
             "incomplete": rec.incomplete,
             "sidecars": rec.sidecars,
             "chunks_verified": rec.chunks_verified,
@@ -200,6 +206,9 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!("recovered {committed} files");
+        for r in &refused {
+            println!("refused: {} ({})", r.id, r.error);
+        }
         for f in &rec.incomplete {
             if f.missing_chunks.is_empty() {
                 println!("incomplete: {} {} (its sidecar lists no chunks)", f.id, f.name);

@@ -1,8 +1,6 @@
 //! Service accounts, signing-key rotation and the audit log. Each handler names the role it
 //! needs through the admin handle (`admin` for accounts, `operator` for keys and audit).
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use artstore_actors::admin::{AccountUpdate, AdminHandle, AuditFilter, NewAccount};
 use artstore_client::wire::{
     AuditPage, AuditRecord, AuditVerification, CreateServiceAccount, ErrorResponse, KeyRotated, RevokeTokens,
@@ -19,10 +17,8 @@ use super::auth::Caller;
 use super::json::JsonBody;
 use super::{ApiError, AppState};
 
-/// Unix milliseconds as RFC 3339.
-pub fn rfc3339(ms: i64) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)).to_string()
-}
+/// Unix milliseconds as RFC 3339 (the catalog's one definition).
+pub use artstore_raft::rfc3339;
 
 fn wire(admin: &AdminHandle, a: artstore_raft::ServiceAccount) -> ServiceAccount {
     let secret_expires_at = Some(rfc3339(admin.secret_age(&a).expires_at()));

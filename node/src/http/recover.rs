@@ -23,6 +23,11 @@ const MAX_CHUNK_SIZE: u64 = 64 << 20;
 /// and recovery must not drop it for that; these only keep a hostile record from costing more
 /// than any real one.
 const MAX_ID_BYTES: usize = 128;
+/// A name goes out in `Content-Disposition` twice, percent-encoded once: 4 KiB keeps that header
+/// within what HTTP clients read (1 024 characters, the default `limits.max_name_chars`, fit).
+const MAX_NAME_BYTES: usize = 4096;
+/// Versions far below where counting on could overflow.
+const MAX_VERSION: u64 = 1 << 53;
 const MAX_TEXT_BYTES: usize = 64 << 10;
 const MAX_DESCRIPTION_BYTES: usize = 1 << 20;
 const MAX_TAGS: usize = 1024;
@@ -53,11 +58,32 @@ fn check_record(f: &FileRecord) -> Result<(), ApiError> {
     if !is_file_id(&f.id) {
         return Err(bad(format!("id: 1 to {MAX_ID_BYTES} letters, digits, '-', '_' or '.', not starting with '.'")));
     }
-    for (field, value) in
-        [("name", &f.name), ("content_type", &f.content_type), ("created_by", &f.created_by), ("sha256", &f.sha256)]
-    {
-        if value.len() > MAX_TEXT_BYTES || value.contains('\0') {
-            return Err(bad(format!("{field}: at most {MAX_TEXT_BYTES} bytes, no NUL")));
+    if f.name.trim().is_empty() || f.name.len() > MAX_NAME_BYTES || f.name.chars().any(char::is_control) {
+        return Err(bad(format!("name: 1 to {MAX_NAME_BYTES} bytes, no control characters")));
+    }
+    if f.created_by.len() > MAX_TEXT_BYTES || f.created_by.chars().any(char::is_control) {
+        return Err(bad(format!("created_by: at most {MAX_TEXT_BYTES} bytes, no control characters")));
+    }
+    // Both go out in response headers as they are (Content-Type, ETag).
+    if f.content_type.len() > 255 || !f.content_type.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Err(bad("content_type: at most 255 printable ASCII characters".into()));
+    }
+    if f.sha256.len() > 128 || !f.sha256.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=:_-".contains(&b)) {
+        return Err(bad("sha256: at most 128 letters, digits or '+/=:_-'".into()));
+    }
+    // Every later change adds one to the version; times show as RFC 3339 (four-digit years).
+    if f.version > MAX_VERSION {
+        return Err(bad(format!("version: at most {MAX_VERSION}")));
+    }
+    for (field, t) in [
+        ("created_at", Some(f.created_at)),
+        ("updated_at", Some(f.updated_at)),
+        ("expires_at", f.expires_at),
+        ("retention_until", f.retention_until),
+        ("deleted_at", f.deleted_at),
+    ] {
+        if t.is_some_and(|t| !(0..=artstore_raft::LAST_RFC3339_MS).contains(&t)) {
+            return Err(bad(format!("{field}: Unix milliseconds from 0 to the end of year 9999")));
         }
     }
     if f.description.len() > MAX_DESCRIPTION_BYTES {
@@ -120,6 +146,15 @@ pub struct RecoverResponse {
     pub recovered: u64,
     /// The Raft log index of the commit.
     pub log_index: u64,
+    /// Records of the batch that were not safe to hold, each with why (the rest were committed).
+    #[serde(default)]
+    pub refused: Vec<RefusedRecord>,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RefusedRecord {
+    pub id: String,
+    pub error: String,
 }
 
 #[utoipa::path(
@@ -131,8 +166,8 @@ pub struct RecoverResponse {
     description = "Used by `artstore recover` after the catalog was lost. Audited. The body may be up to 64 MiB.",
     request_body = RecoverRequest,
     responses(
-        (status = 200, description = "Committed.", body = RecoverResponse),
-        (status = 400, description = "Over 1000 files, a record that is not safe to hold (an id or chunk digest that cannot name a file, chunks that do not add up to the file, a malformed replica, a field over its fixed bound), or a file with a chunk that has no replica.",
+        (status = 200, description = "Committed, but for the records listed in `refused` (each with why).", body = RecoverResponse),
+        (status = 400, description = "Over 1000 files, no file, every record not safe to hold (an id or chunk digest that cannot name a file, chunks that do not add up to the file, a malformed replica, a field over its fixed bound), or a file with a chunk that has no replica.",
             body = ErrorResponse, extensions(("x-error-codes" = json!(["batch_too_large", "invalid_record", "incomplete_file"])))),
         (status = 413, description = "Records that together exceed one catalog entry (8 MiB encoded; `artstore recover` sends batches of at most 1 MiB).", body = ErrorResponse,
             extensions(("x-error-codes" = json!(["entry_too_large"])))),
@@ -151,14 +186,33 @@ pub async fn recover(
     if req.files.len() > MAX_BATCH {
         return Err(ApiError::bad_request("batch_too_large", format!("at most {MAX_BATCH} files per request")));
     }
-    for f in &req.files {
-        check_record(f)?;
+    if req.files.is_empty() {
+        return Err(ApiError::bad_request("invalid_record", "no files given"));
     }
     if let Some(f) = req.files.iter().find(|f| f.chunks.iter().any(|c| c.replicas.is_empty())) {
         return Err(ApiError::bad_request("incomplete_file", format!("file {} has a chunk with no replica", f.id)));
     }
-    let n = req.files.len() as u64;
+    // One unsafe record is refused alone: the rest of its batch is still recovered.
+    let (mut ids, mut files, mut refused) = (std::collections::HashSet::new(), Vec::new(), Vec::new());
+    let mut first_refusal = None;
+    for f in req.files {
+        let checked = check_record(&f).and_then(|()| match ids.insert(f.id.clone()) {
+            true => Ok(()),
+            false => Err(ApiError::bad_request("invalid_record", format!("file {:?} is listed twice", f.id))),
+        });
+        match checked {
+            Ok(()) => files.push(f),
+            Err(e) => {
+                refused.push(RefusedRecord { id: f.id.chars().take(MAX_ID_BYTES).collect(), error: e.message.clone() });
+                first_refusal.get_or_insert(e);
+            }
+        }
+    }
+    if files.is_empty() {
+        return Err(first_refusal.unwrap_or_else(|| ApiError::bad_request("invalid_record", "no files given")));
+    }
+    let n = files.len() as u64;
     let log_index =
-        s.storage.commit_recovered(req.files, req.overwrite, &caller.principal.client_id, caller.source).await?;
-    Ok(Json(RecoverResponse { recovered: n, log_index }))
+        s.storage.commit_recovered(files, req.overwrite, &caller.principal.client_id, caller.source).await?;
+    Ok(Json(RecoverResponse { recovered: n, log_index, refused }))
 }

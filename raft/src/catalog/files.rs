@@ -111,6 +111,13 @@ pub struct FileChanges {
     pub retention_until: Option<i64>,
 }
 
+/// The version after `f`'s: a record can change no more once its counter is exhausted (only a
+/// record committed with a hostile version gets there), refused the same way on every node
+/// rather than overflowing while the entry is applied.
+fn next_version(f: &FileRecord) -> Result<u64, Refusal> {
+    f.version.checked_add(1).ok_or_else(|| Refusal::Invalid(format!("file {}: its version counter is exhausted", f.id)))
+}
+
 impl FileRecord {
     /// Nodes holding at least one chunk of this file.
     pub fn holders(&self) -> Vec<NodeId> {
@@ -214,7 +221,7 @@ impl super::Catalog {
                 if let Some(r) = changes.retention_until {
                     f.retention_until = Some(r);
                 }
-                f.version += 1;
+                f.version = next_version(&f)?;
                 f.updated_at = *at;
                 Self::put_file(&f, batch);
             }
@@ -251,7 +258,7 @@ impl super::Catalog {
                 f.policy = RetentionPolicy::Permanent;
                 f.expires_at = None;
                 f.chunks = chunks.clone();
-                f.version += 1;
+                f.version = next_version(&f)?;
                 f.updated_at = *at;
                 Self::put_file(&f, batch);
             }

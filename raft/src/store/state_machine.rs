@@ -649,6 +649,34 @@ mod tests {
         assert_eq!(current.meta.snapshot_id, snapshot.meta.snapshot_id);
     }
 
+    /// A record whose version counter is exhausted is refused a change, the same way on every
+    /// node, instead of overflowing while the entry is applied (which stopped Raft for good).
+    #[tokio::test]
+    async fn a_change_to_a_record_with_an_exhausted_version_is_refused_not_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = StateMachineStore::open(&Engine::open(dir.path()).unwrap()).unwrap();
+        let file = crate::FileRecord { id: "f".into(), name: "f".into(), version: u64::MAX, ..Default::default() };
+        let entry = |i: u64, c: Command| Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), i),
+            payload: EntryPayload::Normal(c),
+        };
+        let changes = crate::FileChanges { description: Some("x".into()), ..Default::default() };
+        let results = store
+            .apply(vec![
+                entry(1, Command::CreateFile { file, idempotency: None }),
+                entry(2, Command::UpdateFile { id: "f".into(), changes, at: 1 }),
+            ])
+            .await
+            .unwrap();
+        assert!(results[0].rejected.is_none(), "{:?}", results[0]);
+        assert!(
+            matches!(&results[1].rejected, Some(crate::Refusal::Invalid(m)) if m.contains("exhausted")),
+            "{:?}",
+            results[1]
+        );
+        assert_eq!(store.catalog().file("f").unwrap().unwrap().version, u64::MAX);
+    }
+
     /// A build that finishes after a newer snapshot was installed (it read the catalog before
     /// the install) replaces nothing: the installed snapshot stays current and whole, and the
     /// build answers with it.
