@@ -538,6 +538,33 @@ async fn recovered_records_are_checked_like_uploads_before_anything_is_committed
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // A record that says a chunk holds more than it does: the download fails (never a silent
+    // short body) and the node says why.
+    c.client(1).upload("abc.txt", b"abc".to_vec(), &UploadOptions::default()).await.unwrap();
+    let mut longer = with(&["chunks", "0", "size"], 5.into());
+    longer["id"] = "01900000-0000-7000-8000-000000000004".into();
+    longer["size"] = 5.into();
+    let r = http()
+        .post(format!("{}/api/v1/admin/recover", c.url(1)))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"files": [longer], "overwrite": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let got = http()
+        .get(format!("{}/api/v1/files/01900000-0000-7000-8000-000000000004/content", c.url(1)))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await;
+    assert!(got.is_err(), "a short body was served as whole: {got:?}");
+    eventually(Duration::from_secs(5), "the failed read logged", || async {
+        c.log(1).contains("holds 3 bytes of content; the file's record says 5").then_some(())
+    })
+    .await;
     still_healthy(&c).await;
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use artstore_raft::{ChunkRef, FileRecord, NodeId};
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 
 use super::reports::Message;
 use super::StorageHandle;
@@ -62,6 +62,7 @@ impl StorageHandle {
     ) -> impl Stream<Item = Result<Bytes, StorageError>> + Send + 'static {
         let this = self.clone();
         let file_id = Arc::new(file.id);
+        let logged = file_id.clone();
         futures::stream::iter(file.chunks)
             .map(move |chunk| {
                 let (this, file_id, cache) = (this.clone(), file_id.clone(), cache.clone());
@@ -76,15 +77,25 @@ impl StorageHandle {
                             b
                         }
                     };
-                    if decompress {
-                        unpack(&chunk, stored).await
-                    } else {
-                        Ok(stored)
+                    if !decompress {
+                        return Ok(stored);
                     }
+                    let content = unpack(&chunk, stored).await?;
+                    if content.len() as u64 != chunk.size {
+                        // Intact bytes, but not what the record says the chunk holds.
+                        return Err(StorageError::Io(format!(
+                            "chunk {} holds {} bytes of content; the file's record says {}",
+                            chunk.sha256,
+                            content.len(),
+                            chunk.size
+                        )));
+                    }
+                    Ok(content)
                 }
             })
             // Read (and verify) the next chunks while the current one is being consumed.
             .buffered(READ_AHEAD)
+            .inspect_err(move |e| tracing::warn!(file = %logged, error = %e, "reading a file's body failed"))
     }
 
     /// Tells the storage actor that the replica of `chunk` on `node` is corrupt; it records
