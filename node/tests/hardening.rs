@@ -449,6 +449,7 @@ async fn recovered_records_are_checked_like_uploads_before_anything_is_committed
         with(&["chunk_size"], (1u64 << 40).into()),
         with(&["chunks", "0", "replicas", "0", "element"], "../elsewhere".into()),
         with(&["chunks", "0", "replicas", "0", "node_id"], 0.into()),
+        with(&["chunks", "0", "replicas", "0", "node_id"], serde_json::json!(u64::MAX)),
         with(&["created_by"], "a\u{0}b".into()),
         with(&["version"], serde_json::json!(u64::MAX)),
         with(&["created_at"], serde_json::json!(i64::MAX)),

@@ -195,11 +195,23 @@ pub async fn recover(
     // One unsafe record is refused alone: the rest of its batch is still recovered.
     let (mut ids, mut files, mut refused) = (std::collections::HashSet::new(), Vec::new(), Vec::new());
     let mut first_refusal = None;
+    let members: std::collections::HashSet<u64> = s.admin.cluster_status().members.iter().map(|m| m.node_id).collect();
     for f in req.files {
-        let checked = check_record(&f).and_then(|()| match ids.insert(f.id.clone()) {
-            true => Ok(()),
-            false => Err(ApiError::bad_request("invalid_record", format!("file {:?} is listed twice", f.id))),
-        });
+        let checked = check_record(&f)
+            .and_then(|()| match ids.insert(f.id.clone()) {
+                true => Ok(()),
+                false => Err(ApiError::bad_request("invalid_record", format!("file {:?} is listed twice", f.id))),
+            })
+            .and_then(|()| {
+                // Repair would look for a replica on a node that is not there, forever.
+                match f.chunks.iter().flat_map(|c| &c.replicas).find(|r| !members.contains(&r.node_id)) {
+                    Some(r) => Err(ApiError::bad_request(
+                        "invalid_record",
+                        format!("file {:?}: a replica on node {}, which is not a member", f.id, r.node_id),
+                    )),
+                    None => Ok(()),
+                }
+            });
         match checked {
             Ok(()) => files.push(f),
             Err(e) => {
