@@ -517,6 +517,20 @@ async fn recovered_records_are_checked_like_uploads_before_anything_is_committed
     assert_eq!(answer["recovered"], 1, "{answer}");
     let refused: Vec<&str> = answer["refused"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(refused, ["01900000-0000-7000-8000-000000000003", "01900000-0000-7000-8000-000000000002"], "{answer}");
+    // A replica on a node that is not a member (a retired node's disk) is left out; the record
+    // is kept while its chunks have replicas on members.
+    let mut retired = good.clone();
+    retired["id"] = "01900000-0000-7000-8000-000000000005".into();
+    retired["chunks"][0]["replicas"] =
+        serde_json::json!([{"node_id": 7, "element": "default"}, {"node_id": 1, "element": "default"}]);
+    let r = http()
+        .post(format!("{}/api/v1/admin/recover", c.url(1)))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"files": [retired], "overwrite": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     // What earlier releases or other limits may have written is taken: recovery keeps records.
     let mut older = with(&["name"], "invoice\u{202E}fdp.exe".into());
     older["id"] = "f1".into();

@@ -176,10 +176,21 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<()> {
                     let text = r.text().await.unwrap_or_default();
                     return Err(artstore_client::ClientError::Conflict { reason: text }.into());
                 }
-                // Every record of the batch refused (another node would refuse them too): they
-                // are reported, and recovery goes on with the next batch.
+                // Every record of the batch judged unsafe (another node would judge them the
+                // same): they are reported, and recovery goes on with the next batch. Any other
+                // refusal stops it, saying what was committed.
                 Ok(r) if r.status().is_client_error() => {
                     let (status, text) = (r.status(), r.text().await.unwrap_or_default());
+                    let code = serde_json::from_str::<serde_json::Value>(&text)
+                        .ok()
+                        .and_then(|v| v["error"]["code"].as_str().map(str::to_string));
+                    if status != reqwest::StatusCode::BAD_REQUEST || code.as_deref() != Some("invalid_record") {
+                        anyhow::bail!(
+                            "{url} refused a batch of {} records ({status}): {text}; {committed} records were \
+                             committed before it",
+                            batch.len()
+                        );
+                    }
                     refused.extend(batch.iter().map(|f| crate::http::recover::RefusedRecord {
                         id: f.id.clone(),
                         error: format!("{status}: {text}"),

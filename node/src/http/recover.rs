@@ -23,9 +23,8 @@ const MAX_CHUNK_SIZE: u64 = 64 << 20;
 /// and recovery must not drop it for that; these only keep a hostile record from costing more
 /// than any real one.
 const MAX_ID_BYTES: usize = 128;
-/// A name goes out in `Content-Disposition` twice, percent-encoded once: 4 KiB keeps that header
-/// within what HTTP clients read (1 024 characters, the default `limits.max_name_chars`, fit).
-const MAX_NAME_BYTES: usize = 4096;
+/// The longest name an upload may have (`limits.max_name_chars` is at most 4 096 characters).
+const MAX_NAME_BYTES: usize = 4 * 4096;
 /// Versions far below where counting on could overflow.
 const MAX_VERSION: u64 = 1 << 53;
 const MAX_TEXT_BYTES: usize = 64 << 10;
@@ -167,8 +166,10 @@ pub struct RefusedRecord {
     request_body = RecoverRequest,
     responses(
         (status = 200, description = "Committed, but for the records listed in `refused` (each with why).", body = RecoverResponse),
-        (status = 400, description = "Over 1000 files, no file, every record not safe to hold (an id or chunk digest that cannot name a file, chunks that do not add up to the file, a malformed replica, a field over its fixed bound), or a file with a chunk that has no replica.",
-            body = ErrorResponse, extensions(("x-error-codes" = json!(["batch_too_large", "invalid_record", "incomplete_file"])))),
+        (status = 400, description = "Over 1000 files, no file, every record not safe to hold (an id or chunk digest that cannot name a file, chunks that do not add up to the file, a malformed replica, a field over its fixed bound, a chunk with no replica on a member of the cluster).",
+            body = ErrorResponse, extensions(("x-error-codes" = json!(["batch_too_large", "invalid_record"])))),
+        (status = 503, description = "This node does not know the cluster's members yet.", body = ErrorResponse,
+            extensions(("x-error-codes" = json!(["unavailable"])))),
         (status = 413, description = "Records that together exceed one catalog entry (8 MiB encoded; `artstore recover` sends batches of at most 1 MiB).", body = ErrorResponse,
             extensions(("x-error-codes" = json!(["entry_too_large"])))),
         (status = 409, description = "A record exists and `overwrite` is not set.", body = ErrorResponse,
@@ -189,28 +190,34 @@ pub async fn recover(
     if req.files.is_empty() {
         return Err(ApiError::bad_request("invalid_record", "no files given"));
     }
-    if let Some(f) = req.files.iter().find(|f| f.chunks.iter().any(|c| c.replicas.is_empty())) {
-        return Err(ApiError::bad_request("incomplete_file", format!("file {} has a chunk with no replica", f.id)));
-    }
     // One unsafe record is refused alone: the rest of its batch is still recovered.
     let (mut ids, mut files, mut refused) = (std::collections::HashSet::new(), Vec::new(), Vec::new());
     let mut first_refusal = None;
     let members: std::collections::HashSet<u64> = s.admin.cluster_status().members.iter().map(|m| m.node_id).collect();
-    for f in req.files {
+    if members.is_empty() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "this node does not know the cluster's members yet; try another node or again shortly",
+        ));
+    }
+    for mut f in req.files {
+        // Replicas on nodes that are not members (disks of a retired node) are left out: repair
+        // would look for them on every pass. A chunk left with none makes the record unsafe.
+        for c in &mut f.chunks {
+            c.replicas.retain(|r| members.contains(&r.node_id));
+        }
         let checked = check_record(&f)
             .and_then(|()| match ids.insert(f.id.clone()) {
                 true => Ok(()),
                 false => Err(ApiError::bad_request("invalid_record", format!("file {:?} is listed twice", f.id))),
             })
-            .and_then(|()| {
-                // Repair would look for a replica on a node that is not there, forever.
-                match f.chunks.iter().flat_map(|c| &c.replicas).find(|r| !members.contains(&r.node_id)) {
-                    Some(r) => Err(ApiError::bad_request(
-                        "invalid_record",
-                        format!("file {:?}: a replica on node {}, which is not a member", f.id, r.node_id),
-                    )),
-                    None => Ok(()),
-                }
+            .and_then(|()| match f.chunks.iter().position(|c| c.replicas.is_empty()) {
+                Some(i) => Err(ApiError::bad_request(
+                    "invalid_record",
+                    format!("file {:?}: chunks[{i}] has no replica on a member of the cluster", f.id),
+                )),
+                None => Ok(()),
             });
         match checked {
             Ok(()) => files.push(f),
