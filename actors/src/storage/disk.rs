@@ -147,7 +147,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Whether `hash` can name a chunk: 64 lowercase hex digits, as [`sha256_hex`] writes them.
 /// Checked before a name becomes a path or an object key, whoever supplied it (a peer, a
 /// recovered record), so that no name reaches outside the chunk folder.
-pub(crate) fn is_chunk_name(hash: &str) -> bool {
+pub fn is_chunk_name(hash: &str) -> bool {
     hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
@@ -158,6 +158,32 @@ pub(crate) fn not_a_chunk_name(hash: &str) -> String {
 
 pub(crate) fn chunk_path(root: &Path, hash: &str) -> PathBuf {
     root.join("chunks").join(&hash[..2.min(hash.len())]).join(hash)
+}
+
+/// The bytes of the chunk file named `hash` in the element folder `root`, unverified. A name that
+/// is not a digest is never opened; a file longer than any chunk is damaged (and not read further).
+pub(crate) fn read_chunk_file(root: &Path, hash: &str) -> Result<Vec<u8>, ChunkReadError> {
+    if !is_chunk_name(hash) {
+        return Err(ChunkReadError::Failed(not_a_chunk_name(hash)));
+    }
+    let path = chunk_path(root, hash);
+    let mut bytes = Vec::new();
+    File::open(&path).and_then(|f| f.take(super::MAX_CHUNK + 1).read_to_end(&mut bytes)).map_err(|e| {
+        let msg = format!("{}: {e}", path.display());
+        if e.kind() == std::io::ErrorKind::NotFound {
+            ChunkReadError::Damaged(msg)
+        } else {
+            ChunkReadError::Failed(msg)
+        }
+    })?;
+    if bytes.len() as u64 > super::MAX_CHUNK {
+        return Err(ChunkReadError::Damaged(format!(
+            "{}: longer than any chunk ({} bytes at most)",
+            path.display(),
+            super::MAX_CHUNK
+        )));
+    }
+    Ok(bytes)
 }
 
 /// Writes `bytes` to `path` atomically and durably.
@@ -241,29 +267,8 @@ impl Element {
     }
 
     /// Reads a chunk without hashing it: for a peer, which verifies what it receives anyway.
-    /// A file longer than any chunk is damaged (and not read further).
     pub fn read_chunk_unverified(&self, hash: &str) -> Result<Vec<u8>, ChunkReadError> {
-        if !is_chunk_name(hash) {
-            return Err(ChunkReadError::Failed(not_a_chunk_name(hash)));
-        }
-        let path = chunk_path(&self.root, hash);
-        let mut bytes = Vec::new();
-        File::open(&path).and_then(|f| f.take(super::MAX_CHUNK + 1).read_to_end(&mut bytes)).map_err(|e| {
-            let msg = format!("{}: {e}", path.display());
-            if e.kind() == std::io::ErrorKind::NotFound {
-                ChunkReadError::Damaged(msg)
-            } else {
-                ChunkReadError::Failed(msg)
-            }
-        })?;
-        if bytes.len() as u64 > super::MAX_CHUNK {
-            return Err(ChunkReadError::Damaged(format!(
-                "{}: longer than any chunk ({} bytes at most)",
-                path.display(),
-                super::MAX_CHUNK
-            )));
-        }
-        Ok(bytes)
+        read_chunk_file(&self.root, hash)
     }
 
     fn sidecar_path(&self, relative: &str) -> Result<PathBuf, String> {

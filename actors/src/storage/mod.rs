@@ -37,7 +37,7 @@ use artstore_raft::transport::STREAM_STORAGE;
 use artstore_raft::{AuditEvent, Command, ElementMode, NodeId, RaftNode, Replica, RetentionPolicy, StorageElement};
 use backend::Backend;
 use bytes::Bytes;
-pub use disk::sha256_hex;
+pub use disk::{is_chunk_name, sha256_hex};
 pub use placement::{place, place_zoned, Placement, ZonedNode};
 pub use placement_rules::Drain;
 use protocol::{read_frame, write_frame, Call, FrameError, Refusal, Reply, Request, TraceContext, VERSION};
@@ -49,7 +49,7 @@ use crate::StorageError;
 
 /// Largest chunk accepted from a peer or read from an element (chunks are at most
 /// `storage.chunk_size_bytes`, itself at most 64 MiB).
-pub(crate) const MAX_CHUNK: u64 = 64 * 1024 * 1024;
+pub const MAX_CHUNK: u64 = 64 * 1024 * 1024;
 
 /// The longest one storage call (a chunk body each way) may take: a peer that stops answering
 /// costs a reader or a replica this long, never forever.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use artstore_raft::{ChunkRef, FileRecord, Replica, RetentionPolicy};
 
-use super::disk::{chunk_path, is_chunk_name, sha256_hex, Identity, IDENTITY_FILE};
+use super::disk::{read_chunk_file, sha256_hex, Identity, IDENTITY_FILE};
 use super::sidecar::Sidecar;
 
 /// A file some of whose chunks have no intact copy in the folders scanned.
@@ -104,17 +104,9 @@ fn record(s: &Sidecar) -> Result<FileRecord, String> {
     })
 }
 
-/// Whether the chunk file named `sha256` under `root` is there and intact (a name that is not a
-/// digest is never opened; a file longer than any chunk is not read to its end).
+/// Whether the chunk file named `sha256` under `root` is there and intact.
 fn intact_chunk(root: &Path, sha256: &str) -> bool {
-    use std::io::Read;
-    if !is_chunk_name(sha256) {
-        return false;
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(chunk_path(root, sha256))
-        .and_then(|f| f.take(super::MAX_CHUNK + 1).read_to_end(&mut bytes))
-        .is_ok_and(|n| n as u64 <= super::MAX_CHUNK && sha256_hex(&bytes) == sha256)
+    read_chunk_file(root, sha256).is_ok_and(|b| sha256_hex(&b) == sha256)
 }
 
 /// Scans `dirs` (node data folders or element folders). `progress(done, total)` is called as

@@ -364,7 +364,7 @@ where
 {
     let Serving { peer, app, limits, mut stop, _admitted } = serving;
     let activity = Arc::new(Activity::new());
-    let (watched, handed_back) = Watched::new(stream, activity.clone());
+    let (watched, mut handed_back) = Watched::new(stream, activity.clone());
     let io = TokioIo::new(watched);
     let per_request = activity.clone();
     let body_idle = Duration::from_secs(limits.body_idle_timeout_secs);
@@ -427,7 +427,6 @@ where
     // was read, say), it closes lingering; one the node closed while idle, or at shutdown, has
     // nothing in flight to lose and closes at once. It counts against the caps meanwhile.
     drop(conn);
-    let mut handed_back = handed_back;
     if let (false, Ok(stream)) = (closing, handed_back.try_recv()) {
         linger(stream).await;
     }

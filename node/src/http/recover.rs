@@ -1,6 +1,7 @@
 //! `POST /api/v1/admin/recover` (admin): commits file records rebuilt from disk by
 //! `artstore recover`. The request and answer types are shared with the CLI in this crate.
 
+use artstore_actors::storage::{is_chunk_name, MAX_CHUNK};
 use artstore_client::wire::ErrorResponse;
 use artstore_raft::{FileRecord, Role};
 use axum::extract::State;
@@ -14,9 +15,6 @@ use super::{ApiError, AppState};
 
 /// Largest batch one request may carry.
 pub const MAX_BATCH: usize = 1000;
-
-/// Largest chunk a record may name (`storage.chunk_size_bytes` is at most this).
-const MAX_CHUNK_SIZE: u64 = 64 << 20;
 
 /// Fixed bounds on a rebuilt record's fields. They are wider than today's `[limits]` on purpose:
 /// a record is rebuilt as it was written, perhaps by an earlier release or under other limits,
@@ -42,10 +40,6 @@ fn is_file_id(s: &str) -> bool {
         && s.len() <= MAX_ID_BYTES
         && !s.starts_with('.')
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-}
-
-fn is_sha256(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A rebuilt record must be safe to hold and serve: an id and chunk digests that can become
@@ -100,12 +94,12 @@ fn check_record(f: &FileRecord) -> Result<(), ApiError> {
             _ => return Err(bad(format!("attributes_json: a JSON object nested at most {MAX_ATTRIBUTES_DEPTH} deep"))),
         }
     }
-    if f.chunk_size > MAX_CHUNK_SIZE || (f.chunk_size == 0 && !f.chunks.is_empty()) {
-        return Err(bad(format!("chunk_size: {} is not 1 to {MAX_CHUNK_SIZE} bytes", f.chunk_size)));
+    if f.chunk_size > MAX_CHUNK || (f.chunk_size == 0 && !f.chunks.is_empty()) {
+        return Err(bad(format!("chunk_size: {} is not 1 to {MAX_CHUNK} bytes", f.chunk_size)));
     }
     let mut total: u64 = 0;
     for (i, c) in f.chunks.iter().enumerate() {
-        if !is_sha256(&c.sha256) {
+        if !is_chunk_name(&c.sha256) {
             return Err(bad(format!("chunks[{i}].sha256: not 64 lowercase hex digits")));
         }
         if c.size == 0 || c.size > f.chunk_size {
